@@ -1,0 +1,1 @@
+"""Run the synthesized pipeline locally on moto: no AWS account, faults injected, costs counted."""

@@ -1,0 +1,300 @@
+"""Bring the synthesized Storage and Pipeline stacks up on moto, and deliver events to them.
+
+`LocalDeployment.bring_up(assembly_dir)` works inside `local_aws()` (in-process moto) or against a
+moto server (`endpoint_url=`), which is how the Airflow DAG test uses it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.events.models import EventPattern
+
+from localrun import moto_shims
+from localrun.assembly import ACCOUNT_ID, PARTITION, REGION, CloudAssembly, Resolver, physical_name
+from localrun.glue_standin import GlueFaults, LocalGlue
+
+_MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+_local_glue: LocalGlue | None = None
+
+
+@contextlib.contextmanager
+def local_aws() -> Iterator[None]:
+    """In-process moto with Step Functions executing, and fake credentials."""
+    from moto import mock_aws
+
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        with mock_aws(config=_MOTO_CONFIG):  # type: ignore[arg-type]
+            yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def local_glue() -> LocalGlue:
+    global _local_glue
+    if _local_glue is None:
+        _local_glue = LocalGlue(account_id=ACCOUNT_ID, partition=PARTITION)
+    return _local_glue
+
+
+@dataclass
+class RuleSpec:
+    logical_id: str
+    pattern: dict[str, Any] | None
+    schedule: str | None
+    target_arns: list[str]
+
+
+@dataclass
+class LocalDeployment:
+    assembly: CloudAssembly
+    clients: dict[str, Any]
+    state_machines: dict[str, str]  # "crawl" | "transform" | "pipeline" -> ARN
+    landing_bucket: str
+    landing_prefix: str
+    curated_bucket: str
+    topic_arn: str
+    notification_queue_url: str
+    rules: list[RuleSpec]
+    faults: GlueFaults
+    started: list[str] = field(default_factory=list)  # execution ARNs started by delivered events
+
+    # -- bring-up ------------------------------------------------------------------------
+    @classmethod
+    def bring_up(cls, assembly_dir: Path, *, endpoint_url: str | None = None) -> LocalDeployment:
+        moto_shims.install()
+        glue = local_glue()
+        glue.faults = GlueFaults()
+        if endpoint_url:
+            os.environ.setdefault("MOTO_PORT", endpoint_url.rsplit(":", 1)[-1].rstrip("/"))
+        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+        clients = {name: session.client(name, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+                   for name in ("s3", "sns", "sqs", "glue", "stepfunctions")}
+        assembly = CloudAssembly.load(Path(assembly_dir))
+        storage, pipeline = assembly.stack_ending("-Storage"), assembly.stack_ending("-Pipeline")
+        resolver = Resolver(assembly)
+        for stack in (storage, pipeline):
+            _register_physical_ids(resolver, stack.name, stack.template)
+
+        s3, glue_client, sfn = clients["s3"], clients["glue"], clients["stepfunctions"]
+        for stack in (storage, pipeline):
+            for logical_id in stack.resources("AWS::S3::Bucket"):
+                s3.create_bucket(Bucket=resolver.physical[(stack.name, logical_id)]["Ref"])
+            for logical_id in stack.resources("AWS::Glue::Database"):
+                glue_client.create_database(DatabaseInput={"Name": resolver.physical[(stack.name, logical_id)]["Ref"]})
+        topic_id, _ = storage.one("AWS::SNS::Topic")
+        topic_arn = clients["sns"].create_topic(Name=resolver.physical[(storage.name, topic_id)]["TopicName"])["TopicArn"]
+        queue_url = clients["sqs"].create_queue(QueueName=f"{storage.name}-notifications-reader")["QueueUrl"]
+        queue_arn = clients["sqs"].get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        clients["sns"].subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+        crawler_id, crawler = pipeline.one("AWS::Glue::Crawler")
+        props = resolver.resolve(pipeline.name, crawler["Properties"])
+        glue_client.create_crawler(
+            Name=resolver.physical[(pipeline.name, crawler_id)]["Ref"], Role=props["Role"],
+            DatabaseName=props["DatabaseName"],
+            Targets={"S3Targets": [{"Path": t["Path"]} for t in props["Targets"]["S3Targets"]]},
+        )
+        job_id, job = pipeline.one("AWS::Glue::Job")
+        props = resolver.resolve(pipeline.name, job["Properties"])
+        glue_client.create_job(
+            Name=resolver.physical[(pipeline.name, job_id)]["Ref"], Role=props["Role"], Command=props["Command"],
+            DefaultArguments=props.get("DefaultArguments", {}), GlueVersion=props.get("GlueVersion"),
+            ExecutionProperty=props.get("ExecutionProperty", {"MaxConcurrentRuns": 1}),
+            Timeout=props.get("Timeout", 2880),
+        )
+        for logical_id, function in pipeline.resources("AWS::Lambda::Function").items():
+            arn = resolver.physical[(pipeline.name, logical_id)]["Arn"]
+            moto_shims.LAMBDA_HANDLERS[arn] = _load_handler(assembly.directory, function)
+
+        machines: dict[str, str] = {}
+        for logical_id, machine in pipeline.resources("AWS::StepFunctions::StateMachine").items():
+            definition = resolver.resolve(pipeline.name, machine["Properties"]["DefinitionString"])
+            ids = resolver.physical[(pipeline.name, logical_id)]
+            arn = sfn.create_state_machine(name=ids["Name"], definition=definition,
+                                           roleArn=resolver.resolve(pipeline.name, machine["Properties"]["RoleArn"]),
+                                           type="STANDARD")["stateMachineArn"]
+            for short in ("CrawlStage", "TransformStage", "Pipeline"):
+                if logical_id.startswith(short):
+                    machines[short.replace("Stage", "").lower()] = arn
+
+        rules = []
+        for logical_id, rule in pipeline.resources("AWS::Events::Rule").items():
+            props = resolver.resolve(pipeline.name, rule["Properties"])
+            rules.append(RuleSpec(logical_id, props.get("EventPattern"), props.get("ScheduleExpression"),
+                                  [t["Arn"] for t in props.get("Targets", [])]))
+
+        landing_id, _ = storage.one("AWS::S3::Bucket", "LandingBucket")
+        curated_id, _ = storage.one("AWS::S3::Bucket", "CuratedBucket")
+        landing_prefix = next(r.pattern["detail"]["object"]["key"][0]["prefix"] for r in rules if r.pattern)
+        return cls(
+            assembly=assembly, clients=clients, state_machines=machines,
+            landing_bucket=resolver.physical[(storage.name, landing_id)]["Ref"], landing_prefix=landing_prefix,
+            curated_bucket=resolver.physical[(storage.name, curated_id)]["Ref"], topic_arn=topic_arn,
+            notification_queue_url=queue_url, rules=rules, faults=glue.faults,
+        )
+
+    # -- events --------------------------------------------------------------------------
+    def put_landing_object(self, key: str, body: bytes) -> list[str]:
+        """Put an object (anywhere in the landing bucket) and deliver its Object Created event."""
+        response = self.clients["s3"].put_object(Bucket=self.landing_bucket, Key=key, Body=body)
+        event = object_created_event(bucket=self.landing_bucket, key=key, size=len(body),
+                                     etag=response["ETag"].strip('"'))
+        return self.deliver(event)
+
+    def deliver(self, event: dict[str, Any]) -> list[str]:
+        """EventBridge: start one execution per matching rule target, named as EventBridge would."""
+        started = []
+        for rule in self.rules:
+            if rule.pattern is None or not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):
+                continue
+            started += [self.start(arn, event) for arn in rule.target_arns]
+        return started
+
+    def schedule_tick(self) -> list[str]:
+        started = []
+        for rule in self.rules:
+            if rule.schedule:
+                event = scheduled_event(rule_arn=f"arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:rule/{rule.logical_id}")
+                started += [self.start(arn, event) for arn in rule.target_arns]
+        return started
+
+    def start(self, state_machine_arn: str, event: dict[str, Any], name: str | None = None) -> str:
+        # EventBridge names each execution itself; moto leaves $$.Execution.Name null without one.
+        arn = self.clients["stepfunctions"].start_execution(
+            stateMachineArn=state_machine_arn, name=name or event.get("id") or str(uuid.uuid4()),
+            input=json.dumps(event),
+        )["executionArn"]
+        self.started.append(arn)
+        return arn
+
+    # -- observation ---------------------------------------------------------------------
+    def wait(self, execution_arn: str, *, timeout_s: float = 120) -> dict[str, Any]:
+        sfn = self.clients["stepfunctions"]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            execution = sfn.describe_execution(executionArn=execution_arn)
+            if execution["status"] != "RUNNING":
+                return execution
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout_s} s")
+            time.sleep(0.2)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        sfn, events, token = self.clients["stepfunctions"], [], None
+        while True:
+            page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,
+                                             **({"nextToken": token} if token else {}))
+            events += page["events"]
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+    def executions(self, state_machine: str) -> list[dict[str, Any]]:
+        return self.clients["stepfunctions"].list_executions(
+            stateMachineArn=self.state_machines[state_machine])["executions"]
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Every SNS message published so far (drains the reader queue)."""
+        sqs, found = self.clients["sqs"], []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.notification_queue_url, MaxNumberOfMessages=10,
+                                        WaitTimeSeconds=0).get("Messages", [])
+            if not batch:
+                return found
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                found.append({"subject": envelope.get("Subject"), "message": json.loads(envelope["Message"])})
+                sqs.delete_message(QueueUrl=self.notification_queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def stop_running(self) -> None:
+        """Stop executions still running, so none outlives its test and publishes into the next."""
+        sfn = self.clients["stepfunctions"]
+        for arn in self.state_machines.values():
+            for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+                with contextlib.suppress(Exception):
+                    sfn.stop_execution(executionArn=execution["executionArn"], error="LocalRunTeardown")
+
+
+def object_created_event(*, bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
+    """An S3 "Object Created" event as EventBridge delivers it (S3 User Guide, EventBridge event structure)."""
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Object Created", "source": "aws.s3",
+        "account": ACCOUNT_ID, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
+        "resources": [f"arn:{PARTITION}:s3:::{bucket}"],
+        "detail": {
+            "version": "0", "bucket": {"name": bucket},
+            "object": {"key": key, "size": size, "etag": etag, "sequencer": f"{time.time_ns():X}"},
+            "request-id": uuid.uuid4().hex[:16].upper(), "requester": ACCOUNT_ID,
+            "source-ip-address": "198.51.100.7", "reason": "PutObject",
+        },
+    }
+
+
+def scheduled_event(*, rule_arn: str) -> dict[str, Any]:
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": ACCOUNT_ID, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
+        "resources": [rule_arn], "detail": {},
+    }
+
+
+def _register_physical_ids(resolver: Resolver, stack: str, template: dict[str, Any]) -> None:
+    prefix = f"arn:{PARTITION}"
+    for logical_id, resource in template.get("Resources", {}).items():
+        type_ = resource["Type"]
+        name = physical_name(stack, logical_id)
+        service = type_.split("::")[1].lower()
+        ids = {"Ref": name, "Arn": f"{prefix}:{service}:{REGION}:{ACCOUNT_ID}:{name}"}
+        if type_ == "AWS::S3::Bucket":
+            ids = {"Ref": name, "Arn": f"{prefix}:s3:::{name}"}
+        elif type_ == "AWS::SNS::Topic":
+            ids = {"Ref": f"{prefix}:sns:{REGION}:{ACCOUNT_ID}:{name}", "TopicName": name,
+                   "TopicArn": f"{prefix}:sns:{REGION}:{ACCOUNT_ID}:{name}"}
+        elif type_ == "AWS::IAM::Role":
+            ids = {"Ref": name, "Arn": f"{prefix}:iam::{ACCOUNT_ID}:role/{name}"}
+        elif type_ == "AWS::Lambda::Function":
+            ids = {"Ref": name, "Arn": f"{prefix}:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"}
+        elif type_ == "AWS::StepFunctions::StateMachine":
+            arn = f"{prefix}:states:{REGION}:{ACCOUNT_ID}:stateMachine:{name}"
+            ids = {"Ref": arn, "Arn": arn, "Name": name}
+        elif type_ == "AWS::KMS::Key":
+            ids = {"Ref": name, "Arn": f"{prefix}:kms:{REGION}:{ACCOUNT_ID}:key/{name}"}
+        elif type_ == "AWS::SQS::Queue":
+            ids = {"Ref": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}",
+                   "Arn": f"{prefix}:sqs:{REGION}:{ACCOUNT_ID}:{name}", "QueueName": name}
+        resolver.register(stack, logical_id, **ids)
+
+
+def _load_handler(assembly_dir: Path, function: dict[str, Any]) -> Any:
+    """The handler from the function's own synthesized asset directory (what Lambda would run)."""
+    asset = function.get("Metadata", {}).get("aws:asset:path")
+    module_name, _, attribute = function["Properties"]["Handler"].rpartition(".")
+    path = assembly_dir / asset / f"{module_name}.py"
+    spec = importlib.util.spec_from_file_location(f"local_lambda_{asset}", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"Lambda handler {path} not found in the cloud assembly")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses in the handler look their module up here
+    spec.loader.exec_module(module)
+    return getattr(module, attribute)
