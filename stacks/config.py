@@ -206,8 +206,8 @@ PROD = DeploymentConfig(
 LOCAL = replace(
     DEV,
     stage="local",
-    crawler=CrawlerConfig(poll_interval_seconds=1, max_polls=5, busy_retry_interval_seconds=1, busy_retry_attempts=3),
-    glue_job=replace(DEV.glue_job, busy_retry_interval_seconds=1, busy_retry_attempts=3),
+    crawler=CrawlerConfig(poll_interval_seconds=1, max_polls=5, busy_retry_interval_seconds=1, busy_retry_attempts=5),
+    glue_job=replace(DEV.glue_job, busy_retry_interval_seconds=1, busy_retry_attempts=5),
     crawl_stage_timeout_minutes=5,
     transform_stage_timeout_minutes=70,
     pipeline_timeout_minutes=80,
