@@ -84,7 +84,7 @@ class LocalDeployment:
     def bring_up(cls, assembly_dir: Path, *, endpoint_url: str | None = None) -> LocalDeployment:
         moto_shims.install()
         glue = local_glue()
-        glue.faults = GlueFaults()
+        glue.reset()
         if endpoint_url:
             os.environ.setdefault("MOTO_PORT", endpoint_url.rsplit(":", 1)[-1].rstrip("/"))
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)

@@ -123,6 +123,15 @@ class LocalGlue:
         state_manager.set_transition(model_name="glue::job_run", transition=_NEVER)
         self._patch()
 
+    def reset(self) -> GlueFaults:
+        """A fresh deployment: healthy faults, no bookmarks (moto's own records are new too)."""
+        with self._lock:
+            self.faults = GlueFaults()
+            self._bookmarks.clear()
+            self._crawl_gets.clear()
+            self.job_runs.clear()
+            return self.faults
+
     # -- crawler -------------------------------------------------------------------------
     def _patch(self) -> None:
         glue = self
@@ -213,9 +222,8 @@ class LocalGlue:
         total, curated, rejected = count_rows(texts)
         manifest = build_manifest(
             run_id=run.job_run_id, input_rows=total, output_rows=curated, rejected_rows=rejected,
-            output_path=args["--curated_path"], rejected_path=args["--rejected_path"],
+            output_path=args["--curated_path"], rejected_path=args["--rejected_path"], input_files=files,
         )
-        manifest["input_files"] = files
         backend.put_object(args["--manifest_bucket"], args["--manifest_key"],
                            json.dumps(manifest).encode("utf-8"))
 

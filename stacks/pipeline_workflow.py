@@ -22,6 +22,7 @@ from stacks.nag import acknowledge, acknowledge_grant_actions
 from stacks.observed_state_machine import ObservedStateMachine
 
 INVALID_TRIGGER = "InvalidTriggerEvent"
+PIPELINE_FAILED = "PipelineFailed"
 SNS_TRANSIENT_ERRORS = ["SNS.InternalErrorException", "SNS.ThrottledException", "SNS.KMSThrottlingException"]
 
 
@@ -71,7 +72,9 @@ class PipelineWorkflow(Construct):
         notify_failure.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3,
                                  backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
         notify_failure.next(
-            sfn.Fail(self, "Pipeline failed", error_path="$.error.Error", cause_path="$.error.Cause")
+            # A custom error name: "States.*" names are reserved, and a failed stage arrives as
+            # States.TaskFailed (its own Error and Cause inside the cause JSON).
+            sfn.Fail(self, "Pipeline failed", error=PIPELINE_FAILED, cause_path="$.error.Cause")
         )
 
         notify_success = tasks.SnsPublish(

@@ -1,0 +1,166 @@
+"""Check a Glue run's manifest and decide whether the run's output is usable.
+
+Event (from the state machine):
+    {"bucket": str, "key": str, "max_rejected_ratio": float in [0, 1]}
+Response:
+    {"valid": bool, "reason": str, "input_rows": int, "output_rows": int,
+     "rejected_rows": int, "rejected_ratio": float, "manifest": "s3://bucket/key"}
+
+Data problems (missing or malformed manifest, no rows, too many rejects) give
+``valid: false`` for the state machine to branch on. A malformed event is a
+wiring bug and raises ValueError; S3 errors other than a missing key re-raise,
+so the state machine's retry/catch handles them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+SCHEMA_VERSION = 1
+# Mirrors glue/manifest.py (a separate deployment asset, so not importable here);
+# a unit test keeps the two in step.
+MANIFEST_FIELDS: dict[str, type] = {
+    "schema_version": int,
+    "run_id": str,
+    "input_rows": int,
+    "output_rows": int,
+    "rejected_rows": int,
+    "output_path": str,
+    "rejected_path": str,
+    "input_files": list,
+}
+_COUNT_FIELDS = ("input_rows", "output_rows", "rejected_rows")
+
+
+@functools.cache
+def _s3_client() -> Any:
+    # First use, not import: importing stays side-effect free (tests, tooling),
+    # and warm invocations reuse one client.
+    return boto3.client("s3")
+
+
+@dataclass(frozen=True)
+class Request:
+    bucket: str
+    key: str
+    max_rejected_ratio: float
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class ManifestError(Exception):
+    """The manifest cannot be trusted; the message is the user-facing reason."""
+
+
+def parse_event(event: Any) -> Request:
+    """Validate the event; raise ValueError naming the field, value and what is allowed."""
+    if not isinstance(event, dict):
+        raise ValueError(f"event must be a JSON object, got {type(event).__name__}: {event!r}")
+    for field in ("bucket", "key"):
+        value = event.get(field)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"event field {field!r} is {value!r}; expected a non-empty string")
+    ratio = event.get("max_rejected_ratio")
+    # bool is an int subclass; NaN fails every comparison, so it fails the range check.
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
+        raise ValueError(f"event field 'max_rejected_ratio' is {ratio!r}; expected a number between 0 and 1 inclusive")
+    return Request(bucket=event["bucket"], key=event["key"], max_rejected_ratio=float(ratio))
+
+
+def read_manifest(request: Request) -> dict[str, Any]:
+    """Fetch and validate the manifest; raise ManifestError if it is unusable."""
+    try:
+        response = _s3_client().get_object(Bucket=request.bucket, Key=request.key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "NoSuchKey":
+            raise ManifestError(f"manifest {request.uri} not found") from error
+        raise
+    body = response["Body"].read()
+    try:
+        manifest = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ManifestError(f"manifest {request.uri} is not valid JSON: {error}") from error
+    return validate_manifest(manifest)
+
+
+def validate_manifest(manifest: Any) -> dict[str, Any]:
+    if not isinstance(manifest, dict):
+        raise ManifestError(f"manifest must be a JSON object, got {type(manifest).__name__}")
+    for field, expected in MANIFEST_FIELDS.items():
+        if field not in manifest:
+            raise ManifestError(f"manifest field {field!r} is missing")
+        value = manifest[field]
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise ManifestError(
+                f"manifest field {field!r} must be {expected.__name__}, got {type(value).__name__}: {value!r}"
+            )
+    if manifest["schema_version"] != SCHEMA_VERSION:
+        raise ManifestError(
+            f"manifest field 'schema_version' is {manifest['schema_version']}; only {SCHEMA_VERSION} is supported"
+        )
+    for field in _COUNT_FIELDS:
+        if manifest[field] < 0:
+            raise ManifestError(f"manifest field {field!r} is negative: {manifest[field]}")
+    if manifest["output_rows"] + manifest["rejected_rows"] > manifest["input_rows"]:
+        raise ManifestError(
+            f"manifest counts are inconsistent: output_rows {manifest['output_rows']} + "
+            f"rejected_rows {manifest['rejected_rows']} > input_rows {manifest['input_rows']}"
+        )
+    return manifest
+
+
+def evaluate(manifest: dict[str, Any], max_rejected_ratio: float) -> tuple[bool, str, float]:
+    """Return (valid, reason, rejected_ratio) for a validated manifest."""
+    input_rows, output_rows, rejected_rows = (manifest[field] for field in _COUNT_FIELDS)
+    if input_rows == 0 and manifest.get("input_files") == []:
+        # The job bookmark found no new file (e.g. a second event for the same object): the
+        # data was processed by an earlier run. Valid, and said so, rather than processed twice.
+        return True, "no new input since the last run (job bookmark): nothing to process", 0.0
+    if input_rows == 0:
+        return False, "empty output: no rows written (the input files held no rows)", 0.0
+    ratio = rejected_rows / input_rows
+    if output_rows == 0:
+        return False, "no rows written", ratio
+    # Plain float compare: n/d and a decimal threshold are both correctly rounded,
+    # so a ratio exactly at the threshold (2/40 vs 0.05) compares equal and passes.
+    if ratio > max_rejected_ratio:
+        return (
+            False,
+            f"rejected ratio {ratio:.4f} ({rejected_rows}/{input_rows}) exceeds threshold {max_rejected_ratio:.4f}",
+            ratio,
+        )
+    return True, f"ok: rejected ratio {ratio:.4f} within threshold {max_rejected_ratio:.4f}", ratio
+
+
+def check(request: Request) -> dict[str, Any]:
+    counts = dict.fromkeys(_COUNT_FIELDS, 0)
+    try:
+        manifest = read_manifest(request)
+    except ManifestError as error:
+        valid, reason, ratio = False, str(error), 0.0
+    else:
+        counts = {field: manifest[field] for field in _COUNT_FIELDS}
+        valid, reason, ratio = evaluate(manifest, request.max_rejected_ratio)
+    return {
+        "valid": valid,
+        "reason": reason,
+        **counts,
+        "rejected_ratio": ratio,
+        "manifest": request.uri,
+    }
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    request = parse_event(event)
+    result = check(request)
+    # One structured line per decision for CloudWatch Logs Insights; no secrets here.
+    print(json.dumps({"message": "check_results decision", "max_rejected_ratio": request.max_rejected_ratio, **result}))
+    return result

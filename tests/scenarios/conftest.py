@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from localrun.deployment import LocalDeployment, local_aws
+
+
+@pytest.fixture(scope="session")
+def local_assembly(synth) -> Path:  # type: ignore[no-untyped-def]
+    """The `local` stage (second-long waits) synthesized once per session: what the runs execute."""
+    return synth("local").outdir
+
+
+@pytest.fixture
+def deployment(local_assembly: Path) -> Iterator[LocalDeployment]:
+    with local_aws():
+        deployment = LocalDeployment.bring_up(local_assembly)
+        try:
+            yield deployment
+        finally:
+            deployment.stop_running()
