@@ -1,0 +1,64 @@
+"""Fixtures shared by every test package: the synthesized app, once per stage per session.
+
+`synth("dev")` builds `app.build_app(config=config_for("dev"))` into a temporary directory and
+synthesizes it (cdk-nag runs as part of synth, so a finding fails every test that asks for that
+stage). The result is cached: each stage is synthesized at most once per session, however many
+tests and test packages use it. `synth("local").outdir` is a cloud assembly the local runner and
+the DAG tests can load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+# Node 24 for jsii. pytest imports this conftest before any test module, and nothing above
+# imports aws_cdk, so jsii's Node is started only after PATH points at the venv's Node.
+import stacks.node_runtime  # noqa: F401
+
+if TYPE_CHECKING:
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    """One synthesized stage: the cloud assembly directory, the app, its stacks and templates by short name."""
+
+    outdir: Path
+    app: cdk.App
+    stacks: dict[str, cdk.Stack]
+    templates: dict[str, Template]
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synthesized]:
+    """`synth(stage)`: the app for that stage's config, synthesized once per session."""
+    from aws_cdk.assertions import Template
+
+    import app as cdk_app
+    from stacks.config import config_for
+
+    cache: dict[str, Synthesized | Exception] = {}
+
+    def _synth(stage: str) -> Synthesized:
+        if stage not in cache:
+            try:
+                outdir = tmp_path_factory.mktemp(f"cdk-{stage}", numbered=True)
+                app, stacks = cdk_app.build_app(config=config_for(stage), outdir=str(outdir))
+                app.synth()
+                # Template.from_stack reuses the assembly synthesized above (no second synth).
+                templates = {name: Template.from_stack(stack) for name, stack in stacks.items()}
+                cache[stage] = Synthesized(outdir=outdir, app=app, stacks=stacks, templates=templates)
+            except Exception as error:  # a failed synth is not retried by every later test
+                cache[stage] = error
+        result = cache[stage]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    return _synth
