@@ -21,12 +21,14 @@ from stacks.storage_stack import StorageStack
 
 APP_NAME = "GluePipeline"
 # Feature flags live in cdk.json; apps built in-process (tests, local runs) must see the same.
+# What the CDK CLI sets for every synth: asset paths in template metadata (the local runner uses them).
+CLI_DEFAULTS: dict[str, object] = {"aws:cdk:enable-asset-metadata": True}
 FEATURE_FLAGS: dict[str, object] = json.loads((Path(__file__).parent / "cdk.json").read_text())["context"]
 
 
 def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[cdk.App, dict[str, cdk.Stack]]:
     """Build the app for one deployment stage; returns the app and its stacks by short name."""
-    app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, "stage": config.stage})
+    app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **CLI_DEFAULTS, "stage": config.stage})
     # Account and region come from the CLI's credentials at deploy time; none are hard-coded.
     prefix = f"{APP_NAME}-{config.stage}"
     storage = StorageStack(app, f"{prefix}-Storage", config=config,
