@@ -116,5 +116,16 @@ class StorageStack(Stack):
             master_key=self.key,
             enforce_ssl=True,
         )
+        # enforce_ssl gives the topic a policy of its own, which replaces the default one: the
+        # state machines' failure alarms (CloudWatch) need an explicit allow to publish.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
         for email in config.notification_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))

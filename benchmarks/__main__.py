@@ -1,0 +1,127 @@
+"""Synth benchmark: the full app against a one-bucket CDK app, each synthesized in a fresh process.
+
+    python -m benchmarks [--runs 5] [--warmup 1] [--stage dev] [--max-ratio 3] [--check]
+
+Every run starts a new Python process, so jsii's Node start-up and the imports are in both
+numbers, as they are in `cdk synth`. Baseline and app runs alternate, so a busy machine slows
+both alike. The full app includes cdk-nag (it runs inside synth). Target: app <= 3x baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# A one-bucket app on the same Node (stacks.node_runtime) as the real one.
+BASELINE = textwrap.dedent(
+    """
+    import sys
+    import stacks.node_runtime
+    import aws_cdk as cdk
+    from aws_cdk import aws_s3 as s3
+
+    app = cdk.App(outdir=sys.argv[1])
+    s3.Bucket(cdk.Stack(app, "Baseline"), "Bucket")
+    app.synth()
+    """
+)
+# The real app for one stage, with its cdk-nag plugins, as `cdk synth` runs it.
+FULL_APP = textwrap.dedent(
+    """
+    import sys
+    import app
+    from stacks.config import config_for
+
+    cdk_app, _ = app.build_app(config=config_for(sys.argv[2]), outdir=sys.argv[1])
+    cdk_app.synth()
+    """
+)
+
+
+def _clean_env() -> dict[str, str]:
+    # CDK_* variables (context, outdir) from a surrounding `cdk` call would change what is measured.
+    return {key: value for key, value in os.environ.items() if not key.startswith("CDK_")}
+
+
+def time_command(command: Sequence[str], *, cwd: Path = REPO_ROOT, env: Mapping[str, str] | None = None) -> float:
+    """Wall time of one run of `command`, in seconds; raises if it fails."""
+    start = time.perf_counter()
+    result = subprocess.run(list(command), cwd=cwd, env=dict(env) if env is not None else _clean_env(),
+                            capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{shlex.join(command)} exited {result.returncode}:\n{result.stderr[-3000:]}")
+    return elapsed
+
+
+def time_synth(code: str, stage: str) -> float:
+    with tempfile.TemporaryDirectory(prefix="bench-cdk-") as outdir:
+        return time_command([sys.executable, "-c", code, outdir, stage])
+
+
+def bench_demo(command: Sequence[str], *, runs: int, cwd: Path = REPO_ROOT,
+               env: Mapping[str, str] | None = None) -> list[float]:
+    """Hook for end-to-end timings (e.g. `python -m localrun demo --assembly ... --scenario happy_path`).
+
+    Runs `command` `runs` times, printing each time; returns the times in seconds. Not run by
+    default: pass `--demo "<command>"` to include it.
+    """
+    times = []
+    for run in range(1, runs + 1):
+        times.append(time_command(command, cwd=cwd, env=env))
+        print(f"  demo run {run}/{runs}: {times[-1]:.2f} s", flush=True)
+    return times
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="measured runs of each (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="unmeasured runs of each first (default 1)")
+    parser.add_argument("--stage", default="dev", help="stage config of the full app (default dev)")
+    parser.add_argument("--max-ratio", type=float, default=3.0, help="target: app median / baseline median")
+    parser.add_argument("--check", action="store_true", help="exit 1 when the ratio is over the target")
+    parser.add_argument("--demo", metavar="COMMAND", help="also time this command (see bench_demo)")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.warmup < 0:
+        parser.error("--runs must be >= 1 and --warmup >= 0")
+
+    print(f"synth benchmark: one-bucket baseline vs the {args.stage} app with cdk-nag, "
+          f"{args.warmup} warm-up + {args.runs} runs each, fresh process per run", flush=True)
+    baseline: list[float] = []
+    full: list[float] = []
+    for run in range(1, args.warmup + args.runs + 1):
+        warmup = run <= args.warmup
+        label = f"warm-up {run}/{args.warmup}" if warmup else f"run {run - args.warmup}/{args.runs}"
+        base_s = time_synth(BASELINE, args.stage)
+        full_s = time_synth(FULL_APP, args.stage)
+        print(f"  {label:>12}: baseline {base_s:5.2f} s   app {full_s:5.2f} s", flush=True)
+        if not warmup:
+            baseline.append(base_s)
+            full.append(full_s)
+
+    base_median, full_median = statistics.median(baseline), statistics.median(full)
+    ratio = full_median / base_median
+    verdict = "within" if ratio <= args.max_ratio else "OVER"
+    print(f"median baseline {base_median:.2f} s (min {min(baseline):.2f})")
+    print(f"median app      {full_median:.2f} s (min {min(full):.2f})")
+    print(f"ratio           {ratio:.2f}x ({verdict} the {args.max_ratio:g}x target)")
+
+    if args.demo:
+        demo = bench_demo(shlex.split(args.demo), runs=args.runs)
+        print(f"median demo     {statistics.median(demo):.2f} s")
+    return 1 if args.check and ratio > args.max_ratio else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
