@@ -16,6 +16,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from stacks.config import ConfigError, DeploymentConfig, config_for
+from stacks.orchestration_stack import OrchestrationStack
 from stacks.pipeline_stack import PipelineStack
 from stacks.storage_stack import StorageStack
 
@@ -35,12 +36,15 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
                            description="Glue pipeline: buckets, KMS key, Glue database, topic (stateful)")
     pipeline = PipelineStack(app, f"{prefix}-Pipeline", config=config, storage=storage,
                              description="Glue pipeline: crawler, job, state machines, triggers (stateless)")
-    for stack in (storage, pipeline):
+    orchestration = OrchestrationStack(app, f"{prefix}-Orchestration", config=config, storage=storage,
+                                       pipeline=pipeline,
+                                       description="Glue pipeline: MWAA environment and DAG (outer loop)")
+    for stack in (storage, pipeline, orchestration):
         cdk.Tags.of(stack).add("application", APP_NAME)
         cdk.Tags.of(stack).add("stage", config.stage)
     # cdk-nag 3 is a policy-validation plugin: any unacknowledged finding fails synth.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
-    return app, {"storage": storage, "pipeline": pipeline}
+    return app, {"storage": storage, "pipeline": pipeline, "orchestration": orchestration}
 
 
 def main() -> int:

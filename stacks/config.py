@@ -59,7 +59,7 @@ _CRON_FIELDS = (
 def validate_cron(path: str, expression: str) -> None:
     """Check an EventBridge `cron(...)` expression field by field."""
     allowed = "must be an EventBridge expression cron(min hour day-of-month month day-of-week year)"
-    match = re.fullmatch(r"cron\((.+)\)", expression.strip()) if isinstance(expression, str) else None
+    match = re.fullmatch(r"cron\((.+)\)", expression) if isinstance(expression, str) else None
     if not match:
         _fail(path, expression, allowed)
     fields = match.group(1).split()  # type: ignore[union-attr]

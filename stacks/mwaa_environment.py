@@ -1,0 +1,426 @@
+"""An Amazon MWAA environment that runs the pipeline's stage state machines from a DAG.
+
+What it creates:
+- the DAG bucket (versioned, encrypted, TLS only, no public access) with `dags/` deployed under
+  `dags/` and `dags/requirements.txt` deployed as `requirements.txt`;
+- the execution role: start only the given stage state machines and describe only their
+  executions, read only the DAG bucket (plus listing the landing prefix, for the S3 sensor),
+  write only the environment's own `airflow-<name>-*` log groups, use only MWAA's
+  `airflow-celery-*` queues, and use KMS only through SQS (`kms:ViaService`); publish failure
+  notices to the pipeline's topic (and use its key for that);
+- `CfnEnvironment` with all five log types on, the web server private by default, and the
+  stage ARNs, stage timeouts and landing location as Airflow configuration options (section
+  `pipeline`), which the DAG reads through templated fields when a task runs. MWAA exposes them to
+  Airflow as `AIRFLOW__PIPELINE__<KEY>`.
+
+The Airflow version, environment class and worker counts are checked here against what Amazon
+MWAA offers, so a construct reused outside this app fails synth with one line, too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Duration, Names, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_mwaa as mwaa
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_deployment as s3deploy
+from aws_cdk import aws_sns as sns
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from stacks.config import MWAA_AIRFLOW_VERSIONS, MWAA_ENVIRONMENT_CLASSES, MWAA_WEB_SERVER_ACCESS
+from stacks.nag import GRANT_READ_ACTIONS, GRANT_WRITE_ACTIONS, acknowledge, acknowledge_grant_actions, rendered_arn
+from stacks.pipeline_workflow import PipelineStage
+
+DAGS_DIRECTORY = Path(__file__).resolve().parent.parent / "dags"
+# Files in dags/ that are not DAG code: the requirements go to the bucket root, docs stay here.
+DAGS_EXCLUDE = ["requirements.txt", "*.md", "__pycache__", "*.pyc", ".pytest_cache"]
+AIRFLOW_OPTIONS_SECTION = "pipeline"
+MWAA_LOG_TYPES = ("dag_processing_logs", "scheduler_logs", "task_logs", "webserver_logs", "worker_logs")
+MWAA_MAX_WORKERS = 25  # default service quota; the config module checks the same bound
+_NAME = re.compile(r"^[a-zA-Z][0-9a-zA-Z-_]{0,79}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MwaaPrices:
+    """On-demand prices (USD) in one region on one date: parameters of the cost estimate, not facts.
+
+    MWAA bills the environment (scheduler, web server, one worker, metadata database) by the
+    hour whether DAGs run or not; workers above the first by the worker-hour. Interface endpoints
+    bill per endpoint per AZ per hour; a NAT gateway per hour (data processing comes on top).
+    """
+
+    as_of: str
+    region: str
+    source: str
+    environment_per_hour: Mapping[str, float]
+    additional_worker_per_hour: Mapping[str, float]
+    confirmed: frozenset[str]  # classes whose price was checked on `as_of`; the rest: confirm first
+    interface_endpoint_per_az_hour: float
+    nat_gateway_per_hour: float
+    state_transitions_per_1000: float  # Step Functions Standard
+    hours_per_month: float = 730.0
+
+    def environment_per_month(self, environment_class: str, *, extra_workers: float = 0.0) -> float:
+        """One environment all month, with `extra_workers` workers above the first on average."""
+        hourly = self.environment_per_hour[environment_class]
+        hourly += extra_workers * self.additional_worker_per_hour[environment_class]
+        return hourly * self.hours_per_month
+
+    def network_per_month(self, egress: str, *, interface_endpoints: int, azs: int = 2) -> float:
+        if egress == "nat-gateway":
+            return self.nat_gateway_per_hour * self.hours_per_month
+        return interface_endpoints * azs * self.interface_endpoint_per_az_hour * self.hours_per_month
+
+
+MWAA_PRICES = MwaaPrices(
+    as_of="2026-11",
+    region="us-east-1",
+    source="https://aws.amazon.com/managed-workflows-for-apache-airflow/pricing/",
+    environment_per_hour={"mw1.micro": 0.26, "mw1.small": 0.49, "mw1.medium": 0.74, "mw1.large": 0.99,
+                          "mw1.xlarge": 1.98, "mw1.2xlarge": 3.96},
+    additional_worker_per_hour={"mw1.micro": 0.0, "mw1.small": 0.055, "mw1.medium": 0.11, "mw1.large": 0.22,
+                                "mw1.xlarge": 0.44, "mw1.2xlarge": 0.88},
+    confirmed=frozenset({"mw1.small"}),
+    interface_endpoint_per_az_hour=0.01,
+    nat_gateway_per_hour=0.045,
+    state_transitions_per_1000=0.025,
+)
+
+
+def airflow_options(stages: Sequence[PipelineStage], stage_timeouts: Mapping[str, Duration], *,
+                    landing_bucket_name: str, landing_prefix: str, notification_topic_arn: str) -> dict[str, str]:
+    """The `pipeline.*` Airflow configuration options the DAG reads (dags/glue_pipeline.py)."""
+    options = {
+        f"{AIRFLOW_OPTIONS_SECTION}.landing_bucket": landing_bucket_name,
+        f"{AIRFLOW_OPTIONS_SECTION}.landing_prefix": landing_prefix,
+        f"{AIRFLOW_OPTIONS_SECTION}.notification_topic_arn": notification_topic_arn,
+    }
+    for stage in stages:
+        options[f"{AIRFLOW_OPTIONS_SECTION}.{stage.name}_state_machine_arn"] = stage.state_machine.state_machine_arn
+        seconds = int(stage_timeouts[stage.name].to_seconds())
+        options[f"{AIRFLOW_OPTIONS_SECTION}.{stage.name}_timeout_seconds"] = str(seconds)
+    return options
+
+
+def constraints_airflow_version(requirements: str) -> str | None:
+    """The Airflow version of the `--constraint` URL in a requirements file, if there is one."""
+    match = re.search(r"apache/airflow/constraints-([0-9][^/\s\"']*)/", requirements)
+    return match.group(1) if match else None
+
+
+def check_mwaa_settings(*, airflow_version: str, environment_class: str, min_workers: int, max_workers: int,
+                        web_server_access: str, requirements: str) -> None:
+    """Raise ValueError with one line naming the first setting MWAA would refuse."""
+
+    def fail(name: str, value: object, allowed: str) -> None:
+        raise ValueError(f"MwaaEnvironment {name} = {value!r}: {allowed}")
+
+    if airflow_version not in MWAA_AIRFLOW_VERSIONS:
+        fail("airflow_version", airflow_version, f"Amazon MWAA supports {', '.join(MWAA_AIRFLOW_VERSIONS)}")
+    if environment_class not in MWAA_ENVIRONMENT_CLASSES:
+        fail("environment_class", environment_class, f"must be one of {', '.join(MWAA_ENVIRONMENT_CLASSES)}")
+    for name, value in (("min_workers", min_workers), ("max_workers", max_workers)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MWAA_MAX_WORKERS:
+            fail(name, value, f"must be an integer between 1 and {MWAA_MAX_WORKERS}")
+    if max_workers < min_workers:
+        fail("max_workers", max_workers, f"must be >= min_workers ({min_workers})")
+    if web_server_access not in MWAA_WEB_SERVER_ACCESS:
+        fail("web_server_access", web_server_access, f"must be one of {', '.join(MWAA_WEB_SERVER_ACCESS)}")
+    pinned = constraints_airflow_version(requirements)
+    if pinned != airflow_version:
+        fail("airflow_version", airflow_version,
+             f"dags/requirements.txt pins the constraints of Airflow {pinned}; pin the constraints and the "
+             "Amazon provider of the MWAA image for the configured version")
+
+
+class MwaaEnvironment(Construct):
+    """`.environment` (CfnEnvironment), `.environment_name`, `.execution_role`, `.dag_bucket`.
+
+    `access_logs_bucket`: where the DAG bucket's server access logs go; a bucket of this stack
+    (default: one of its own). Needs the `@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy` flag
+    (cdk.json), as the buckets own their objects (no ACLs).
+    `install_requirements`: point MWAA at requirements.txt (needs a route to PyPI and GitHub: a
+    NAT gateway or a mirror).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        subnets: Sequence[ec2.ISubnet],
+        security_group: ec2.ISecurityGroup,
+        stages: Sequence[PipelineStage],
+        stage_timeouts: Mapping[str, Duration],
+        landing_bucket: s3.IBucket,
+        landing_prefix: str,
+        notification_topic: sns.ITopic,
+        airflow_version: str,
+        environment_class: str,
+        min_workers: int,
+        max_workers: int,
+        web_server_access: str = "PRIVATE_ONLY",
+        install_requirements: bool = True,
+        access_logs_bucket: s3.IBucket | None = None,
+        access_log_retention_days: int = 30,
+        dags_directory: Path = DAGS_DIRECTORY,
+        log_level: str = "INFO",
+        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+    ) -> None:
+        super().__init__(scope, id_)
+        requirements_file = dags_directory / "requirements.txt"
+        requirements = requirements_file.read_text()
+        check_mwaa_settings(airflow_version=airflow_version, environment_class=environment_class,
+                            min_workers=min_workers, max_workers=max_workers,
+                            web_server_access=web_server_access, requirements=requirements)
+        if len(subnets) != 2:
+            raise ValueError(f"MwaaEnvironment subnets: MWAA takes exactly two private subnets, got {len(subnets)}")
+        if not stages:
+            raise ValueError("MwaaEnvironment stages = []: needs at least one stage")
+        missing = [stage.name for stage in stages if stage.name not in stage_timeouts]
+        if missing:
+            raise ValueError(f"MwaaEnvironment stage_timeouts: no timeout for stage(s) {', '.join(missing)}")
+        stack = Stack.of(self)
+
+        # Generated once, from the construct path: MWAA needs a name, and the role's log-group
+        # ARNs (airflow-<name>-*) need the same one. 1-80 characters, ^[a-zA-Z][0-9a-zA-Z-_]*$.
+        self.environment_name = Names.unique_resource_name(self, max_length=80, separator="-",
+                                                           allowed_special_characters="-_")
+        if not _NAME.match(self.environment_name):
+            raise ValueError(f"MwaaEnvironment name {self.environment_name!r}: must match {_NAME.pattern}")
+
+        # -- DAG bucket and its contents --------------------------------------------------
+        if access_logs_bucket is None:
+            # A bucket of another stack would get a log-delivery statement without aws:SourceArn
+            # (CDK cannot reference this stack's bucket there), so the default is a bucket of our own.
+            access_logs_bucket = s3.Bucket(
+                self,
+                "AccessLogsBucket",
+                encryption=s3.BucketEncryption.S3_MANAGED,  # S3 server access logs need SSE-S3
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                enforce_ssl=True,
+                versioned=True,
+                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(access_log_retention_days),
+                                                  noncurrent_version_expiration=Duration.days(7))],
+                removal_policy=removal_policy,
+                auto_delete_objects=removal_policy == RemovalPolicy.DESTROY,
+            )
+            acknowledge(access_logs_bucket, "This is the access-log bucket; logging it would recurse.",
+                        "AwsSolutions-S1")
+        self.access_logs_bucket = access_logs_bucket
+        self.dag_bucket = s3.Bucket(
+            self,
+            "DagBucket",
+            # SSE-S3: MWAA reads it with the execution role alone, no key policy to keep in step.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,  # MWAA refuses buckets without it
+            enforce_ssl=True,
+            versioned=True,  # MWAA requires it, and pins requirements.txt by object version
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=access_logs_bucket,
+            server_access_logs_prefix="DagBucket/",
+            lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(30))],
+            removal_policy=removal_policy,
+            auto_delete_objects=removal_policy == RemovalPolicy.DESTROY,
+        )
+        self.dags_deployment = s3deploy.BucketDeployment(
+            self,
+            "DeployDags",
+            destination_bucket=self.dag_bucket,
+            destination_key_prefix="dags/",
+            sources=[s3deploy.Source.asset(str(dags_directory), exclude=DAGS_EXCLUDE)],
+            prune=True,
+        )
+        self.requirements_deployment = s3deploy.BucketDeployment(
+            self,
+            "DeployRequirements",
+            destination_bucket=self.dag_bucket,
+            sources=[s3deploy.Source.data("requirements.txt", requirements)],
+            prune=False,  # the bucket root also holds dags/
+        )
+        requirements_version: cr.AwsCustomResource | None = None
+        if install_requirements:
+            # MWAA pins requirements.txt by S3 object version; BucketDeployment does not report
+            # versions, so read the version after each upload. The call's physical id carries the
+            # content hash: changed requirements -> a new call -> a new version -> MWAA updates.
+            requirements_arn = self.dag_bucket.arn_for_objects("requirements.txt")
+            requirements_version = cr.AwsCustomResource(
+                self,
+                "RequirementsVersion",
+                on_update=cr.AwsSdkCall(
+                    service="S3",
+                    action="headObject",
+                    parameters={"Bucket": self.dag_bucket.bucket_name, "Key": "requirements.txt"},
+                    physical_resource_id=cr.PhysicalResourceId.of(hashlib.sha256(requirements.encode()).hexdigest()),
+                    output_paths=["VersionId"],
+                ),
+                policy=cr.AwsCustomResourcePolicy.from_statements(
+                    [iam.PolicyStatement(actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[requirements_arn])]
+                ),
+                install_latest_aws_sdk=False,
+                memory_size=256,
+            )
+            requirements_version.node.add_dependency(self.requirements_deployment)
+
+        # -- execution role ---------------------------------------------------------------
+        self.execution_role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.CompositePrincipal(iam.ServicePrincipal("airflow.amazonaws.com"),
+                                              iam.ServicePrincipal("airflow-env.amazonaws.com")),
+            description="Amazon MWAA execution role: run the pipeline's stage state machines.",
+        )
+        role = self.execution_role
+        for stage in stages:
+            stage.state_machine.grant_start_execution(role)
+            stage.state_machine.grant_execution(role, "states:DescribeExecution")
+        self.dag_bucket.grant_read(role)
+        # A failed task sends the pipeline's failure notice (the topic's key comes with the grant).
+        notification_topic.grant_publish(role)
+        # The S3 sensor lists keys under the landing prefix; it reads no object.
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="ListLandingPrefix",
+            actions=["s3:ListBucket"],
+            resources=[landing_bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{landing_prefix}*"]}},
+        ))
+        environment_arn = stack.format_arn(service="airflow", resource="environment",
+                                           resource_name=self.environment_name)
+        log_groups_arn = stack.format_arn(service="logs", resource="log-group",
+                                          resource_name=f"airflow-{self.environment_name}-*",
+                                          arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        # MWAA's Celery queues live in the service's own account, hence account "*".
+        celery_queues_arn = stack.format_arn(service="sqs", account="*", resource="airflow-celery-*")
+        for statement in (
+            iam.PolicyStatement(sid="PublishMetrics", actions=["airflow:PublishMetrics"],
+                                resources=[environment_arn]),
+            iam.PolicyStatement(sid="OwnLogGroups",
+                                actions=["logs:CreateLogStream", "logs:CreateLogGroup", "logs:PutLogEvents",
+                                         "logs:GetLogEvents", "logs:GetLogRecord", "logs:GetLogGroupFields",
+                                         "logs:GetQueryResults"],
+                                resources=[log_groups_arn]),
+            iam.PolicyStatement(sid="NoResourceLevelPermissions",
+                                actions=["logs:DescribeLogGroups", "cloudwatch:PutMetricData",
+                                         "s3:GetAccountPublicAccessBlock"],
+                                resources=["*"]),
+            iam.PolicyStatement(sid="CeleryQueues",
+                                actions=["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
+                                         "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage",
+                                         "sqs:SendMessage"],
+                                resources=[celery_queues_arn]),
+            # The Celery queues are encrypted with an AWS owned key (no key of this account).
+            iam.PolicyStatement(sid="CeleryQueueEncryption",
+                                actions=["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:Encrypt"],
+                                not_resources=[stack.format_arn(service="kms", region="*", resource="key",
+                                                                resource_name="*")],
+                                conditions={"StringLike": {"kms:ViaService": [f"sqs.{stack.region}.amazonaws.com"]}}),
+        ):
+            role.add_to_principal_policy(statement)
+        self._acknowledge_role_findings(role, stages, log_groups_arn, celery_queues_arn)
+        self._acknowledge_deploy_time_functions()
+
+        # -- the environment ----------------------------------------------------------------
+        self.airflow_configuration_options = airflow_options(
+            stages, stage_timeouts, landing_bucket_name=landing_bucket.bucket_name, landing_prefix=landing_prefix,
+            notification_topic_arn=notification_topic.topic_arn)
+        module = mwaa.CfnEnvironment.ModuleLoggingConfigurationProperty
+        log = module(enabled=True, log_level=log_level)
+        self.environment = mwaa.CfnEnvironment(
+            self,
+            "Environment",
+            name=self.environment_name,
+            airflow_version=airflow_version,
+            environment_class=environment_class,
+            min_workers=min_workers,
+            max_workers=max_workers,
+            execution_role_arn=role.role_arn,
+            source_bucket_arn=self.dag_bucket.bucket_arn,
+            dag_s3_path="dags",
+            requirements_s3_path="requirements.txt" if install_requirements else None,
+            requirements_s3_object_version=(requirements_version.get_response_field("VersionId")
+                                            if requirements_version else None),
+            network_configuration=mwaa.CfnEnvironment.NetworkConfigurationProperty(
+                subnet_ids=[subnet.subnet_id for subnet in subnets],
+                security_group_ids=[security_group.security_group_id],
+            ),
+            webserver_access_mode=web_server_access,
+            endpoint_management="SERVICE",
+            logging_configuration=mwaa.CfnEnvironment.LoggingConfigurationProperty(
+                **{log_type: log for log_type in MWAA_LOG_TYPES}),
+            airflow_configuration_options=self.airflow_configuration_options,
+        )
+        # The role's policy must exist before MWAA validates it, and the DAGs before the first parse.
+        self.environment.node.add_dependency(role, self.dags_deployment)
+        if requirements_version:
+            self.environment.node.add_dependency(requirements_version)
+        self.environment.apply_removal_policy(removal_policy)
+
+
+    def _acknowledge_role_findings(self, role: iam.Role, stages: Sequence[PipelineStage], log_groups_arn: str,
+                                   celery_queues_arn: str) -> None:
+        stack = Stack.of(self)
+        acknowledge_grant_actions(role, *GRANT_READ_ACTIONS)
+        acknowledge(role, "bucket.grant_read: every object of the DAG bucket, which holds only DAGs and "
+                    "requirements.txt.", f"AwsSolutions-IAM5[Resource::{rendered_arn(self, self.dag_bucket)}/*]")
+        acknowledge(role, "logs:DescribeLogGroups, cloudwatch:PutMetricData and s3:GetAccountPublicAccessBlock "
+                    "support no resource-level permissions (MWAA execution role policy).",
+                    "AwsSolutions-IAM5[Resource::*]")
+        acknowledge(role, "MWAA names its log groups airflow-<environment>-<log type>; only this environment's.",
+                    f"AwsSolutions-IAM5[Resource::{_nag_arn(stack, log_groups_arn)}]")
+        acknowledge(role, "MWAA's Celery queues are named airflow-celery-<id> in the service's account.",
+                    f"AwsSolutions-IAM5[Resource::{_nag_arn(stack, celery_queues_arn)}]",
+                    "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]")
+        for stage in stages:
+            if stage.state_machine.node.default_child is None:  # imported: cdk-nag spells it another way
+                continue
+            machine = rendered_arn(self, stage.state_machine, attribute="")
+            ref = f'{{"Ref":"{machine[1:-1]}"}}' if machine.startswith("<") else f'{{"Fn::ImportValue":"{machine}"}}'
+            name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{ref}]}}]}}'
+            acknowledge(role, f"DescribeExecution on the executions of the {stage.name} stage state machine "
+                        "only; execution names are made per DAG run.",
+                        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}:*]")
+
+    def _acknowledge_deploy_time_functions(self) -> None:
+        """CDK's own deploy-time Lambdas (BucketDeployment, AwsCustomResource): singletons per stack."""
+        stack = Stack.of(self)
+        for child in stack.node.children:
+            if child.node.id.startswith("Custom::CDKBucketDeployment"):
+                acknowledge(
+                    child,
+                    "CDK's BucketDeployment handler: runs only at deploy time to copy dags/ and requirements.txt "
+                    "from the CDK asset bucket into the DAG bucket. CDK fixes its runtime and role, and its grants "
+                    "are on those two buckets only; errors fail the deployment, so a DLQ would stay empty.",
+                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                    *(f"AwsSolutions-IAM5[Action::{action}]" for action in (*GRANT_READ_ACTIONS, *GRANT_WRITE_ACTIONS)),
+                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]",
+                    f"AwsSolutions-IAM5[Resource::{rendered_arn(self, self.dag_bucket)}/*]",
+                    "AwsSolutions-L1", "Serverless-LambdaDLQ", "Serverless-LambdaLatestVersion",
+                    "Serverless-LambdaTracing",
+                )
+            elif child.node.id == "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", ""):
+                acknowledge(
+                    child,
+                    "CDK's AwsCustomResource handler: runs only at deploy time to read the version of "
+                    "requirements.txt (s3:GetObject on that one key). CDK fixes its runtime and role; errors fail "
+                    "the deployment, so a DLQ would stay empty.",
+                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                    "Serverless-LambdaDLQ", "Serverless-LambdaTracing",
+                )
+
+
+def _nag_arn(stack: Stack, arn: str) -> str:
+    """How cdk-nag spells an ARN made by format_arn: pseudo parameters as <AWS::...>."""
+    resolved = stack.resolve(arn)
+    if isinstance(resolved, str):
+        return resolved
+    parts = resolved["Fn::Join"][1]
+    return "".join(part if isinstance(part, str) else f"<{part['Ref']}>" for part in parts)

@@ -1,0 +1,50 @@
+"""The outer loop: an Amazon MWAA environment whose DAG runs the pipeline's stage state machines."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import DeploymentConfig
+from stacks.mwaa_environment import MwaaEnvironment
+from stacks.mwaa_network import MwaaNetwork
+from stacks.pipeline_stack import PipelineStack, _retention_name
+from stacks.storage_stack import StorageStack
+
+
+class OrchestrationStack(Stack):
+    def __init__(self, scope: Construct, id_: str, *, config: DeploymentConfig, storage: StorageStack,
+                 pipeline: PipelineStack, **kwargs: object) -> None:
+        super().__init__(scope, id_, **kwargs)  # type: ignore[arg-type]
+        removal = RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY
+        retention = logs.RetentionDays[_retention_name(config.log_retention_days)]
+        self.network = MwaaNetwork(self, "Network", egress=config.mwaa.egress, flow_log_key=storage.key,
+                                   flow_log_retention=retention, removal_policy=removal)
+        # The DAG waits for each stage as long as the stage's state machine may run.
+        stage_timeouts = {
+            "crawl": Duration.minutes(config.crawl_stage_timeout_minutes),
+            "transform": Duration.minutes(config.transform_stage_timeout_minutes),
+        }
+        self.mwaa = MwaaEnvironment(
+            self,
+            "Mwaa",
+            subnets=self.network.subnets,
+            security_group=self.network.security_group,
+            stages=pipeline.stages,
+            stage_timeouts=stage_timeouts,
+            landing_bucket=storage.landing_bucket,
+            landing_prefix=config.landing_prefix,
+            notification_topic=storage.topic,
+            airflow_version=config.mwaa.airflow_version,
+            environment_class=config.mwaa.environment_class,
+            min_workers=config.mwaa.min_workers,
+            max_workers=config.mwaa.max_workers,
+            web_server_access=config.mwaa.web_server_access,
+            # Without internet egress MWAA cannot reach PyPI; the image already has the pins.
+            install_requirements=config.mwaa.egress == "nat-gateway",
+            access_log_retention_days=config.log_retention_days,
+            removal_policy=removal,
+        )
+        CfnOutput(self, "MwaaEnvironmentName", value=self.mwaa.environment_name)
+        CfnOutput(self, "DagBucketName", value=self.mwaa.dag_bucket.bucket_name)

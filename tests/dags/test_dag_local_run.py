@@ -1,0 +1,250 @@
+"""The DAG run for real (`dag.test()`) against the synthesized stage state machines on a moto server.
+
+The local runner brings the synthesized `local` stage (second-long waits) up on a moto server on
+a free loopback port: buckets, crawler, job, the stage state machines with resolved ARNs, the
+check-results Lambda routed in-process. Airflow gets the environment's configuration options
+exactly as the Orchestration stack sets them on MWAA (`pipeline.*` from the synthesized
+template, resolved to the local ARNs), as `AIRFLOW__PIPELINE__*` variables, and an
+`aws_default` connection to the moto server. The triggerer runs inline: the deferrable sensor
+and stage tasks really defer.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from localrun.deployment import LocalDeployment
+from tests.conftest import Synthesized
+from tests.dags.conftest import DAG_FILE, DAG_ID, REPO
+from tests.helpers import exported_value, one_resource
+
+STAGES = ["crawl", "transform"]
+SAMPLE = REPO / "samples" / "orders.csv"
+
+pytestmark = pytest.mark.slow  # Airflow DAG runs (see pyproject.toml)
+
+
+@dataclass
+class MotoServer:
+    url: str
+    port: int
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[MotoServer]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    # Before any state machine exists: moto keeps executing and non-executing machines apart.
+    requests.post(f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}},
+                  timeout=10).raise_for_status()
+    try:
+        yield MotoServer(url=url, port=port)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def local_stage(synth: Callable[[str], Synthesized]) -> Synthesized:
+    return synth("local")
+
+
+def environment_options(synthesized: Synthesized, deployment: LocalDeployment) -> dict[str, str]:
+    """The MWAA environment's configuration options, resolved for the local deployment.
+
+    MWAA hands `section.key` options to Airflow as AIRFLOW__SECTION__KEY; so does this.
+    """
+    templates = synthesized.templates
+    options = one_resource(templates["orchestration"], "AWS::MWAA::Environment")[1]["Properties"][
+        "AirflowConfigurationOptions"]
+    machine = "AWS::StepFunctions::StateMachine"
+    local = {one_resource(templates["pipeline"], machine, f"{stage.capitalize()}StageWorkflow")[0]:
+             deployment.state_machines[stage] for stage in STAGES}
+    local[one_resource(templates["storage"], "AWS::S3::Bucket", "LandingBucket")[0]] = deployment.landing_bucket
+    local[one_resource(templates["storage"], "AWS::SNS::Topic")[0]] = deployment.topic_arn
+    variables = {}
+    for option, value in options.items():
+        if isinstance(value, dict):
+            value = local[exported_value(templates.values(), value)["Ref"]]
+        section, key = option.split(".", 1)
+        variables[f"AIRFLOW__{section.upper()}__{key.upper()}"] = str(value)
+    return variables
+
+
+@pytest.fixture(scope="module")
+def local_env(airflow_db: Path, moto_server: MotoServer) -> Iterator[pytest.MonkeyPatch]:
+    """Credentials and endpoint for everything in this process (the Lambda handler too)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": moto_server.url,
+                            "MOTO_PORT": str(moto_server.port)}.items():
+            patch.setenv(name, value)
+        patch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+            "conn_type": "aws", "login": "testing", "password": "testing",
+            "extra": {"region_name": "us-east-1", "endpoint_url": moto_server.url},
+        }))
+        # Poll the stages every second instead of every minute (read when the DAG is parsed).
+        patch.setenv("AIRFLOW__PIPELINE__WAITER_DELAY_SECONDS", "1")
+        yield patch
+
+
+@pytest.fixture
+def deployment(local_env: pytest.MonkeyPatch, local_stage: Synthesized,
+               moto_server: MotoServer) -> Iterator[LocalDeployment]:
+    """A fresh local deployment with data under the landing prefix, and the options that point at it."""
+    requests.post(f"{moto_server.url}/moto-api/reset", timeout=10).raise_for_status()
+    deployment = LocalDeployment.bring_up(local_stage.outdir, endpoint_url=moto_server.url)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environment_options(local_stage, deployment).items():
+            patch.setenv(name, value)
+        # Data only: no Object Created event, so the pipeline state machine does not start too.
+        deployment.clients["s3"].put_object(Bucket=deployment.landing_bucket,
+                                            Key=f"{deployment.landing_prefix}orders.csv", Body=SAMPLE.read_bytes())
+        try:
+            yield deployment
+        finally:
+            deployment.stop_running()
+
+
+def parse_dag() -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    assert bag.import_errors == {}
+    return bag.dags[DAG_ID]
+
+
+@dataclass
+class DagRunResult:
+    state: str
+    run_id: str
+    tasks: dict[str, tuple[str | None, int]]  # task_id -> (state, try_number)
+    seconds: float
+
+
+def run_dag(dag: Any) -> DagRunResult:
+    started = time.monotonic()
+    dag_run = dag.test()
+    seconds = time.monotonic() - started
+    tasks = {ti.task_id: (ti.state and str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
+    return DagRunResult(state=str(dag_run.state), run_id=dag_run.run_id, tasks=tasks, seconds=seconds)
+
+
+def executions(deployment: LocalDeployment, stage: str) -> list[dict[str, Any]]:
+    sfn = deployment.clients["stepfunctions"]
+    return [sfn.describe_execution(executionArn=e["executionArn"]) for e in deployment.executions(stage)]
+
+
+def test_all_stages_succeed_so_the_dag_run_succeeds(deployment: LocalDeployment, capsys: Any) -> None:
+    dag = parse_dag()
+    result = run_dag(dag)
+    with capsys.disabled():
+        print(f"\n[local DAG run] all stages succeed: {result.seconds:.1f} s")
+    assert result.state == "success", result.tasks
+    assert result.tasks == {"wait_for_data": ("success", 1), "crawl": ("success", 1), "transform": ("success", 1)}
+    name = dag.user_defined_macros["stage_execution_name"]
+    for stage in STAGES:
+        [execution] = executions(deployment, stage)  # exactly one execution per stage
+        assert execution["status"] == "SUCCEEDED"
+        assert execution["name"] == name(DAG_ID, result.run_id, stage)
+        assert json.loads(execution["input"]) == {"trigger": {"source": "airflow", "dag_id": DAG_ID,
+                                                              "run_id": result.run_id, "stage": stage}}
+    checked = json.loads(executions(deployment, "transform")[0]["output"])
+    assert checked["valid"] is True and checked["input_rows"] > 0
+    assert deployment.executions("pipeline") == []  # the DAG runs the stages, not the pipeline machine
+    assert deployment.notifications() == []
+
+
+@pytest.mark.parametrize(("stage", "fault", "error"), [
+    ("crawl", {"crawl_outcome": "FAILED"}, "CrawlerFailed"),
+    ("transform", {"job_outcome": "FAILED"}, "GlueJobFailed"),
+])
+def test_a_failed_stage_fails_its_task_stops_the_rest_and_is_reported(
+        deployment: LocalDeployment, stage: str, fault: dict[str, str], error: str) -> None:
+    for knob, value in fault.items():
+        setattr(deployment.faults, knob, value)
+    result = run_dag(parse_dag())
+    assert result.state == "failed"
+    failed_at = STAGES.index(stage)
+    # Failed once, without Airflow retries: the execution of this run cannot run again.
+    assert result.tasks[stage] == ("failed", 1)
+    for later in STAGES[failed_at + 1:]:
+        assert result.tasks[later][0] == "upstream_failed"
+        assert deployment.executions(later) == []  # never started
+    [execution] = executions(deployment, stage)
+    assert (execution["status"], execution["error"]) == ("FAILED", error)
+    # Reported as the pipeline state machine reports a failed stage: one notice on its topic.
+    [notice] = deployment.notifications()
+    assert notice["subject"] == f"Pipeline FAILED at stage {stage}"
+    message = notice["message"]
+    assert (message["status"], message["stage"], message["error"]) == ("FAILED", stage, error)
+    assert message["cause"] == execution["cause"] and message["execution"] == execution["executionArn"]
+    assert (message["dag_id"], message["run_id"]) == (DAG_ID, result.run_id)
+
+
+def test_a_retry_follows_the_execution_it_started_and_never_starts_another(deployment: LocalDeployment) -> None:
+    """What a retry or a cleared task does: the same name again, so the same execution."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    dag = parse_dag()
+    run_id = "manual__2026-11-24T10:00:00+00:00"
+
+    class FakeTaskInstance:
+        def xcom_push(self, key: str, value: Any) -> None:
+            pass
+
+    def attempt(stage: str) -> str:
+        """One try of the stage task with its fields rendered: the ARN it returns or waits for."""
+        task = copy.copy(dag.task_dict[stage])
+        task.state_machine_arn = deployment.state_machines[stage]
+        task.name = dag.user_defined_macros["stage_execution_name"](DAG_ID, run_id, stage)
+        task.state_machine_input = {"trigger": {"source": "airflow", "dag_id": DAG_ID, "run_id": run_id,
+                                                "stage": stage}}
+        try:
+            return task.execute({"ti": FakeTaskInstance()})
+        except TaskDeferred as deferred:
+            return deferred.trigger.waiter_args["executionArn"]
+
+    first = attempt("crawl")  # starts the execution and defers
+    assert attempt("crawl") == first  # a retry while it runs waits for the same execution
+    assert deployment.wait(first)["status"] == "SUCCEEDED"
+    assert attempt("crawl") == first  # a retry after it succeeded succeeds without a new one
+    assert [e["executionArn"] for e in deployment.executions("crawl")] == [first]
+
+    deployment.faults.job_outcome = "FAILED"
+    failed = attempt("transform")
+    assert deployment.wait(failed)["status"] == "FAILED"
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match=r"^Stage transform FAILED: GlueJobFailed: "):
+        attempt("transform")  # a retry after it failed fails with its error, and starts nothing
+    assert [e["executionArn"] for e in deployment.executions("transform")] == [failed]
+
+
+def test_a_stage_outliving_its_wait_limit_fails_its_task(deployment: LocalDeployment) -> None:
+    """A stage that runs past its state machine's timeout (moto does not time executions out)."""
+    deployment.faults.crawl_outcome = "NEVER_ENDS"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW__PIPELINE__CRAWL_TIMEOUT_SECONDS", "1")  # 1 + 2 grace polls, 1 s apart
+        dag = parse_dag()
+    assert dag.task_dict["crawl"].waiter_max_attempts == 3
+    result = run_dag(dag)
+    assert result.state == "failed"
+    assert result.tasks["crawl"] == ("failed", 1) and result.tasks["transform"][0] == "upstream_failed"
+    [execution] = executions(deployment, "crawl")
+    assert execution["status"] == "RUNNING"  # the crawl stage itself gives up later (CrawlerTimedOut)
+    [notice] = deployment.notifications()
+    assert notice["message"]["error"] == "WaitLimitExceeded"
+    assert notice["message"]["execution"] == execution["executionArn"]
