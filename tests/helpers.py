@@ -100,7 +100,8 @@ def one_resource(template: Template, type_: str, logical_id_prefix: str = "") ->
     """The single resource of a type whose logical ID starts with the prefix: (logical ID, resource)."""
     found = {lid: r for lid, r in template.find_resources(type_).items() if lid.startswith(logical_id_prefix)}
     assert len(found) == 1, f"expected one {type_} starting with {logical_id_prefix!r}, found {sorted(found)}"
-    return next(iter(found.items()))
+    [(logical_id, resource)] = found.items()
+    return logical_id, dict(resource)
 
 
 # --- State machine definitions ----------------------------------------------------------------
@@ -340,8 +341,8 @@ class Run:
     task_calls: list[tuple[str, Any]] = field(default_factory=list)
     status: str = "RUNNING"
     output: Any = None
-    error: str | None = None
-    cause: str | None = None
+    error: str = ""
+    cause: str = ""
 
     def calls_to(self, state_name: str) -> list[Any]:
         return [params for name, params in self.task_calls if name == state_name]
@@ -388,8 +389,8 @@ def simulate(asl: Mapping[str, Any], execution_input: Any, on_task: TaskHandler,
                 try:
                     result = on_task(name, state, params)
                 except StateError as failure:
-                    catcher = next((c for c in state.get("Catch", []) if error_matches(c["ErrorEquals"], failure.error)),
-                                   None)
+                    catchers = [c for c in state.get("Catch", []) if error_matches(c["ErrorEquals"], failure.error)]
+                    catcher = catchers[0] if catchers else None
                     if catcher is None:
                         raise
                     data = _with_result(data, {"Error": failure.error, "Cause": failure.cause},
