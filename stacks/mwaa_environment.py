@@ -199,8 +199,9 @@ class MwaaEnvironment(Construct):
 
         # -- DAG bucket and its contents --------------------------------------------------
         if access_logs_bucket is None:
-            # A bucket of another stack would get a log-delivery statement without aws:SourceArn
-            # (CDK cannot reference this stack's bucket there), so the default is a bucket of our own.
+            # A bucket of another stack (e.g. Storage's) would get a log-delivery statement without
+            # aws:SourceArn or aws:SourceAccount (CDK cannot reference this stack's bucket there, it
+            # would be a cycle), so the default is a bucket of this construct's own.
             access_logs_bucket = s3.Bucket(
                 self,
                 "AccessLogsBucket",

@@ -22,8 +22,8 @@ from aws_cdk.assertions import Template
 
 from app import FEATURE_FLAGS
 from stacks.config import MWAA_AIRFLOW_VERSIONS, config_for
-from stacks.mwaa_environment import DAGS_DIRECTORY, MwaaEnvironment, check_mwaa_settings
-from stacks.mwaa_network import MwaaNetwork
+from stacks.mwaa_environment import DAGS_DIRECTORY, MWAA_PRICES, MwaaEnvironment, check_mwaa_settings
+from stacks.mwaa_network import MWAA_INTERFACE_ENDPOINTS, MwaaNetwork
 from stacks.pipeline_workflow import PipelineStage
 from tests.conftest import Synthesized
 from tests.helpers import as_list, exported_value, one_resource, render, state_machine_definition
@@ -191,7 +191,7 @@ def test_dags_and_requirements_are_deployed_to_the_dag_bucket(dev: Synthesized, 
     (staged,) = [p for p in Path(dev.outdir).glob("asset.*") if (p / "glue_pipeline.py").is_file()]
     names = {p.name for p in staged.rglob("*")}
     assert "glue_pipeline.py" in names
-    assert not names & {"requirements.txt", "README_outer_loop.md", "__pycache__"}
+    assert not names & {"requirements.txt", "__pycache__"}
     # The requirements asset holds exactly dags/requirements.txt.
     requirements = [p for p in Path(dev.outdir).glob("asset.*") if (p / "requirements.txt").is_file()]
     assert [(p / "requirements.txt").read_text() for p in requirements] == [REQUIREMENTS]
@@ -337,3 +337,24 @@ def test_unsupported_settings_fail_synth_with_one_line(setting: str, value: Any,
     assert "\n" not in message and expected in message and f"{setting} = {value!r}" in message
     with pytest.raises(ValueError, match=re.escape(expected)):
         standalone(**{setting: value})
+
+
+# --- the outer-loop docs --------------------------------------------------------------------------
+
+
+def test_cost_table_in_the_docs_is_computed_from_the_dated_price_parameters() -> None:
+    docs = (DAGS_DIRECTORY.parent / "README.md").read_text()
+    prices = MWAA_PRICES
+    assert f"as of {prices.as_of}" in docs and prices.region in docs and prices.source in docs
+    for environment_class, hourly in prices.environment_per_hour.items():
+        monthly = round(prices.environment_per_month(environment_class))
+        extra = round(prices.environment_per_month(environment_class, extra_workers=1))
+        checked = "yes" if environment_class in prices.confirmed else "no"
+        row = f"| {environment_class} | {hourly:.2f} | {monthly} | {extra}"
+        assert row in docs and docs.split(row, 1)[1].split("\n", 1)[0].endswith(f"| {checked} |"), row
+    endpoints = prices.network_per_month("vpc-endpoints", interface_endpoints=len(MWAA_INTERFACE_ENDPOINTS))
+    assert f"{len(MWAA_INTERFACE_ENDPOINTS)} interface endpoints" in docs and f"**${round(endpoints)}**" in docs
+    assert f"**${round(prices.network_per_month('nat-gateway', interface_endpoints=0))}**" in docs
+    dev = config_for("dev").mwaa
+    total = prices.environment_per_month(dev.environment_class) + endpoints
+    assert f"about **${round(total)}/month**" in docs
