@@ -80,7 +80,7 @@ def main() -> None:
         # Process it as an empty batch so the manifest says so (0 input rows).
         raw = spark.createDataFrame([], raw_schema())
     raw = raw.cache()  # read S3 once for the writes and the counts
-    # The files this run read: none means the bookmark found nothing new (not an empty file).
+    # The files this run read rows from (for the record; header-only files contribute none).
     input_files = sorted(row[0] for row in raw.select(F.input_file_name()).distinct().collect() if row[0])
 
     result = transform(raw)

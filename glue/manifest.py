@@ -42,6 +42,6 @@ def build_manifest(
         "rejected_rows": rejected_rows,
         "output_path": output_path,
         "rejected_path": rejected_path,
-        # Files read by this run; [] means the job bookmark found nothing new to read.
+        # Files this run read rows from, for the record.
         "input_files": list(input_files or []),
     }

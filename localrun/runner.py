@@ -85,8 +85,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario(name="job_concurrency_exceeded", description="StartJobRun is refused twice with "
              "ConcurrentRunsExceededException; the Retry waits and the run succeeds.",
              faults={"job_busy_starts": 2}, act=_put("orders.csv"), expected_statuses=("SUCCEEDED",)),
-    Scenario(name="empty_output", description="A header-only CSV: the job writes no rows; the check fails the run.",
-             act=_put("orders_empty.csv"), expected_statuses=("FAILED",), expected_failed_stage="transform"),
+    Scenario(name="empty_output", description="Every row of the CSV is invalid: the job writes no rows; "
+             "the check fails the run.",
+             act=_put("orders_all_invalid.csv"), expected_statuses=("FAILED",), expected_failed_stage="transform"),
+    Scenario(name="nothing_new", description="A header-only CSV: nothing new to process; the run succeeds "
+             "and its notice says so.",
+             act=_put("orders_empty.csv"), expected_statuses=("SUCCEEDED",)),
     Scenario(name="too_many_rejected", description="Most rows are invalid: the rejected share is over the threshold.",
              act=_put("orders_mostly_bad.csv"), expected_statuses=("FAILED",), expected_failed_stage="transform"),
     Scenario(name="outside_prefix", description="An object outside the landing prefix starts nothing.",

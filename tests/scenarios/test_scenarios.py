@@ -129,4 +129,13 @@ def test_duplicate_event_is_processed_once(deployment: LocalDeployment) -> None:
     assert report["statuses"] == ["SUCCEEDED", "SUCCEEDED"]  # no lost run
     outputs = [n["message"]["stages"]["transform"]["Output"] for n in report["notifications"]]
     assert sorted(o["input_rows"] for o in outputs) == [0, 40]  # no double processing
-    assert any("no new input" in o["reason"] for o in outputs)  # and the second run says so
+    assert any("no new rows since the last run" in o["reason"] for o in outputs)  # and the second run says so
+
+
+def test_nothing_new_is_a_noted_no_op(deployment: LocalDeployment) -> None:
+    report = run(deployment, "nothing_new")
+    assert stage(report, "transform")["path"] == TRANSFORM_OK
+    [notice] = report["notifications"]
+    output = notice["message"]["stages"]["transform"]["Output"]
+    assert (notice["subject"], output["input_rows"]) == ("Pipeline SUCCEEDED", 0)
+    assert output["reason"].startswith("no new rows since the last run")
