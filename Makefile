@@ -41,7 +41,7 @@ demo: setup $(LOCAL_ASSEMBLY)/manifest.json
 scenarios: setup $(LOCAL_ASSEMBLY)/manifest.json
 	$(BIN)/python -m localrun list
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest
 
 bench: setup

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import stacks.node_runtime  # noqa: F401  (Node 24 for jsii, before aws_cdk is imported)
+
+# isort: split
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 

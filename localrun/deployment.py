@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from moto.events.models import EventPattern
@@ -40,7 +40,7 @@ def local_aws() -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        with mock_aws(config=_MOTO_CONFIG):  # type: ignore[arg-type]
+        with mock_aws(config=_MOTO_CONFIG):  # type: ignore[call-overload]  # a partial config is allowed
             yield
     finally:
         for key, value in saved.items():
@@ -103,9 +103,11 @@ class LocalDeployment:
             for logical_id in stack.resources("AWS::Glue::Database"):
                 glue_client.create_database(DatabaseInput={"Name": resolver.physical[(stack.name, logical_id)]["Ref"]})
         topic_id, _ = storage.one("AWS::SNS::Topic")
-        topic_arn = clients["sns"].create_topic(Name=resolver.physical[(storage.name, topic_id)]["TopicName"])["TopicArn"]
+        topic_name = resolver.physical[(storage.name, topic_id)]["TopicName"]
+        topic_arn = clients["sns"].create_topic(Name=topic_name)["TopicArn"]
         queue_url = clients["sqs"].create_queue(QueueName=f"{storage.name}-notifications-reader")["QueueUrl"]
-        queue_arn = clients["sqs"].get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_attributes = clients["sqs"].get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        queue_arn = queue_attributes["Attributes"]["QueueArn"]
         clients["sns"].subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
 
         crawler_id, crawler = pipeline.one("AWS::Glue::Crawler")
@@ -166,7 +168,8 @@ class LocalDeployment:
         """EventBridge: start one execution per matching rule target, named as EventBridge would."""
         started = []
         for rule in self.rules:
-            if rule.pattern is None or not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):
+            pattern = EventPattern.load(json.dumps(rule.pattern)) if rule.pattern is not None else None
+            if pattern is None or not pattern.matches_event(event):  # type: ignore[arg-type]  # a plain dict
                 continue
             started += [self.start(arn, event) for arn in rule.target_arns]
         return started
@@ -216,7 +219,7 @@ class LocalDeployment:
 
     def notifications(self) -> list[dict[str, Any]]:
         """Every SNS message published so far (drains the reader queue)."""
-        sqs, found = self.clients["sqs"], []
+        sqs, found = self.clients["sqs"], cast(list[dict[str, Any]], [])
         while True:
             batch = sqs.receive_message(QueueUrl=self.notification_queue_url, MaxNumberOfMessages=10,
                                         WaitTimeSeconds=0).get("Messages", [])

@@ -20,7 +20,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from moto.glue import models as glue_models
@@ -173,7 +173,7 @@ class LocalGlue:
 
         crawler_cls.start_crawler = start_crawler  # type: ignore[method-assign]
         crawler_cls.as_dict = as_dict  # type: ignore[method-assign]
-        job_cls.start_job_run = start_job_run  # type: ignore[method-assign]
+        job_cls.start_job_run = start_job_run  # type: ignore[method-assign, assignment]
         job_cls.get_job_run = get_job_run  # type: ignore[method-assign]
 
     def _advance_crawl(self, crawler: Any) -> None:

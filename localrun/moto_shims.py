@@ -51,7 +51,8 @@ SHIMS = (
     Shim("aws-sdk-glue-error-names", "aws-sdk errors from Glue are named glue.X; AWS names them Glue.X"),
     Shim("sfn-startExecution-sync2-keys", "states:startExecution.sync:2 fails States.Runtime 'StateMachineArn': "
          "request and response keys are not translated between Step Functions and boto3 casing"),
-    Shim("datetime-outputs", "aws-sdk and .sync outputs keep datetime objects; DescribeExecution cannot serialise them"),
+    Shim("datetime-outputs",
+         "aws-sdk and .sync outputs keep datetime objects; DescribeExecution cannot serialise them"),
     Shim("crawl-status-names", "a finished crawl reports LastCrawl.Status COMPLETED/STOPPED; AWS reports "
          "SUCCEEDED/CANCELLED/FAILED, and AWS shows no LastCrawl for a crawl still running"),
     Shim("lambda-in-process", "Lambda tasks need Docker in moto; the synthesized handler runs in-process instead"),
@@ -83,7 +84,7 @@ def _install_glue_sync() -> None:
     # WaitForTaskToken-only code path. Listing it makes `.sync` run the real sync resolver.
     patterns = glue_service._SUPPORTED_INTEGRATION_PATTERNS
     _ORIGINALS["glue_patterns"] = set(patterns)
-    patterns.add(ResourceCondition.WaitForTaskToken)  # type: ignore[attr-defined]
+    patterns.add(ResourceCondition.WaitForTaskToken)  # type: ignore[arg-type]  # moto types it as str
 
 
 def _install_error_names() -> None:
@@ -173,7 +174,7 @@ def _install_lambda_in_process() -> None:
         if handler is None:
             return original(parameters, region, state_credentials)
         payload = parameters.get("Payload")
-        event = json.loads(payload) if isinstance(payload, (str, bytes)) else payload
+        event: dict = json.loads(payload) if isinstance(payload, (str, bytes)) else (payload or {})
         try:
             result = handler(event, None)
         except Exception as error:  # the Lambda runtime reports an unhandled error like this

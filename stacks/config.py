@@ -157,7 +157,8 @@ class DeploymentConfig:
             _fail("stage", self.stage, "must be 1-16 lower-case letters, digits or '-', starting with a letter")
         p = self.stage
         if not isinstance(self.landing_prefix, str) or not _PREFIX.fullmatch(self.landing_prefix):
-            _fail(f"{p}.landing_prefix", self.landing_prefix, "must be an S3 key prefix ending in '/' (e.g. 'landing/')")
+            _fail(f"{p}.landing_prefix", self.landing_prefix,
+                  "must be an S3 key prefix ending in '/' (e.g. 'landing/')")
         validate_cron(f"{p}.schedule", self.schedule)
         self.crawler.validate(f"{p}.crawler")
         self.glue_job.validate(f"{p}.glue_job")

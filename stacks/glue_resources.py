@@ -52,7 +52,8 @@ def _grant_glue_logging(role: iam.IGrantable, key: kms.IKey, log_group_prefix: s
         grantee=role,
         actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
         resource_arns=[stack.format_arn(service="logs", resource="log-group",
-                                        resource_name=f"{log_group_prefix}*", arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+                                        resource_name=f"{log_group_prefix}*",
+                                        arn_format=ArnFormat.COLON_RESOURCE_NAME)],
     )
     key.grant_encrypt_decrypt(role)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import DeploymentConfig
+from stacks.log_retention import log_retention
 from stacks.mwaa_environment import MwaaEnvironment
 from stacks.mwaa_network import MwaaNetwork
-from stacks.pipeline_stack import PipelineStack, _retention_name
+from stacks.pipeline_stack import PipelineStack
 from stacks.storage_stack import StorageStack
 
 
@@ -18,7 +18,7 @@ class OrchestrationStack(Stack):
                  pipeline: PipelineStack, **kwargs: object) -> None:
         super().__init__(scope, id_, **kwargs)  # type: ignore[arg-type]
         removal = RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY
-        retention = logs.RetentionDays[_retention_name(config.log_retention_days)]
+        retention = log_retention(config.log_retention_days)
         self.network = MwaaNetwork(self, "Network", egress=config.mwaa.egress, flow_log_key=storage.key,
                                    flow_log_retention=retention, removal_policy=removal)
         # The DAG waits for each stage as long as the stage's state machine may run.

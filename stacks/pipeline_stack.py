@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import DeploymentConfig
 from stacks.crawl_stage import GlueCrawlStage
 from stacks.glue_resources import CuratedTransformJob, GlueSecurity, LandingCrawler
+from stacks.log_retention import log_retention
 from stacks.pipeline_triggers import PipelineTriggers
 from stacks.pipeline_workflow import PipelineStage, PipelineWorkflow
 from stacks.storage_stack import StorageStack
 from stacks.transform_stage import GlueTransformStage
+
+
+class _Logging(TypedDict):
+    """What every state machine construct of this stack takes for its logs."""
+
+    log_key: kms.IKey
+    log_retention: logs.RetentionDays
+    removal_policy: RemovalPolicy
 
 
 class PipelineStack(Stack):
@@ -20,11 +32,11 @@ class PipelineStack(Stack):
                  **kwargs: object) -> None:
         super().__init__(scope, id_, **kwargs)  # type: ignore[arg-type]
         key, topic = storage.key, storage.topic
-        logging = {
-            "log_key": key,
-            "log_retention": logs.RetentionDays[_retention_name(config.log_retention_days)],
-            "removal_policy": RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY,
-        }
+        logging = _Logging(
+            log_key=key,
+            log_retention=log_retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY,
+        )
 
         security = GlueSecurity(self, "GlueSecurity", key=key).configuration
         crawler = LandingCrawler(self, "LandingCrawler", bucket=storage.landing_bucket,
@@ -65,14 +77,3 @@ class PipelineStack(Stack):
                                 ("Pipeline", self.workflow)):
             CfnOutput(self, f"{name}StateMachineArn", value=construct.state_machine.state_machine_arn)
 
-
-def _retention_name(days: int) -> str:
-    """logs.RetentionDays member name for a day count the config has already validated."""
-    return _RETENTION_VALUES[days]
-
-
-_RETENTION_VALUES = {
-    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
-    60: "TWO_MONTHS", 90: "THREE_MONTHS", 180: "SIX_MONTHS", 365: "ONE_YEAR", 400: "THIRTEEN_MONTHS",
-    545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS",
-}

@@ -15,9 +15,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from stacks.nag import acknowledge
-
 from stacks.config import DeploymentConfig
+from stacks.nag import acknowledge
 
 
 class StorageStack(Stack):
@@ -108,6 +107,7 @@ class StorageStack(Stack):
         self.landing_prefix = config.landing_prefix
 
         self.database = glue.Database(self, "Database", description="Tables the landing crawler discovers.")
+        self.database.apply_removal_policy(removal)  # CDK's default keeps it even in dev
 
         self.topic = sns.Topic(
             self,

@@ -99,7 +99,9 @@ def test_job_concurrency_exceeded_then_retried(deployment: LocalDeployment) -> N
     assert [n["subject"] for n in report["notifications"]] == ["Pipeline SUCCEEDED"]
 
 
-@pytest.mark.parametrize("scenario, reason", [("empty_output", "no rows written"), ("too_many_rejected", "rejected ratio")])
+@pytest.mark.parametrize(
+    "scenario, reason", [("empty_output", "no rows written"), ("too_many_rejected", "rejected ratio")]
+)
 def test_check_results_fails_the_stage(deployment: LocalDeployment, scenario: str, reason: str) -> None:
     report = run(deployment, scenario)
     transform = stage(report, "transform")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -25,3 +26,6 @@ def spark() -> Iterator[SparkSession]:
     )
     yield session
     session.stop()
+    # py4j logs "Closing down clientserver connection" at interpreter exit, after pytest has
+    # closed the log streams; it is noise, not a failure.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
