@@ -39,13 +39,13 @@ demo: setup $(LOCAL_ASSEMBLY)/manifest.json
 	$(BIN)/python -m localrun demo --assembly $(LOCAL_ASSEMBLY) --scenario $(SCENARIO)
 
 scenarios: setup $(LOCAL_ASSEMBLY)/manifest.json
-	$(BIN)/python -m localrun list
+	$(BIN)/python -m localrun all --assembly $(LOCAL_ASSEMBLY)
 
 test: setup lint
 	$(BIN)/python -m pytest
 
-bench: setup
-	$(BIN)/python -m benchmarks
+bench: setup $(LOCAL_ASSEMBLY)/manifest.json
+	$(BIN)/python -m benchmarks --assembly $(LOCAL_ASSEMBLY)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,6 +1,12 @@
-"""Synth benchmark: the full app against a one-bucket CDK app, each synthesized in a fresh process.
+"""Benchmarks: synth time and end-to-end local run time, each against a baseline of the same run.
 
     python -m benchmarks [--runs 5] [--warmup 1] [--stage dev] [--max-ratio 3] [--check]
+                         [--assembly cdk.out.local] [--suite-runs 1]
+
+Synth: the full app against a one-bucket CDK app, each synthesized in a fresh process.
+Local run (with --assembly): `make demo`'s run (happy path) and the whole scenario suite against
+a one-state state machine executed on moto, each in a fresh process. Targets: app synth <= 3x its
+baseline; demo <= 15 s; all scenarios <= 60 s.
 
 Every run starts a new Python process, so jsii's Node start-up and the imports are in both
 numbers, as they are in `cdk synth`. Baseline and app runs alternate, so a busy machine slows
@@ -49,6 +55,24 @@ FULL_APP = textwrap.dedent(
 )
 
 
+# One Pass state executed on moto in a fresh process: Python, moto and boto3 start-up, one execution.
+LOCAL_BASELINE = textwrap.dedent(
+    """
+    import json, time
+    from localrun.deployment import local_aws
+    import boto3
+
+    with local_aws():
+        sfn = boto3.client("stepfunctions")
+        arn = sfn.create_state_machine(name="baseline", roleArn="arn:aws:iam::123456789012:role/r",
+            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=arn, name="one", input="{}")["executionArn"]
+        while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+            time.sleep(0.05)
+    """
+)
+
+
 def _clean_env() -> dict[str, str]:
     # CDK_* variables (context, outdir) from a surrounding `cdk` call would change what is measured.
     return {key: value for key, value in os.environ.items() if not key.startswith("CDK_")}
@@ -92,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-ratio", type=float, default=3.0, help="target: app median / baseline median")
     parser.add_argument("--check", action="store_true", help="exit 1 when the ratio is over the target")
     parser.add_argument("--demo", metavar="COMMAND", help="also time this command (see bench_demo)")
+    parser.add_argument("--assembly", type=Path, help="a synthesized local-stage assembly: also time local runs")
+    parser.add_argument("--suite-runs", type=int, default=1, help="runs of the whole scenario suite (default 1)")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")
@@ -120,7 +146,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.demo:
         demo = bench_demo(shlex.split(args.demo), runs=args.runs)
         print(f"median demo     {statistics.median(demo):.2f} s")
+    if args.assembly:
+        bench_local_runs(args.assembly, runs=args.runs, suite_runs=args.suite_runs)
     return 1 if args.check and ratio > args.max_ratio else 0
+
+
+def bench_local_runs(assembly: Path, *, runs: int, suite_runs: int) -> None:
+    """The demo's run and the scenario suite, against one moto execution in a fresh process."""
+    python = sys.executable
+    demo = [python, "-m", "localrun", "demo", "--assembly", str(assembly), "--scenario", "happy_path",
+            "--reports", tempfile.mkdtemp(prefix="bench-reports-")]
+    suite = [python, "-m", "localrun", "all", "--assembly", str(assembly),
+             "--reports", tempfile.mkdtemp(prefix="bench-reports-")]
+    print(f"local-run benchmark: {runs} runs of the demo and of the baseline, {suite_runs} of the suite", flush=True)
+    baseline: list[float] = []
+    demos: list[float] = []
+    for run in range(1, runs + 1):
+        baseline.append(time_command([python, "-c", LOCAL_BASELINE]))
+        demos.append(time_command(demo))
+        print(f"  run {run}/{runs}: baseline {baseline[-1]:5.2f} s   demo {demos[-1]:5.2f} s", flush=True)
+    suites = []
+    for run in range(1, suite_runs + 1):
+        suites.append(time_command(suite))
+        print(f"  suite run {run}/{suite_runs}: {suites[-1]:5.1f} s", flush=True)
+    base, demo_s, suite_s = statistics.median(baseline), statistics.median(demos), statistics.median(suites)
+    print(f"median baseline (one moto execution) {base:.2f} s")
+    print(f"median demo run     {demo_s:5.2f} s = {demo_s / base:.1f}x baseline (target <= 15 s)")
+    print(f"median all scenarios {suite_s:5.1f} s = {suite_s / base:.1f}x baseline (target <= 60 s)")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
@@ -18,13 +19,21 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.local")
     demo.add_argument("--scenario", default="happy_path")
     demo.add_argument("--reports", type=Path, default=ROOT / "reports")
+    every = commands.add_parser("all", help="run every scenario, one fresh deployment each")
+    every.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.local")
+    every.add_argument("--reports", type=Path, default=ROOT / "reports")
     commands.add_parser("list", help="list the scenarios")
     args = parser.parse_args(argv)
+    # moto's interpreter logs every failed state at ERROR with its whole parse tree; a failing
+    # state is what the fault scenarios are about, and the run report shows it readably.
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
     if args.command == "list":
         for scenario in SCENARIOS.values():
             print(f"{scenario.name:<26} {scenario.description}")
         return 0
+    if args.command == "all":
+        return run_all(args.assembly, args.reports)
     if args.scenario not in SCENARIOS:
         print(f"error: SCENARIO={args.scenario!r} is not a scenario; one of: {', '.join(SCENARIOS)}", file=sys.stderr)
         return 2
@@ -48,8 +57,13 @@ def main(argv: list[str] | None = None) -> int:
             deployment.stop_running()
     for note in report["notifications"]:
         message = note["message"]
-        detail = f"stage {message.get('stage')}: {message.get('error')}" if message.get("status") == "FAILED" else ""
-        print(f"  ✉ SNS: {note['subject']} {detail}")
+        if message.get("status") == "FAILED":
+            cause = " ".join(str(message.get("cause", "")).split())
+            detail = f"\n           {message.get('error')}: {cause[:110]}{'…' if len(cause) > 110 else ''}"
+        else:
+            rows = message.get("stages", {}).get("transform", {}).get("Output", {})
+            detail = f" ({rows.get('reason')})" if rows.get("reason") else ""
+        print(f"  ✉ SNS: {note['subject']}{detail}")
     if not report["notifications"]:
         print("  ✉ SNS: no notification")
     for run in report["pipeline_runs"]:
@@ -65,6 +79,36 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "as expected" if report["as_expected"] else "NOT as expected"
     print(f"{'✓' if report['as_expected'] else '✗'} {scenario.name}: {verdict}")
     return 0 if report["as_expected"] else 1
+
+
+def run_all(assembly: Path, reports: Path) -> int:
+    """Every scenario on its own fresh deployment; one line each, then a summary."""
+    from localrun.deployment import LocalDeployment, local_aws
+
+    started, failures, transitions = time.monotonic(), [], 0
+    for number, scenario in enumerate(SCENARIOS.values(), start=1):
+        with local_aws():
+            try:
+                deployment = LocalDeployment.bring_up(assembly)
+            except AssemblyError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+            try:
+                report = run_scenario(deployment, scenario)
+            finally:
+                deployment.stop_running()
+        write_report(report, reports)
+        transitions += report["transitions"]
+        mark = "✓" if report["as_expected"] else "✗"
+        statuses = ", ".join(report["statuses"]) or "no run"
+        print(f"{mark} [{number:>2}/{len(SCENARIOS)}] {scenario.name:<26} {statuses:<20} "
+              f"{len(report['notifications'])} notice(s) {report['transitions']:>3} transitions "
+              f"{report['wall_time_s']:5.1f} s", flush=True)
+        if not report["as_expected"]:
+            failures.append(scenario.name)
+    print(f"{len(SCENARIOS) - len(failures)}/{len(SCENARIOS)} scenarios as expected, {transitions} transitions, "
+          f"{time.monotonic() - started:.1f} s; reports in {reports}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
