@@ -12,7 +12,7 @@ SCENARIO ?= happy_path
 LOCAL_ASSEMBLY := cdk.out.local
 APP_SOURCES := app.py $(wildcard stacks/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt)
 
-.PHONY: setup synth demo scenarios test bench lint diff deploy destroy clean
+.PHONY: setup synth demo scenarios test bench lint diff bootstrap deploy destroy clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -54,8 +54,14 @@ lint: setup
 diff: setup
 	$(CDK) diff -c stage=$(STAGE)
 
+# Storage and Pipeline; the Orchestration (MWAA) stack only when the stage's outer_loop is "mwaa".
+DEPLOY_STACKS = $(shell $(BIN)/python -c 'import sys, app, stacks.config as c; print(*app.deployed_stack_ids(c.config_for(sys.argv[1])))' $(STAGE))
+
+bootstrap: setup
+	$(CDK) bootstrap -c stage=$(STAGE)
+
 deploy: setup
-	$(CDK) deploy -c stage=$(STAGE) --all
+	$(CDK) deploy -c stage=$(STAGE) $(DEPLOY_STACKS)
 
 destroy: setup
 	$(CDK) destroy -c stage=$(STAGE) --all

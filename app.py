@@ -29,16 +29,27 @@ CLI_DEFAULTS: dict[str, object] = {"aws:cdk:enable-asset-metadata": True}
 FEATURE_FLAGS: dict[str, object] = json.loads((Path(__file__).parent / "cdk.json").read_text())["context"]
 
 
+def stack_ids(config: DeploymentConfig) -> dict[str, str]:
+    prefix = f"{APP_NAME}-{config.stage}"
+    return {name: f"{prefix}-{name.capitalize()}" for name in ("storage", "pipeline", "orchestration")}
+
+
+def deployed_stack_ids(config: DeploymentConfig) -> list[str]:
+    """What `make deploy` deploys: the MWAA stack (billed by the hour) only when it is the outer loop."""
+    ids = stack_ids(config)
+    return [ids["storage"], ids["pipeline"]] + ([ids["orchestration"]] if config.outer_loop == "mwaa" else [])
+
+
 def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[cdk.App, dict[str, cdk.Stack]]:
     """Build the app for one deployment stage; returns the app and its stacks by short name."""
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **CLI_DEFAULTS, "stage": config.stage})
     # Account and region come from the CLI's credentials at deploy time; none are hard-coded.
-    prefix = f"{APP_NAME}-{config.stage}"
-    storage = StorageStack(app, f"{prefix}-Storage", config=config,
+    ids = stack_ids(config)
+    storage = StorageStack(app, ids["storage"], config=config,
                            description="Glue pipeline: buckets, KMS key, Glue database, topic (stateful)")
-    pipeline = PipelineStack(app, f"{prefix}-Pipeline", config=config, storage=storage,
+    pipeline = PipelineStack(app, ids["pipeline"], config=config, storage=storage,
                              description="Glue pipeline: crawler, job, state machines, triggers (stateless)")
-    orchestration = OrchestrationStack(app, f"{prefix}-Orchestration", config=config, storage=storage,
+    orchestration = OrchestrationStack(app, ids["orchestration"], config=config, storage=storage,
                                        pipeline=pipeline,
                                        description="Glue pipeline: MWAA environment and DAG (outer loop)")
     for stack in (storage, pipeline, orchestration):

@@ -63,6 +63,7 @@ class RuleSpec:
     pattern: dict[str, Any] | None
     schedule: str | None
     target_arns: list[str]
+    enabled: bool = True
 
 
 @dataclass
@@ -144,7 +145,7 @@ class LocalDeployment:
         for logical_id, rule in pipeline.resources("AWS::Events::Rule").items():
             props = resolver.resolve(pipeline.name, rule["Properties"])
             rules.append(RuleSpec(logical_id, props.get("EventPattern"), props.get("ScheduleExpression"),
-                                  [t["Arn"] for t in props.get("Targets", [])]))
+                                  [t["Arn"] for t in props.get("Targets", [])], props.get("State") != "DISABLED"))
 
         landing_id, _ = storage.one("AWS::S3::Bucket", "LandingBucket")
         curated_id, _ = storage.one("AWS::S3::Bucket", "CuratedBucket")
@@ -169,7 +170,7 @@ class LocalDeployment:
         started = []
         for rule in self.rules:
             pattern = EventPattern.load(json.dumps(rule.pattern)) if rule.pattern is not None else None
-            if pattern is None or not pattern.matches_event(event):  # type: ignore[arg-type]  # a plain dict
+            if not rule.enabled or pattern is None or not pattern.matches_event(event):  # type: ignore[arg-type]  # a plain dict
                 continue
             started += [self.start(arn, event) for arn in rule.target_arns]
         return started
@@ -177,7 +178,7 @@ class LocalDeployment:
     def schedule_tick(self) -> list[str]:
         started = []
         for rule in self.rules:
-            if rule.schedule:
+            if rule.enabled and rule.schedule:
                 event = scheduled_event(rule_arn=f"arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:rule/{rule.logical_id}")
                 started += [self.start(arn, event) for arn in rule.target_arns]
         return started

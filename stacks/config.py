@@ -18,6 +18,7 @@ MWAA_ENVIRONMENT_CLASSES = ("mw1.micro", "mw1.small", "mw1.medium", "mw1.large",
 MWAA_WEB_SERVER_ACCESS = ("PRIVATE_ONLY", "PUBLIC_ONLY")
 MWAA_EGRESS = ("vpc-endpoints", "nat-gateway")
 REMOVAL_POLICIES = ("destroy", "retain")
+OUTER_LOOPS = ("eventbridge", "mwaa")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 180, 365, 400, 545, 731)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -151,6 +152,10 @@ class DeploymentConfig:
     removal_policy: Literal["destroy", "retain"] = "destroy"
     log_retention_days: int = 30
     mwaa: MwaaConfig = field(default_factory=MwaaConfig)
+    # Which loop starts the pipeline: the EventBridge rules (schedule + data arrival), or the
+    # MWAA DAG. Only one: both would race for the one crawler. With "mwaa" the rules stay in the
+    # template but disabled, and `make deploy` adds the Orchestration stack.
+    outer_loop: Literal["eventbridge", "mwaa"] = "eventbridge"
 
     def __post_init__(self) -> None:
         if not isinstance(self.stage, str) or not re.fullmatch(r"[a-z][a-z0-9-]{0,15}", self.stage):
@@ -180,6 +185,7 @@ class DeploymentConfig:
             if not isinstance(email, str) or not _EMAIL.fullmatch(email):
                 _fail(f"{p}.notification_emails", email, "each must be an e-mail address")
         _one_of(f"{p}.removal_policy", self.removal_policy, REMOVAL_POLICIES)
+        _one_of(f"{p}.outer_loop", self.outer_loop, OUTER_LOOPS)
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             _fail(f"{p}.log_retention_days", self.log_retention_days,
                   f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))} (CloudWatch Logs retention)")

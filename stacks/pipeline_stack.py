@@ -71,7 +71,8 @@ class PipelineStack(Stack):
                                          timeout=Duration.minutes(config.pipeline_timeout_minutes), **logging)
         self.triggers = PipelineTriggers(self, "Triggers", state_machine=self.workflow.state_machine,
                                          landing_bucket=storage.landing_bucket,
-                                         landing_prefix=config.landing_prefix, schedule=config.schedule, key=key)
+                                         landing_prefix=config.landing_prefix, schedule=config.schedule, key=key,
+                                         enabled=config.outer_loop == "eventbridge")
 
         for name, construct in (("CrawlStage", self.crawl_stage), ("TransformStage", self.transform_stage),
                                 ("Pipeline", self.workflow)):

@@ -31,6 +31,7 @@ class PipelineTriggers(Construct):
         landing_prefix: str,
         schedule: str,
         key: kms.IKey,
+        enabled: bool = True,
         retry_attempts: int = 8,
         max_event_age: Duration = Duration.hours(6),
     ) -> None:
@@ -58,6 +59,7 @@ class PipelineTriggers(Construct):
             self,
             "ObjectCreatedRule",
             description="Start the pipeline when an object lands under the landing prefix.",
+            enabled=enabled,
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
@@ -72,6 +74,7 @@ class PipelineTriggers(Construct):
             self,
             "ScheduleRule",
             description="Start the pipeline on the configured schedule.",
+            enabled=enabled,
             schedule=events.Schedule.expression(schedule),
             targets=[target()],
         )

@@ -6,7 +6,7 @@ touches data. Logical IDs here are pinned by a test: renaming a construct replac
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -127,5 +127,9 @@ class StorageStack(Stack):
                 conditions={"StringEquals": {"aws:SourceAccount": self.account}},
             )
         )
+        for name, value in (("LandingBucketName", self.landing_bucket.bucket_name),
+                            ("CuratedBucketName", self.curated_bucket.bucket_name),
+                            ("NotificationTopicArn", self.topic.topic_arn)):
+            CfnOutput(self, name, value=value)
         for email in config.notification_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
