@@ -227,19 +227,3 @@ class LocalGlue:
         backend.put_object(args["--manifest_bucket"], args["--manifest_key"],
                            json.dumps(manifest).encode("utf-8"))
 
-
-def _patch_job_run_error_message() -> None:
-    """AWS's JobRun carries ErrorMessage for a failed run; moto's record has no such field."""
-    original = glue_models.FakeJobRun.as_dict
-
-    def as_dict(run):  # type: ignore[no-untyped-def]
-        data = original(run)
-        message = getattr(run, "error_message", None)
-        if message:
-            data["ErrorMessage"] = message
-        return data
-
-    glue_models.FakeJobRun.as_dict = as_dict  # type: ignore[method-assign]
-
-
-_patch_job_run_error_message()

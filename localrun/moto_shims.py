@@ -55,6 +55,7 @@ SHIMS = (
          "aws-sdk and .sync outputs keep datetime objects; DescribeExecution cannot serialise them"),
     Shim("crawl-status-names", "a finished crawl reports LastCrawl.Status COMPLETED/STOPPED; AWS reports "
          "SUCCEEDED/CANCELLED/FAILED, and AWS shows no LastCrawl for a crawl still running"),
+    Shim("job-run-error-message", "a failed job run has no ErrorMessage in GetJobRun; AWS reports why it failed"),
     Shim("lambda-in-process", "Lambda tasks need Docker in moto; the synthesized handler runs in-process instead"),
 )
 
@@ -76,6 +77,7 @@ def install() -> None:
         _install_json_outputs()
         _install_crawl_status_names()
         _install_lambda_in_process()
+        _install_job_run_error_message()
         _installed = True
 
 
@@ -183,3 +185,16 @@ def _install_lambda_in_process() -> None:
         return {"StatusCode": 200, "Payload": _to_json_safe(result)}
 
     lambda_eval_utils._invoke_lambda_function = invoke
+
+
+def _install_job_run_error_message() -> None:
+    original = glue_models.FakeJobRun.as_dict
+
+    def as_dict(run):  # type: ignore[no-untyped-def]
+        data = original(run)
+        message = getattr(run, "error_message", None)  # set by whatever ended the run abnormally
+        if message:
+            data["ErrorMessage"] = message
+        return data
+
+    glue_models.FakeJobRun.as_dict = as_dict  # type: ignore[method-assign]

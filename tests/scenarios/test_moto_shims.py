@@ -56,6 +56,8 @@ PROBE = textwrap.dedent('''
         glue.start_crawler(Name="c")
         status = glue.get_crawler(Name="c")["Crawler"].get("LastCrawl", {}).get("Status")
         gaps["crawl-status-names"] = status != "SUCCEEDED"
+        import inspect
+        gaps["job-run-error-message"] = "ErrorMessage" not in inspect.getsource(models.FakeJobRun.as_dict)
     print(json.dumps(gaps))
 ''')
 
