@@ -144,7 +144,6 @@ def run_scenario(deployment: LocalDeployment, scenario: Scenario,
     for stage in ("crawl", "transform"):
         for execution in deployment.executions(stage):
             stages.append({"stage": stage, **describe_execution(deployment, execution["executionArn"])})
-    time.sleep(0.3)  # SNS -> SQS delivery is synchronous in moto; this only settles the last publish
     notifications = deployment.notifications()
     transitions = sum(r["transitions"] for r in runs) + sum(s["transitions"] for s in stages)
     report = {
@@ -165,9 +164,11 @@ def run_scenario(deployment: LocalDeployment, scenario: Scenario,
     return report
 
 
-def _follow(deployment: LocalDeployment, pipeline_arns: list[str], on_event: Callable[[str], None]) -> None:
+def _follow(deployment: LocalDeployment, pipeline_arns: list[str], on_event: Callable[[str], None],
+            *, timeout_s: float = 300) -> None:
     """Print each state as it is entered, across the pipeline and its stage executions."""
     seen: dict[str, int] = {}
+    deadline = time.monotonic() + timeout_s
     sfn = deployment.clients["stepfunctions"]
 
     def executions() -> list[tuple[str, str]]:
@@ -195,6 +196,8 @@ def _follow(deployment: LocalDeployment, pipeline_arns: list[str], on_event: Cal
             running |= sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
         if not running:
             return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"executions still running after {timeout_s:.0f} s: {pipeline_arns}")
         time.sleep(0.25)
 
 
