@@ -62,7 +62,7 @@ class RuleSpec:
     logical_id: str
     pattern: dict[str, Any] | None
     schedule: str | None
-    target_arns: list[str]
+    targets: list[dict[str, Any]]  # resolved AWS::Events::Rule Targets (Arn, Input settings, ...)
     enabled: bool = True
 
 
@@ -145,7 +145,7 @@ class LocalDeployment:
         for logical_id, rule in pipeline.resources("AWS::Events::Rule").items():
             props = resolver.resolve(pipeline.name, rule["Properties"])
             rules.append(RuleSpec(logical_id, props.get("EventPattern"), props.get("ScheduleExpression"),
-                                  [t["Arn"] for t in props.get("Targets", [])], props.get("State") != "DISABLED"))
+                                  props.get("Targets", []), props.get("State") != "DISABLED"))
 
         landing_id, _ = storage.one("AWS::S3::Bucket", "LandingBucket")
         curated_id, _ = storage.one("AWS::S3::Bucket", "CuratedBucket")
@@ -172,7 +172,7 @@ class LocalDeployment:
             pattern = EventPattern.load(json.dumps(rule.pattern)) if rule.pattern is not None else None
             if not rule.enabled or pattern is None or not pattern.matches_event(event):  # type: ignore[arg-type]  # a plain dict
                 continue
-            started += [self.start(arn, event) for arn in rule.target_arns]
+            started += [self.start(t["Arn"], target_input(t, event), name=event["id"]) for t in rule.targets]
         return started
 
     def schedule_tick(self) -> list[str]:
@@ -180,7 +180,7 @@ class LocalDeployment:
         for rule in self.rules:
             if rule.enabled and rule.schedule:
                 event = scheduled_event(rule_arn=f"arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:rule/{rule.logical_id}")
-                started += [self.start(arn, event) for arn in rule.target_arns]
+                started += [self.start(t["Arn"], target_input(t, event), name=event["id"]) for t in rule.targets]
         return started
 
     def start(self, state_machine_arn: str, event: dict[str, Any], name: str | None = None) -> str:
@@ -238,6 +238,33 @@ class LocalDeployment:
             for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
                 with contextlib.suppress(Exception):
                     sfn.stop_execution(executionArn=execution["executionArn"], error="LocalRunTeardown")
+
+
+def target_input(target: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """What EventBridge passes to a target: the event, or its Input / InputPath / InputTransformer."""
+    if "Input" in target:
+        return json.loads(target["Input"])
+    if "InputPath" in target:
+        return _json_path(event, target["InputPath"])
+    if "InputTransformer" in target:
+        transformer = target["InputTransformer"]
+        text = transformer["InputTemplate"]
+        for name, path in transformer.get("InputPathsMap", {}).items():
+            value = _json_path(event, path)
+            text = text.replace(f"<{name}>", value if isinstance(value, str) else json.dumps(value))
+        return json.loads(text)
+    return event
+
+
+def _json_path(document: Any, path: str) -> Any:
+    """The `$.a.b` subset of JSONPath that EventBridge input paths use."""
+    if path == "$":
+        return document
+    if not path.startswith("$."):
+        raise ValueError(f"input path {path!r}: only $ and $.field.field paths are supported locally")
+    for part in path[2:].split("."):
+        document = document[part]
+    return document
 
 
 def object_created_event(*, bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
