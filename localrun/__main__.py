@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ✉ SNS: {note['subject']}{detail}")
     if not report["notifications"]:
         print("  ✉ SNS: no notification")
+    for letter in report["dead_letters"]:
+        print(f"  ⚑ dead-letter queue: event {letter['event']['id']} ({letter.get('ERROR_CODE')}: "
+              f"{letter.get('ERROR_MESSAGE')})")
     for run in report["pipeline_runs"]:
         print(f"  pipeline {run['name']}: {run['status']} ({run['transitions']} transitions)")
     for stage in report["stage_runs"]:

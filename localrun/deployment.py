@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import boto3
+from botocore.exceptions import ClientError
 from moto.events.models import EventPattern
 
 from localrun import moto_shims
@@ -79,6 +80,7 @@ class LocalDeployment:
     rules: list[RuleSpec]
     faults: GlueFaults
     started: list[str] = field(default_factory=list)  # execution ARNs started by delivered events
+    queue_urls: dict[str, str] = field(default_factory=dict)  # queue ARN -> URL (the rules' DLQs)
 
     # -- bring-up ------------------------------------------------------------------------
     @classmethod
@@ -141,6 +143,11 @@ class LocalDeployment:
                 if logical_id.startswith(short):
                     machines[short.replace("Stage", "").lower()] = arn
 
+        queue_urls = {}
+        for logical_id in pipeline.resources("AWS::SQS::Queue"):
+            ids = resolver.physical[(pipeline.name, logical_id)]
+            queue_urls[ids["Arn"]] = clients["sqs"].create_queue(QueueName=ids["QueueName"])["QueueUrl"]
+
         rules = []
         for logical_id, rule in pipeline.resources("AWS::Events::Rule").items():
             props = resolver.resolve(pipeline.name, rule["Properties"])
@@ -154,7 +161,7 @@ class LocalDeployment:
             assembly=assembly, clients=clients, state_machines=machines,
             landing_bucket=resolver.physical[(storage.name, landing_id)]["Ref"], landing_prefix=landing_prefix,
             curated_bucket=resolver.physical[(storage.name, curated_id)]["Ref"], topic_arn=topic_arn,
-            notification_queue_url=queue_url, rules=rules, faults=glue.faults,
+            notification_queue_url=queue_url, rules=rules, faults=glue.faults, queue_urls=queue_urls,
         )
 
     # -- events --------------------------------------------------------------------------
@@ -172,7 +179,7 @@ class LocalDeployment:
             pattern = EventPattern.load(json.dumps(rule.pattern)) if rule.pattern is not None else None
             if not rule.enabled or pattern is None or not pattern.matches_event(event):  # type: ignore[arg-type]  # a plain dict
                 continue
-            started += [self.start(t["Arn"], target_input(t, event), name=event["id"]) for t in rule.targets]
+            started += self._invoke_targets(rule, event)
         return started
 
     def schedule_tick(self) -> list[str]:
@@ -180,8 +187,43 @@ class LocalDeployment:
         for rule in self.rules:
             if rule.enabled and rule.schedule:
                 event = scheduled_event(rule_arn=f"arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:rule/{rule.logical_id}")
-                started += [self.start(t["Arn"], target_input(t, event), name=event["id"]) for t in rule.targets]
+                started += self._invoke_targets(rule, event)
         return started
+
+    def _invoke_targets(self, rule: RuleSpec, event: dict[str, Any]) -> list[str]:
+        """Start each target; an event EventBridge cannot deliver goes to the target's dead-letter queue."""
+        started = []
+        for target in rule.targets:
+            try:
+                started.append(self.start(target["Arn"], target_input(target, event), name=event["id"]))
+            except ClientError as error:
+                dlq = target.get("DeadLetterConfig", {}).get("Arn")
+                if dlq not in self.queue_urls:
+                    raise
+                # As EventBridge writes it: the event, and why it was not delivered, as attributes.
+                code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
+                self.clients["sqs"].send_message(
+                    QueueUrl=self.queue_urls[dlq], MessageBody=json.dumps(event),
+                    MessageAttributes={
+                        "RULE_ARN": {"DataType": "String", "StringValue": f"rule/{rule.logical_id}"},
+                        "TARGET_ARN": {"DataType": "String", "StringValue": target["Arn"]},
+                        "ERROR_CODE": {"DataType": "String", "StringValue": code},
+                        "ERROR_MESSAGE": {"DataType": "String", "StringValue": message[:256] or code},
+                    },
+                )
+        return started
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Events parked in the rules' dead-letter queues (drained), with the error that parked them."""
+        sqs, found = self.clients["sqs"], cast(list[dict[str, Any]], [])
+        for url in self.queue_urls.values():
+            while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                               MessageAttributeNames=["All"]).get("Messages", []):
+                for message in batch:
+                    attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
+                    found.append({"event": json.loads(message["Body"]), **attributes})
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
 
     def start(self, state_machine_arn: str, event: dict[str, Any], name: str | None = None) -> str:
         # EventBridge names each execution itself; moto leaves $$.Execution.Name null without one.
@@ -235,8 +277,12 @@ class LocalDeployment:
         """Stop executions still running, so none outlives its test and publishes into the next."""
         sfn = self.clients["stepfunctions"]
         for arn in self.state_machines.values():
-            for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
-                with contextlib.suppress(Exception):
+            try:
+                running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+            except ClientError:  # deleted by a scenario
+                continue
+            for execution in running:
+                with contextlib.suppress(ClientError):
                     sfn.stop_execution(executionArn=execution["executionArn"], error="LocalRunTeardown")
 
 

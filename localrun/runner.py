@@ -31,6 +31,7 @@ class Scenario:
     # What the run must end as, for `make demo SCENARIO=...` to exit 0.
     expected_statuses: tuple[str, ...]
     expected_failed_stage: str | None = None
+    expected_dead_letters: int = 0
 
 
 def _put(sample: str, key: str | None = None) -> Callable[[LocalDeployment], list[str]]:
@@ -51,6 +52,13 @@ def _malformed_event(deployment: LocalDeployment) -> list[str]:
     del event["detail"]["object"]["key"]
     assert deployment.deliver(event) == [], "the rule must not match an event without a key"
     return [deployment.start(deployment.state_machines["pipeline"], event)]
+
+
+def _target_unavailable(deployment: LocalDeployment) -> list[str]:
+    # The pipeline state machine is gone (e.g. mid-redeploy) when data lands: EventBridge cannot
+    # deliver, and the event must wait in the rule's dead-letter queue rather than vanish.
+    deployment.clients["stepfunctions"].delete_state_machine(stateMachineArn=deployment.state_machines["pipeline"])
+    return _put("orders.csv")(deployment)
 
 
 def _same_object_twice(deployment: LocalDeployment) -> list[str]:
@@ -98,6 +106,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario(name="malformed_event", description="An event without detail.object.key: no rule match; started by "
              "hand it fails InvalidTriggerEvent and is notified.",
              act=_malformed_event, expected_statuses=("FAILED",), expected_failed_stage="trigger"),
+    Scenario(name="target_unavailable", description="The pipeline state machine cannot be started: the event "
+             "goes to the rule's dead-letter queue, with the error, instead of being lost.",
+             act=_target_unavailable, expected_statuses=(), expected_dead_letters=1),
     Scenario(name="duplicate_event", description="The same object's event arrives twice: two runs, both succeed; "
              "the job bookmark makes the second one process nothing, and it says so.",
              act=_same_object_twice, expected_statuses=("SUCCEEDED", "SUCCEEDED")),
@@ -145,11 +156,12 @@ def run_scenario(deployment: LocalDeployment, scenario: Scenario,
         for execution in deployment.executions(stage):
             stages.append({"stage": stage, **describe_execution(deployment, execution["executionArn"])})
     notifications = deployment.notifications()
+    dead_letters = deployment.dead_letters()
     transitions = sum(r["transitions"] for r in runs) + sum(s["transitions"] for s in stages)
     report = {
         "scenario": scenario.name, "description": scenario.description,
         "statuses": [r["status"] for r in runs],
-        "pipeline_runs": runs, "stage_runs": stages, "notifications": notifications,
+        "pipeline_runs": runs, "stage_runs": stages, "notifications": notifications, "dead_letters": dead_letters,
         "transitions": transitions,
         "cost_usd": round(STEP_FUNCTIONS.standard_cost(transitions), 8),
         "price": {"as_of": STEP_FUNCTIONS.as_of, "region": STEP_FUNCTIONS.region,
@@ -160,6 +172,7 @@ def run_scenario(deployment: LocalDeployment, scenario: Scenario,
     report["as_expected"] = (
         tuple(report["statuses"]) == scenario.expected_statuses
         and failed_stages == ([scenario.expected_failed_stage] if scenario.expected_failed_stage else [])
+        and len(dead_letters) == scenario.expected_dead_letters
     )
     return report
 
