@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     # moto's interpreter logs every failed state at ERROR with its whole parse tree; a failing
     # state is what the fault scenarios are about, and the run report shows it readably.
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+    if args.command == "demo":  # the Lambda's own log lines, as CloudWatch Logs would hold them
+        lambda_log = logging.StreamHandler(sys.stdout)
+        lambda_log.setFormatter(logging.Formatter("             λ %(message)s"))
+        logging.getLogger("localrun.lambda").addHandler(lambda_log)
+        logging.getLogger("localrun.lambda").setLevel(logging.INFO)
 
     if args.command == "list":
         for scenario in SCENARIOS.values():

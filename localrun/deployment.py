@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import sys
 import time
@@ -130,7 +131,7 @@ class LocalDeployment:
         )
         for logical_id, function in pipeline.resources("AWS::Lambda::Function").items():
             arn = resolver.physical[(pipeline.name, logical_id)]["Arn"]
-            moto_shims.LAMBDA_HANDLERS[arn] = _load_handler(assembly.directory, function)
+            moto_shims.LAMBDA_HANDLERS[arn] = _load_handler(assembly.directory, function, logical_id)
 
         machines: dict[str, str] = {}
         for logical_id, machine in pipeline.resources("AWS::StepFunctions::StateMachine").items():
@@ -363,8 +364,11 @@ def _register_physical_ids(resolver: Resolver, stack: str, template: dict[str, A
         resolver.register(stack, logical_id, **ids)
 
 
-def _load_handler(assembly_dir: Path, function: dict[str, Any]) -> Any:
-    """The handler from the function's own synthesized asset directory (what Lambda would run)."""
+def _load_handler(assembly_dir: Path, function: dict[str, Any], logical_id: str = "") -> Any:
+    """The handler from the function's own synthesized asset directory (what Lambda would run).
+
+    What the handler prints (its CloudWatch Logs, on AWS) goes to the `localrun.lambda` logger.
+    """
     asset = function.get("Metadata", {}).get("aws:asset:path")
     module_name, _, attribute = function["Properties"]["Handler"].rpartition(".")
     path = assembly_dir / asset / f"{module_name}.py"
@@ -373,5 +377,7 @@ def _load_handler(assembly_dir: Path, function: dict[str, Any]) -> Any:
         raise FileNotFoundError(f"Lambda handler {path} not found in the cloud assembly")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses in the handler look their module up here
+    log = logging.getLogger(f"localrun.lambda.{logical_id or asset}")
+    module.print = lambda *args, **_: log.info(" ".join(map(str, args)))  # type: ignore[attr-defined]
     spec.loader.exec_module(module)
     return getattr(module, attribute)
