@@ -1,14 +1,19 @@
 """The pipeline state machine: runs the stage state machines in order and notifies the outcome.
 
 Trigger recognised? ─► run stage 1 ─► run stage 2 ─► ... ─► notify success ─► Succeed
-each stage: states:startExecution.sync:2, Catch States.ALL ─► note the stage ─► notify failure ─► Fail
-An unrecognised trigger event is notified as a failure of stage "trigger".
+each stage: states:startExecution.sync:2, Catch States.ALL ─► note the stage ─► Stage error known?
+  the stage execution failed (States.TaskFailed, its DescribeExecution JSON as the cause)
+      ─► read the stage's own Error, Cause, ExecutionArn ─► notify stage failure ─► Fail PipelineFailed
+  anything else ─► notify failure (the error and cause as caught) ─► Fail PipelineFailed
+An unrecognised trigger event is notified as a failure of stage "trigger" (InvalidTriggerEvent).
+Exactly one notice per run; the success path has no state beyond the trigger check, the stages and its notice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
@@ -53,46 +58,76 @@ class PipelineWorkflow(Construct):
         if not stages:
             raise ValueError("PipelineWorkflow stages = []: needs at least one stage")
 
-        notify_failure = tasks.SnsPublish(
+        # The failure side. Every notice names the stage and its error; when a stage state machine
+        # failed, its own Error and Cause (not States.TaskFailed and the DescribeExecution JSON).
+        pipeline_failed = sfn.Fail(
             self,
-            "Notify failure",
-            topic=topic,
-            subject=sfn.JsonPath.format("Pipeline FAILED at stage {}", sfn.JsonPath.string_at("$.failed_stage")),
-            message=sfn.TaskInput.from_object(
-                {
-                    "status": "FAILED",
-                    "stage": sfn.JsonPath.string_at("$.failed_stage"),
-                    "error": sfn.JsonPath.string_at("$.error.Error"),
-                    "cause": sfn.JsonPath.string_at("$.error.Cause"),
-                    "execution": sfn.JsonPath.execution_id,
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
+            "Pipeline failed",
+            # A custom error name: "States.*" names are reserved.
+            error=PIPELINE_FAILED,
+            cause_path="$.error.Cause",
         )
-        notify_failure.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3,
-                                 backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
-        notify_failure.next(
-            # A custom error name: "States.*" names are reserved, and a failed stage arrives as
-            # States.TaskFailed (its own Error and Cause inside the cause JSON).
-            sfn.Fail(self, "Pipeline failed", error=PIPELINE_FAILED, cause_path="$.error.Cause")
+        failure_notice = {
+            "status": "FAILED",
+            "stage": sfn.JsonPath.string_at("$.failed_stage"),
+            "error": sfn.JsonPath.string_at("$.error.Error"),
+            "cause": sfn.JsonPath.string_at("$.error.Cause"),
+            "execution": sfn.JsonPath.execution_id,
+        }
+        # Errors with no stage execution to read (trigger rejected, stage not started, a cause that
+        # is not the stage execution's JSON) are notified as caught, without stage_execution.
+        notify_failure = self._notify(topic, "Notify failure", failure_notice)
+        notify_failure.next(pipeline_failed)
+        notify_stage_failure = self._notify(
+            topic,
+            "Notify stage failure",
+            {**failure_notice, "stage_execution": sfn.JsonPath.string_at("$.error.ExecutionArn")},
+        )
+        notify_stage_failure.next(pipeline_failed)
+        # startExecution.sync:2 reports a failed stage execution as States.TaskFailed, with the
+        # execution's DescribeExecution JSON (ExecutionArn, Error, Cause, ...) as the cause. The
+        # stage's own Error and Cause are merged over the caught ones: a stage execution that ended
+        # without them (aborted) keeps the caught ones, so the notice never reads a missing field.
+        read_stage_error = sfn.Pass(
+            self,
+            "Read stage error",
+            parameters={
+                "failed_stage": sfn.JsonPath.string_at("$.failed_stage"),
+                "error": sfn.JsonPath.json_merge(
+                    sfn.JsonPath.object_at("$.error"),
+                    sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.error.Cause")),
+                ),
+            },
+        )
+        read_stage_error.next(notify_stage_failure)
+        # Only a cause that reads as a DescribeExecution JSON object reaches States.StringToJson: a
+        # Pass state cannot catch, and an intrinsic failing there would end the run without a notice.
+        # Any other error or cause (States.Timeout, a stage that could not start, ...) is notified as caught.
+        cause = "$.error.Cause"
+        stage_error_known = (
+            sfn.Choice(self, "Stage error known?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.string_equals("$.error.Error", sfn.Errors.TASKS_FAILED),
+                    sfn.Condition.is_present(cause),
+                    sfn.Condition.is_string(cause),
+                    sfn.Condition.string_matches(cause, '{*"ExecutionArn"*}'),
+                ),
+                read_stage_error,
+            )
+            .otherwise(notify_failure)
         )
 
-        notify_success = tasks.SnsPublish(
-            self,
+        notify_success = self._notify(
+            topic,
             "Notify success",
-            topic=topic,
+            {
+                "status": "SUCCEEDED",
+                "execution": sfn.JsonPath.execution_id,
+                "stages": sfn.JsonPath.object_at("$.stages"),
+            },
             subject="Pipeline SUCCEEDED",
-            message=sfn.TaskInput.from_object(
-                {
-                    "status": "SUCCEEDED",
-                    "execution": sfn.JsonPath.execution_id,
-                    "stages": sfn.JsonPath.object_at("$.stages"),
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
         )
-        notify_success.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3,
-                                 backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
         notify_success.next(sfn.Succeed(self, "Pipeline succeeded"))
 
         chain: sfn.Chain | None = None
@@ -119,7 +154,7 @@ class PipelineWorkflow(Construct):
                 result=sfn.Result.from_string(stage.name),
                 result_path="$.failed_stage",
             )
-            run_stage.add_catch(note_stage.next(notify_failure), errors=[sfn.Errors.ALL], result_path="$.error")
+            run_stage.add_catch(note_stage.next(stage_error_known), errors=[sfn.Errors.ALL], result_path="$.error")
             chain = run_stage if chain is None else chain.next(run_stage)  # type: ignore[assignment]
         assert chain is not None
         chain = chain.next(notify_success)  # type: ignore[assignment]
@@ -181,3 +216,24 @@ class PipelineWorkflow(Construct):
             )
         self.log_group = observed.log_group
         self.failure_alarm = observed.failure_alarm
+
+    def _notify(
+        self, topic: sns.ITopic, id_: str, message: dict[str, Any], subject: str | None = None
+    ) -> tasks.SnsPublish:
+        """Publish a notice to the topic, retrying SNS's transient errors; the state's input passes through."""
+        notify = tasks.SnsPublish(
+            self,
+            id_,
+            topic=topic,
+            # SNS subjects hold at most 100 characters: stage names and error names are short.
+            subject=subject or sfn.JsonPath.format(
+                "Pipeline FAILED at stage {}: {}",
+                sfn.JsonPath.string_at("$.failed_stage"),
+                sfn.JsonPath.string_at("$.error.Error"),
+            ),
+            message=sfn.TaskInput.from_object(message),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        notify.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3,
+                         backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+        return notify

@@ -256,6 +256,19 @@ def _intrinsic(expression: str, data: Any, context: Any) -> Any:
         return args[0] + args[1]
     if name == "States.JsonToString":
         return json.dumps(args[0], separators=(",", ":"))
+    if name == "States.StringToJson":
+        [text] = args
+        try:  # AWS fails the state; a Pass state cannot catch it, so the execution fails
+            return json.loads(text)
+        except (TypeError, ValueError) as error:
+            raise StateError("States.Runtime", f"{expression}: {error}") from None
+    if name == "States.JsonMerge":
+        first, second, deep = args
+        if deep is not False:
+            raise NotImplementedError(f"{expression}: AWS supports the shallow merge (false) only")
+        if not (isinstance(first, dict) and isinstance(second, dict)):
+            raise StateError("States.Runtime", f"{expression}: both arguments must be JSON objects")
+        return {**first, **second}  # shallow: the second object's keys win
     raise NotImplementedError(f"intrinsic {name}")
 
 
@@ -274,8 +287,23 @@ def resolve_parameters(template: Any, data: Any, context: Any) -> Any:
     return template
 
 
+def string_matches(value: str, pattern: str) -> bool:
+    r"""Choice StringMatches: `*` matches any run of characters, `\*` is a literal * and `\\` a literal \."""
+    regex, i = "", 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            regex += re.escape(pattern[i + 1])
+            i += 2
+            continue
+        regex += ".*" if char == "*" else re.escape(char)
+        i += 1
+    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
+
+
 _COMPARATORS: dict[str, Callable[[Any, Any], bool]] = {
     "StringEquals": lambda v, x: isinstance(v, str) and v == x,
+    "StringMatches": lambda v, x: isinstance(v, str) and string_matches(v, x),
     "BooleanEquals": lambda v, x: isinstance(v, bool) and v == x,
     "NumericEquals": lambda v, x: _number(v) and v == x,
     "NumericGreaterThan": lambda v, x: _number(v) and v > x,

@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 
-from localrun.deployment import LocalDeployment
-from localrun.runner import SCENARIOS, run_scenario
+from localrun.deployment import LocalDeployment, scheduled_event
+from localrun.runner import SCENARIOS, describe_execution, run_scenario
 
 CRAWL_OK = ["Start crawler", "Wait for crawler", "Get crawler", "Crawl finished?", "Crawl succeeded"]
 TRANSFORM_OK = ["Run transform job", "Check results", "Results valid?", "Results valid"]
 PIPELINE_OK = ["Trigger recognised?", "Run crawl stage", "Run transform stage", "Notify success", "Pipeline succeeded"]
+# After "<Stage> stage failed": the stage's own error is read from the caught cause, then notified.
+PIPELINE_STAGE_FAILED = ["Stage error known?", "Read stage error", "Notify stage failure", "Pipeline failed"]
 
 
 def run(deployment: LocalDeployment, name: str) -> dict[str, Any]:
@@ -26,13 +28,28 @@ def stage(report: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-def failure_notice(report: dict[str, Any]) -> dict[str, Any]:
-    """Exactly one notification, a failure, and it names the stage."""
+def failure_notice(report: dict[str, Any], failed_stage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Exactly one notification, a failure naming the stage and its error; the pipeline fails PipelineFailed.
+
+    With the stage execution that failed: the notice carries that execution's own error and cause
+    (not States.TaskFailed and its DescribeExecution JSON) and ARN, read on the failure path only.
+    """
     [notice] = report["notifications"]
-    assert notice["message"]["status"] == "FAILED"
-    assert notice["subject"] == f"Pipeline FAILED at stage {notice['message']['stage']}"
-    assert notice["message"]["execution"].endswith(report["pipeline_runs"][0]["name"])
-    return notice["message"]
+    message = notice["message"]
+    assert message["status"] == "FAILED"
+    assert notice["subject"] == f"Pipeline FAILED at stage {message['stage']}: {message['error']}"
+    [pipeline] = report["pipeline_runs"]
+    assert message["execution"].endswith(f":{pipeline['name']}")
+    assert (pipeline["error"], pipeline["cause"]) == ("PipelineFailed", message["cause"])
+    if failed_stage is not None:
+        stage_name = failed_stage["stage"]
+        assert (message["stage"], message["error"], message["cause"]) == (
+            stage_name, failed_stage["error"], failed_stage["cause"])
+        assert message["stage_execution"].endswith(f":{failed_stage['name']}")
+        ran = PIPELINE_OK[:PIPELINE_OK.index(f"Run {stage_name} stage") + 1]
+        assert pipeline["path"] == ran + [f"{stage_name.capitalize()} stage failed", *PIPELINE_STAGE_FAILED]
+        assert pipeline["transitions"] == len(pipeline["path"])
+    return message
 
 
 def test_happy_path(deployment: LocalDeployment) -> None:
@@ -66,9 +83,9 @@ def test_crawl_failed(deployment: LocalDeployment) -> None:
     assert (crawl["status"], crawl["error"]) == ("FAILED", "CrawlerFailed")
     assert "could not read s3 objects" in crawl["cause"]
     assert [s["stage"] for s in report["stage_runs"]] == ["crawl"]  # transform never started
-    message = failure_notice(report)
-    assert message["stage"] == "crawl" and "CrawlerFailed" in message["cause"]
-    assert report["pipeline_runs"][0]["error"] == "PipelineFailed"
+    message = failure_notice(report, crawl)
+    assert message["error"] == "CrawlerFailed" and "could not read s3 objects" in message["cause"]
+    assert report["pipeline_runs"][0]["transitions"] == 7  # 5 before the stage's own error was read
 
 
 def test_crawl_never_finishes_times_out(deployment: LocalDeployment) -> None:
@@ -77,7 +94,8 @@ def test_crawl_never_finishes_times_out(deployment: LocalDeployment) -> None:
     assert crawl["error"] == "CrawlerTimedOut"
     assert crawl["path"].count("Get crawler") == 5  # LOCAL max_polls
     assert crawl["path"][-1] == "Crawl timed out"
-    assert failure_notice(report)["stage"] == "crawl"
+    message = failure_notice(report, crawl)
+    assert message["error"] == "CrawlerTimedOut" and "still running after 5 polls" in message["cause"]
 
 
 @pytest.mark.parametrize("scenario, state", [("job_failed", "FAILED"), ("job_timeout", "TIMEOUT")])
@@ -87,8 +105,8 @@ def test_job_run_failure(deployment: LocalDeployment, scenario: str, state: str)
     assert transform["path"] == ["Run transform job", "Transform job failed"]
     assert transform["error"] == "GlueJobFailed"
     assert json.loads(transform["cause"])["JobRunState"] == state
-    message = failure_notice(report)
-    assert message["stage"] == "transform" and "GlueJobFailed" in message["cause"]
+    message = failure_notice(report, transform)
+    assert message["error"] == "GlueJobFailed" and json.loads(message["cause"])["JobRunState"] == state
 
 
 def test_job_concurrency_exceeded_then_retried(deployment: LocalDeployment) -> None:
@@ -108,7 +126,8 @@ def test_check_results_fails_the_stage(deployment: LocalDeployment, scenario: st
     assert transform["path"][-1] == "Results invalid"
     assert transform["error"] == "ValidationFailed"
     assert reason in transform["cause"]
-    assert failure_notice(report)["stage"] == "transform"
+    message = failure_notice(report, transform)
+    assert message["error"] == "ValidationFailed" and reason in message["cause"]
 
 
 def test_object_outside_prefix_starts_nothing(deployment: LocalDeployment) -> None:
@@ -123,7 +142,27 @@ def test_malformed_event_is_rejected_and_notified(deployment: LocalDeployment) -
     assert pipeline["path"] == ["Trigger recognised?", "Reject trigger", "Notify failure", "Pipeline failed"]
     message = failure_notice(report)
     assert (message["stage"], message["error"]) == ("trigger", "InvalidTriggerEvent")
+    assert "expected an S3 Object Created event" in message["cause"]
+    assert "stage_execution" not in message  # there is none
     assert report["stage_runs"] == []
+
+
+def test_a_stage_that_cannot_start_is_notified_with_the_error_as_caught(deployment: LocalDeployment) -> None:
+    # No crawl stage state machine: StartExecution fails, so there is no stage execution to read.
+    sfn = deployment.clients["stepfunctions"]
+    sfn.delete_state_machine(stateMachineArn=deployment.state_machines["crawl"])
+    event = scheduled_event(rule_arn="arn:aws:events:us-east-1:123456789012:rule/pipeline-schedule")
+    pipeline = describe_execution(deployment, deployment.start(deployment.state_machines["pipeline"], event))
+    assert pipeline["path"] == ["Trigger recognised?", "Run crawl stage", "Crawl stage failed", "Stage error known?",
+                                "Notify failure", "Pipeline failed"]
+    [caught] = pipeline["task_failures"]
+    assert caught["error"].endswith("StateMachineDoesNotExistException")
+    [notice] = deployment.notifications()
+    message = notice["message"]
+    assert (message["status"], message["stage"], message["error"]) == ("FAILED", "crawl", caught["error"])
+    assert notice["subject"] == f"Pipeline FAILED at stage crawl: {caught['error']}"
+    assert "stage_execution" not in message
+    assert (pipeline["error"], pipeline["cause"]) == ("PipelineFailed", message["cause"])
 
 
 def test_duplicate_event_is_processed_once(deployment: LocalDeployment) -> None:

@@ -31,6 +31,7 @@ from tests.helpers import (
     state_machine_definition,
     state_machine_logical_id,
     states_of,
+    successors,
     task_resource_endswith,
 )
 
@@ -318,10 +319,12 @@ def test_pipeline_runs_each_stage_machine_synchronously_under_a_derived_name(tem
         assert "$$.Execution.Name" in task["Parameters"]["Name.$"]
 
 
-def test_every_stage_failure_is_noted_notified_and_fails_the_pipeline(dev: Synthesized, template: Template) -> None:
+def test_every_stage_failure_is_noted_notified_once_and_fails_the_pipeline(dev: Synthesized,
+                                                                          template: Template) -> None:
     asl = state_machine_definition(template, PIPELINE)
     states = asl["States"]
     topic = {"Ref": storage_id(dev, "AWS::SNS::Topic")}
+    notices = set(publish_tasks(asl))
     for name, task in stage_tasks(asl).items():
         [catcher] = task["Catch"]
         assert catcher["ErrorEquals"] == ["States.ALL"], name
@@ -329,13 +332,42 @@ def test_every_stage_failure_is_noted_notified_and_fails_the_pipeline(dev: Synth
         note = states[catcher["Next"]]
         assert note["Type"] == "Pass" and note["ResultPath"] == "$.failed_stage"
         assert note["Result"] in name.lower()  # "Run crawl stage" notes "crawl"
-        notify = states[note["Next"]]
-        assert notify["Resource"].endswith(":states:::sns:publish")
-        assert imported(dev, _import_of(notify["Parameters"]["TopicArn"])) == topic
-        assert "$.failed_stage" in notify["Parameters"]["Subject.$"]  # the subject names the stage
-        assert states[notify["Next"]]["Type"] == "Fail"
+        failure_side = reachable(asl, note["Next"])
+        assert failure_side & notices, name
+        for notice in failure_side & notices:
+            notify = states[notice]
+            assert imported(dev, _import_of(notify["Parameters"]["TopicArn"])) == topic
+            subject = notify["Parameters"]["Subject.$"]
+            assert "$.failed_stage" in subject and "$.error.Error" in subject  # names the stage and its error
+            # A notice is followed by the Fail state only: never a second notice.
+            assert reachable(asl, notify["Next"]) == {notify["Next"]}
+            fail = states[notify["Next"]]
+            assert (fail["Type"], fail["Error"], fail["CausePath"]) == ("Fail", "PipelineFailed", "$.error.Cause")
         # The failure path can never reach the success notice.
         assert not reachable(asl, catcher["Next"]) & success_path(asl)
+
+
+def test_the_stage_error_is_parsed_only_from_a_cause_that_reads_as_the_stage_executions_json(
+        template: Template) -> None:
+    # A Pass state cannot catch: an intrinsic that failed there would end the run without a notice.
+    asl = state_machine_definition(template, PIPELINE)
+    parsers = states_of(asl, lambda s: "States.StringToJson" in json.dumps(s.get("Parameters", {})))
+    assert parsers, "no state reads the stage's own error"
+    for name, parser in parsers.items():
+        assert parser["Type"] == "Pass"
+        # Missing Error or Cause in the stage's JSON keep the caught ones (merged over them).
+        assert "States.JsonMerge($.error, States.StringToJson($.error.Cause), false)" in parser["Parameters"].values()
+        entries = [(from_name, state) for from_name, state in asl["States"].items() if name in successors(state)]
+        assert entries and all(state["Type"] == "Choice" for _, state in entries), entries
+        for _, choice in entries:
+            [rule] = [c for c in choice["Choices"] if c["Next"] == name]
+            conditions = rule["And"]
+            assert {"Variable": "$.error.Error", "StringEquals": "States.TaskFailed"} in conditions
+            on_cause = [c for c in conditions if c["Variable"] == "$.error.Cause"]
+            assert on_cause[0] == {"Variable": "$.error.Cause", "IsPresent": True}  # first, before reading it
+            [pattern] = [c["StringMatches"] for c in on_cause if "StringMatches" in c]
+            assert pattern.startswith("{") and pattern.endswith("}") and '"ExecutionArn"' in pattern
+            assert choice["Default"] != name
 
 
 def success_path(asl: dict[str, Any]) -> set[str]:
@@ -354,6 +386,8 @@ def test_success_path_runs_every_stage_and_publishes_once(template: Template) ->
     path = success_path(asl)
     assert set(stage_tasks(asl)) <= path
     assert len(set(publish_tasks(asl)) & path) == 1
+    # Trigger check, the stages, the notice, Succeed: nothing else is billed on success.
+    assert len(path) == len(stage_tasks(asl)) + 3
     # An unrecognised trigger goes to the failure notice, never to a stage.
     trigger_choice = asl["States"][asl["StartAt"]]
     rejected = reachable(asl, trigger_choice["Default"])
@@ -367,7 +401,35 @@ def _import_of(placeholder: str) -> dict[str, str]:
     return {"Fn::ImportValue": match.group(1)}
 
 
+PIPELINE_EXECUTION = "arn:aws:states:us-east-1:111122223333:execution:machine:3f8a-20261124"  # simulate()'s
+StageFailure = Callable[[dict[str, Any]], StateError]
+
+
+def stage_arn(name: str) -> str:
+    return f"arn:aws:states:us-east-1:111122223333:execution:stage-machine:{name}"
+
+
+def stage_execution_failed(error: str | None, cause: str | None, status: str = "FAILED") -> StageFailure:
+    """A stage execution that ended unsuccessfully, as startExecution.sync:2 reports it: States.TaskFailed
+    with the execution's DescribeExecution JSON as the cause (Error and Cause only if it had them)."""
+
+    def failure(params: dict[str, Any]) -> StateError:
+        described = {"ExecutionArn": stage_arn(params["Name"]), "Name": params["Name"], "Status": status,
+                     "StateMachineArn": "arn:aws:states:us-east-1:111122223333:stateMachine:stage-machine",
+                     "StartDate": 1795514400.0, "StopDate": 1795514461.5, "Input": json.dumps(params["Input"]),
+                     "InputDetails": {"Included": True}}
+        if error is not None:
+            described["Error"] = error
+        if cause is not None:
+            described["Cause"] = cause
+        # Keys sorted: the check on the cause must not depend on where ExecutionArn comes.
+        return StateError("States.TaskFailed", json.dumps(described, separators=(",", ":"), sort_keys=True))
+
+    return failure
+
+
 def run_pipeline(template: Template, event: Any, fail_stage: str | None = None,
+                 failure: StageFailure | None = None,
                  execution_name: str = "3f8a-20261124") -> tuple[Run, list[dict[str, Any]], list[dict[str, Any]]]:
     """Run the pipeline; returns the run, the stage executions started and the SNS messages published."""
     asl = state_machine_definition(template, PIPELINE)
@@ -381,11 +443,16 @@ def run_pipeline(template: Template, event: Any, fail_stage: str | None = None,
         assert state["Resource"].endswith(":startExecution.sync:2"), name
         started.append(params)
         if fail_stage is not None and params["Name"].endswith(f"-{fail_stage}"):
-            raise StateError("States.TaskFailed", json.dumps({"Error": "CrawlerFailed", "Cause": "boom"}))
-        return {"ExecutionArn": f"arn:aws:states:::execution:x:{params['Name']}", "Status": "SUCCEEDED",
-                "Output": "{}", "StartDate": 1, "StopDate": 2}
+            raise (failure or stage_execution_failed("CrawlerFailed", "boom"))(params)
+        return {"ExecutionArn": stage_arn(params["Name"]), "Status": "SUCCEEDED",
+                "Output": {}, "StartDate": 1, "StopDate": 2}
 
     return simulate(asl, event, on_task, execution_name=execution_name), started, published
+
+
+def state_types(template: Template, names: list[str]) -> list[str]:
+    states = state_machine_definition(template, PIPELINE)["States"]
+    return [states[name]["Type"] for name in names]
 
 
 @pytest.mark.parametrize("event", [OBJECT_CREATED, SCHEDULED], ids=["object-created", "schedule"])
@@ -401,21 +468,78 @@ def test_pipeline_runs_crawl_then_transform_and_notifies_success_once(template: 
     [message] = published
     assert "SUCCEEDED" in message["Subject"] and "FAIL" not in message["Subject"].upper()
     assert message["Message"]["status"] == "SUCCEEDED"
+    assert state_types(template, run.trace) == ["Choice", "Task", "Task", "Task", "Succeed"]  # 5 transitions
+
+
+@pytest.mark.parametrize(
+    ("stage", "error", "cause"),
+    [
+        ("crawl", "CrawlerFailed", "Internal Service Exception: the crawler could not read s3 objects"),
+        ("crawl", "CrawlerTimedOut", "crawler still running after 60 polls, 60 s apart"),
+        ("transform", "GlueJobFailed", '{"Id":"jr_0123","JobRunState":"FAILED","ErrorMessage":"boom"}'),
+        ("transform", "ValidationFailed", "9 of 40 rows rejected (22.5%)"),
+        ("transform", "States.Runtime", "The JSONPath '$.check.valid' could not be found in the input"),
+    ],
+    ids=["crawl-failed", "crawl-timed-out", "job-failed", "validation-failed", "stage-runtime-error"],
+)
+def test_a_failed_stage_is_notified_with_its_own_error_and_cause(template: Template, stage: str, error: str,
+                                                                 cause: str) -> None:
+    run, started, published = run_pipeline(template, OBJECT_CREATED, fail_stage=stage,
+                                            failure=stage_execution_failed(error, cause))
+    # A custom error name ("States.*" names are reserved), with the stage's own cause.
+    assert (run.status, run.error, run.cause) == ("FAILED", "PipelineFailed", cause)
+    assert started[-1]["Name"].endswith(f"-{stage}")  # nothing started after the failed stage
+    [message] = published
+    assert message["Subject"] == f"Pipeline FAILED at stage {stage}: {error}"
+    assert len(message["Subject"]) <= 100  # SNS refuses longer subjects
+    assert message["Message"] == {"status": "FAILED", "stage": stage, "error": error, "cause": cause,
+                                  "execution": PIPELINE_EXECUTION,
+                                  "stage_execution": stage_arn(f"3f8a-20261124-{stage}")}
+    # After the stage task: note the stage, check the error, read it, notify, fail.
+    assert state_types(template, run.trace[len(started) + 1:]) == ["Pass", "Choice", "Pass", "Task", "Fail"]
+
+
+def test_a_stage_execution_that_ended_without_an_error_is_notified_with_the_caught_one(template: Template) -> None:
+    # An execution stopped without error and cause (ABORTED) has neither in its DescribeExecution.
+    run, _, published = run_pipeline(template, OBJECT_CREATED, fail_stage="crawl",
+                                     failure=stage_execution_failed(None, None, status="ABORTED"))
+    [message] = published
+    body = message["Message"]
+    assert (body["error"], json.loads(body["cause"])["Status"]) == ("States.TaskFailed", "ABORTED")
+    assert body["stage_execution"] == stage_arn("3f8a-20261124-crawl")
+    assert message["Subject"] == "Pipeline FAILED at stage crawl: States.TaskFailed"
+    assert (run.status, run.error, run.cause) == ("FAILED", "PipelineFailed", body["cause"])
+
+
+def _caught(error: str, cause: str) -> StageFailure:
+    return lambda params: StateError(error, cause)
 
 
 @pytest.mark.parametrize("stage", ["crawl", "transform"])
-def test_a_failed_stage_is_notified_with_its_name_and_fails_the_pipeline(template: Template, stage: str) -> None:
-    run, started, published = run_pipeline(template, OBJECT_CREATED, fail_stage=stage)
-    assert run.status == "FAILED"
-    assert not run.error.startswith("States.")  # reserved error names
-    assert "CrawlerFailed" in run.cause  # the child's error travels in the cause, as on AWS
-    assert started[-1]["Name"].endswith(f"-{stage}")  # nothing started after the failed stage
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        ("States.TaskFailed", "boom"),
+        ("States.TaskFailed", ""),
+        ("States.TaskFailed", '{"ExecutionArn":"arn:aws:states:us-east-1:111122223333:execution:m:x","Error":"Cr'),
+        ("States.TaskFailed", '{"Status":"FAILED"}'),
+        ("States.Timeout", "stage execution took too long"),
+        ("States.Permissions", "not authorized to perform: states:StartExecution"),
+        ("StepFunctions.ExecutionAlreadyExistsException", "Execution Already Exists: 'arn:aws:states:...'"),
+    ],
+    ids=["not-json", "empty", "json-cut-short", "json-not-an-execution", "timeout", "permissions",
+         "could-not-start"],
+)
+def test_any_other_stage_error_is_notified_as_caught_exactly_once(template: Template, stage: str, error: str,
+                                                                  cause: str) -> None:
+    run, started, published = run_pipeline(template, OBJECT_CREATED, fail_stage=stage, failure=_caught(error, cause))
+    assert (run.status, run.error, run.cause) == ("FAILED", "PipelineFailed", cause)  # never a States.Runtime
     [message] = published
-    assert message["Subject"] == f"Pipeline FAILED at stage {stage}"
-    body = message["Message"]
-    assert (body["status"], body["stage"], body["error"]) == ("FAILED", stage, "States.TaskFailed")
-    assert "CrawlerFailed" in body["cause"]
-    assert body["execution"].endswith(":3f8a-20261124")
+    assert message["Subject"] == f"Pipeline FAILED at stage {stage}: {error}"
+    assert message["Message"] == {"status": "FAILED", "stage": stage, "error": error, "cause": cause,
+                                  "execution": PIPELINE_EXECUTION}
+    # After the stage task: note the stage, check the error, notify, fail (no parsing).
+    assert state_types(template, run.trace[len(started) + 1:]) == ["Pass", "Choice", "Task", "Fail"]
 
 
 @pytest.mark.parametrize(
@@ -426,13 +550,14 @@ def test_a_failed_stage_is_notified_with_its_name_and_fails_the_pipeline(templat
 )
 def test_unknown_trigger_is_notified_as_a_failure_without_running_a_stage(template: Template, event: Any) -> None:
     run, started, published = run_pipeline(template, event)
-    assert run.status == "FAILED"
-    assert not run.error.startswith("States.")
+    assert (run.status, run.error) == ("FAILED", "PipelineFailed")
     assert "expected an S3 Object Created event" in run.cause
     assert started == []
     [message] = published
-    assert message["Subject"] == "Pipeline FAILED at stage trigger"
+    assert message["Subject"] == "Pipeline FAILED at stage trigger: InvalidTriggerEvent"
     assert message["Message"]["error"] == "InvalidTriggerEvent"
+    assert "stage_execution" not in message["Message"]
+    assert state_types(template, run.trace) == ["Choice", "Pass", "Task", "Fail"]  # 4 transitions, as before
 
 
 # --- every state machine -----------------------------------------------------------------------
