@@ -113,11 +113,12 @@ def notify_failure(context: Context) -> None:
         error, cause, execution = failure.error, failure.cause, failure.execution_arn
     else:
         error, cause, execution = type(failure).__name__, str(failure), None
-    message = {"status": "FAILED", "stage": ti.task_id, "error": error, "cause": cause, "execution": execution,
-               "dag_id": ti.dag_id, "run_id": ti.run_id}
+    # The pipeline state machine's notice, field for field; the DAG run stands in for its execution.
+    message = {"status": "FAILED", "stage": ti.task_id, "error": error, "cause": cause,
+               "stage_execution": execution, "dag_id": ti.dag_id, "run_id": ti.run_id}
     SnsHook(aws_conn_id="aws_default").publish_to_target(
         target_arn=pipeline_option("notification_topic_arn"),
-        subject=f"Pipeline FAILED at stage {ti.task_id}",
+        subject=f"Pipeline FAILED at stage {ti.task_id}: {error}"[:100],  # SNS subjects: 100 characters
         message=json.dumps(message),
     )
 

@@ -187,10 +187,10 @@ def test_a_failed_stage_fails_its_task_stops_the_rest_and_is_reported(
     assert (execution["status"], execution["error"]) == ("FAILED", error)
     # Reported as the pipeline state machine reports a failed stage: one notice on its topic.
     [notice] = deployment.notifications()
-    assert notice["subject"] == f"Pipeline FAILED at stage {stage}"
+    assert notice["subject"] == f"Pipeline FAILED at stage {stage}: {error}"
     message = notice["message"]
     assert (message["status"], message["stage"], message["error"]) == ("FAILED", stage, error)
-    assert message["cause"] == execution["cause"] and message["execution"] == execution["executionArn"]
+    assert message["cause"] == execution["cause"] and message["stage_execution"] == execution["executionArn"]
     assert (message["dag_id"], message["run_id"]) == (DAG_ID, result.run_id)
 
 
@@ -247,4 +247,4 @@ def test_a_stage_outliving_its_wait_limit_fails_its_task(deployment: LocalDeploy
     assert execution["status"] == "RUNNING"  # the crawl stage itself gives up later (CrawlerTimedOut)
     [notice] = deployment.notifications()
     assert notice["message"]["error"] == "WaitLimitExceeded"
-    assert notice["message"]["execution"] == execution["executionArn"]
+    assert notice["message"]["stage_execution"] == execution["executionArn"]
