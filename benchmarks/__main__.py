@@ -94,20 +94,6 @@ def time_synth(code: str, stage: str) -> float:
         return time_command([sys.executable, "-c", code, outdir, stage])
 
 
-def bench_demo(command: Sequence[str], *, runs: int, cwd: Path = REPO_ROOT,
-               env: Mapping[str, str] | None = None) -> list[float]:
-    """Hook for end-to-end timings (e.g. `python -m localrun demo --assembly ... --scenario happy_path`).
-
-    Runs `command` `runs` times, printing each time; returns the times in seconds. Not run by
-    default: pass `--demo "<command>"` to include it.
-    """
-    times = []
-    for run in range(1, runs + 1):
-        times.append(time_command(command, cwd=cwd, env=env))
-        print(f"  demo run {run}/{runs}: {times[-1]:.2f} s", flush=True)
-    return times
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="measured runs of each (default 5)")
@@ -115,7 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stage", default="dev", help="stage config of the full app (default dev)")
     parser.add_argument("--max-ratio", type=float, default=3.0, help="target: app median / baseline median")
     parser.add_argument("--check", action="store_true", help="exit 1 when the ratio is over the target")
-    parser.add_argument("--demo", metavar="COMMAND", help="also time this command (see bench_demo)")
     parser.add_argument("--assembly", type=Path, help="a synthesized local-stage assembly: also time local runs")
     parser.add_argument("--suite-runs", type=int, default=1, help="runs of the whole scenario suite (default 1)")
     args = parser.parse_args(argv)
@@ -143,9 +128,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"median app      {full_median:.2f} s (min {min(full):.2f})")
     print(f"ratio           {ratio:.2f}x ({verdict} the {args.max_ratio:g}x target)")
 
-    if args.demo:
-        demo = bench_demo(shlex.split(args.demo), runs=args.runs)
-        print(f"median demo     {statistics.median(demo):.2f} s")
     if args.assembly:
         bench_local_runs(args.assembly, runs=args.runs, suite_runs=args.suite_runs)
     return 1 if args.check and ratio > args.max_ratio else 0

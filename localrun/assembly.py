@@ -25,7 +25,6 @@ class AssemblyError(RuntimeError):
 class StackTemplate:
     name: str
     template: dict[str, Any]
-    directory: Path
 
     def resources(self, type_: str) -> dict[str, dict[str, Any]]:
         return {lid: r for lid, r in self.template.get("Resources", {}).items() if r.get("Type") == type_}
@@ -53,7 +52,7 @@ class CloudAssembly:
             if artifact.get("type") != "aws:cloudformation:stack":
                 continue
             template_file = directory / artifact["properties"]["templateFile"]
-            assembly.stacks[name] = StackTemplate(name, json.loads(template_file.read_text()), directory)
+            assembly.stacks[name] = StackTemplate(name, json.loads(template_file.read_text()))
         if not assembly.stacks:
             raise AssemblyError(f"cloud assembly {directory} holds no stacks")
         return assembly

@@ -66,6 +66,13 @@ class RuleSpec:
     schedule: str | None
     targets: list[dict[str, Any]]  # resolved AWS::Events::Rule Targets (Arn, Input settings, ...)
     enabled: bool = True
+    matcher: EventPattern | None = field(init=False, repr=False)  # moto's matcher, parsed once
+
+    def __post_init__(self) -> None:
+        self.matcher = EventPattern.load(json.dumps(self.pattern)) if self.pattern is not None else None
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        return self.enabled and self.matcher is not None and self.matcher.matches_event(event)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -80,7 +87,6 @@ class LocalDeployment:
     notification_queue_url: str
     rules: list[RuleSpec]
     faults: GlueFaults
-    started: list[str] = field(default_factory=list)  # execution ARNs started by delivered events
     queue_urls: dict[str, str] = field(default_factory=dict)  # queue ARN -> URL (the rules' DLQs)
 
     # -- bring-up ------------------------------------------------------------------------
@@ -177,8 +183,7 @@ class LocalDeployment:
         """EventBridge: start one execution per matching rule target, named as EventBridge would."""
         started = []
         for rule in self.rules:
-            pattern = EventPattern.load(json.dumps(rule.pattern)) if rule.pattern is not None else None
-            if not rule.enabled or pattern is None or not pattern.matches_event(event):  # type: ignore[arg-type]  # a plain dict
+            if not rule.matches(event):
                 continue
             started += self._invoke_targets(rule, event)
         return started
@@ -232,7 +237,6 @@ class LocalDeployment:
             stateMachineArn=state_machine_arn, name=name or event.get("id") or str(uuid.uuid4()),
             input=json.dumps(event),
         )["executionArn"]
-        self.started.append(arn)
         return arn
 
     # -- observation ---------------------------------------------------------------------

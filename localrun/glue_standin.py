@@ -87,15 +87,13 @@ def _row_is_valid(row: dict[str, str | None]) -> bool:
 def count_rows(csv_texts: list[str]) -> tuple[int, int, int]:
     """(input, curated, rejected) rows of CSV files, counted as glue/transform.py counts them."""
     valid_orders: dict[str, int] = {}
-    total = invalid = 0
+    total = 0
     for text in csv_texts:
         for row in csv.DictReader(io.StringIO(text)):
             total += 1
             if _row_is_valid(row):
                 order_id = _clean(row["order_id"])
                 valid_orders[order_id] = valid_orders.get(order_id, 0) + 1
-            else:
-                invalid += 1
     curated = len(valid_orders)  # one row per order_id; the other copies are rejected as duplicates
     return total, curated, total - curated
 
@@ -116,9 +114,7 @@ class LocalGlue:
         self._partition = partition
         self._lock = threading.RLock()
         self._crawl_gets: dict[int, int] = {}
-        self._job_gets: dict[str, int] = {}
         self._bookmarks: dict[str, set[str]] = {}  # job name -> processed "key@etag"
-        self.job_runs: list[dict[str, Any]] = []
         state_manager.set_transition(model_name="glue::crawl", transition=_NEVER)
         state_manager.set_transition(model_name="glue::job_run", transition=_NEVER)
         self._patch()
@@ -129,7 +125,6 @@ class LocalGlue:
             self.faults = GlueFaults()
             self._bookmarks.clear()
             self._crawl_gets.clear()
-            self.job_runs.clear()
             return self.faults
 
     # -- crawler -------------------------------------------------------------------------
@@ -205,7 +200,6 @@ class LocalGlue:
         else:
             self._write_outputs(job, run)
             run.status = "SUCCEEDED"
-        self.job_runs.append({"job": job.name, "run_id": run.job_run_id, "state": run.status})
 
     def _write_outputs(self, job: Any, run: Any) -> None:
         args = run.arguments or {}

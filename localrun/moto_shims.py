@@ -32,7 +32,6 @@ from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 _lock = threading.Lock()
 _installed = False
-_ORIGINALS: dict[str, Any] = {}
 
 # Lambda functions run in-process: function ARN -> handler(event, context).
 LAMBDA_HANDLERS: dict[str, Callable[[dict, Any], Any]] = {}
@@ -85,12 +84,10 @@ def _install_glue_sync() -> None:
     # The Glue integration only lists Sync; the callback base class then reaches for a
     # WaitForTaskToken-only code path. Listing it makes `.sync` run the real sync resolver.
     patterns = glue_service._SUPPORTED_INTEGRATION_PATTERNS
-    _ORIGINALS["glue_patterns"] = set(patterns)
     patterns.add(ResourceCondition.WaitForTaskToken)  # type: ignore[arg-type]  # moto types it as str
 
 
 def _install_error_names() -> None:
-    _ORIGINALS["aws_sdk_error_names"] = dict(aws_sdk_service._SERVICE_ERROR_NAMES)
     aws_sdk_service._SERVICE_ERROR_NAMES["glue"] = "Glue"
 
 
@@ -108,9 +105,9 @@ def _install_sfn_key_casing() -> None:
     def normalise_response(self, response, boto_service_name=None, service_action_name=None):  # type: ignore[no-untyped-def]
         original_response(self, response, boto_service_name, service_action_name)
         if isinstance(response, dict):
-            for key in list(response):
-                value = response.pop(key)
-                response[key[:1].upper() + key[1:]] = _to_json_safe(value)
+            cased = _step_functions_cased(response)
+            response.clear()
+            response.update(cased)
 
     cls._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
     cls._normalise_response = normalise_response  # type: ignore[method-assign]
@@ -120,10 +117,17 @@ def _install_sfn_key_casing() -> None:
 
     def eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):  # type: ignore[no-untyped-def]
         original_eval(self, env, resource_runtime_part, normalised_parameters, state_credentials)
-        response = env.stack.pop()
-        env.stack.append({key[:1].upper() + key[1:]: _to_json_safe(value) for key, value in response.items()})
+        env.stack.append(_step_functions_cased(env.stack.pop()))
 
     cls._eval_service_task = eval_service_task  # type: ignore[method-assign]
+
+
+def _step_functions_cased(response: dict) -> dict:
+    """boto3's executionArn/status/output as Step Functions spells them: ExecutionArn/Status/Output.
+
+    Datetimes are left to the datetime-outputs shim, which every task result passes through.
+    """
+    return {key[:1].upper() + key[1:]: value for key, value in response.items()}
 
 
 def _install_json_outputs() -> None:

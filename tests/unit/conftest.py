@@ -1,13 +1,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from tests.conftest import Synthesized
+
+
+@pytest.fixture(scope="module")
+def dev(synth: Callable[[str], Synthesized]) -> Synthesized:
+    """The dev stage, as deployed: what the template tests read (synthesized once per session)."""
+    return synth("dev")
 
 
 @pytest.fixture(scope="session")

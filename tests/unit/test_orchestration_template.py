@@ -38,11 +38,6 @@ REQUIREMENTS = (DAGS_DIRECTORY / "requirements.txt").read_text()
 
 
 @pytest.fixture(scope="module")
-def dev(synth: Callable[[str], Synthesized]) -> Synthesized:
-    return synth("dev")
-
-
-@pytest.fixture(scope="module")
 def template(dev: Synthesized) -> Template:
     return dev.templates["orchestration"]
 

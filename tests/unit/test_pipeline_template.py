@@ -72,11 +72,6 @@ SCHEDULED = {
 
 
 @pytest.fixture(scope="module")
-def dev(synth: Callable[[str], Synthesized]) -> Synthesized:
-    return synth("dev")
-
-
-@pytest.fixture(scope="module")
 def template(dev: Synthesized) -> Template:
     return dev.templates["pipeline"]
 

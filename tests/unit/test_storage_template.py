@@ -28,11 +28,6 @@ STATEFUL_LOGICAL_IDS = {
 
 
 @pytest.fixture(scope="module")
-def dev(synth: Callable[[str], Synthesized]) -> Synthesized:
-    return synth("dev")
-
-
-@pytest.fixture(scope="module")
 def storage(dev: Synthesized) -> Template:
     return dev.templates["storage"]
 
