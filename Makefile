@@ -49,6 +49,7 @@ bench: setup $(LOCAL_ASSEMBLY)/manifest.json
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 diff: setup

@@ -45,13 +45,27 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **CLI_DEFAULTS, "stage": config.stage})
     # Account and region come from the CLI's credentials at deploy time; none are hard-coded.
     ids = stack_ids(config)
-    storage = StorageStack(app, ids["storage"], config=config,
-                           description="Glue pipeline: buckets, KMS key, Glue database, topic (stateful)")
-    pipeline = PipelineStack(app, ids["pipeline"], config=config, storage=storage,
-                             description="Glue pipeline: crawler, job, state machines, triggers (stateless)")
-    orchestration = OrchestrationStack(app, ids["orchestration"], config=config, storage=storage,
-                                       pipeline=pipeline,
-                                       description="Glue pipeline: MWAA environment and DAG (outer loop)")
+    storage = StorageStack(
+        app,
+        ids["storage"],
+        config=config,
+        description="Glue pipeline: buckets, KMS key, Glue database, topic (stateful)",
+    )
+    pipeline = PipelineStack(
+        app,
+        ids["pipeline"],
+        config=config,
+        storage=storage,
+        description="Glue pipeline: crawler, job, state machines, triggers (stateless)",
+    )
+    orchestration = OrchestrationStack(
+        app,
+        ids["orchestration"],
+        config=config,
+        storage=storage,
+        pipeline=pipeline,
+        description="Glue pipeline: MWAA environment and DAG (outer loop)",
+    )
     for stack in (storage, pipeline, orchestration):
         cdk.Tags.of(stack).add("application", APP_NAME)
         cdk.Tags.of(stack).add("stage", config.stage)

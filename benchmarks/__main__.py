@@ -81,8 +81,14 @@ def _clean_env() -> dict[str, str]:
 def time_command(command: Sequence[str], *, cwd: Path = REPO_ROOT, env: Mapping[str, str] | None = None) -> float:
     """Wall time of one run of `command`, in seconds; raises if it fails."""
     start = time.perf_counter()
-    result = subprocess.run(list(command), cwd=cwd, env=dict(env) if env is not None else _clean_env(),
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        list(command),
+        cwd=cwd,
+        env=dict(env) if env is not None else _clean_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(f"{shlex.join(command)} exited {result.returncode}:\n{result.stderr[-3000:]}")
@@ -107,8 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")
 
-    print(f"synth benchmark: one-bucket baseline vs the {args.stage} app with cdk-nag, "
-          f"{args.warmup} warm-up + {args.runs} runs each, fresh process per run", flush=True)
+    print(
+        f"synth benchmark: one-bucket baseline vs the {args.stage} app with cdk-nag, "
+        f"{args.warmup} warm-up + {args.runs} runs each, fresh process per run",
+        flush=True,
+    )
     baseline: list[float] = []
     full: list[float] = []
     for run in range(1, args.warmup + args.runs + 1):
@@ -136,10 +145,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 def bench_local_runs(assembly: Path, *, runs: int, suite_runs: int) -> None:
     """The demo's run and the scenario suite, against one moto execution in a fresh process."""
     python = sys.executable
-    demo = [python, "-m", "localrun", "demo", "--assembly", str(assembly), "--scenario", "happy_path",
-            "--reports", tempfile.mkdtemp(prefix="bench-reports-")]
-    suite = [python, "-m", "localrun", "all", "--assembly", str(assembly),
-             "--reports", tempfile.mkdtemp(prefix="bench-reports-")]
+    demo = [
+        python,
+        "-m",
+        "localrun",
+        "demo",
+        "--assembly",
+        str(assembly),
+        "--scenario",
+        "happy_path",
+        "--reports",
+        tempfile.mkdtemp(prefix="bench-reports-"),
+    ]
+    suite = [
+        python,
+        "-m",
+        "localrun",
+        "all",
+        "--assembly",
+        str(assembly),
+        "--reports",
+        tempfile.mkdtemp(prefix="bench-reports-"),
+    ]
     print(f"local-run benchmark: {runs} runs of the demo and of the baseline, {suite_runs} of the suite", flush=True)
     baseline: list[float] = []
     demos: list[float] = []

@@ -114,8 +114,15 @@ def notify_failure(context: Context) -> None:
     else:
         error, cause, execution = type(failure).__name__, str(failure), None
     # The pipeline state machine's notice, field for field; the DAG run stands in for its execution.
-    message = {"status": "FAILED", "stage": ti.task_id, "error": error, "cause": cause,
-               "stage_execution": execution, "dag_id": ti.dag_id, "run_id": ti.run_id}
+    message = {
+        "status": "FAILED",
+        "stage": ti.task_id,
+        "error": error,
+        "cause": cause,
+        "stage_execution": execution,
+        "dag_id": ti.dag_id,
+        "run_id": ti.run_id,
+    }
     SnsHook(aws_conn_id="aws_default").publish_to_target(
         target_arn=pipeline_option("notification_topic_arn"),
         subject=f"Pipeline FAILED at stage {ti.task_id}: {error}"[:100],  # SNS subjects: 100 characters
@@ -157,9 +164,13 @@ class StageExecutionOperator(StepFunctionStartExecutionOperator):
             raise self._stage_failed(execution)
         self.defer(
             trigger=StepFunctionsExecutionCompleteTrigger(
-                execution_arn=execution_arn, waiter_delay=self.waiter_delay,
-                waiter_max_attempts=self.waiter_max_attempts, aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name, botocore_config=self.botocore_config, verify=self.verify,
+                execution_arn=execution_arn,
+                waiter_delay=self.waiter_delay,
+                waiter_max_attempts=self.waiter_max_attempts,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                botocore_config=self.botocore_config,
+                verify=self.verify,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.waiter_max_attempts * self.waiter_delay),
@@ -177,15 +188,23 @@ class StageExecutionOperator(StepFunctionStartExecutionOperator):
             return execution_arn
         if execution["status"] == "RUNNING":
             raise StageFailed(
-                stage=self.stage, status="RUNNING", error="WaitLimitExceeded",
+                stage=self.stage,
+                status="RUNNING",
+                error="WaitLimitExceeded",
                 cause=f"still running after {self.waiter_max_attempts} polls {self.waiter_delay} s apart "
-                f"(its state machine's timeout plus {GRACE_POLLS} polls)", execution_arn=execution_arn,
+                f"(its state machine's timeout plus {GRACE_POLLS} polls)",
+                execution_arn=execution_arn,
             )
         raise self._stage_failed(execution)
 
     def _stage_failed(self, execution: dict[str, Any]) -> StageFailed:
-        return StageFailed(stage=self.stage, status=execution["status"], error=execution.get("error", "-"),
-                           cause=execution.get("cause", "-"), execution_arn=execution["executionArn"])
+        return StageFailed(
+            stage=self.stage,
+            status=execution["status"],
+            error=execution.get("error", "-"),
+            cause=execution.get("cause", "-"),
+            execution_arn=execution["executionArn"],
+        )
 
 
 with DAG(
@@ -196,8 +215,12 @@ with DAG(
     start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,  # two runs would race for the one crawler and job
-    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=2),
-                  "on_failure_callback": notify_failure},
+    default_args={
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "on_failure_callback": notify_failure,
+    },
     user_defined_macros={"pipeline_option": pipeline_option, "stage_execution_name": stage_execution_name},
     tags=["glue-pipeline", "outer-loop", "step-functions"],
 ) as dag:
@@ -215,18 +238,26 @@ with DAG(
     for stage in STAGES:
         timeout_seconds = conf.getint(OPTIONS_SECTION, stage.timeout_option, fallback=FALLBACK_STAGE_TIMEOUT_SECONDS)
         attempts = stage_wait_limit(timeout_seconds)
-        stage_tasks.append(StageExecutionOperator(
-            task_id=stage.name,
-            stage=stage.name,
-            doc_md=stage.doc_md,
-            state_machine_arn=f"{{{{ pipeline_option('{stage.state_machine_arn_option}') }}}}",
-            name=f"{{{{ stage_execution_name(dag.dag_id, run_id, '{stage.name}') }}}}",
-            # The same input on every try: Step Functions treats a repeated start as the same one.
-            state_machine_input={"trigger": {"source": "airflow", "dag_id": "{{ dag.dag_id }}",
-                                             "run_id": "{{ run_id }}", "stage": stage.name}},
-            deferrable=True,
-            waiter_delay=WAITER_DELAY_SECONDS,
-            waiter_max_attempts=attempts,
-            execution_timeout=timedelta(seconds=(attempts + 1) * WAITER_DELAY_SECONDS),
-        ))
+        stage_tasks.append(
+            StageExecutionOperator(
+                task_id=stage.name,
+                stage=stage.name,
+                doc_md=stage.doc_md,
+                state_machine_arn=f"{{{{ pipeline_option('{stage.state_machine_arn_option}') }}}}",
+                name=f"{{{{ stage_execution_name(dag.dag_id, run_id, '{stage.name}') }}}}",
+                # The same input on every try: Step Functions treats a repeated start as the same one.
+                state_machine_input={
+                    "trigger": {
+                        "source": "airflow",
+                        "dag_id": "{{ dag.dag_id }}",
+                        "run_id": "{{ run_id }}",
+                        "stage": stage.name,
+                    }
+                },
+                deferrable=True,
+                waiter_delay=WAITER_DELAY_SECONDS,
+                waiter_max_attempts=attempts,
+                execution_timeout=timedelta(seconds=(attempts + 1) * WAITER_DELAY_SECONDS),
+            )
+        )
     chain(wait_for_data, *stage_tasks)

@@ -54,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         except AssemblyError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        print(f"  stacks up on moto in {time.monotonic() - started:.1f} s "
-              f"(landing s3://{deployment.landing_bucket}/{deployment.landing_prefix})")
+        print(
+            f"  stacks up on moto in {time.monotonic() - started:.1f} s "
+            f"(landing s3://{deployment.landing_bucket}/{deployment.landing_prefix})"
+        )
         try:
             report = run_scenario(deployment, scenario, on_event=lambda line: print(f"  {line}", flush=True))
         finally:
@@ -72,18 +74,26 @@ def main(argv: list[str] | None = None) -> int:
     if not report["notifications"]:
         print("  ✉ SNS: no notification")
     for letter in report["dead_letters"]:
-        print(f"  ⚑ dead-letter queue: event {letter['event']['id']} ({letter.get('ERROR_CODE')}: "
-              f"{letter.get('ERROR_MESSAGE')})")
+        print(
+            f"  ⚑ dead-letter queue: event {letter['event']['id']} ({letter.get('ERROR_CODE')}: "
+            f"{letter.get('ERROR_MESSAGE')})"
+        )
     for run in report["pipeline_runs"]:
         print(f"  pipeline {run['name']}: {run['status']} ({run['transitions']} transitions)")
     for stage in report["stage_runs"]:
-        print(f"    {stage['stage']:<9} {stage['status']:<9} {stage['transitions']:>3} transitions  "
-              f"{' → '.join(stage['path'])}")
+        print(
+            f"    {stage['stage']:<9} {stage['status']:<9} {stage['transitions']:>3} transitions  "
+            f"{' → '.join(stage['path'])}"
+        )
     path = write_report(report, args.reports)
-    print(f"  {report['transitions']} state transitions = ${report['cost_usd']:.6f} at Standard prices "
-          f"(${report['price']['usd_per_1000_standard_transitions']}/1,000, {report['price']['as_of']})")
-    print(f"  report: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}; "
-          f"wall time {time.monotonic() - started:.1f} s")
+    print(
+        f"  {report['transitions']} state transitions = ${report['cost_usd']:.6f} at Standard prices "
+        f"(${report['price']['usd_per_1000_standard_transitions']}/1,000, {report['price']['as_of']})"
+    )
+    print(
+        f"  report: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}; "
+        f"wall time {time.monotonic() - started:.1f} s"
+    )
     verdict = "as expected" if report["as_expected"] else "NOT as expected"
     print(f"{'✓' if report['as_expected'] else '✗'} {scenario.name}: {verdict}")
     return 0 if report["as_expected"] else 1
@@ -109,13 +119,18 @@ def run_all(assembly: Path, reports: Path) -> int:
         transitions += report["transitions"]
         mark = "✓" if report["as_expected"] else "✗"
         statuses = ", ".join(report["statuses"]) or "no run"
-        print(f"{mark} [{number:>2}/{len(SCENARIOS)}] {scenario.name:<26} {statuses:<20} "
-              f"{len(report['notifications'])} notice(s) {report['transitions']:>3} transitions "
-              f"{report['wall_time_s']:5.1f} s", flush=True)
+        print(
+            f"{mark} [{number:>2}/{len(SCENARIOS)}] {scenario.name:<26} {statuses:<20} "
+            f"{len(report['notifications'])} notice(s) {report['transitions']:>3} transitions "
+            f"{report['wall_time_s']:5.1f} s",
+            flush=True,
+        )
         if not report["as_expected"]:
             failures.append(scenario.name)
-    print(f"{len(SCENARIOS) - len(failures)}/{len(SCENARIOS)} scenarios as expected, {transitions} transitions, "
-          f"{time.monotonic() - started:.1f} s; reports in {reports}")
+    print(
+        f"{len(SCENARIOS) - len(failures)}/{len(SCENARIOS)} scenarios as expected, {transitions} transitions, "
+        f"{time.monotonic() - started:.1f} s; reports in {reports}"
+    )
     return 1 if failures else 0
 
 

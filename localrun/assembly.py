@@ -93,10 +93,15 @@ class Resolver:
             return value
         if len(value) != 1:
             return {k: self.resolve(stack, v) for k, v in value.items()}
-        (fn, arg), = value.items()
+        ((fn, arg),) = value.items()
         if fn == "Ref":
-            pseudo = {"AWS::AccountId": ACCOUNT_ID, "AWS::Region": REGION, "AWS::Partition": PARTITION,
-                      "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": stack}
+            pseudo = {
+                "AWS::AccountId": ACCOUNT_ID,
+                "AWS::Region": REGION,
+                "AWS::Partition": PARTITION,
+                "AWS::URLSuffix": "amazonaws.com",
+                "AWS::StackName": stack,
+            }
             if arg in pseudo:
                 return pseudo[arg]
             return self._attribute(stack, arg, "Ref")

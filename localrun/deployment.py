@@ -37,8 +37,12 @@ def local_aws() -> Iterator[None]:
     """In-process moto with Step Functions executing, and fake credentials."""
     from moto import mock_aws
 
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -98,8 +102,10 @@ class LocalDeployment:
         if endpoint_url:
             os.environ.setdefault("MOTO_PORT", endpoint_url.rsplit(":", 1)[-1].rstrip("/"))
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-        clients = {name: session.client(name, endpoint_url=endpoint_url)  # type: ignore[call-overload]
-                   for name in ("s3", "sns", "sqs", "glue", "stepfunctions")}
+        clients = {
+            name: session.client(name, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+            for name in ("s3", "sns", "sqs", "glue", "stepfunctions")
+        }
         assembly = CloudAssembly.load(Path(assembly_dir))
         storage, pipeline = assembly.stack_ending("-Storage"), assembly.stack_ending("-Pipeline")
         resolver = Resolver(assembly)
@@ -123,15 +129,19 @@ class LocalDeployment:
         crawler_id, crawler = pipeline.one("AWS::Glue::Crawler")
         props = resolver.resolve(pipeline.name, crawler["Properties"])
         glue_client.create_crawler(
-            Name=resolver.physical[(pipeline.name, crawler_id)]["Ref"], Role=props["Role"],
+            Name=resolver.physical[(pipeline.name, crawler_id)]["Ref"],
+            Role=props["Role"],
             DatabaseName=props["DatabaseName"],
             Targets={"S3Targets": [{"Path": t["Path"]} for t in props["Targets"]["S3Targets"]]},
         )
         job_id, job = pipeline.one("AWS::Glue::Job")
         props = resolver.resolve(pipeline.name, job["Properties"])
         glue_client.create_job(
-            Name=resolver.physical[(pipeline.name, job_id)]["Ref"], Role=props["Role"], Command=props["Command"],
-            DefaultArguments=props.get("DefaultArguments", {}), GlueVersion=props.get("GlueVersion"),
+            Name=resolver.physical[(pipeline.name, job_id)]["Ref"],
+            Role=props["Role"],
+            Command=props["Command"],
+            DefaultArguments=props.get("DefaultArguments", {}),
+            GlueVersion=props.get("GlueVersion"),
             ExecutionProperty=props.get("ExecutionProperty", {"MaxConcurrentRuns": 1}),
             Timeout=props.get("Timeout", 2880),
         )
@@ -143,9 +153,12 @@ class LocalDeployment:
         for logical_id, machine in pipeline.resources("AWS::StepFunctions::StateMachine").items():
             definition = resolver.resolve(pipeline.name, machine["Properties"]["DefinitionString"])
             ids = resolver.physical[(pipeline.name, logical_id)]
-            arn = sfn.create_state_machine(name=ids["Name"], definition=definition,
-                                           roleArn=resolver.resolve(pipeline.name, machine["Properties"]["RoleArn"]),
-                                           type="STANDARD")["stateMachineArn"]
+            arn = sfn.create_state_machine(
+                name=ids["Name"],
+                definition=definition,
+                roleArn=resolver.resolve(pipeline.name, machine["Properties"]["RoleArn"]),
+                type="STANDARD",
+            )["stateMachineArn"]
             for short in ("CrawlStage", "TransformStage", "Pipeline"):
                 if logical_id.startswith(short):
                     machines[short.replace("Stage", "").lower()] = arn
@@ -158,25 +171,40 @@ class LocalDeployment:
         rules = []
         for logical_id, rule in pipeline.resources("AWS::Events::Rule").items():
             props = resolver.resolve(pipeline.name, rule["Properties"])
-            rules.append(RuleSpec(logical_id, props.get("EventPattern"), props.get("ScheduleExpression"),
-                                  props.get("Targets", []), props.get("State") != "DISABLED"))
+            rules.append(
+                RuleSpec(
+                    logical_id,
+                    props.get("EventPattern"),
+                    props.get("ScheduleExpression"),
+                    props.get("Targets", []),
+                    props.get("State") != "DISABLED",
+                )
+            )
 
         landing_id, _ = storage.one("AWS::S3::Bucket", "LandingBucket")
         curated_id, _ = storage.one("AWS::S3::Bucket", "CuratedBucket")
         landing_prefix = next(r.pattern["detail"]["object"]["key"][0]["prefix"] for r in rules if r.pattern)
         return cls(
-            assembly=assembly, clients=clients, state_machines=machines,
-            landing_bucket=resolver.physical[(storage.name, landing_id)]["Ref"], landing_prefix=landing_prefix,
-            curated_bucket=resolver.physical[(storage.name, curated_id)]["Ref"], topic_arn=topic_arn,
-            notification_queue_url=queue_url, rules=rules, faults=glue.faults, queue_urls=queue_urls,
+            assembly=assembly,
+            clients=clients,
+            state_machines=machines,
+            landing_bucket=resolver.physical[(storage.name, landing_id)]["Ref"],
+            landing_prefix=landing_prefix,
+            curated_bucket=resolver.physical[(storage.name, curated_id)]["Ref"],
+            topic_arn=topic_arn,
+            notification_queue_url=queue_url,
+            rules=rules,
+            faults=glue.faults,
+            queue_urls=queue_urls,
         )
 
     # -- events --------------------------------------------------------------------------
     def put_landing_object(self, key: str, body: bytes) -> list[str]:
         """Put an object (anywhere in the landing bucket) and deliver its Object Created event."""
         response = self.clients["s3"].put_object(Bucket=self.landing_bucket, Key=key, Body=body)
-        event = object_created_event(bucket=self.landing_bucket, key=key, size=len(body),
-                                     etag=response["ETag"].strip('"'))
+        event = object_created_event(
+            bucket=self.landing_bucket, key=key, size=len(body), etag=response["ETag"].strip('"')
+        )
         return self.deliver(event)
 
     def deliver(self, event: dict[str, Any]) -> list[str]:
@@ -209,7 +237,8 @@ class LocalDeployment:
                 # As EventBridge writes it: the event, and why it was not delivered, as attributes.
                 code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
                 self.clients["sqs"].send_message(
-                    QueueUrl=self.queue_urls[dlq], MessageBody=json.dumps(event),
+                    QueueUrl=self.queue_urls[dlq],
+                    MessageBody=json.dumps(event),
                     MessageAttributes={
                         "RULE_ARN": {"DataType": "String", "StringValue": f"rule/{rule.logical_id}"},
                         "TARGET_ARN": {"DataType": "String", "StringValue": target["Arn"]},
@@ -223,8 +252,9 @@ class LocalDeployment:
         """Events parked in the rules' dead-letter queues (drained), with the error that parked them."""
         sqs, found = self.clients["sqs"], cast(list[dict[str, Any]], [])
         for url in self.queue_urls.values():
-            while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                               MessageAttributeNames=["All"]).get("Messages", []):
+            while batch := sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
+            ).get("Messages", []):
                 for message in batch:
                     attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
                     found.append({"event": json.loads(message["Body"]), **attributes})
@@ -234,7 +264,8 @@ class LocalDeployment:
     def start(self, state_machine_arn: str, event: dict[str, Any], name: str | None = None) -> str:
         # EventBridge names each execution itself; moto leaves $$.Execution.Name null without one.
         arn = self.clients["stepfunctions"].start_execution(
-            stateMachineArn=state_machine_arn, name=name or event.get("id") or str(uuid.uuid4()),
+            stateMachineArn=state_machine_arn,
+            name=name or event.get("id") or str(uuid.uuid4()),
             input=json.dumps(event),
         )["executionArn"]
         return arn
@@ -254,23 +285,26 @@ class LocalDeployment:
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         sfn, events, token = self.clients["stepfunctions"], [], None
         while True:
-            page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,
-                                             **({"nextToken": token} if token else {}))
+            page = sfn.get_execution_history(
+                executionArn=execution_arn, maxResults=1000, **({"nextToken": token} if token else {})
+            )
             events += page["events"]
             token = page.get("nextToken")
             if not token:
                 return events
 
     def executions(self, state_machine: str) -> list[dict[str, Any]]:
-        return self.clients["stepfunctions"].list_executions(
-            stateMachineArn=self.state_machines[state_machine])["executions"]
+        return self.clients["stepfunctions"].list_executions(stateMachineArn=self.state_machines[state_machine])[
+            "executions"
+        ]
 
     def notifications(self) -> list[dict[str, Any]]:
         """Every SNS message published so far (drains the reader queue)."""
         sqs, found = self.clients["sqs"], cast(list[dict[str, Any]], [])
         while True:
-            batch = sqs.receive_message(QueueUrl=self.notification_queue_url, MaxNumberOfMessages=10,
-                                        WaitTimeSeconds=0).get("Messages", [])
+            batch = sqs.receive_message(
+                QueueUrl=self.notification_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
             if not batch:
                 return found
             for message in batch:
@@ -321,23 +355,37 @@ def _json_path(document: Any, path: str) -> Any:
 def object_created_event(*, bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
     """An S3 "Object Created" event as EventBridge delivers it (S3 User Guide, EventBridge event structure)."""
     return {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Object Created", "source": "aws.s3",
-        "account": ACCOUNT_ID, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": ACCOUNT_ID,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
         "resources": [f"arn:{PARTITION}:s3:::{bucket}"],
         "detail": {
-            "version": "0", "bucket": {"name": bucket},
+            "version": "0",
+            "bucket": {"name": bucket},
             "object": {"key": key, "size": size, "etag": etag, "sequencer": f"{time.time_ns():X}"},
-            "request-id": uuid.uuid4().hex[:16].upper(), "requester": ACCOUNT_ID,
-            "source-ip-address": "198.51.100.7", "reason": "PutObject",
+            "request-id": uuid.uuid4().hex[:16].upper(),
+            "requester": ACCOUNT_ID,
+            "source-ip-address": "198.51.100.7",
+            "reason": "PutObject",
         },
     }
 
 
 def scheduled_event(*, rule_arn: str) -> dict[str, Any]:
     return {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": ACCOUNT_ID, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
-        "resources": [rule_arn], "detail": {},
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [rule_arn],
+        "detail": {},
     }
 
 
@@ -351,8 +399,11 @@ def _register_physical_ids(resolver: Resolver, stack: str, template: dict[str, A
         if type_ == "AWS::S3::Bucket":
             ids = {"Ref": name, "Arn": f"{prefix}:s3:::{name}"}
         elif type_ == "AWS::SNS::Topic":
-            ids = {"Ref": f"{prefix}:sns:{REGION}:{ACCOUNT_ID}:{name}", "TopicName": name,
-                   "TopicArn": f"{prefix}:sns:{REGION}:{ACCOUNT_ID}:{name}"}
+            ids = {
+                "Ref": f"{prefix}:sns:{REGION}:{ACCOUNT_ID}:{name}",
+                "TopicName": name,
+                "TopicArn": f"{prefix}:sns:{REGION}:{ACCOUNT_ID}:{name}",
+            }
         elif type_ == "AWS::IAM::Role":
             ids = {"Ref": name, "Arn": f"{prefix}:iam::{ACCOUNT_ID}:role/{name}"}
         elif type_ == "AWS::Lambda::Function":
@@ -363,8 +414,11 @@ def _register_physical_ids(resolver: Resolver, stack: str, template: dict[str, A
         elif type_ == "AWS::KMS::Key":
             ids = {"Ref": name, "Arn": f"{prefix}:kms:{REGION}:{ACCOUNT_ID}:key/{name}"}
         elif type_ == "AWS::SQS::Queue":
-            ids = {"Ref": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}",
-                   "Arn": f"{prefix}:sqs:{REGION}:{ACCOUNT_ID}:{name}", "QueueName": name}
+            ids = {
+                "Ref": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}",
+                "Arn": f"{prefix}:sqs:{REGION}:{ACCOUNT_ID}:{name}",
+                "QueueName": name,
+            }
         resolver.register(stack, logical_id, **ids)
 
 

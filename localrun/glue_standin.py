@@ -101,7 +101,7 @@ def count_rows(csv_texts: list[str]) -> tuple[int, int, int]:
 def _parse_s3_url(url: str) -> tuple[str, str]:
     if not url.startswith("s3://"):
         raise ValueError(f"job argument {url!r}: must be an s3:// URL")
-    bucket, _, prefix = url[len("s3://"):].partition("/")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
     return bucket, prefix
 
 
@@ -215,9 +215,12 @@ class LocalGlue:
             done.add(f"{key.name}@{key.etag}")  # job bookmark: each object version is read once
         total, curated, rejected = count_rows(texts)
         manifest = build_manifest(
-            run_id=run.job_run_id, input_rows=total, output_rows=curated, rejected_rows=rejected,
-            output_path=args["--curated_path"], rejected_path=args["--rejected_path"], input_files=files,
+            run_id=run.job_run_id,
+            input_rows=total,
+            output_rows=curated,
+            rejected_rows=rejected,
+            output_path=args["--curated_path"],
+            rejected_path=args["--rejected_path"],
+            input_files=files,
         )
-        backend.put_object(args["--manifest_bucket"], args["--manifest_key"],
-                           json.dumps(manifest).encode("utf-8"))
-
+        backend.put_object(args["--manifest_bucket"], args["--manifest_key"], json.dumps(manifest).encode("utf-8"))

@@ -48,12 +48,19 @@ class Shim:
 SHIMS = (
     Shim("glue-startJobRun-sync", "glue:startJobRun.sync crashes: 'NoneType' object has no attribute 'interrupt_all'"),
     Shim("aws-sdk-glue-error-names", "aws-sdk errors from Glue are named glue.X; AWS names them Glue.X"),
-    Shim("sfn-startExecution-sync2-keys", "states:startExecution.sync:2 fails States.Runtime 'StateMachineArn': "
-         "request and response keys are not translated between Step Functions and boto3 casing"),
-    Shim("datetime-outputs",
-         "aws-sdk and .sync outputs keep datetime objects; DescribeExecution cannot serialise them"),
-    Shim("crawl-status-names", "a finished crawl reports LastCrawl.Status COMPLETED/STOPPED; AWS reports "
-         "SUCCEEDED/CANCELLED/FAILED, and AWS shows no LastCrawl for a crawl still running"),
+    Shim(
+        "sfn-startExecution-sync2-keys",
+        "states:startExecution.sync:2 fails States.Runtime 'StateMachineArn': "
+        "request and response keys are not translated between Step Functions and boto3 casing",
+    ),
+    Shim(
+        "datetime-outputs", "aws-sdk and .sync outputs keep datetime objects; DescribeExecution cannot serialise them"
+    ),
+    Shim(
+        "crawl-status-names",
+        "a finished crawl reports LastCrawl.Status COMPLETED/STOPPED; AWS reports "
+        "SUCCEEDED/CANCELLED/FAILED, and AWS shows no LastCrawl for a crawl still running",
+    ),
     Shim("job-run-error-message", "a failed job run has no ErrorMessage in GetJobRun; AWS reports why it failed"),
     Shim("lambda-in-process", "Lambda tasks need Docker in moto; the synthesized handler runs in-process instead"),
 )
@@ -184,8 +191,11 @@ def _install_lambda_in_process() -> None:
         try:
             result = handler(event, None)
         except Exception as error:  # the Lambda runtime reports an unhandled error like this
-            return {"StatusCode": 200, "FunctionError": "Unhandled",
-                    "Payload": {"errorType": type(error).__name__, "errorMessage": str(error)}}
+            return {
+                "StatusCode": 200,
+                "FunctionError": "Unhandled",
+                "Payload": {"errorType": type(error).__name__, "errorMessage": str(error)},
+            }
         return {"StatusCode": 200, "Payload": _to_json_safe(result)}
 
     lambda_eval_utils._invoke_lambda_function = invoke

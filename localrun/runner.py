@@ -38,6 +38,7 @@ def _put(sample: str, key: str | None = None) -> Callable[[LocalDeployment], lis
     def act(deployment: LocalDeployment) -> list[str]:
         body = (SAMPLES / sample).read_bytes()
         return deployment.put_landing_object(key or f"{deployment.landing_prefix}{SAMPLE_KEY}", body)
+
     return act
 
 
@@ -72,47 +73,114 @@ def _same_object_twice(deployment: LocalDeployment) -> list[str]:
     return deployment.deliver(first) + deployment.deliver(second)
 
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
-    Scenario(name="happy_path", description="A CSV lands under the landing prefix; crawl, transform, notify success.",
-             act=_put("orders.csv"), expected_statuses=("SUCCEEDED",)),
-    Scenario(name="crawler_already_running", description="StartCrawler is refused once (a crawl is running); "
-             "the Retry on Glue.CrawlerRunningException waits and the run succeeds.",
-             faults={"crawler_busy_starts": 1}, act=_put("orders.csv"), expected_statuses=("SUCCEEDED",)),
-    Scenario(name="crawl_failed", description="The crawl ends with LastCrawl.Status FAILED.",
-             faults={"crawl_outcome": "FAILED"}, act=_put("orders.csv"), expected_statuses=("FAILED",),
-             expected_failed_stage="crawl"),
-    Scenario(name="crawl_never_finishes", description="The crawler never finishes: the bounded poll loop gives up.",
-             faults={"crawl_outcome": "NEVER_ENDS"}, act=_put("orders.csv"), expected_statuses=("FAILED",),
-             expected_failed_stage="crawl"),
-    Scenario(name="job_failed", description="The Glue job run ends FAILED.",
-             faults={"job_outcome": "FAILED"}, act=_put("orders.csv"), expected_statuses=("FAILED",),
-             expected_failed_stage="transform"),
-    Scenario(name="job_timeout", description="The Glue job run ends TIMEOUT.",
-             faults={"job_outcome": "TIMEOUT"}, act=_put("orders.csv"), expected_statuses=("FAILED",),
-             expected_failed_stage="transform"),
-    Scenario(name="job_concurrency_exceeded", description="StartJobRun is refused twice with "
-             "ConcurrentRunsExceededException; the Retry waits and the run succeeds.",
-             faults={"job_busy_starts": 2}, act=_put("orders.csv"), expected_statuses=("SUCCEEDED",)),
-    Scenario(name="empty_output", description="Every row of the CSV is invalid: the job writes no rows; "
-             "the check fails the run.",
-             act=_put("orders_all_invalid.csv"), expected_statuses=("FAILED",), expected_failed_stage="transform"),
-    Scenario(name="nothing_new", description="A header-only CSV: nothing new to process; the run succeeds "
-             "and its notice says so.",
-             act=_put("orders_empty.csv"), expected_statuses=("SUCCEEDED",)),
-    Scenario(name="too_many_rejected", description="Most rows are invalid: the rejected share is over the threshold.",
-             act=_put("orders_mostly_bad.csv"), expected_statuses=("FAILED",), expected_failed_stage="transform"),
-    Scenario(name="outside_prefix", description="An object outside the landing prefix starts nothing.",
-             act=_put_outside_prefix, expected_statuses=()),
-    Scenario(name="malformed_event", description="An event without detail.object.key: no rule match; started by "
-             "hand it fails InvalidTriggerEvent and is notified.",
-             act=_malformed_event, expected_statuses=("FAILED",), expected_failed_stage="trigger"),
-    Scenario(name="target_unavailable", description="The pipeline state machine cannot be started: the event "
-             "goes to the rule's dead-letter queue, with the error, instead of being lost.",
-             act=_target_unavailable, expected_statuses=(), expected_dead_letters=1),
-    Scenario(name="duplicate_event", description="The same object's event arrives twice: two runs, both succeed; "
-             "the job bookmark makes the second one process nothing, and it says so.",
-             act=_same_object_twice, expected_statuses=("SUCCEEDED", "SUCCEEDED")),
-)}
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            name="happy_path",
+            description="A CSV lands under the landing prefix; crawl, transform, notify success.",
+            act=_put("orders.csv"),
+            expected_statuses=("SUCCEEDED",),
+        ),
+        Scenario(
+            name="crawler_already_running",
+            description="StartCrawler is refused once (a crawl is running); "
+            "the Retry on Glue.CrawlerRunningException waits and the run succeeds.",
+            faults={"crawler_busy_starts": 1},
+            act=_put("orders.csv"),
+            expected_statuses=("SUCCEEDED",),
+        ),
+        Scenario(
+            name="crawl_failed",
+            description="The crawl ends with LastCrawl.Status FAILED.",
+            faults={"crawl_outcome": "FAILED"},
+            act=_put("orders.csv"),
+            expected_statuses=("FAILED",),
+            expected_failed_stage="crawl",
+        ),
+        Scenario(
+            name="crawl_never_finishes",
+            description="The crawler never finishes: the bounded poll loop gives up.",
+            faults={"crawl_outcome": "NEVER_ENDS"},
+            act=_put("orders.csv"),
+            expected_statuses=("FAILED",),
+            expected_failed_stage="crawl",
+        ),
+        Scenario(
+            name="job_failed",
+            description="The Glue job run ends FAILED.",
+            faults={"job_outcome": "FAILED"},
+            act=_put("orders.csv"),
+            expected_statuses=("FAILED",),
+            expected_failed_stage="transform",
+        ),
+        Scenario(
+            name="job_timeout",
+            description="The Glue job run ends TIMEOUT.",
+            faults={"job_outcome": "TIMEOUT"},
+            act=_put("orders.csv"),
+            expected_statuses=("FAILED",),
+            expected_failed_stage="transform",
+        ),
+        Scenario(
+            name="job_concurrency_exceeded",
+            description="StartJobRun is refused twice with "
+            "ConcurrentRunsExceededException; the Retry waits and the run succeeds.",
+            faults={"job_busy_starts": 2},
+            act=_put("orders.csv"),
+            expected_statuses=("SUCCEEDED",),
+        ),
+        Scenario(
+            name="empty_output",
+            description="Every row of the CSV is invalid: the job writes no rows; the check fails the run.",
+            act=_put("orders_all_invalid.csv"),
+            expected_statuses=("FAILED",),
+            expected_failed_stage="transform",
+        ),
+        Scenario(
+            name="nothing_new",
+            description="A header-only CSV: nothing new to process; the run succeeds and its notice says so.",
+            act=_put("orders_empty.csv"),
+            expected_statuses=("SUCCEEDED",),
+        ),
+        Scenario(
+            name="too_many_rejected",
+            description="Most rows are invalid: the rejected share is over the threshold.",
+            act=_put("orders_mostly_bad.csv"),
+            expected_statuses=("FAILED",),
+            expected_failed_stage="transform",
+        ),
+        Scenario(
+            name="outside_prefix",
+            description="An object outside the landing prefix starts nothing.",
+            act=_put_outside_prefix,
+            expected_statuses=(),
+        ),
+        Scenario(
+            name="malformed_event",
+            description="An event without detail.object.key: no rule match; started by "
+            "hand it fails InvalidTriggerEvent and is notified.",
+            act=_malformed_event,
+            expected_statuses=("FAILED",),
+            expected_failed_stage="trigger",
+        ),
+        Scenario(
+            name="target_unavailable",
+            description="The pipeline state machine cannot be started: the event "
+            "goes to the rule's dead-letter queue, with the error, instead of being lost.",
+            act=_target_unavailable,
+            expected_statuses=(),
+            expected_dead_letters=1,
+        ),
+        Scenario(
+            name="duplicate_event",
+            description="The same object's event arrives twice: two runs, both succeed; "
+            "the job bookmark makes the second one process nothing, and it says so.",
+            act=_same_object_twice,
+            expected_statuses=("SUCCEEDED", "SUCCEEDED"),
+        ),
+    )
+}
 
 
 def billed_transitions(history: list[dict[str, Any]]) -> int:
@@ -133,16 +201,20 @@ def describe_execution(deployment: LocalDeployment, arn: str) -> dict[str, Any]:
     failures = [e.get("taskFailedEventDetails") for e in history if e["type"] == "TaskFailed"]
     duration = (execution.get("stopDate") or execution["startDate"]) - execution["startDate"]
     return {
-        "name": execution["name"], "status": execution["status"],
-        "error": execution.get("error"), "cause": execution.get("cause"),
-        "path": path_of(history), "transitions": billed_transitions(history),
+        "name": execution["name"],
+        "status": execution["status"],
+        "error": execution.get("error"),
+        "cause": execution.get("cause"),
+        "path": path_of(history),
+        "transitions": billed_transitions(history),
         "task_failures": [{"error": f.get("error"), "cause": (f.get("cause") or "")[:300]} for f in failures if f],
         "duration_s": round(duration.total_seconds(), 3),
     }
 
 
-def run_scenario(deployment: LocalDeployment, scenario: Scenario,
-                 on_event: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_scenario(
+    deployment: LocalDeployment, scenario: Scenario, on_event: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Run one scenario on a fresh deployment; returns the run report."""
     for name, value in scenario.faults.items():
         setattr(deployment.faults, name, value)
@@ -159,13 +231,20 @@ def run_scenario(deployment: LocalDeployment, scenario: Scenario,
     dead_letters = deployment.dead_letters()
     transitions = sum(r["transitions"] for r in runs) + sum(s["transitions"] for s in stages)
     report = {
-        "scenario": scenario.name, "description": scenario.description,
+        "scenario": scenario.name,
+        "description": scenario.description,
         "statuses": [r["status"] for r in runs],
-        "pipeline_runs": runs, "stage_runs": stages, "notifications": notifications, "dead_letters": dead_letters,
+        "pipeline_runs": runs,
+        "stage_runs": stages,
+        "notifications": notifications,
+        "dead_letters": dead_letters,
         "transitions": transitions,
         "cost_usd": round(STEP_FUNCTIONS.standard_cost(transitions), 8),
-        "price": {"as_of": STEP_FUNCTIONS.as_of, "region": STEP_FUNCTIONS.region,
-                  "usd_per_1000_standard_transitions": STEP_FUNCTIONS.usd_per_1000_standard_transitions},
+        "price": {
+            "as_of": STEP_FUNCTIONS.as_of,
+            "region": STEP_FUNCTIONS.region,
+            "usd_per_1000_standard_transitions": STEP_FUNCTIONS.usd_per_1000_standard_transitions,
+        },
         "wall_time_s": round(time.monotonic() - started_at, 3),
     }
     failed_stages = [n["message"].get("stage") for n in notifications if n["message"].get("status") == "FAILED"]
@@ -177,8 +256,9 @@ def run_scenario(deployment: LocalDeployment, scenario: Scenario,
     return report
 
 
-def _follow(deployment: LocalDeployment, pipeline_arns: list[str], on_event: Callable[[str], None],
-            *, timeout_s: float = 300) -> None:
+def _follow(
+    deployment: LocalDeployment, pipeline_arns: list[str], on_event: Callable[[str], None], *, timeout_s: float = 300
+) -> None:
     """Print each state as it is entered, across the pipeline and its stage executions."""
     seen: dict[str, int] = {}
     deadline = time.monotonic() + timeout_s
@@ -194,7 +274,7 @@ def _follow(deployment: LocalDeployment, pipeline_arns: list[str], on_event: Cal
         running = False
         for label, arn in executions():
             history = deployment.history(arn)
-            for event in history[seen.get(arn, 0):]:
+            for event in history[seen.get(arn, 0) :]:
                 if event["type"].endswith("StateEntered"):
                     on_event(f"{label:>9} ▸ {event['stateEnteredEventDetails']['name']}")
                 elif event["type"] == "TaskFailed":

@@ -162,8 +162,9 @@ class DeploymentConfig:
             _fail("stage", self.stage, "must be 1-16 lower-case letters, digits or '-', starting with a letter")
         p = self.stage
         if not isinstance(self.landing_prefix, str) or not _PREFIX.fullmatch(self.landing_prefix):
-            _fail(f"{p}.landing_prefix", self.landing_prefix,
-                  "must be an S3 key prefix ending in '/' (e.g. 'landing/')")
+            _fail(
+                f"{p}.landing_prefix", self.landing_prefix, "must be an S3 key prefix ending in '/' (e.g. 'landing/')"
+            )
         validate_cron(f"{p}.schedule", self.schedule)
         self.crawler.validate(f"{p}.crawler")
         self.glue_job.validate(f"{p}.glue_job")
@@ -171,24 +172,36 @@ class DeploymentConfig:
         for name in ("crawl_stage_timeout_minutes", "transform_stage_timeout_minutes", "pipeline_timeout_minutes"):
             _positive_int(f"{p}.{name}", getattr(self, name), maximum=525_600)
         if self.transform_stage_timeout_minutes <= self.glue_job.timeout_minutes:
-            _fail(f"{p}.transform_stage_timeout_minutes", self.transform_stage_timeout_minutes,
-                  f"must be longer than glue_job.timeout_minutes ({self.glue_job.timeout_minutes})")
+            _fail(
+                f"{p}.transform_stage_timeout_minutes",
+                self.transform_stage_timeout_minutes,
+                f"must be longer than glue_job.timeout_minutes ({self.glue_job.timeout_minutes})",
+            )
         crawl_budget_s = self.crawler.poll_interval_seconds * self.crawler.max_polls
         if self.crawl_stage_timeout_minutes * 60 <= crawl_budget_s:
-            _fail(f"{p}.crawl_stage_timeout_minutes", self.crawl_stage_timeout_minutes,
-                  f"must be longer than crawler.poll_interval_seconds x max_polls ({crawl_budget_s} s)")
+            _fail(
+                f"{p}.crawl_stage_timeout_minutes",
+                self.crawl_stage_timeout_minutes,
+                f"must be longer than crawler.poll_interval_seconds x max_polls ({crawl_budget_s} s)",
+            )
         stages = self.crawl_stage_timeout_minutes + self.transform_stage_timeout_minutes
         if self.pipeline_timeout_minutes < stages:
-            _fail(f"{p}.pipeline_timeout_minutes", self.pipeline_timeout_minutes,
-                  f"must be at least the sum of the stage timeouts ({stages})")
+            _fail(
+                f"{p}.pipeline_timeout_minutes",
+                self.pipeline_timeout_minutes,
+                f"must be at least the sum of the stage timeouts ({stages})",
+            )
         for email in self.notification_emails:
             if not isinstance(email, str) or not _EMAIL.fullmatch(email):
                 _fail(f"{p}.notification_emails", email, "each must be an e-mail address")
         _one_of(f"{p}.removal_policy", self.removal_policy, REMOVAL_POLICIES)
         _one_of(f"{p}.outer_loop", self.outer_loop, OUTER_LOOPS)
         if self.log_retention_days not in LOG_RETENTION_DAYS:
-            _fail(f"{p}.log_retention_days", self.log_retention_days,
-                  f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))} (CloudWatch Logs retention)")
+            _fail(
+                f"{p}.log_retention_days",
+                self.log_retention_days,
+                f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))} (CloudWatch Logs retention)",
+            )
 
     @property
     def is_production(self) -> bool:

@@ -68,8 +68,13 @@ class GlueCrawlStage(Construct):
             backoff_rate=2,
             jitter_strategy=sfn.JitterType.FULL,
         )
-        start_crawler.add_retry(errors=GLUE_THROTTLING_ERRORS, interval=Duration.seconds(2), max_attempts=3,
-                                backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+        start_crawler.add_retry(
+            errors=GLUE_THROTTLING_ERRORS,
+            interval=Duration.seconds(2),
+            max_attempts=3,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
 
         wait = sfn.Wait(self, "Wait for crawler", time=sfn.WaitTime.duration(poll_interval))
         get_crawler = tasks.CallAwsService(
@@ -83,8 +88,13 @@ class GlueCrawlStage(Construct):
             result_selector={"State.$": "$.Crawler.State", "Crawler.$": "$.Crawler"},
             result_path="$.crawler",
         )
-        get_crawler.add_retry(errors=GLUE_THROTTLING_ERRORS, interval=Duration.seconds(2), max_attempts=3,
-                              backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+        get_crawler.add_retry(
+            errors=GLUE_THROTTLING_ERRORS,
+            interval=Duration.seconds(2),
+            max_attempts=3,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
         count_poll = sfn.Pass(
             self,
             "Count poll",

@@ -24,9 +24,15 @@ GLUE_CODE = Path(__file__).resolve().parent.parent / "glue"
 # Glue 5.0 runs Spark 3.5.4 and Python 3.11: requirements-dev.txt pins pyspark to match.
 GLUE_VERSION = glue.GlueVersion.V5_0
 _WORKER_TYPES = {
-    "G.1X": glue.WorkerType.G_1X, "G.2X": glue.WorkerType.G_2X, "G.4X": glue.WorkerType.G_4X,
-    "G.8X": glue.WorkerType.G_8X, "G.12X": glue.WorkerType.G_12X, "G.16X": glue.WorkerType.G_16X,
-    "R.1X": glue.WorkerType.R_1X, "R.2X": glue.WorkerType.R_2X, "R.4X": glue.WorkerType.R_4X,
+    "G.1X": glue.WorkerType.G_1X,
+    "G.2X": glue.WorkerType.G_2X,
+    "G.4X": glue.WorkerType.G_4X,
+    "G.8X": glue.WorkerType.G_8X,
+    "G.12X": glue.WorkerType.G_12X,
+    "G.16X": glue.WorkerType.G_16X,
+    "R.1X": glue.WorkerType.R_1X,
+    "R.2X": glue.WorkerType.R_2X,
+    "R.4X": glue.WorkerType.R_4X,
     "R.8X": glue.WorkerType.R_8X,
 }
 
@@ -51,9 +57,14 @@ def _grant_glue_logging(role: iam.IGrantable, key: kms.IKey, log_group_prefix: s
     iam.Grant.add_to_principal(
         grantee=role,
         actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
-        resource_arns=[stack.format_arn(service="logs", resource="log-group",
-                                        resource_name=f"{log_group_prefix}*",
-                                        arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+        resource_arns=[
+            stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=f"{log_group_prefix}*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+        ],
     )
     key.grant_encrypt_decrypt(role)
 
@@ -74,28 +85,50 @@ class LandingCrawler(Construct):
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
-                             description="Landing crawler: read the landing prefix, write tables.")
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            description="Landing crawler: read the landing prefix, write tables.",
+        )
         bucket.grant_read(self.role, f"{prefix}*")
-        table_arn = stack.format_arn(service="glue", resource="table",
-                                     resource_name=f"{database.database_name}/*")
+        table_arn = stack.format_arn(service="glue", resource="table", resource_name=f"{database.database_name}/*")
         iam.Grant.add_to_principal(
             grantee=self.role,
-            actions=["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable",
-                     "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition",
-                     "glue:BatchCreatePartition", "glue:UpdatePartition", "glue:BatchUpdatePartition"],
+            actions=[
+                "glue:GetDatabase",
+                "glue:GetTable",
+                "glue:GetTables",
+                "glue:CreateTable",
+                "glue:UpdateTable",
+                "glue:GetPartition",
+                "glue:GetPartitions",
+                "glue:BatchGetPartition",
+                "glue:BatchCreatePartition",
+                "glue:UpdatePartition",
+                "glue:BatchUpdatePartition",
+            ],
             resource_arns=[stack.format_arn(service="glue", resource="catalog"), database.database_arn, table_arn],
         )
         _grant_glue_logging(self.role, key, "/aws-glue/crawlers")
         acknowledge_grant_actions(self.role, *GRANT_READ_ACTIONS, *GRANT_KMS_ACTIONS)
-        acknowledge(self.role, "The crawler reads every object under the landing prefix.",
-                    f"AwsSolutions-IAM5[Resource::{rendered_arn(self, bucket)}/{prefix}*]")
-        acknowledge(self.role, "The crawler creates and updates tables named after the data it finds.",
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/"
-                    f"{rendered_arn(self, database, attribute='')}/*]")
-        acknowledge(self.role, "Glue names its crawler log groups and streams itself, under this prefix.",
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
-                    "log-group:/aws-glue/crawlers*]")
+        acknowledge(
+            self.role,
+            "The crawler reads every object under the landing prefix.",
+            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, bucket)}/{prefix}*]",
+        )
+        acknowledge(
+            self.role,
+            "The crawler creates and updates tables named after the data it finds.",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/"
+            f"{rendered_arn(self, database, attribute='')}/*]",
+        )
+        acknowledge(
+            self.role,
+            "Glue names its crawler log groups and streams itself, under this prefix.",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
+            "log-group:/aws-glue/crawlers*]",
+        )
         self.crawler = glue.CfnCrawler(
             self,
             "Crawler",
@@ -131,22 +164,38 @@ class CuratedTransformJob(Construct):
         timeout: Duration,
     ) -> None:
         super().__init__(scope, id_)
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
-                             description="Transform job: read landing, write curated and manifests.")
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            description="Transform job: read landing, write curated and manifests.",
+        )
         landing_bucket.grant_read(self.role, f"{landing_prefix}*")
         curated_bucket.grant_read_write(self.role)
         _grant_glue_logging(self.role, key, "/aws-glue/jobs")
         acknowledge_grant_actions(self.role, *GRANT_READ_ACTIONS, *GRANT_WRITE_ACTIONS, *GRANT_KMS_ACTIONS)
-        acknowledge(self.role, "The job reads every object under the landing prefix.",
-                    f"AwsSolutions-IAM5[Resource::{rendered_arn(self, landing_bucket)}/{landing_prefix}*]")
-        acknowledge(self.role, "The job writes curated data, rejected rows and manifests across the curated bucket.",
-                    f"AwsSolutions-IAM5[Resource::{rendered_arn(self, curated_bucket)}/*]")
-        acknowledge(self.role, "Glue names its job log groups and streams itself, under this prefix.",
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
-                    "log-group:/aws-glue/jobs*]")
-        acknowledge(self.role, "The job script is a CDK asset; CDK grants read on the bootstrap assets bucket.",
-                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-"
-                    "<AWS::Region>/*]")
+        acknowledge(
+            self.role,
+            "The job reads every object under the landing prefix.",
+            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, landing_bucket)}/{landing_prefix}*]",
+        )
+        acknowledge(
+            self.role,
+            "The job writes curated data, rejected rows and manifests across the curated bucket.",
+            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, curated_bucket)}/*]",
+        )
+        acknowledge(
+            self.role,
+            "Glue names its job log groups and streams itself, under this prefix.",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
+            "log-group:/aws-glue/jobs*]",
+        )
+        acknowledge(
+            self.role,
+            "The job script is a CDK asset; CDK grants read on the bootstrap assets bucket.",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-"
+            "<AWS::Region>/*]",
+        )
 
         self.job = glue.PySparkEtlJob(
             self,

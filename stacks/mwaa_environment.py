@@ -84,10 +84,22 @@ MWAA_PRICES = MwaaPrices(
     as_of="2026-11",
     region="us-east-1",
     source="https://aws.amazon.com/managed-workflows-for-apache-airflow/pricing/",
-    environment_per_hour={"mw1.micro": 0.26, "mw1.small": 0.49, "mw1.medium": 0.74, "mw1.large": 0.99,
-                          "mw1.xlarge": 1.98, "mw1.2xlarge": 3.96},
-    additional_worker_per_hour={"mw1.micro": 0.0, "mw1.small": 0.055, "mw1.medium": 0.11, "mw1.large": 0.22,
-                                "mw1.xlarge": 0.44, "mw1.2xlarge": 0.88},
+    environment_per_hour={
+        "mw1.micro": 0.26,
+        "mw1.small": 0.49,
+        "mw1.medium": 0.74,
+        "mw1.large": 0.99,
+        "mw1.xlarge": 1.98,
+        "mw1.2xlarge": 3.96,
+    },
+    additional_worker_per_hour={
+        "mw1.micro": 0.0,
+        "mw1.small": 0.055,
+        "mw1.medium": 0.11,
+        "mw1.large": 0.22,
+        "mw1.xlarge": 0.44,
+        "mw1.2xlarge": 0.88,
+    },
     confirmed=frozenset({"mw1.small"}),
     interface_endpoint_per_az_hour=0.01,
     nat_gateway_per_hour=0.045,
@@ -95,8 +107,14 @@ MWAA_PRICES = MwaaPrices(
 )
 
 
-def airflow_options(stages: Sequence[PipelineStage], stage_timeouts: Mapping[str, Duration], *,
-                    landing_bucket_name: str, landing_prefix: str, notification_topic_arn: str) -> dict[str, str]:
+def airflow_options(
+    stages: Sequence[PipelineStage],
+    stage_timeouts: Mapping[str, Duration],
+    *,
+    landing_bucket_name: str,
+    landing_prefix: str,
+    notification_topic_arn: str,
+) -> dict[str, str]:
     """The `pipeline.*` Airflow configuration options the DAG reads (dags/glue_pipeline.py)."""
     options = {
         f"{AIRFLOW_OPTIONS_SECTION}.landing_bucket": landing_bucket_name,
@@ -116,8 +134,15 @@ def constraints_airflow_version(requirements: str) -> str | None:
     return match.group(1) if match else None
 
 
-def check_mwaa_settings(*, airflow_version: str, environment_class: str, min_workers: int, max_workers: int,
-                        web_server_access: str, requirements: str) -> None:
+def check_mwaa_settings(
+    *,
+    airflow_version: str,
+    environment_class: str,
+    min_workers: int,
+    max_workers: int,
+    web_server_access: str,
+    requirements: str,
+) -> None:
     """Raise ValueError with one line naming the first setting MWAA would refuse."""
 
     def fail(name: str, value: object, allowed: str) -> None:
@@ -136,9 +161,12 @@ def check_mwaa_settings(*, airflow_version: str, environment_class: str, min_wor
         fail("web_server_access", web_server_access, f"must be one of {', '.join(MWAA_WEB_SERVER_ACCESS)}")
     pinned = constraints_airflow_version(requirements)
     if pinned != airflow_version:
-        fail("airflow_version", airflow_version,
-             f"dags/requirements.txt pins the constraints of Airflow {pinned}; pin the constraints and the "
-             "Amazon provider of the MWAA image for the configured version")
+        fail(
+            "airflow_version",
+            airflow_version,
+            f"dags/requirements.txt pins the constraints of Airflow {pinned}; pin the constraints and the "
+            "Amazon provider of the MWAA image for the configured version",
+        )
 
 
 class MwaaEnvironment(Construct):
@@ -178,9 +206,14 @@ class MwaaEnvironment(Construct):
         super().__init__(scope, id_)
         requirements_file = dags_directory / "requirements.txt"
         requirements = requirements_file.read_text()
-        check_mwaa_settings(airflow_version=airflow_version, environment_class=environment_class,
-                            min_workers=min_workers, max_workers=max_workers,
-                            web_server_access=web_server_access, requirements=requirements)
+        check_mwaa_settings(
+            airflow_version=airflow_version,
+            environment_class=environment_class,
+            min_workers=min_workers,
+            max_workers=max_workers,
+            web_server_access=web_server_access,
+            requirements=requirements,
+        )
         if len(subnets) != 2:
             raise ValueError(f"MwaaEnvironment subnets: MWAA takes exactly two private subnets, got {len(subnets)}")
         if not stages:
@@ -192,8 +225,9 @@ class MwaaEnvironment(Construct):
 
         # Generated once, from the construct path: MWAA needs a name, and the role's log-group
         # ARNs (airflow-<name>-*) need the same one. 1-80 characters, ^[a-zA-Z][0-9a-zA-Z-_]*$.
-        self.environment_name = Names.unique_resource_name(self, max_length=80, separator="-",
-                                                           allowed_special_characters="-_")
+        self.environment_name = Names.unique_resource_name(
+            self, max_length=80, separator="-", allowed_special_characters="-_"
+        )
         if not _NAME.match(self.environment_name):
             raise ValueError(f"MwaaEnvironment name {self.environment_name!r}: must match {_NAME.pattern}")
 
@@ -210,13 +244,18 @@ class MwaaEnvironment(Construct):
                 enforce_ssl=True,
                 versioned=True,
                 object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-                lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(access_log_retention_days),
-                                                  noncurrent_version_expiration=Duration.days(7))],
+                lifecycle_rules=[
+                    s3.LifecycleRule(
+                        expiration=Duration.days(access_log_retention_days),
+                        noncurrent_version_expiration=Duration.days(7),
+                    )
+                ],
                 removal_policy=removal_policy,
                 auto_delete_objects=removal_policy == RemovalPolicy.DESTROY,
             )
-            acknowledge(access_logs_bucket, "This is the access-log bucket; logging it would recurse.",
-                        "AwsSolutions-S1")
+            acknowledge(
+                access_logs_bucket, "This is the access-log bucket; logging it would recurse.", "AwsSolutions-S1"
+            )
         self.access_logs_bucket = access_logs_bucket
         self.dag_bucket = s3.Bucket(
             self,
@@ -276,8 +315,9 @@ class MwaaEnvironment(Construct):
         self.execution_role = iam.Role(
             self,
             "ExecutionRole",
-            assumed_by=iam.CompositePrincipal(iam.ServicePrincipal("airflow.amazonaws.com"),
-                                              iam.ServicePrincipal("airflow-env.amazonaws.com")),
+            assumed_by=iam.CompositePrincipal(
+                iam.ServicePrincipal("airflow.amazonaws.com"), iam.ServicePrincipal("airflow-env.amazonaws.com")
+            ),
             description="Amazon MWAA execution role: run the pipeline's stage state machines.",
         )
         role = self.execution_role
@@ -288,42 +328,64 @@ class MwaaEnvironment(Construct):
         # A failed task sends the pipeline's failure notice (the topic's key comes with the grant).
         notification_topic.grant_publish(role)
         # The S3 sensor lists keys under the landing prefix; it reads no object.
-        role.add_to_principal_policy(iam.PolicyStatement(
-            sid="ListLandingPrefix",
-            actions=["s3:ListBucket"],
-            resources=[landing_bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{landing_prefix}*"]}},
-        ))
-        environment_arn = stack.format_arn(service="airflow", resource="environment",
-                                           resource_name=self.environment_name)
-        log_groups_arn = stack.format_arn(service="logs", resource="log-group",
-                                          resource_name=f"airflow-{self.environment_name}-*",
-                                          arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ListLandingPrefix",
+                actions=["s3:ListBucket"],
+                resources=[landing_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{landing_prefix}*"]}},
+            )
+        )
+        environment_arn = stack.format_arn(
+            service="airflow", resource="environment", resource_name=self.environment_name
+        )
+        log_groups_arn = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"airflow-{self.environment_name}-*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
         # MWAA's Celery queues live in the service's own account, hence account "*".
         celery_queues_arn = stack.format_arn(service="sqs", account="*", resource="airflow-celery-*")
         for statement in (
-            iam.PolicyStatement(sid="PublishMetrics", actions=["airflow:PublishMetrics"],
-                                resources=[environment_arn]),
-            iam.PolicyStatement(sid="OwnLogGroups",
-                                actions=["logs:CreateLogStream", "logs:CreateLogGroup", "logs:PutLogEvents",
-                                         "logs:GetLogEvents", "logs:GetLogRecord", "logs:GetLogGroupFields",
-                                         "logs:GetQueryResults"],
-                                resources=[log_groups_arn]),
-            iam.PolicyStatement(sid="NoResourceLevelPermissions",
-                                actions=["logs:DescribeLogGroups", "cloudwatch:PutMetricData",
-                                         "s3:GetAccountPublicAccessBlock"],
-                                resources=["*"]),
-            iam.PolicyStatement(sid="CeleryQueues",
-                                actions=["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
-                                         "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage",
-                                         "sqs:SendMessage"],
-                                resources=[celery_queues_arn]),
+            iam.PolicyStatement(sid="PublishMetrics", actions=["airflow:PublishMetrics"], resources=[environment_arn]),
+            iam.PolicyStatement(
+                sid="OwnLogGroups",
+                actions=[
+                    "logs:CreateLogStream",
+                    "logs:CreateLogGroup",
+                    "logs:PutLogEvents",
+                    "logs:GetLogEvents",
+                    "logs:GetLogRecord",
+                    "logs:GetLogGroupFields",
+                    "logs:GetQueryResults",
+                ],
+                resources=[log_groups_arn],
+            ),
+            iam.PolicyStatement(
+                sid="NoResourceLevelPermissions",
+                actions=["logs:DescribeLogGroups", "cloudwatch:PutMetricData", "s3:GetAccountPublicAccessBlock"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="CeleryQueues",
+                actions=[
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                    "sqs:ReceiveMessage",
+                    "sqs:SendMessage",
+                ],
+                resources=[celery_queues_arn],
+            ),
             # The Celery queues are encrypted with an AWS owned key (no key of this account).
-            iam.PolicyStatement(sid="CeleryQueueEncryption",
-                                actions=["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:Encrypt"],
-                                not_resources=[stack.format_arn(service="kms", region="*", resource="key",
-                                                                resource_name="*")],
-                                conditions={"StringLike": {"kms:ViaService": [f"sqs.{stack.region}.amazonaws.com"]}}),
+            iam.PolicyStatement(
+                sid="CeleryQueueEncryption",
+                actions=["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:Encrypt"],
+                not_resources=[stack.format_arn(service="kms", region="*", resource="key", resource_name="*")],
+                conditions={"StringLike": {"kms:ViaService": [f"sqs.{stack.region}.amazonaws.com"]}},
+            ),
         ):
             role.add_to_principal_policy(statement)
         self._acknowledge_role_findings(role, stages, log_groups_arn, celery_queues_arn)
@@ -331,8 +393,12 @@ class MwaaEnvironment(Construct):
 
         # -- the environment ----------------------------------------------------------------
         self.airflow_configuration_options = airflow_options(
-            stages, stage_timeouts, landing_bucket_name=landing_bucket.bucket_name, landing_prefix=landing_prefix,
-            notification_topic_arn=notification_topic.topic_arn)
+            stages,
+            stage_timeouts,
+            landing_bucket_name=landing_bucket.bucket_name,
+            landing_prefix=landing_prefix,
+            notification_topic_arn=notification_topic.topic_arn,
+        )
         module = mwaa.CfnEnvironment.ModuleLoggingConfigurationProperty
         log = module(enabled=True, log_level=log_level)
         self.environment = mwaa.CfnEnvironment(
@@ -347,8 +413,9 @@ class MwaaEnvironment(Construct):
             source_bucket_arn=self.dag_bucket.bucket_arn,
             dag_s3_path="dags",
             requirements_s3_path="requirements.txt" if install_requirements else None,
-            requirements_s3_object_version=(requirements_version.get_response_field("VersionId")
-                                            if requirements_version else None),
+            requirements_s3_object_version=(
+                requirements_version.get_response_field("VersionId") if requirements_version else None
+            ),
             network_configuration=mwaa.CfnEnvironment.NetworkConfigurationProperty(
                 subnet_ids=[subnet.subnet_id for subnet in subnets],
                 security_group_ids=[security_group.security_group_id],
@@ -356,7 +423,8 @@ class MwaaEnvironment(Construct):
             webserver_access_mode=web_server_access,
             endpoint_management="SERVICE",
             logging_configuration=mwaa.CfnEnvironment.LoggingConfigurationProperty(
-                **{log_type: log for log_type in MWAA_LOG_TYPES}),
+                **{log_type: log for log_type in MWAA_LOG_TYPES}
+            ),
             airflow_configuration_options=self.airflow_configuration_options,
         )
         # The role's policy must exist before MWAA validates it, and the DAGs before the first parse.
@@ -365,30 +433,45 @@ class MwaaEnvironment(Construct):
             self.environment.node.add_dependency(requirements_version)
         self.environment.apply_removal_policy(removal_policy)
 
-
-    def _acknowledge_role_findings(self, role: iam.Role, stages: Sequence[PipelineStage], log_groups_arn: str,
-                                   celery_queues_arn: str) -> None:
+    def _acknowledge_role_findings(
+        self, role: iam.Role, stages: Sequence[PipelineStage], log_groups_arn: str, celery_queues_arn: str
+    ) -> None:
         stack = Stack.of(self)
         acknowledge_grant_actions(role, *GRANT_READ_ACTIONS)
-        acknowledge(role, "bucket.grant_read: every object of the DAG bucket, which holds only DAGs and "
-                    "requirements.txt.", f"AwsSolutions-IAM5[Resource::{rendered_arn(self, self.dag_bucket)}/*]")
-        acknowledge(role, "logs:DescribeLogGroups, cloudwatch:PutMetricData and s3:GetAccountPublicAccessBlock "
-                    "support no resource-level permissions (MWAA execution role policy).",
-                    "AwsSolutions-IAM5[Resource::*]")
-        acknowledge(role, "MWAA names its log groups airflow-<environment>-<log type>; only this environment's.",
-                    f"AwsSolutions-IAM5[Resource::{_nag_arn(stack, log_groups_arn)}]")
-        acknowledge(role, "MWAA's Celery queues are named airflow-celery-<id> in the service's account.",
-                    f"AwsSolutions-IAM5[Resource::{_nag_arn(stack, celery_queues_arn)}]",
-                    "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]")
+        acknowledge(
+            role,
+            "bucket.grant_read: every object of the DAG bucket, which holds only DAGs and requirements.txt.",
+            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, self.dag_bucket)}/*]",
+        )
+        acknowledge(
+            role,
+            "logs:DescribeLogGroups, cloudwatch:PutMetricData and s3:GetAccountPublicAccessBlock "
+            "support no resource-level permissions (MWAA execution role policy).",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
+        acknowledge(
+            role,
+            "MWAA names its log groups airflow-<environment>-<log type>; only this environment's.",
+            f"AwsSolutions-IAM5[Resource::{_nag_arn(stack, log_groups_arn)}]",
+        )
+        acknowledge(
+            role,
+            "MWAA's Celery queues are named airflow-celery-<id> in the service's account.",
+            f"AwsSolutions-IAM5[Resource::{_nag_arn(stack, celery_queues_arn)}]",
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+        )
         for stage in stages:
             if stage.state_machine.node.default_child is None:  # imported: cdk-nag spells it another way
                 continue
             machine = rendered_arn(self, stage.state_machine, attribute="")
             ref = f'{{"Ref":"{machine[1:-1]}"}}' if machine.startswith("<") else f'{{"Fn::ImportValue":"{machine}"}}'
             name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{ref}]}}]}}'
-            acknowledge(role, f"DescribeExecution on the executions of the {stage.name} stage state machine "
-                        "only; execution names are made per DAG run.",
-                        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}:*]")
+            acknowledge(
+                role,
+                f"DescribeExecution on the executions of the {stage.name} stage state machine "
+                "only; execution names are made per DAG run.",
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}:*]",
+            )
 
     def _acknowledge_deploy_time_functions(self) -> None:
         """CDK's own deploy-time Lambdas (BucketDeployment, AwsCustomResource): singletons per stack."""
@@ -404,7 +487,9 @@ class MwaaEnvironment(Construct):
                     *(f"AwsSolutions-IAM5[Action::{action}]" for action in (*GRANT_READ_ACTIONS, *GRANT_WRITE_ACTIONS)),
                     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]",
                     f"AwsSolutions-IAM5[Resource::{rendered_arn(self, self.dag_bucket)}/*]",
-                    "AwsSolutions-L1", "Serverless-LambdaDLQ", "Serverless-LambdaLatestVersion",
+                    "AwsSolutions-L1",
+                    "Serverless-LambdaDLQ",
+                    "Serverless-LambdaLatestVersion",
                     "Serverless-LambdaTracing",
                 )
             elif child.node.id == "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", ""):
@@ -414,7 +499,8 @@ class MwaaEnvironment(Construct):
                     "requirements.txt (s3:GetObject on that one key). CDK fixes its runtime and role; errors fail "
                     "the deployment, so a DLQ would stay empty.",
                     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-                    "Serverless-LambdaDLQ", "Serverless-LambdaTracing",
+                    "Serverless-LambdaDLQ",
+                    "Serverless-LambdaTracing",
                 )
 
 

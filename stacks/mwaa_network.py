@@ -72,8 +72,9 @@ class MwaaNetwork(Construct):
         self.subnet_selection = ec2.SubnetSelection(subnet_type=private)
         self.subnets = self.vpc.select_subnets(subnet_type=private).subnets
 
-        flow_logs = logs.LogGroup(self, "FlowLogs", encryption_key=flow_log_key, retention=flow_log_retention,
-                                  removal_policy=removal_policy)
+        flow_logs = logs.LogGroup(
+            self, "FlowLogs", encryption_key=flow_log_key, retention=flow_log_retention, removal_policy=removal_policy
+        )
         self.flow_log = self.vpc.add_flow_log(
             "FlowLog",
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
@@ -84,24 +85,37 @@ class MwaaNetwork(Construct):
         # over this group; the MWAA User Guide's reference group allows all outbound traffic. With
         # "vpc-endpoints" nothing routes out of the VPC, so outbound ends at the endpoints.
         self.security_group = ec2.SecurityGroup(
-            self, "SecurityGroup", vpc=self.vpc, allow_all_outbound=True,
+            self,
+            "SecurityGroup",
+            vpc=self.vpc,
+            allow_all_outbound=True,
             description="Amazon MWAA environment: members may reach each other (self-referencing)",
         )
-        self.security_group.add_ingress_rule(self.security_group, ec2.Port.all_traffic(),
-                                             "MWAA components reach each other")
+        self.security_group.add_ingress_rule(
+            self.security_group, ec2.Port.all_traffic(), "MWAA components reach each other"
+        )
 
-        self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3,
-                                      subnets=[self.subnet_selection])
+        self.vpc.add_gateway_endpoint(
+            "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.subnet_selection]
+        )
         self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
         if egress == "vpc-endpoints":
             endpoint_security_group = ec2.SecurityGroup(
-                self, "EndpointSecurityGroup", vpc=self.vpc, allow_all_outbound=False,
+                self,
+                "EndpointSecurityGroup",
+                vpc=self.vpc,
+                allow_all_outbound=False,
                 description="Interface endpoints: HTTPS from the MWAA environment only",
             )
-            endpoint_security_group.add_ingress_rule(self.security_group, ec2.Port.tcp(443),
-                                                     "HTTPS from the MWAA environment")
+            endpoint_security_group.add_ingress_rule(
+                self.security_group, ec2.Port.tcp(443), "HTTPS from the MWAA environment"
+            )
             for name, service in MWAA_INTERFACE_ENDPOINTS.items():
                 self.interface_endpoints[name] = self.vpc.add_interface_endpoint(
-                    name, service=service, subnets=self.subnet_selection, private_dns_enabled=True,
-                    security_groups=[endpoint_security_group], open=False,
+                    name,
+                    service=service,
+                    subnets=self.subnet_selection,
+                    private_dns_enabled=True,
+                    security_groups=[endpoint_security_group],
+                    open=False,
                 )

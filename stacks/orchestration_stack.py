@@ -14,13 +14,27 @@ from stacks.storage_stack import StorageStack
 
 
 class OrchestrationStack(Stack):
-    def __init__(self, scope: Construct, id_: str, *, config: DeploymentConfig, storage: StorageStack,
-                 pipeline: PipelineStack, **kwargs: object) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: DeploymentConfig,
+        storage: StorageStack,
+        pipeline: PipelineStack,
+        **kwargs: object,
+    ) -> None:
         super().__init__(scope, id_, **kwargs)  # type: ignore[arg-type]
         removal = RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY
         retention = log_retention(config.log_retention_days)
-        self.network = MwaaNetwork(self, "Network", egress=config.mwaa.egress, flow_log_key=storage.key,
-                                   flow_log_retention=retention, removal_policy=removal)
+        self.network = MwaaNetwork(
+            self,
+            "Network",
+            egress=config.mwaa.egress,
+            flow_log_key=storage.key,
+            flow_log_retention=retention,
+            removal_policy=removal,
+        )
         # The DAG waits for each stage as long as the stage's state machine may run.
         stage_timeouts = {
             "crawl": Duration.minutes(config.crawl_stage_timeout_minutes),

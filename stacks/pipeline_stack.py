@@ -28,8 +28,9 @@ class _Logging(TypedDict):
 
 
 class PipelineStack(Stack):
-    def __init__(self, scope: Construct, id_: str, *, config: DeploymentConfig, storage: StorageStack,
-                 **kwargs: object) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, *, config: DeploymentConfig, storage: StorageStack, **kwargs: object
+    ) -> None:
         super().__init__(scope, id_, **kwargs)  # type: ignore[arg-type]
         key, topic = storage.key, storage.topic
         logging = _Logging(
@@ -39,42 +40,77 @@ class PipelineStack(Stack):
         )
 
         security = GlueSecurity(self, "GlueSecurity", key=key).configuration
-        crawler = LandingCrawler(self, "LandingCrawler", bucket=storage.landing_bucket,
-                                 prefix=config.landing_prefix, database=storage.database,
-                                 security_configuration=security, key=key)
+        crawler = LandingCrawler(
+            self,
+            "LandingCrawler",
+            bucket=storage.landing_bucket,
+            prefix=config.landing_prefix,
+            database=storage.database,
+            security_configuration=security,
+            key=key,
+        )
         job = CuratedTransformJob(
-            self, "TransformJob", landing_bucket=storage.landing_bucket, landing_prefix=config.landing_prefix,
-            curated_bucket=storage.curated_bucket, security_configuration=security, key=key,
-            worker_type=config.glue_job.worker_type, number_of_workers=config.glue_job.number_of_workers,
+            self,
+            "TransformJob",
+            landing_bucket=storage.landing_bucket,
+            landing_prefix=config.landing_prefix,
+            curated_bucket=storage.curated_bucket,
+            security_configuration=security,
+            key=key,
+            worker_type=config.glue_job.worker_type,
+            number_of_workers=config.glue_job.number_of_workers,
             timeout=Duration.minutes(config.glue_job.timeout_minutes),
         )
         self.crawl_stage = GlueCrawlStage(
-            self, "CrawlStage", crawler=crawler.crawler,
+            self,
+            "CrawlStage",
+            crawler=crawler.crawler,
             poll_interval=Duration.seconds(config.crawler.poll_interval_seconds),
             max_polls=config.crawler.max_polls,
             busy_retry_interval=Duration.seconds(config.crawler.busy_retry_interval_seconds),
             busy_retry_attempts=config.crawler.busy_retry_attempts,
-            timeout=Duration.minutes(config.crawl_stage_timeout_minutes), alarm_topic=topic, **logging,
+            timeout=Duration.minutes(config.crawl_stage_timeout_minutes),
+            alarm_topic=topic,
+            **logging,
         )
         self.transform_stage = GlueTransformStage(
-            self, "TransformStage", job=job.job, manifest_bucket=storage.curated_bucket,
+            self,
+            "TransformStage",
+            job=job.job,
+            manifest_bucket=storage.curated_bucket,
             max_rejected_ratio=config.glue_job.max_rejected_ratio,
             busy_retry_interval=Duration.seconds(config.glue_job.busy_retry_interval_seconds),
             busy_retry_attempts=config.glue_job.busy_retry_attempts,
-            timeout=Duration.minutes(config.transform_stage_timeout_minutes), alarm_topic=topic, **logging,
+            timeout=Duration.minutes(config.transform_stage_timeout_minutes),
+            alarm_topic=topic,
+            **logging,
         )
         self.stages = [
             PipelineStage(name="crawl", state_machine=self.crawl_stage.state_machine),
             PipelineStage(name="transform", state_machine=self.transform_stage.state_machine),
         ]
-        self.workflow = PipelineWorkflow(self, "Pipeline", stages=self.stages, topic=topic,
-                                         timeout=Duration.minutes(config.pipeline_timeout_minutes), **logging)
-        self.triggers = PipelineTriggers(self, "Triggers", state_machine=self.workflow.state_machine,
-                                         landing_bucket=storage.landing_bucket,
-                                         landing_prefix=config.landing_prefix, schedule=config.schedule, key=key,
-                                         enabled=config.outer_loop == "eventbridge")
+        self.workflow = PipelineWorkflow(
+            self,
+            "Pipeline",
+            stages=self.stages,
+            topic=topic,
+            timeout=Duration.minutes(config.pipeline_timeout_minutes),
+            **logging,
+        )
+        self.triggers = PipelineTriggers(
+            self,
+            "Triggers",
+            state_machine=self.workflow.state_machine,
+            landing_bucket=storage.landing_bucket,
+            landing_prefix=config.landing_prefix,
+            schedule=config.schedule,
+            key=key,
+            enabled=config.outer_loop == "eventbridge",
+        )
 
-        for name, construct in (("CrawlStage", self.crawl_stage), ("TransformStage", self.transform_stage),
-                                ("Pipeline", self.workflow)):
+        for name, construct in (
+            ("CrawlStage", self.crawl_stage),
+            ("TransformStage", self.transform_stage),
+            ("Pipeline", self.workflow),
+        ):
             CfnOutput(self, f"{name}StateMachineArn", value=construct.state_machine.state_machine_arn)
-

@@ -44,8 +44,12 @@ class PipelineTriggers(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
-        acknowledge(self.dead_letter_queue, "This queue is itself the dead-letter queue of the rule targets.",
-                    "AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy")
+        acknowledge(
+            self.dead_letter_queue,
+            "This queue is itself the dead-letter queue of the rule targets.",
+            "AwsSolutions-SQS3",
+            "Serverless-SQSRedrivePolicy",
+        )
 
         def target() -> targets.SfnStateMachine:
             return targets.SfnStateMachine(

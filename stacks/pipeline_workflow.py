@@ -226,7 +226,8 @@ class PipelineWorkflow(Construct):
             id_,
             topic=topic,
             # SNS subjects hold at most 100 characters: stage names and error names are short.
-            subject=subject or sfn.JsonPath.format(
+            subject=subject
+            or sfn.JsonPath.format(
                 "Pipeline FAILED at stage {}: {}",
                 sfn.JsonPath.string_at("$.failed_stage"),
                 sfn.JsonPath.string_at("$.error.Error"),
@@ -234,6 +235,11 @@ class PipelineWorkflow(Construct):
             message=sfn.TaskInput.from_object(message),
             result_path=sfn.JsonPath.DISCARD,
         )
-        notify.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3,
-                         backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+        notify.add_retry(
+            errors=SNS_TRANSIENT_ERRORS,
+            interval=Duration.seconds(2),
+            max_attempts=3,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
         return notify

@@ -39,19 +39,34 @@ class StorageStack(Stack):
             iam.PolicyStatement(
                 sid="AllowCloudWatchLogs",
                 principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
-                         "kms:GenerateDataKey", "kms:DescribeKey"],
+                actions=[
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
+                    "kms:DescribeKey",
+                ],
                 resources=["*"],  # in a key policy, "*" is this key
-                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": self.format_arn(
-                    service="logs", resource="log-group", resource_name="*",
-                    arn_format=ArnFormat.COLON_RESOURCE_NAME)}},
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": self.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
             )
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowEventBridgeAndAlarms",
-                principals=[iam.ServicePrincipal("events.amazonaws.com"),
-                            iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                principals=[
+                    iam.ServicePrincipal("events.amazonaws.com"),
+                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                ],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],
                 conditions={"StringEquals": {"aws:SourceAccount": self.account}},
@@ -67,13 +82,17 @@ class StorageStack(Stack):
             enforce_ssl=True,
             versioned=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(config.log_retention_days),
-                                              noncurrent_version_expiration=Duration.days(7))],
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=Duration.days(config.log_retention_days), noncurrent_version_expiration=Duration.days(7)
+                )
+            ],
             removal_policy=removal,
             auto_delete_objects=auto_delete,
         )
-        acknowledge(self.access_logs_bucket, "This is the access-log bucket; logging it would recurse.",
-                    "AwsSolutions-S1")
+        acknowledge(
+            self.access_logs_bucket, "This is the access-log bucket; logging it would recurse.", "AwsSolutions-S1"
+        )
 
         def data_bucket(id_: str, **extra: object) -> s3.Bucket:
             return s3.Bucket(
@@ -127,9 +146,11 @@ class StorageStack(Stack):
                 conditions={"StringEquals": {"aws:SourceAccount": self.account}},
             )
         )
-        for name, value in (("LandingBucketName", self.landing_bucket.bucket_name),
-                            ("CuratedBucketName", self.curated_bucket.bucket_name),
-                            ("NotificationTopicArn", self.topic.topic_arn)):
+        for name, value in (
+            ("LandingBucketName", self.landing_bucket.bucket_name),
+            ("CuratedBucketName", self.curated_bucket.bucket_name),
+            ("NotificationTopicArn", self.topic.topic_arn),
+        ):
             CfnOutput(self, name, value=value)
         for email in config.notification_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))

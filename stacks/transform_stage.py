@@ -60,9 +60,12 @@ class GlueTransformStage(Construct):
             self, "CheckResultsLogs", encryption_key=log_key, retention=log_retention, removal_policy=removal_policy
         )
         # An explicit role instead of AWSLambdaBasicExecutionRole: write to its own log group only.
-        check_results_role = iam.Role(self, "CheckResultsRole",
-                                      assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                                      description="check-results Lambda: read manifests, write its logs.")
+        check_results_role = iam.Role(
+            self,
+            "CheckResultsRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="check-results Lambda: read manifests, write its logs.",
+        )
         check_results_logs.grant_write(check_results_role)
         self.check_results_function = lambda_.Function(
             self,
@@ -79,13 +82,22 @@ class GlueTransformStage(Construct):
         )
         manifest_bucket.grant_read(self.check_results_function, f"{MANIFEST_PREFIX}*")
         acknowledge_grant_actions(check_results_role, *GRANT_READ_ACTIONS)
-        acknowledge(check_results_role, "Reads any run's manifest; manifest keys are named per execution.",
-                    f"AwsSolutions-IAM5[Resource::{rendered_arn(self, manifest_bucket)}/{MANIFEST_PREFIX}*]")
-        acknowledge(check_results_role, "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level "
-                    "permissions.", "AwsSolutions-IAM5[Resource::*]")
-        acknowledge(self.check_results_function, "Invoked synchronously by the state machine, which retries and "
-                    "catches its errors; an asynchronous-invocation DLQ would never receive anything.",
-                    "Serverless-LambdaDLQ")
+        acknowledge(
+            check_results_role,
+            "Reads any run's manifest; manifest keys are named per execution.",
+            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, manifest_bucket)}/{MANIFEST_PREFIX}*]",
+        )
+        acknowledge(
+            check_results_role,
+            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
+        acknowledge(
+            self.check_results_function,
+            "Invoked synchronously by the state machine, which retries and "
+            "catches its errors; an asynchronous-invocation DLQ would never receive anything.",
+            "Serverless-LambdaDLQ",
+        )
 
         run_job = tasks.GlueStartJobRun(
             self,
@@ -145,8 +157,11 @@ class GlueTransformStage(Construct):
             comment="Transform stage: run the Glue job, then check its manifest.",
         )
         self.state_machine = observed.state_machine
-        acknowledge(self.state_machine.role, "CDK's LambdaInvoke grants invoke on the function's versions "
-                    "and aliases too (<arn>:*); it is this one function.",
-                    f"AwsSolutions-IAM5[Resource::{rendered_arn(self, self.check_results_function)}:*]")
+        acknowledge(
+            self.state_machine.role,
+            "CDK's LambdaInvoke grants invoke on the function's versions "
+            "and aliases too (<arn>:*); it is this one function.",
+            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, self.check_results_function)}:*]",
+        )
         self.log_group = observed.log_group
         self.failure_alarm = observed.failure_alarm

@@ -196,7 +196,7 @@ def _split_arguments(text: str) -> list[str]:
     while i < len(text):
         char = text[i]
         if quoted and char == "\\":
-            current += text[i:i + 2]
+            current += text[i : i + 2]
             i += 2
             continue
         if char == "'":
@@ -397,11 +397,22 @@ def _with_result(data: Any, result: Any, result_path: str | None) -> Any:
 TaskHandler = Callable[[str, dict[str, Any], Any], Any]
 
 
-def simulate(asl: Mapping[str, Any], execution_input: Any, on_task: TaskHandler, *,
-             execution_name: str = "run-1", max_steps: int = 10_000) -> Run:
+def simulate(
+    asl: Mapping[str, Any],
+    execution_input: Any,
+    on_task: TaskHandler,
+    *,
+    execution_name: str = "run-1",
+    max_steps: int = 10_000,
+) -> Run:
     """Run a definition. `on_task(name, state, parameters)` returns a task's result or raises StateError."""
-    context = {"Execution": {"Name": execution_name, "Input": execution_input,
-                             "Id": f"arn:aws:states:us-east-1:111122223333:execution:machine:{execution_name}"}}
+    context = {
+        "Execution": {
+            "Name": execution_name,
+            "Input": execution_input,
+            "Id": f"arn:aws:states:us-east-1:111122223333:execution:machine:{execution_name}",
+        }
+    }
     run, data, name = Run(), execution_input, asl["StartAt"]
     for _ in range(max_steps):
         state = asl["States"][name]
@@ -421,8 +432,9 @@ def simulate(asl: Mapping[str, Any], execution_input: Any, on_task: TaskHandler,
                     catcher = catchers[0] if catchers else None
                     if catcher is None:
                         raise
-                    data = _with_result(data, {"Error": failure.error, "Cause": failure.cause},
-                                        catcher.get("ResultPath", "$"))
+                    data = _with_result(
+                        data, {"Error": failure.error, "Cause": failure.cause}, catcher.get("ResultPath", "$")
+                    )
                     name = catcher["Next"]
                     continue
                 if "ResultSelector" in state:

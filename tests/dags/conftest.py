@@ -37,14 +37,22 @@ def airflow_environment(home: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if "airflow" in sys.modules:
-        pytest.fail("Airflow was imported before tests/dags set AIRFLOW_HOME: its home and database "
-                    "are fixed at first import. Import Airflow only inside fixtures and tests.")
+        pytest.fail(
+            "Airflow was imported before tests/dags set AIRFLOW_HOME: its home and database "
+            "are fixed at first import. Import Airflow only inside fixtures and tests."
+        )
     home = tmp_path_factory.mktemp("airflow-home")
     with pytest.MonkeyPatch.context() as patch:
         for name, value in airflow_environment(home).items():
             patch.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                     "AWS_DEFAULT_REGION", "AWS_REGION"):
+        for name in (
+            "AWS_PROFILE",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_DEFAULT_REGION",
+            "AWS_REGION",
+        ):
             patch.delenv(name, raising=False)
         yield home
 

@@ -68,8 +68,13 @@ def dag(airflow_home: Path) -> Iterator[Any]:
 
 
 def test_parsing_makes_no_aws_or_network_call(airflow_home: Path) -> None:
-    result = subprocess.run([sys.executable, "-c", NO_CALLS_AT_PARSE_TIME, str(DAGS_FOLDER)],
-                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", NO_CALLS_AT_PARSE_TIME, str(DAGS_FOLDER)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     parsed = json.loads(result.stdout.strip().splitlines()[-1])
     assert parsed == {"import_errors": {}, "dags": [DAG_ID], "attempts": []}
@@ -139,8 +144,12 @@ def test_execution_names_are_valid_unique_per_run_and_stage_and_stable(dag: Any)
     first = name(DAG_ID, run_id, "crawl")
     assert first == name(DAG_ID, run_id, "crawl")  # what a retry computes
     assert first.startswith("manual__2026-11-24T10-00-00.123456+00-00-") and first.endswith("-crawl")
-    others = {name(DAG_ID, run_id, "transform"), name(DAG_ID, "manual__2026-11-24T10-00-00.123456+00-00", "crawl"),
-              name("other_dag", run_id, "crawl"), name(DAG_ID, "scheduled__2026-11-24T02:00:00+00:00", "crawl")}
+    others = {
+        name(DAG_ID, run_id, "transform"),
+        name(DAG_ID, "manual__2026-11-24T10-00-00.123456+00-00", "crawl"),
+        name("other_dag", run_id, "crawl"),
+        name(DAG_ID, "scheduled__2026-11-24T02:00:00+00:00", "crawl"),
+    }
     assert first not in others and len(others) == 4
     for candidate in (first, *others, name(DAG_ID, "x" * 300, "transform")):
         # Step Functions: 1-80 characters, none of whitespace < > { } [ ] ? * " # % \ ^ | ~ ` $ & , ; : /

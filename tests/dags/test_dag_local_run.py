@@ -48,8 +48,9 @@ def moto_server() -> Iterator[MotoServer]:
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
     # Before any state machine exists: moto keeps executing and non-executing machines apart.
-    requests.post(f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}},
-                  timeout=10).raise_for_status()
+    requests.post(
+        f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
+    ).raise_for_status()
     try:
         yield MotoServer(url=url, port=port)
     finally:
@@ -68,10 +69,15 @@ def environment_options(synthesized: Synthesized, deployment: LocalDeployment) -
     """
     templates = synthesized.templates
     options = one_resource(templates["orchestration"], "AWS::MWAA::Environment")[1]["Properties"][
-        "AirflowConfigurationOptions"]
+        "AirflowConfigurationOptions"
+    ]
     machine = "AWS::StepFunctions::StateMachine"
-    local = {one_resource(templates["pipeline"], machine, f"{stage.capitalize()}StageWorkflow")[0]:
-             deployment.state_machines[stage] for stage in STAGES}
+    local = {
+        one_resource(templates["pipeline"], machine, f"{stage.capitalize()}StageWorkflow")[
+            0
+        ]: deployment.state_machines[stage]
+        for stage in STAGES
+    }
     local[one_resource(templates["storage"], "AWS::S3::Bucket", "LandingBucket")[0]] = deployment.landing_bucket
     local[one_resource(templates["storage"], "AWS::SNS::Topic")[0]] = deployment.topic_arn
     variables = {}
@@ -87,22 +93,34 @@ def environment_options(synthesized: Synthesized, deployment: LocalDeployment) -
 def local_env(airflow_db: Path, moto_server: MotoServer) -> Iterator[pytest.MonkeyPatch]:
     """Credentials and endpoint for everything in this process (the Lambda handler too)."""
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": moto_server.url,
-                            "MOTO_PORT": str(moto_server.port)}.items():
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": moto_server.url,
+            "MOTO_PORT": str(moto_server.port),
+        }.items():
             patch.setenv(name, value)
-        patch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
-            "conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"region_name": "us-east-1", "endpoint_url": moto_server.url},
-        }))
+        patch.setenv(
+            "AIRFLOW_CONN_AWS_DEFAULT",
+            json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "testing",
+                    "password": "testing",
+                    "extra": {"region_name": "us-east-1", "endpoint_url": moto_server.url},
+                }
+            ),
+        )
         # Poll the stages every second instead of every minute (read when the DAG is parsed).
         patch.setenv("AIRFLOW__PIPELINE__WAITER_DELAY_SECONDS", "1")
         yield patch
 
 
 @pytest.fixture
-def deployment(local_env: pytest.MonkeyPatch, local_stage: Synthesized,
-               moto_server: MotoServer) -> Iterator[LocalDeployment]:
+def deployment(
+    local_env: pytest.MonkeyPatch, local_stage: Synthesized, moto_server: MotoServer
+) -> Iterator[LocalDeployment]:
     """A fresh local deployment with data under the landing prefix, and the options that point at it."""
     requests.post(f"{moto_server.url}/moto-api/reset", timeout=10).raise_for_status()
     deployment = LocalDeployment.bring_up(local_stage.outdir, endpoint_url=moto_server.url)
@@ -110,8 +128,9 @@ def deployment(local_env: pytest.MonkeyPatch, local_stage: Synthesized,
         for name, value in environment_options(local_stage, deployment).items():
             patch.setenv(name, value)
         # Data only: no Object Created event, so the pipeline state machine does not start too.
-        deployment.clients["s3"].put_object(Bucket=deployment.landing_bucket,
-                                            Key=f"{deployment.landing_prefix}orders.csv", Body=SAMPLE.read_bytes())
+        deployment.clients["s3"].put_object(
+            Bucket=deployment.landing_bucket, Key=f"{deployment.landing_prefix}orders.csv", Body=SAMPLE.read_bytes()
+        )
         try:
             yield deployment
         finally:
@@ -159,20 +178,25 @@ def test_all_stages_succeed_so_the_dag_run_succeeds(deployment: LocalDeployment,
         [execution] = executions(deployment, stage)  # exactly one execution per stage
         assert execution["status"] == "SUCCEEDED"
         assert execution["name"] == name(DAG_ID, result.run_id, stage)
-        assert json.loads(execution["input"]) == {"trigger": {"source": "airflow", "dag_id": DAG_ID,
-                                                              "run_id": result.run_id, "stage": stage}}
+        assert json.loads(execution["input"]) == {
+            "trigger": {"source": "airflow", "dag_id": DAG_ID, "run_id": result.run_id, "stage": stage}
+        }
     checked = json.loads(executions(deployment, "transform")[0]["output"])
     assert checked["valid"] is True and checked["input_rows"] > 0
     assert deployment.executions("pipeline") == []  # the DAG runs the stages, not the pipeline machine
     assert deployment.notifications() == []
 
 
-@pytest.mark.parametrize(("stage", "fault", "error"), [
-    ("crawl", {"crawl_outcome": "FAILED"}, "CrawlerFailed"),
-    ("transform", {"job_outcome": "FAILED"}, "GlueJobFailed"),
-])
+@pytest.mark.parametrize(
+    ("stage", "fault", "error"),
+    [
+        ("crawl", {"crawl_outcome": "FAILED"}, "CrawlerFailed"),
+        ("transform", {"job_outcome": "FAILED"}, "GlueJobFailed"),
+    ],
+)
 def test_a_failed_stage_fails_its_task_stops_the_rest_and_is_reported(
-        deployment: LocalDeployment, stage: str, fault: dict[str, str], error: str) -> None:
+    deployment: LocalDeployment, stage: str, fault: dict[str, str], error: str
+) -> None:
     for knob, value in fault.items():
         setattr(deployment.faults, knob, value)
     result = run_dag(parse_dag())
@@ -180,7 +204,7 @@ def test_a_failed_stage_fails_its_task_stops_the_rest_and_is_reported(
     failed_at = STAGES.index(stage)
     # Failed once, without Airflow retries: the execution of this run cannot run again.
     assert result.tasks[stage] == ("failed", 1)
-    for later in STAGES[failed_at + 1:]:
+    for later in STAGES[failed_at + 1 :]:
         assert result.tasks[later][0] == "upstream_failed"
         assert deployment.executions(later) == []  # never started
     [execution] = executions(deployment, stage)
@@ -210,8 +234,9 @@ def test_a_retry_follows_the_execution_it_started_and_never_starts_another(deplo
         task = copy.copy(dag.task_dict[stage])
         task.state_machine_arn = deployment.state_machines[stage]
         task.name = dag.user_defined_macros["stage_execution_name"](DAG_ID, run_id, stage)
-        task.state_machine_input = {"trigger": {"source": "airflow", "dag_id": DAG_ID, "run_id": run_id,
-                                                "stage": stage}}
+        task.state_machine_input = {
+            "trigger": {"source": "airflow", "dag_id": DAG_ID, "run_id": run_id, "stage": stage}
+        }
         try:
             return task.execute({"ti": FakeTaskInstance()})
         except TaskDeferred as deferred:

@@ -10,8 +10,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def localrun(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "localrun", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "localrun", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_unknown_scenario_is_one_clear_line_and_exit_2() -> None:
@@ -30,14 +31,21 @@ def test_demo_shows_the_run_and_its_cost(local_assembly: Path, tmp_path: Path) -
     result = localrun("demo", "--assembly", str(local_assembly), "--reports", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
-    for line in ("   pipeline ▸ Run crawl stage", "      crawl ▸ Get crawler", "  transform ▸ Check results",
-                 "  ✉ SNS: Pipeline SUCCEEDED", "14 state transitions = $0.000350", "✓ happy_path: as expected"):
+    for line in (
+        "   pipeline ▸ Run crawl stage",
+        "      crawl ▸ Get crawler",
+        "  transform ▸ Check results",
+        "  ✉ SNS: Pipeline SUCCEEDED",
+        "14 state transitions = $0.000350",
+        "✓ happy_path: as expected",
+    ):
         assert line in out, line
     assert (tmp_path / "happy_path.json").is_file()
 
 
 def test_a_fault_scenario_exits_0_when_it_fails_as_expected(local_assembly: Path, tmp_path: Path) -> None:
-    result = localrun("demo", "--assembly", str(local_assembly), "--scenario", "crawl_failed",
-                      "--reports", str(tmp_path))
+    result = localrun(
+        "demo", "--assembly", str(local_assembly), "--scenario", "crawl_failed", "--reports", str(tmp_path)
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "✉ SNS: Pipeline FAILED at stage crawl: CrawlerFailed" in result.stdout

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 
-PROBE = textwrap.dedent('''
+PROBE = textwrap.dedent("""
     import json, os, time
     os.environ.update(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1")
     import boto3
@@ -59,7 +59,7 @@ PROBE = textwrap.dedent('''
         import inspect
         gaps["job-run-error-message"] = "ErrorMessage" not in inspect.getsource(models.FakeJobRun.as_dict)
     print(json.dumps(gaps))
-''')
+""")
 
 
 def test_each_shimmed_gap_still_exists_upstream() -> None:

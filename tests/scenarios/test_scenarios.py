@@ -44,9 +44,12 @@ def failure_notice(report: dict[str, Any], failed_stage: dict[str, Any] | None =
     if failed_stage is not None:
         stage_name = failed_stage["stage"]
         assert (message["stage"], message["error"], message["cause"]) == (
-            stage_name, failed_stage["error"], failed_stage["cause"])
+            stage_name,
+            failed_stage["error"],
+            failed_stage["cause"],
+        )
         assert message["stage_execution"].endswith(f":{failed_stage['name']}")
-        ran = PIPELINE_OK[:PIPELINE_OK.index(f"Run {stage_name} stage") + 1]
+        ran = PIPELINE_OK[: PIPELINE_OK.index(f"Run {stage_name} stage") + 1]
         assert pipeline["path"] == ran + [f"{stage_name.capitalize()} stage failed", *PIPELINE_STAGE_FAILED]
         assert pipeline["transitions"] == len(pipeline["path"])
     return message
@@ -153,8 +156,14 @@ def test_a_stage_that_cannot_start_is_notified_with_the_error_as_caught(deployme
     sfn.delete_state_machine(stateMachineArn=deployment.state_machines["crawl"])
     event = scheduled_event(rule_arn="arn:aws:events:us-east-1:123456789012:rule/pipeline-schedule")
     pipeline = describe_execution(deployment, deployment.start(deployment.state_machines["pipeline"], event))
-    assert pipeline["path"] == ["Trigger recognised?", "Run crawl stage", "Crawl stage failed", "Stage error known?",
-                                "Notify failure", "Pipeline failed"]
+    assert pipeline["path"] == [
+        "Trigger recognised?",
+        "Run crawl stage",
+        "Crawl stage failed",
+        "Stage error known?",
+        "Notify failure",
+        "Pipeline failed",
+    ]
     [caught] = pipeline["task_failures"]
     assert caught["error"].endswith("StateMachineDoesNotExistException")
     [notice] = deployment.notifications()

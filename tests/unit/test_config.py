@@ -40,7 +40,7 @@ def error_of(**fields: Any) -> str:
 def assert_message(message: str, field: str, value: object, allowed: str) -> None:
     prefix = f"config {field} = {value!r}: "
     assert message.startswith(prefix), message
-    assert allowed in message[len(prefix):], message
+    assert allowed in message[len(prefix) :], message
     assert "\n" not in message
 
 
@@ -54,8 +54,9 @@ def test_stage_name_must_be_short_lower_case(stage: object) -> None:
 
 @pytest.mark.parametrize("prefix", ["landing", "/landing/", "", "land ing/", "landing/x", None])
 def test_landing_prefix_must_be_a_key_prefix_ending_in_slash(prefix: object) -> None:
-    assert_message(error_of(landing_prefix=prefix), "dev.landing_prefix", prefix,
-                   "must be an S3 key prefix ending in '/'")
+    assert_message(
+        error_of(landing_prefix=prefix), "dev.landing_prefix", prefix, "must be an S3 key prefix ending in '/'"
+    )
 
 
 CRON_ALLOWED = "must be an EventBridge expression cron(min hour day-of-month month day-of-week year)"
@@ -155,8 +156,12 @@ def test_glue_job_settings(job: GlueJobConfig, field: str, value: object, allowe
 
 def test_removal_policy_and_log_retention() -> None:
     assert_message(error_of(removal_policy="keep"), "dev.removal_policy", "keep", "must be one of destroy, retain")
-    assert_message(error_of(log_retention_days=31), "dev.log_retention_days", 31,
-                   "must be one of 1, 3, 5, 7, 14, 30, 60, 90, 180, 365, 400, 545, 731")
+    assert_message(
+        error_of(log_retention_days=31),
+        "dev.log_retention_days",
+        31,
+        "must be one of 1, 3, 5, 7, 14, 30, 60, 90, 180, 365, 400, 545, 731",
+    )
 
 
 # --- timeouts must nest ------------------------------------------------------------------------
@@ -164,31 +169,49 @@ def test_removal_policy_and_log_retention() -> None:
 
 def test_transform_stage_must_outlast_the_glue_job() -> None:
     assert DEV.glue_job.timeout_minutes == 60
-    assert_message(error_of(transform_stage_timeout_minutes=60), "dev.transform_stage_timeout_minutes", 60,
-                   "must be longer than glue_job.timeout_minutes (60)")
+    assert_message(
+        error_of(transform_stage_timeout_minutes=60),
+        "dev.transform_stage_timeout_minutes",
+        60,
+        "must be longer than glue_job.timeout_minutes (60)",
+    )
     assert DeploymentConfig(stage="dev", transform_stage_timeout_minutes=61).transform_stage_timeout_minutes == 61
 
 
 def test_crawl_stage_must_outlast_all_polls() -> None:
     # dev polls 60 times, 30 s apart: 1800 s, so the stage needs more than 30 minutes.
-    assert_message(error_of(crawl_stage_timeout_minutes=30), "dev.crawl_stage_timeout_minutes", 30,
-                   "must be longer than crawler.poll_interval_seconds x max_polls (1800 s)")
-    assert_message(error_of(crawler=CrawlerConfig(poll_interval_seconds=60, max_polls=60)),
-                   "dev.crawl_stage_timeout_minutes", 60,
-                   "must be longer than crawler.poll_interval_seconds x max_polls (3600 s)")
+    assert_message(
+        error_of(crawl_stage_timeout_minutes=30),
+        "dev.crawl_stage_timeout_minutes",
+        30,
+        "must be longer than crawler.poll_interval_seconds x max_polls (1800 s)",
+    )
+    assert_message(
+        error_of(crawler=CrawlerConfig(poll_interval_seconds=60, max_polls=60)),
+        "dev.crawl_stage_timeout_minutes",
+        60,
+        "must be longer than crawler.poll_interval_seconds x max_polls (3600 s)",
+    )
     assert DeploymentConfig(stage="dev", crawl_stage_timeout_minutes=31).crawl_stage_timeout_minutes == 31
 
 
 def test_pipeline_must_outlast_its_stages() -> None:
-    assert_message(error_of(pipeline_timeout_minutes=179), "dev.pipeline_timeout_minutes", 179,
-                   "must be at least the sum of the stage timeouts (180)")
+    assert_message(
+        error_of(pipeline_timeout_minutes=179),
+        "dev.pipeline_timeout_minutes",
+        179,
+        "must be at least the sum of the stage timeouts (180)",
+    )
     assert DeploymentConfig(stage="dev", pipeline_timeout_minutes=180).pipeline_timeout_minutes == 180
 
 
-@pytest.mark.parametrize("field", ["crawl_stage_timeout_minutes", "transform_stage_timeout_minutes",
-                                   "pipeline_timeout_minutes"])
-@pytest.mark.parametrize(("value", "allowed"), [(0, "must be an integer > 0"), (-5, "must be an integer > 0"),
-                                                (525_601, "between 1 and 525600")])
+@pytest.mark.parametrize(
+    "field", ["crawl_stage_timeout_minutes", "transform_stage_timeout_minutes", "pipeline_timeout_minutes"]
+)
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [(0, "must be an integer > 0"), (-5, "must be an integer > 0"), (525_601, "between 1 and 525600")],
+)
 def test_timeouts_are_positive_and_bounded(field: str, value: int, allowed: str) -> None:
     assert_message(error_of(**{field: value}), f"dev.{field}", value, allowed)
 
@@ -213,29 +236,48 @@ def test_good_emails_are_accepted() -> None:
 @pytest.mark.parametrize(
     ("mwaa", "field", "value", "allowed"),
     [
-        (MwaaConfig(airflow_version="2.10.3"), "airflow_version", "2.10.3",
-         f"must be one of {', '.join(MWAA_AIRFLOW_VERSIONS)}"),
+        (
+            MwaaConfig(airflow_version="2.10.3"),
+            "airflow_version",
+            "2.10.3",
+            f"must be one of {', '.join(MWAA_AIRFLOW_VERSIONS)}",
+        ),
         (MwaaConfig(airflow_version="3.3"), "airflow_version", "3.3", "must be one of 2.11.0, 3.0.6, 3.2.1, 3.3.1"),
-        (MwaaConfig(environment_class="mw1.tiny"), "environment_class", "mw1.tiny",
-         f"must be one of {', '.join(MWAA_ENVIRONMENT_CLASSES)}"),
+        (
+            MwaaConfig(environment_class="mw1.tiny"),
+            "environment_class",
+            "mw1.tiny",
+            f"must be one of {', '.join(MWAA_ENVIRONMENT_CLASSES)}",
+        ),
         (MwaaConfig(environment_class="mw2.small"), "environment_class", "mw2.small", "must be one of mw1.micro"),
-        (MwaaConfig(web_server_access="PUBLIC"), "web_server_access", "PUBLIC",
-         "must be one of PRIVATE_ONLY, PUBLIC_ONLY"),
+        (
+            MwaaConfig(web_server_access="PUBLIC"),
+            "web_server_access",
+            "PUBLIC",
+            "must be one of PRIVATE_ONLY, PUBLIC_ONLY",
+        ),
         (MwaaConfig(egress="internet"), "egress", "internet", "must be one of vpc-endpoints, nat-gateway"),
         (MwaaConfig(min_workers=0), "min_workers", 0, "must be an integer > 0"),
         (MwaaConfig(max_workers=26), "max_workers", 26, "between 1 and 25"),
         (MwaaConfig(min_workers=3, max_workers=2), "max_workers", 2, "must be >= min_workers (3)"),
     ],
 )
-def test_mwaa_settings_are_checked_against_supported_lists(mwaa: MwaaConfig, field: str, value: object,
-                                                           allowed: str) -> None:
+def test_mwaa_settings_are_checked_against_supported_lists(
+    mwaa: MwaaConfig, field: str, value: object, allowed: str
+) -> None:
     assert_message(error_of(mwaa=mwaa), f"dev.mwaa.{field}", value, allowed)
 
 
 def test_supported_mwaa_lists_match_the_design() -> None:
     assert MWAA_AIRFLOW_VERSIONS == ("2.11.0", "3.0.6", "3.2.1", "3.3.1")
-    assert MWAA_ENVIRONMENT_CLASSES == ("mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge",
-                                        "mw1.2xlarge")
+    assert MWAA_ENVIRONMENT_CLASSES == (
+        "mw1.micro",
+        "mw1.small",
+        "mw1.medium",
+        "mw1.large",
+        "mw1.xlarge",
+        "mw1.2xlarge",
+    )
 
 
 # --- the stages --------------------------------------------------------------------------------
@@ -258,7 +300,10 @@ def test_stage_configs_are_valid(stage: str) -> None:
 
 def test_only_prod_retains_data() -> None:
     assert {stage: config.removal_policy for stage, config in STAGES.items()} == {
-        "dev": "destroy", "prod": "retain", "local": "destroy"}
+        "dev": "destroy",
+        "prod": "retain",
+        "local": "destroy",
+    }
 
 
 def test_local_stage_waits_seconds_not_minutes() -> None:
@@ -268,17 +313,26 @@ def test_local_stage_waits_seconds_not_minutes() -> None:
     assert local.crawler.busy_retry_interval_seconds <= 1
     assert local.glue_job.busy_retry_interval_seconds <= 1
     # Everything else is dev's: what runs locally is what deploys.
-    assert replace(local, stage="dev", crawler=DEV.crawler, glue_job=DEV.glue_job,
-                   crawl_stage_timeout_minutes=DEV.crawl_stage_timeout_minutes,
-                   transform_stage_timeout_minutes=DEV.transform_stage_timeout_minutes,
-                   pipeline_timeout_minutes=DEV.pipeline_timeout_minutes) == DEV
+    assert (
+        replace(
+            local,
+            stage="dev",
+            crawler=DEV.crawler,
+            glue_job=DEV.glue_job,
+            crawl_stage_timeout_minutes=DEV.crawl_stage_timeout_minutes,
+            transform_stage_timeout_minutes=DEV.transform_stage_timeout_minutes,
+            pipeline_timeout_minutes=DEV.pipeline_timeout_minutes,
+        )
+        == DEV
+    )
 
 
 def test_app_rejects_an_unknown_stage_with_one_line_and_exit_2() -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("CDK_")}
     env["CDK_CONTEXT_JSON"] = json.dumps({"stage": "nope"})  # how the CDK CLI passes `-c stage=nope`
-    result = subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == ["error: config stage = 'nope': must be one of dev, prod, local"]
     assert result.stdout == ""

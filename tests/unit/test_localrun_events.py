@@ -24,10 +24,13 @@ def test_input_path_selects_part_of_the_event() -> None:
 
 
 def test_input_transformer_fills_the_template() -> None:
-    target = {"Arn": "arn", "InputTransformer": {
-        "InputPathsMap": {"key": "$.detail.object.key", "size": "$.detail.object.size"},
-        "InputTemplate": '{"object": "<key>", "bytes": <size>}',
-    }}
+    target = {
+        "Arn": "arn",
+        "InputTransformer": {
+            "InputPathsMap": {"key": "$.detail.object.key", "size": "$.detail.object.size"},
+            "InputTemplate": '{"object": "<key>", "bytes": <size>}',
+        },
+    }
     assert target_input(target, EVENT) == {"object": "landing/a.csv", "bytes": 10}
 
 

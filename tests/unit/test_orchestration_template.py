@@ -31,8 +31,19 @@ from tests.helpers import as_list, exported_value, one_resource, render, state_m
 MWAA = "AWS::MWAA::Environment"
 STAGES = {"crawl": "CrawlStageWorkflow", "transform": "TransformStageWorkflow"}
 LOG_TYPES = ("DagProcessingLogs", "SchedulerLogs", "TaskLogs", "WebserverLogs", "WorkerLogs")
-INTERFACE_ENDPOINTS = {"airflow.api", "airflow.env", "airflow.ops", "sqs", "logs", "monitoring", "ecr.api",
-                       "ecr.dkr", "kms", "states", "sns"}
+INTERFACE_ENDPOINTS = {
+    "airflow.api",
+    "airflow.env",
+    "airflow.ops",
+    "sqs",
+    "logs",
+    "monitoring",
+    "ecr.api",
+    "ecr.dkr",
+    "kms",
+    "states",
+    "sns",
+}
 NO_RESOURCE_LEVEL = {"logs:DescribeLogGroups", "cloudwatch:PutMetricData", "s3:GetAccountPublicAccessBlock"}
 REQUIREMENTS = (DAGS_DIRECTORY / "requirements.txt").read_text()
 
@@ -52,9 +63,12 @@ def environment(template: Template) -> dict[str, Any]:
 
 def role_statements(template: Template) -> list[dict[str, Any]]:
     role_id = render(environment(template)["ExecutionRoleArn"]).removeprefix("${GetAtt:").removesuffix(".Arn}")
-    return [statement for policy in resources(template, "AWS::IAM::Policy").values()
-            if {"Ref": role_id} in policy["Properties"]["Roles"]
-            for statement in policy["Properties"]["PolicyDocument"]["Statement"]]
+    return [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
 
 
 # --- network ---------------------------------------------------------------------------------
@@ -64,15 +78,22 @@ def test_exactly_two_private_subnets_in_two_zones(template: Template) -> None:
     subnets = resources(template, "AWS::EC2::Subnet")
     assert len(subnets) == 2
     assert {render(s["Properties"]["AvailabilityZone"]) for s in subnets.values()} == {
-        "${Select:0,${GetAZs:}}", "${Select:1,${GetAZs:}}"}
+        "${Select:0,${GetAZs:}}",
+        "${Select:1,${GetAZs:}}",
+    }
     assert all(s["Properties"]["MapPublicIpOnLaunch"] is False for s in subnets.values())
     assert sorted(render(s) for s in environment(template)["NetworkConfiguration"]["SubnetIds"]) == sorted(
-        f"${{Ref:{lid}}}" for lid in subnets)
+        f"${{Ref:{lid}}}" for lid in subnets
+    )
 
 
 def test_no_internet_gateway_or_nat_and_no_route_out_by_default(template: Template) -> None:
-    for type_ in ("AWS::EC2::InternetGateway", "AWS::EC2::VPCGatewayAttachment", "AWS::EC2::NatGateway",
-                  "AWS::EC2::EgressOnlyInternetGateway"):
+    for type_ in (
+        "AWS::EC2::InternetGateway",
+        "AWS::EC2::VPCGatewayAttachment",
+        "AWS::EC2::NatGateway",
+        "AWS::EC2::EgressOnlyInternetGateway",
+    ):
         assert resources(template, type_) == {}, type_
     assert resources(template, "AWS::EC2::Route") == {}  # only the local route and the S3 endpoint's
 
@@ -103,8 +124,11 @@ def test_flow_logs_capture_all_traffic_to_an_encrypted_log_group(template: Templ
 def test_mwaa_security_group_references_itself(template: Template) -> None:
     (group,) = environment(template)["NetworkConfiguration"]["SecurityGroupIds"]
     group_id = group["Fn::GetAtt"][0]
-    self_rules = [r["Properties"] for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
-                  if r["Properties"]["GroupId"] == group and r["Properties"].get("SourceSecurityGroupId") == group]
+    self_rules = [
+        r["Properties"]
+        for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == group and r["Properties"].get("SourceSecurityGroupId") == group
+    ]
     assert [r["IpProtocol"] for r in self_rules] == ["-1"]
     ingress = resources(template, "AWS::EC2::SecurityGroup")[group_id]["Properties"].get("SecurityGroupIngress", [])
     assert ingress == []  # nothing reaches the environment from outside the group
@@ -134,17 +158,23 @@ def test_generated_name_is_valid_and_not_a_literal_of_the_code(template: Templat
     assert name.startswith("GluePipeline-dev-Orchestration-")
 
 
-def test_dag_reads_stage_arns_and_timeouts_set_from_the_stage_state_machines(dev: Synthesized,
-                                                                               template: Template) -> None:
+def test_dag_reads_stage_arns_and_timeouts_set_from_the_stage_state_machines(
+    dev: Synthesized, template: Template
+) -> None:
     options = environment(template)["AirflowConfigurationOptions"]
     per_stage = {f"pipeline.{s}_{key}" for s in STAGES for key in ("state_machine_arn", "timeout_seconds")}
-    assert set(options) == {"pipeline.landing_bucket", "pipeline.landing_prefix", "pipeline.notification_topic_arn",
-                            *per_stage}
+    assert set(options) == {
+        "pipeline.landing_bucket",
+        "pipeline.landing_prefix",
+        "pipeline.notification_topic_arn",
+        *per_stage,
+    }
     pipeline = dev.templates["pipeline"]
     for stage, prefix in STAGES.items():
         machine_id = one_resource(pipeline, "AWS::StepFunctions::StateMachine", prefix)[0]
         assert exported_value(dev.templates.values(), options[f"pipeline.{stage}_state_machine_arn"]) == {
-            "Ref": machine_id}
+            "Ref": machine_id
+        }
         timeout = state_machine_definition(pipeline, prefix)["TimeoutSeconds"]
         assert options[f"pipeline.{stage}_timeout_seconds"] == str(timeout)
     storage = dev.templates["storage"]
@@ -167,13 +197,22 @@ def test_dag_bucket_is_versioned_encrypted_private_and_tls_only(template: Templa
     props = resources(template, "AWS::S3::Bucket")[bucket_id]["Properties"]
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-    assert props["PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                                       "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
     assert "LoggingConfiguration" in props
-    (policy,) = [p["Properties"]["PolicyDocument"] for p in resources(template, "AWS::S3::BucketPolicy").values()
-                 if p["Properties"]["Bucket"] == {"Ref": bucket_id}]
-    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-               for s in policy["Statement"])
+    (policy,) = [
+        p["Properties"]["PolicyDocument"]
+        for p in resources(template, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in policy["Statement"]
+    )
 
 
 def test_dags_and_requirements_are_deployed_to_the_dag_bucket(dev: Synthesized, template: Template) -> None:
@@ -209,11 +248,14 @@ def test_role_is_assumed_by_mwaa_only(template: Template) -> None:
 
 
 def test_role_may_start_only_the_stage_machines_and_describe_only_their_executions(
-        dev: Synthesized, template: Template) -> None:
+    dev: Synthesized, template: Template
+) -> None:
     statements = role_statements(template)
     states = [s for s in statements if any(a.startswith("states:") for a in as_list(s["Action"]))]
-    assert sorted(a for s in states for a in as_list(s["Action"])) == ["states:DescribeExecution",
-                                                                        "states:StartExecution"]
+    assert sorted(a for s in states for a in as_list(s["Action"])) == [
+        "states:DescribeExecution",
+        "states:StartExecution",
+    ]
     start = next(s for s in states if s["Action"] == "states:StartExecution")
     machines = {exported_value(dev.templates.values(), r)["Ref"] for r in as_list(start["Resource"])}
     pipeline = dev.templates["pipeline"]
@@ -222,16 +264,20 @@ def test_role_may_start_only_the_stage_machines_and_describe_only_their_executio
     rendered = sorted(render(r) for r in as_list(describe["Resource"]))
     assert len(rendered) == 2
     for arn in rendered:
-        assert re.fullmatch(r"arn:\$\{Ref:AWS::Partition\}:states:\$\{Ref:AWS::Region\}:\$\{Ref:AWS::AccountId\}"
-                            r":execution:\$\{Select:6,\$\{Split::,\$\{ImportValue:GluePipeline-dev-Pipeline:"
-                            r"ExportsOutputRef(CrawlStage|TransformStage)Workflow\w+\}\}\}:\*", arn), arn
+        assert re.fullmatch(
+            r"arn:\$\{Ref:AWS::Partition\}:states:\$\{Ref:AWS::Region\}:\$\{Ref:AWS::AccountId\}"
+            r":execution:\$\{Select:6,\$\{Split::,\$\{ImportValue:GluePipeline-dev-Pipeline:"
+            r"ExportsOutputRef(CrawlStage|TransformStage)Workflow\w+\}\}\}:\*",
+            arn,
+        ), arn
 
 
-def test_role_reads_only_the_dag_bucket_and_lists_only_the_landing_prefix(dev: Synthesized,
-                                                                            template: Template) -> None:
-    s3_statements = [s for s in role_statements(template)
-                     if any(a.startswith("s3:") for a in as_list(s["Action"]))
-                     and s.get("Sid") != "NoResourceLevelPermissions"]
+def test_role_reads_only_the_dag_bucket_and_lists_only_the_landing_prefix(dev: Synthesized, template: Template) -> None:
+    s3_statements = [
+        s
+        for s in role_statements(template)
+        if any(a.startswith("s3:") for a in as_list(s["Action"])) and s.get("Sid") != "NoResourceLevelPermissions"
+    ]
     bucket = dag_bucket_id(template)
     read, listing = s3_statements
     assert read["Action"] == ["s3:GetBucket*", "s3:GetObject*", "s3:List*"]
@@ -248,8 +294,9 @@ def test_role_writes_only_its_own_log_groups_and_uses_only_the_celery_queues(tem
     statements = {s.get("Sid"): s for s in role_statements(template)}
     name = environment(template)["Name"]
     logs = statements["OwnLogGroups"]
-    assert render(logs["Resource"]) == ("arn:${Ref:AWS::Partition}:logs:${Ref:AWS::Region}:${Ref:AWS::AccountId}"
-                                        f":log-group:airflow-{name}-*")
+    assert render(logs["Resource"]) == (
+        f"arn:${{Ref:AWS::Partition}}:logs:${{Ref:AWS::Region}}:${{Ref:AWS::AccountId}}:log-group:airflow-{name}-*"
+    )
     assert all(a.startswith("logs:") for a in logs["Action"])
     sqs = statements["CeleryQueues"]
     assert render(sqs["Resource"]) == "arn:${Ref:AWS::Partition}:sqs:${Ref:AWS::Region}:*:airflow-celery-*"
@@ -266,7 +313,8 @@ def test_role_may_publish_only_to_the_pipeline_topic_with_its_key(dev: Synthesiz
     statements = role_statements(template)
     publish = [s for s in statements if any(a.startswith("sns:") for a in as_list(s["Action"]))]
     assert [(s["Action"], exported_value(dev.templates.values(), s["Resource"])) for s in publish] == [
-        ("sns:Publish", {"Ref": one_resource(storage, "AWS::SNS::Topic")[0]})]
+        ("sns:Publish", {"Ref": one_resource(storage, "AWS::SNS::Topic")[0]})
+    ]
     key = {"Fn::GetAtt": [one_resource(storage, "AWS::KMS::Key")[0], "Arn"]}
     keyed = [s for s in statements if "Resource" in s and any(a.startswith("kms:") for a in as_list(s["Action"]))]
     assert [exported_value(dev.templates.values(), s["Resource"]) for s in keyed] == [key]
@@ -287,28 +335,51 @@ def standalone(*, egress: str = "nat-gateway", **settings: Any) -> Template:
     from aws_cdk import aws_kms as kms
     from aws_cdk import aws_logs as logs
 
-    network = MwaaNetwork(stack, "Network", egress=egress, flow_log_key=kms.Key(stack, "Key"),
-                          flow_log_retention=logs.RetentionDays.ONE_WEEK)
-    stages = [PipelineStage(name=name, state_machine=sfn.StateMachine.from_state_machine_name(stack, name, name))
-              for name in STAGES]
-    MwaaEnvironment(stack, "Mwaa", subnets=network.subnets, security_group=network.security_group, stages=stages,
-                    stage_timeouts={name: Duration.minutes(30) for name in STAGES},
-                    landing_bucket=s3.Bucket.from_bucket_name(stack, "Landing", "landing"),
-                    landing_prefix="in/", notification_topic=sns.Topic(stack, "Topic"),
-                    install_requirements=egress == "nat-gateway",
-                    **{"airflow_version": "3.3.1", "environment_class": "mw1.small", "min_workers": 1,
-                       "max_workers": 2, **settings})
+    network = MwaaNetwork(
+        stack,
+        "Network",
+        egress=egress,
+        flow_log_key=kms.Key(stack, "Key"),
+        flow_log_retention=logs.RetentionDays.ONE_WEEK,
+    )
+    stages = [
+        PipelineStage(name=name, state_machine=sfn.StateMachine.from_state_machine_name(stack, name, name))
+        for name in STAGES
+    ]
+    MwaaEnvironment(
+        stack,
+        "Mwaa",
+        subnets=network.subnets,
+        security_group=network.security_group,
+        stages=stages,
+        stage_timeouts={name: Duration.minutes(30) for name in STAGES},
+        landing_bucket=s3.Bucket.from_bucket_name(stack, "Landing", "landing"),
+        landing_prefix="in/",
+        notification_topic=sns.Topic(stack, "Topic"),
+        install_requirements=egress == "nat-gateway",
+        **{
+            "airflow_version": "3.3.1",
+            "environment_class": "mw1.small",
+            "min_workers": 1,
+            "max_workers": 2,
+            **settings,
+        },
+    )
     return Template.from_stack(stack)
 
 
 def test_nat_gateway_egress_installs_the_pinned_requirements_by_object_version() -> None:
     template = standalone(egress="nat-gateway", web_server_access="PUBLIC_ONLY")
     assert len(resources(template, "AWS::EC2::NatGateway")) == 1
-    private = [s for s in resources(template, "AWS::EC2::Subnet").values()
-               if s["Properties"]["MapPublicIpOnLaunch"] is False]
+    private = [
+        s for s in resources(template, "AWS::EC2::Subnet").values() if s["Properties"]["MapPublicIpOnLaunch"] is False
+    ]
     assert len(private) == 2
-    assert not [e for e in resources(template, "AWS::EC2::VPCEndpoint").values()
-                if e["Properties"].get("VpcEndpointType") == "Interface"]
+    assert not [
+        e
+        for e in resources(template, "AWS::EC2::VPCEndpoint").values()
+        if e["Properties"].get("VpcEndpointType") == "Interface"
+    ]
     props = environment(template)
     assert props["WebserverAccessMode"] == "PUBLIC_ONLY"
     assert props["RequirementsS3Path"] == "requirements.txt"
@@ -316,16 +387,26 @@ def test_nat_gateway_egress_installs_the_pinned_requirements_by_object_version()
     assert re.fullmatch(r"\$\{GetAtt:MwaaRequirementsVersion\w+\.VersionId\}", version_id)
 
 
-@pytest.mark.parametrize(("setting", "value", "expected"), [
-    ("airflow_version", "2.10.3", "Amazon MWAA supports " + ", ".join(MWAA_AIRFLOW_VERSIONS)),
-    ("airflow_version", "3.2.1", "dags/requirements.txt pins the constraints of Airflow 3.3.1"),
-    ("environment_class", "mw1.huge", "must be one of mw1.micro, mw1.small"),
-    ("max_workers", 26, "must be an integer between 1 and 25"),
-    ("web_server_access", "PUBLIC", "must be one of PRIVATE_ONLY, PUBLIC_ONLY"),
-])
+@pytest.mark.parametrize(
+    ("setting", "value", "expected"),
+    [
+        ("airflow_version", "2.10.3", "Amazon MWAA supports " + ", ".join(MWAA_AIRFLOW_VERSIONS)),
+        ("airflow_version", "3.2.1", "dags/requirements.txt pins the constraints of Airflow 3.3.1"),
+        ("environment_class", "mw1.huge", "must be one of mw1.micro, mw1.small"),
+        ("max_workers", 26, "must be an integer between 1 and 25"),
+        ("web_server_access", "PUBLIC", "must be one of PRIVATE_ONLY, PUBLIC_ONLY"),
+    ],
+)
 def test_unsupported_settings_fail_synth_with_one_line(setting: str, value: Any, expected: str) -> None:
-    settings = {"airflow_version": "3.3.1", "environment_class": "mw1.small", "min_workers": 1, "max_workers": 2,
-                "web_server_access": "PRIVATE_ONLY", "requirements": REQUIREMENTS, setting: value}
+    settings = {
+        "airflow_version": "3.3.1",
+        "environment_class": "mw1.small",
+        "min_workers": 1,
+        "max_workers": 2,
+        "web_server_access": "PRIVATE_ONLY",
+        "requirements": REQUIREMENTS,
+        setting: value,
+    }
     with pytest.raises(ValueError) as raised:
         check_mwaa_settings(**settings)
     message = str(raised.value)

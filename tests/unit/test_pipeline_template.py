@@ -48,26 +48,56 @@ TIMEOUT_MINUTES = {
 # Step Functions' vended log delivery and X-Ray, Lambda's X-Ray, and MWAA's execution role
 # (environment metrics, the account-level public access block it checks). Anything else is a finding.
 NO_RESOURCE_LEVEL_ACTIONS = {
-    "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies",
-    "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery",
-    "xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments",
-    "cloudwatch:PutMetricData", "s3:GetAccountPublicAccessBlock",
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+    "cloudwatch:PutMetricData",
+    "s3:GetAccountPublicAccessBlock",
 }
 
 # Real-format trigger events (EventBridge delivers them as the execution input).
 OBJECT_CREATED = {
-    "version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103", "detail-type": "Object Created",
-    "source": "aws.s3", "account": "111122223333", "time": "2026-11-24T10:00:00Z", "region": "us-east-1",
+    "version": "0",
+    "id": "17793124-05d4-b198-2fde-7ededc63b103",
+    "detail-type": "Object Created",
+    "source": "aws.s3",
+    "account": "111122223333",
+    "time": "2026-11-24T10:00:00Z",
+    "region": "us-east-1",
     "resources": ["arn:aws:s3:::landing-bucket"],
-    "detail": {"version": "0", "bucket": {"name": "landing-bucket"},
-               "object": {"key": "landing/orders.csv", "size": 2048, "etag": "b1946ac92492d2347c6235b4d2611184",
-                          "sequencer": "00617F08299329D189"},
-               "request-id": "N4N7GDK58NMKJ12R", "requester": "111122223333", "reason": "PutObject"},
+    "detail": {
+        "version": "0",
+        "bucket": {"name": "landing-bucket"},
+        "object": {
+            "key": "landing/orders.csv",
+            "size": 2048,
+            "etag": "b1946ac92492d2347c6235b4d2611184",
+            "sequencer": "00617F08299329D189",
+        },
+        "request-id": "N4N7GDK58NMKJ12R",
+        "requester": "111122223333",
+        "reason": "PutObject",
+    },
 }
 SCHEDULED = {
-    "version": "0", "id": "89d1a02d-5ec7-412e-82f5-13505f849b41", "detail-type": "Scheduled Event",
-    "source": "aws.events", "account": "111122223333", "time": "2026-11-24T02:00:00Z", "region": "us-east-1",
-    "resources": ["arn:aws:events:us-east-1:111122223333:rule/schedule"], "detail": {},
+    "version": "0",
+    "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "111122223333",
+    "time": "2026-11-24T02:00:00Z",
+    "region": "us-east-1",
+    "resources": ["arn:aws:events:us-east-1:111122223333:rule/schedule"],
+    "detail": {},
 }
 
 
@@ -108,20 +138,23 @@ def test_start_crawler_retries_only_while_the_crawler_is_busy(template: Template
     assert start["Resource"].endswith(":states:::aws-sdk:glue:startCrawler")
     assert start["Parameters"] == {"Name": crawler_ref(template)}
     busy = [retrier for retrier in start.get("Retry", []) if "Glue.CrawlerRunningException" in retrier["ErrorEquals"]]
-    assert busy == [{
-        "ErrorEquals": ["Glue.CrawlerRunningException"],
-        "IntervalSeconds": config.crawler.busy_retry_interval_seconds,
-        "MaxAttempts": config.crawler.busy_retry_attempts,
-        "BackoffRate": 2,
-        "JitterStrategy": "FULL",
-    }]
+    assert busy == [
+        {
+            "ErrorEquals": ["Glue.CrawlerRunningException"],
+            "IntervalSeconds": config.crawler.busy_retry_interval_seconds,
+            "MaxAttempts": config.crawler.busy_retry_attempts,
+            "BackoffRate": 2,
+            "JitterStrategy": "FULL",
+        }
+    ]
     for retrier in start["Retry"]:  # nothing retried blindly: a crawler that cannot start fails the stage
         assert not {"States.ALL", "States.TaskFailed"} & set(retrier["ErrorEquals"]), retrier
 
 
 @pytest.mark.parametrize("stage", ["dev", "local"])
-def test_poll_loop_waits_the_configured_interval_then_reads_the_crawler(synth: Callable[[str], Synthesized],
-                                                                         stage: str) -> None:
+def test_poll_loop_waits_the_configured_interval_then_reads_the_crawler(
+    synth: Callable[[str], Synthesized], stage: str
+) -> None:
     template, config = synth(stage).templates["pipeline"], config_for(stage)
     asl = state_machine_definition(template, CRAWL)
     states = asl["States"]
@@ -149,8 +182,13 @@ def crawler(state: str, last_crawl: dict[str, Any] | None = None) -> dict[str, A
     """A GetCrawler `Crawler` as AWS returns it; LastCrawl is absent until a first crawl ends."""
     response: dict[str, Any] = {"Name": "landing-crawler", "State": state, "DatabaseName": "db"}
     if last_crawl is not None:
-        response["LastCrawl"] = {"LogGroup": "/aws-glue/crawlers", "LogStream": "landing-crawler",
-                                 "MessagePrefix": "9f1c", "StartTime": "2026-11-24T10:00:00Z", **last_crawl}
+        response["LastCrawl"] = {
+            "LogGroup": "/aws-glue/crawlers",
+            "LogStream": "landing-crawler",
+            "MessagePrefix": "9f1c",
+            "StartTime": "2026-11-24T10:00:00Z",
+            **last_crawl,
+        }
     return response
 
 
@@ -178,14 +216,17 @@ def test_crawl_succeeds_when_the_crawler_is_ready_and_its_last_crawl_succeeded(t
 @pytest.mark.parametrize(
     ("last_crawl", "cause"),
     [
-        ({"Status": "FAILED", "ErrorMessage": "Insufficient Lake Formation permission(s)"},
-         "Insufficient Lake Formation permission(s)"),
+        (
+            {"Status": "FAILED", "ErrorMessage": "Insufficient Lake Formation permission(s)"},
+            "Insufficient Lake Formation permission(s)",
+        ),
         ({"Status": "CANCELLED"}, '"Status":"CANCELLED"'),
         ({"Status": "FAILED"}, '"Status":"FAILED"'),
     ],
 )
-def test_crawl_fails_crawler_failed_when_the_crawl_ended_otherwise(template: Template, last_crawl: dict[str, Any],
-                                                                    cause: str) -> None:
+def test_crawl_fails_crawler_failed_when_the_crawl_ended_otherwise(
+    template: Template, last_crawl: dict[str, Any], cause: str
+) -> None:
     run = run_crawl(template, iter([crawler("RUNNING"), crawler("READY", last_crawl)]))
     assert (run.status, run.error) == ("FAILED", "CrawlerFailed"), run
     assert cause in run.cause
@@ -212,8 +253,9 @@ def test_crawl_times_out_after_max_polls(synth: Callable[[str], Synthesized], st
 # --- transform stage ---------------------------------------------------------------------------
 
 
-def test_transform_runs_the_glue_job_to_completion_and_retries_only_when_busy(template: Template,
-                                                                               config: DeploymentConfig) -> None:
+def test_transform_runs_the_glue_job_to_completion_and_retries_only_when_busy(
+    template: Template, config: DeploymentConfig
+) -> None:
     asl = state_machine_definition(template, TRANSFORM)
     run_job = asl["States"][asl["StartAt"]]
     assert run_job["Resource"].endswith(":states:::glue:startJobRun.sync")
@@ -308,14 +350,16 @@ def test_pipeline_runs_each_stage_machine_synchronously_under_a_derived_name(tem
     asl = state_machine_definition(template, PIPELINE)
     tasks = stage_tasks(asl)
     targets = [task["Parameters"]["StateMachineArn"] for task in tasks.values()]
-    assert sorted(targets) == sorted(f"${{Ref:{state_machine_logical_id(template, prefix)}}}"
-                                     for prefix in (CRAWL, TRANSFORM))
+    assert sorted(targets) == sorted(
+        f"${{Ref:{state_machine_logical_id(template, prefix)}}}" for prefix in (CRAWL, TRANSFORM)
+    )
     for task in tasks.values():
         assert "$$.Execution.Name" in task["Parameters"]["Name.$"]
 
 
-def test_every_stage_failure_is_noted_notified_once_and_fails_the_pipeline(dev: Synthesized,
-                                                                          template: Template) -> None:
+def test_every_stage_failure_is_noted_notified_once_and_fails_the_pipeline(
+    dev: Synthesized, template: Template
+) -> None:
     asl = state_machine_definition(template, PIPELINE)
     states = asl["States"]
     topic = {"Ref": storage_id(dev, "AWS::SNS::Topic")}
@@ -343,7 +387,8 @@ def test_every_stage_failure_is_noted_notified_once_and_fails_the_pipeline(dev: 
 
 
 def test_the_stage_error_is_parsed_only_from_a_cause_that_reads_as_the_stage_executions_json(
-        template: Template) -> None:
+    template: Template,
+) -> None:
     # A Pass state cannot catch: an intrinsic that failed there would end the run without a notice.
     asl = state_machine_definition(template, PIPELINE)
     parsers = states_of(asl, lambda s: "States.StringToJson" in json.dumps(s.get("Parameters", {})))
@@ -409,10 +454,16 @@ def stage_execution_failed(error: str | None, cause: str | None, status: str = "
     with the execution's DescribeExecution JSON as the cause (Error and Cause only if it had them)."""
 
     def failure(params: dict[str, Any]) -> StateError:
-        described = {"ExecutionArn": stage_arn(params["Name"]), "Name": params["Name"], "Status": status,
-                     "StateMachineArn": "arn:aws:states:us-east-1:111122223333:stateMachine:stage-machine",
-                     "StartDate": 1795514400.0, "StopDate": 1795514461.5, "Input": json.dumps(params["Input"]),
-                     "InputDetails": {"Included": True}}
+        described = {
+            "ExecutionArn": stage_arn(params["Name"]),
+            "Name": params["Name"],
+            "Status": status,
+            "StateMachineArn": "arn:aws:states:us-east-1:111122223333:stateMachine:stage-machine",
+            "StartDate": 1795514400.0,
+            "StopDate": 1795514461.5,
+            "Input": json.dumps(params["Input"]),
+            "InputDetails": {"Included": True},
+        }
         if error is not None:
             described["Error"] = error
         if cause is not None:
@@ -423,9 +474,13 @@ def stage_execution_failed(error: str | None, cause: str | None, status: str = "
     return failure
 
 
-def run_pipeline(template: Template, event: Any, fail_stage: str | None = None,
-                 failure: StageFailure | None = None,
-                 execution_name: str = "3f8a-20261124") -> tuple[Run, list[dict[str, Any]], list[dict[str, Any]]]:
+def run_pipeline(
+    template: Template,
+    event: Any,
+    fail_stage: str | None = None,
+    failure: StageFailure | None = None,
+    execution_name: str = "3f8a-20261124",
+) -> tuple[Run, list[dict[str, Any]], list[dict[str, Any]]]:
     """Run the pipeline; returns the run, the stage executions started and the SNS messages published."""
     asl = state_machine_definition(template, PIPELINE)
     started: list[dict[str, Any]] = []
@@ -439,8 +494,13 @@ def run_pipeline(template: Template, event: Any, fail_stage: str | None = None,
         started.append(params)
         if fail_stage is not None and params["Name"].endswith(f"-{fail_stage}"):
             raise (failure or stage_execution_failed("CrawlerFailed", "boom"))(params)
-        return {"ExecutionArn": stage_arn(params["Name"]), "Status": "SUCCEEDED",
-                "Output": {}, "StartDate": 1, "StopDate": 2}
+        return {
+            "ExecutionArn": stage_arn(params["Name"]),
+            "Status": "SUCCEEDED",
+            "Output": {},
+            "StartDate": 1,
+            "StopDate": 2,
+        }
 
     return simulate(asl, event, on_task, execution_name=execution_name), started, published
 
@@ -477,27 +537,35 @@ def test_pipeline_runs_crawl_then_transform_and_notifies_success_once(template: 
     ],
     ids=["crawl-failed", "crawl-timed-out", "job-failed", "validation-failed", "stage-runtime-error"],
 )
-def test_a_failed_stage_is_notified_with_its_own_error_and_cause(template: Template, stage: str, error: str,
-                                                                 cause: str) -> None:
-    run, started, published = run_pipeline(template, OBJECT_CREATED, fail_stage=stage,
-                                            failure=stage_execution_failed(error, cause))
+def test_a_failed_stage_is_notified_with_its_own_error_and_cause(
+    template: Template, stage: str, error: str, cause: str
+) -> None:
+    run, started, published = run_pipeline(
+        template, OBJECT_CREATED, fail_stage=stage, failure=stage_execution_failed(error, cause)
+    )
     # A custom error name ("States.*" names are reserved), with the stage's own cause.
     assert (run.status, run.error, run.cause) == ("FAILED", "PipelineFailed", cause)
     assert started[-1]["Name"].endswith(f"-{stage}")  # nothing started after the failed stage
     [message] = published
     assert message["Subject"] == f"Pipeline FAILED at stage {stage}: {error}"
     assert len(message["Subject"]) <= 100  # SNS refuses longer subjects
-    assert message["Message"] == {"status": "FAILED", "stage": stage, "error": error, "cause": cause,
-                                  "execution": PIPELINE_EXECUTION,
-                                  "stage_execution": stage_arn(f"3f8a-20261124-{stage}")}
+    assert message["Message"] == {
+        "status": "FAILED",
+        "stage": stage,
+        "error": error,
+        "cause": cause,
+        "execution": PIPELINE_EXECUTION,
+        "stage_execution": stage_arn(f"3f8a-20261124-{stage}"),
+    }
     # After the stage task: note the stage, check the error, read it, notify, fail.
-    assert state_types(template, run.trace[len(started) + 1:]) == ["Pass", "Choice", "Pass", "Task", "Fail"]
+    assert state_types(template, run.trace[len(started) + 1 :]) == ["Pass", "Choice", "Pass", "Task", "Fail"]
 
 
 def test_a_stage_execution_that_ended_without_an_error_is_notified_with_the_caught_one(template: Template) -> None:
     # An execution stopped without error and cause (ABORTED) has neither in its DescribeExecution.
-    run, _, published = run_pipeline(template, OBJECT_CREATED, fail_stage="crawl",
-                                     failure=stage_execution_failed(None, None, status="ABORTED"))
+    run, _, published = run_pipeline(
+        template, OBJECT_CREATED, fail_stage="crawl", failure=stage_execution_failed(None, None, status="ABORTED")
+    )
     [message] = published
     body = message["Message"]
     assert (body["error"], json.loads(body["cause"])["Status"]) == ("States.TaskFailed", "ABORTED")
@@ -522,25 +590,34 @@ def _caught(error: str, cause: str) -> StageFailure:
         ("States.Permissions", "not authorized to perform: states:StartExecution"),
         ("StepFunctions.ExecutionAlreadyExistsException", "Execution Already Exists: 'arn:aws:states:...'"),
     ],
-    ids=["not-json", "empty", "json-cut-short", "json-not-an-execution", "timeout", "permissions",
-         "could-not-start"],
+    ids=["not-json", "empty", "json-cut-short", "json-not-an-execution", "timeout", "permissions", "could-not-start"],
 )
-def test_any_other_stage_error_is_notified_as_caught_exactly_once(template: Template, stage: str, error: str,
-                                                                  cause: str) -> None:
+def test_any_other_stage_error_is_notified_as_caught_exactly_once(
+    template: Template, stage: str, error: str, cause: str
+) -> None:
     run, started, published = run_pipeline(template, OBJECT_CREATED, fail_stage=stage, failure=_caught(error, cause))
     assert (run.status, run.error, run.cause) == ("FAILED", "PipelineFailed", cause)  # never a States.Runtime
     [message] = published
     assert message["Subject"] == f"Pipeline FAILED at stage {stage}: {error}"
-    assert message["Message"] == {"status": "FAILED", "stage": stage, "error": error, "cause": cause,
-                                  "execution": PIPELINE_EXECUTION}
+    assert message["Message"] == {
+        "status": "FAILED",
+        "stage": stage,
+        "error": error,
+        "cause": cause,
+        "execution": PIPELINE_EXECUTION,
+    }
     # After the stage task: note the stage, check the error, notify, fail (no parsing).
-    assert state_types(template, run.trace[len(started) + 1:]) == ["Pass", "Choice", "Task", "Fail"]
+    assert state_types(template, run.trace[len(started) + 1 :]) == ["Pass", "Choice", "Task", "Fail"]
 
 
 @pytest.mark.parametrize(
     "event",
-    [{}, {"hello": "world"}, {"detail-type": "Object Created", "detail": {"bucket": {"name": "b"}}},
-     {**SCHEDULED, "detail-type": "AWS API Call via CloudTrail"}],
+    [
+        {},
+        {"hello": "world"},
+        {"detail-type": "Object Created", "detail": {"bucket": {"name": "b"}}},
+        {**SCHEDULED, "detail-type": "AWS API Call via CloudTrail"},
+    ],
     ids=["empty", "foreign", "object-without-key", "other-detail-type"],
 )
 def test_unknown_trigger_is_notified_as_a_failure_without_running_a_stage(template: Template, event: Any) -> None:
@@ -568,8 +645,9 @@ def test_state_machine_timeout_comes_from_config(synth: Callable[[str], Synthesi
 
 
 @pytest.mark.parametrize("prefix", MACHINES)
-def test_state_machine_logs_all_to_its_own_encrypted_log_group_and_traces(dev: Synthesized, template: Template,
-                                                                          prefix: str) -> None:
+def test_state_machine_logs_all_to_its_own_encrypted_log_group_and_traces(
+    dev: Synthesized, template: Template, prefix: str
+) -> None:
     _, machine = one_resource(template, STATE_MACHINE_TYPE, prefix)
     props = machine["Properties"]
     assert props.get("StateMachineType", "STANDARD") == "STANDARD"
@@ -581,17 +659,22 @@ def test_state_machine_logs_all_to_its_own_encrypted_log_group_and_traces(dev: S
     log_group = resources(template)[log_group_id]
     assert (log_group["Type"], attribute) == ("AWS::Logs::LogGroup", "Arn")
     assert imported(dev, log_group["Properties"]["KmsKeyId"]) == {
-        "Fn::GetAtt": [storage_id(dev, "AWS::KMS::Key"), "Arn"]}
+        "Fn::GetAtt": [storage_id(dev, "AWS::KMS::Key"), "Arn"]
+    }
     others = [m for lid, m in template.find_resources(STATE_MACHINE_TYPE).items() if not lid.startswith(prefix)]
     assert all(log_group_id not in refs_in(m["Properties"]["LoggingConfiguration"]) for m in others)
 
 
 @pytest.mark.parametrize("prefix", MACHINES)
 def test_state_machine_has_an_alarm_on_unsuccessful_executions_that_notifies_the_topic(
-        dev: Synthesized, template: Template, prefix: str) -> None:
+    dev: Synthesized, template: Template, prefix: str
+) -> None:
     machine_id = state_machine_logical_id(template, prefix)
-    alarms = [a["Properties"] for a in template.find_resources("AWS::CloudWatch::Alarm").values()
-              if machine_id in refs_in(a["Properties"].get("Metrics", a["Properties"].get("Dimensions")))]
+    alarms = [
+        a["Properties"]
+        for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+        if machine_id in refs_in(a["Properties"].get("Metrics", a["Properties"].get("Dimensions")))
+    ]
     assert len(alarms) == 1, alarms
     [alarm] = alarms
     metric_names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
@@ -608,8 +691,9 @@ def rules(template: Template) -> dict[str, dict[str, Any]]:
     return {lid: r["Properties"] for lid, r in template.find_resources("AWS::Events::Rule").items()}
 
 
-def test_object_created_rule_matches_new_objects_under_the_landing_prefix(dev: Synthesized, template: Template,
-                                                                          config: DeploymentConfig) -> None:
+def test_object_created_rule_matches_new_objects_under_the_landing_prefix(
+    dev: Synthesized, template: Template, config: DeploymentConfig
+) -> None:
     [pattern] = [rule["EventPattern"] for rule in rules(template).values() if "EventPattern" in rule]
     assert set(pattern) == {"source", "detail-type", "detail"}
     assert pattern["source"] == ["aws.s3"]
@@ -625,7 +709,8 @@ def test_schedule_rule_uses_the_configured_schedule(template: Template, config: 
 
 
 def test_rule_targets_start_the_pipeline_with_retries_and_an_encrypted_dead_letter_queue(
-        dev: Synthesized, template: Template) -> None:
+    dev: Synthesized, template: Template
+) -> None:
     all_rules = rules(template)
     assert len(all_rules) == 2
     pipeline_id = state_machine_logical_id(template, PIPELINE)
@@ -639,12 +724,19 @@ def test_rule_targets_start_the_pipeline_with_retries_and_an_encrypted_dead_lett
         queue = resources(template)[queue_id]
         assert (queue["Type"], attribute) == ("AWS::SQS::Queue", "Arn")
         assert imported(dev, queue["Properties"]["KmsMasterKeyId"]) == {
-            "Fn::GetAtt": [storage_id(dev, "AWS::KMS::Key"), "Arn"]}
+            "Fn::GetAtt": [storage_id(dev, "AWS::KMS::Key"), "Arn"]
+        }
         # EventBridge may put this rule's undeliverable events into the queue.
-        allowed = [s for p in queue_policies if {"Ref": queue_id} in p["Queues"]
-                   for s in p["PolicyDocument"]["Statement"]
-                   if s["Effect"] == "Allow" and s.get("Principal") == {"Service": "events.amazonaws.com"}
-                   and "sqs:SendMessage" in as_list(s["Action"]) and rule_id in refs_in(s.get("Condition"))]
+        allowed = [
+            s
+            for p in queue_policies
+            if {"Ref": queue_id} in p["Queues"]
+            for s in p["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Allow"
+            and s.get("Principal") == {"Service": "events.amazonaws.com"}
+            and "sqs:SendMessage" in as_list(s["Action"])
+            and rule_id in refs_in(s.get("Condition"))
+        ]
         assert allowed, f"no queue policy lets EventBridge dead-letter events of {rule_id}"
 
 
@@ -682,8 +774,9 @@ def test_crawl_stage_may_only_start_and_read_its_crawler(template: Template) -> 
     specific, _ = machine_role_statements(template, CRAWL)
     [statement] = specific
     assert lower_actions(statement) == {"glue:startcrawler", "glue:getcrawler"}
-    crawler_arn = ("arn:${Ref:AWS::Partition}:glue:${Ref:AWS::Region}:${Ref:AWS::AccountId}:crawler/"
-                   + crawler_ref(template))
+    crawler_arn = "arn:${Ref:AWS::Partition}:glue:${Ref:AWS::Region}:${Ref:AWS::AccountId}:crawler/" + crawler_ref(
+        template
+    )
     assert [render(resource) for resource in as_list(statement["Resource"])] == [crawler_arn]
 
 
@@ -693,7 +786,8 @@ def test_pipeline_may_start_only_the_two_stage_machines(dev: Synthesized, templa
     starts = [s for s in specific if "states:startexecution" in lower_actions(s)]
     assert len(starts) == 1 and lower_actions(starts[0]) == {"states:startexecution"}
     assert sorted(as_list(starts[0]["Resource"]), key=json.dumps) == sorted(
-        ({"Ref": lid} for lid in stage_ids), key=json.dumps)
+        ({"Ref": lid} for lid in stage_ids), key=json.dumps
+    )
     for statement in specific:
         actions = lower_actions(statement)
         if any(action.startswith("states:") for action in actions):
@@ -701,7 +795,8 @@ def test_pipeline_may_start_only_the_two_stage_machines(dev: Synthesized, templa
             assert refs_in(statement["Resource"]) == stage_ids, statement
         if "sns:publish" in actions:
             assert [imported(dev, r) for r in as_list(statement["Resource"])] == [
-                {"Ref": storage_id(dev, "AWS::SNS::Topic")}]
+                {"Ref": storage_id(dev, "AWS::SNS::Topic")}
+            ]
 
 
 def policy_statements(value: Any) -> Iterator[dict[str, Any]]:
@@ -719,9 +814,12 @@ def policy_statements(value: Any) -> Iterator[dict[str, Any]]:
 def is_kms_default_admin_statement(resource_type: str, statement: dict[str, Any]) -> bool:
     """CDK's default key-policy statement: kms:* for the account root, which hands control to IAM policies."""
     principal = statement.get("Principal", {})
-    return (resource_type == "AWS::KMS::Key" and statement.get("Action") == "kms:*"
-            and isinstance(principal, dict)
-            and render(principal.get("AWS", "")) == "arn:${Ref:AWS::Partition}:iam::${Ref:AWS::AccountId}:root")
+    return (
+        resource_type == "AWS::KMS::Key"
+        and statement.get("Action") == "kms:*"
+        and isinstance(principal, dict)
+        and render(principal.get("AWS", "")) == "arn:${Ref:AWS::Partition}:iam::${Ref:AWS::AccountId}:root"
+    )
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod", "local"])

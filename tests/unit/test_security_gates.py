@@ -38,10 +38,12 @@ def violations(outdir: Path) -> list[tuple[str, str, str]]:
     if not report_path.exists():
         return []
     report = json.loads(report_path.read_text())
-    return [(plugin["pluginName"], violation["ruleName"], construct["constructPath"])
-            for plugin in report.get("pluginReports", [])
-            for violation in plugin.get("violations", [])
-            for construct in violation.get("violatingConstructs", [])]
+    return [
+        (plugin["pluginName"], violation["ruleName"], construct["constructPath"])
+        for plugin in report.get("pluginReports", [])
+        for violation in plugin.get("violations", [])
+        for construct in violation.get("violatingConstructs", [])
+    ]
 
 
 # --- cdk-nag ---------------------------------------------------------------------------------
@@ -69,8 +71,9 @@ def acknowledgements(app: cdk.App) -> dict[tuple[str, str], Any]:
 def test_every_acknowledgement_says_why(synth: Callable[[str], Synthesized], stage: str) -> None:
     acknowledged = acknowledgements(synth(stage).app)
     assert len(acknowledged) > 10  # the app does acknowledge findings: none found means the lookup broke
-    without_reason = {key: reason for key, reason in acknowledged.items()
-                      if not isinstance(reason, str) or len(reason.strip()) < 20}
+    without_reason = {
+        key: reason for key, reason in acknowledged.items() if not isinstance(reason, str) or len(reason.strip()) < 20
+    }
     assert without_reason == {}
     unknown = sorted({rule for _, rule in acknowledged if not rule.startswith(ACKNOWLEDGEABLE_RULES)})
     assert unknown == [], "acknowledgements of rules no plugin of ours reports"
@@ -82,8 +85,12 @@ def test_nag_fails_synth_on_a_non_compliant_bucket_unless_acknowledged(tmp_path:
     # No access logs, public access not blocked, TLS not enforced: AwsSolutions-S1, S2, S10.
     s3.Bucket(stack, "Open", block_public_access=s3.BlockPublicAccess.BLOCK_ACLS_ONLY)
     acked = s3.Bucket(stack, "Acknowledged", block_public_access=s3.BlockPublicAccess.BLOCK_ACLS_ONLY)
-    cdk.Validations.of(acked).acknowledge(*(cdk.Acknowledgment(id=rule, reason="Negative test: acknowledged.")
-                                            for rule in ("AwsSolutions-S1", "AwsSolutions-S2", "AwsSolutions-S10")))
+    cdk.Validations.of(acked).acknowledge(
+        *(
+            cdk.Acknowledgment(id=rule, reason="Negative test: acknowledged.")
+            for rule in ("AwsSolutions-S1", "AwsSolutions-S2", "AwsSolutions-S10")
+        )
+    )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
 
     with pytest.raises(RuntimeError, match="ValidationFailed"):
@@ -125,8 +132,9 @@ def cfn_lint(template_text: str, ignored: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_cfn_lint_finds_nothing_in_any_template(synth: Callable[[str], Synthesized], stage: str,
-                                                cfn_lint_ignored: list[str]) -> None:
+def test_cfn_lint_finds_nothing_in_any_template(
+    synth: Callable[[str], Synthesized], stage: str, cfn_lint_ignored: list[str]
+) -> None:
     synthesized = synth(stage)
     templates = sorted(synthesized.outdir.glob("*.template.json"))
     assert {path.name for path in templates} == {stack.template_file for stack in synthesized.stacks.values()}
@@ -134,8 +142,9 @@ def test_cfn_lint_finds_nothing_in_any_template(synth: Callable[[str], Synthesiz
     assert findings == {path.name: [] for path in templates}
 
 
-def test_cfn_lint_reports_errors_and_unignored_warnings(synth: Callable[[str], Synthesized],
-                                                        cfn_lint_ignored: list[str]) -> None:
+def test_cfn_lint_reports_errors_and_unignored_warnings(
+    synth: Callable[[str], Synthesized], cfn_lint_ignored: list[str]
+) -> None:
     template = synth("dev").templates["pipeline"].to_json()
     rule_id = next(lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::Events::Rule")
     template["Resources"][rule_id]["Properties"]["State"] = "ON"  # E3030: not an allowed value

@@ -42,8 +42,11 @@ def key_arn(storage: Template) -> dict[str, Any]:
 
 def access_log_bucket_id(storage: Template) -> str:
     """The bucket the others deliver their server access logs to."""
-    destinations = {json.dumps(b["LoggingConfiguration"]["DestinationBucketName"])
-                    for b in resources(storage, "AWS::S3::Bucket").values() if "LoggingConfiguration" in b}
+    destinations = {
+        json.dumps(b["LoggingConfiguration"]["DestinationBucketName"])
+        for b in resources(storage, "AWS::S3::Bucket").values()
+        if "LoggingConfiguration" in b
+    }
     assert len(destinations) == 1, destinations
     ref = json.loads(destinations.pop())
     return str(ref["Ref"])
@@ -67,8 +70,11 @@ def test_every_bucket_is_versioned_private_and_owner_enforced(storage: Template)
     for logical_id, bucket in buckets.items():
         assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}, logical_id
         assert bucket["PublicAccessBlockConfiguration"] == {
-            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
-            "RestrictPublicBuckets": True}, logical_id
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, logical_id
         assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}, logical_id
 
 
@@ -82,17 +88,21 @@ def test_data_buckets_use_the_key_and_log_access_the_log_bucket_uses_sse_s3(stor
             assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
             assert "LoggingConfiguration" not in bucket
         else:
-            assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms",
-                                                             "KMSMasterKeyID": key_arn(storage)}, logical_id
+            assert rule["ServerSideEncryptionByDefault"] == {
+                "SSEAlgorithm": "aws:kms",
+                "KMSMasterKeyID": key_arn(storage),
+            }, logical_id
             assert rule["BucketKeyEnabled"] is True
             assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": logs_id}
 
 
 def denies_insecure_transport(statement: dict[str, Any], action: str) -> bool:
-    return (statement["Effect"] == "Deny"
-            and statement.get("Principal") in ("*", {"AWS": "*"})
-            and action in as_list(statement["Action"])
-            and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}})
+    return (
+        statement["Effect"] == "Deny"
+        and statement.get("Principal") in ("*", {"AWS": "*"})
+        and action in as_list(statement["Action"])
+        and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    )
 
 
 def test_every_bucket_policy_denies_requests_without_tls(storage: Template) -> None:
@@ -107,8 +117,11 @@ def test_every_bucket_policy_denies_requests_without_tls(storage: Template) -> N
 
 
 def test_the_bucket_the_pipeline_watches_sends_events_to_eventbridge(dev: Synthesized, storage: Template) -> None:
-    [pattern] = [r["EventPattern"] for r in resources(dev.templates["pipeline"], "AWS::Events::Rule").values()
-                 if "EventPattern" in r]
+    [pattern] = [
+        r["EventPattern"]
+        for r in resources(dev.templates["pipeline"], "AWS::Events::Rule").values()
+        if "EventPattern" in r
+    ]
     watched = exported_value(dev.templates.values(), pattern["detail"]["bucket"]["name"][0])
     notifications = resources(storage, "Custom::S3BucketNotifications")
     assert [n["BucketName"] for n in notifications.values()] == [watched]  # that bucket, and only that one
@@ -126,9 +139,12 @@ def test_topic_is_encrypted_with_the_key_and_accepts_tls_only(storage: Template)
 def test_alarms_may_publish_to_the_topic(storage: Template) -> None:
     [(topic_id, _)] = resources(storage, "AWS::SNS::Topic").items()
     [policy] = [p for p in resources(storage, "AWS::SNS::TopicPolicy").values() if {"Ref": topic_id} in p["Topics"]]
-    assert any(s["Effect"] == "Allow" and "sns:Publish" in as_list(s["Action"])
-               and "cloudwatch.amazonaws.com" in as_list(s.get("Principal", {}).get("Service", []))
-               for s in policy["PolicyDocument"]["Statement"])
+    assert any(
+        s["Effect"] == "Allow"
+        and "sns:Publish" in as_list(s["Action"])
+        and "cloudwatch.amazonaws.com" in as_list(s.get("Principal", {}).get("Service", []))
+        for s in policy["PolicyDocument"]["Statement"]
+    )
 
 
 def test_key_lets_the_services_that_encrypt_for_the_pipeline_use_it(storage: Template) -> None:
@@ -144,16 +160,18 @@ def test_key_lets_the_services_that_encrypt_for_the_pipeline_use_it(storage: Tem
 
 
 @pytest.mark.parametrize(("stage", "protected"), [("dev", False), ("prod", True)])
-def test_only_prod_keeps_data_when_the_stack_goes(synth: Callable[[str], Synthesized], stage: str,
-                                                  protected: bool) -> None:
+def test_only_prod_keeps_data_when_the_stack_goes(
+    synth: Callable[[str], Synthesized], stage: str, protected: bool
+) -> None:
     synthesized = synth(stage)
     storage = synthesized.templates["storage"].to_json()["Resources"]
     policy = "Retain" if protected else "Delete"
     for type_ in ("AWS::S3::Bucket", "AWS::KMS::Key"):
         for logical_id, resource in storage.items():
             if resource["Type"] == type_:
-                assert (resource.get("DeletionPolicy"), resource.get("UpdateReplacePolicy")) == (policy, policy), \
+                assert (resource.get("DeletionPolicy"), resource.get("UpdateReplacePolicy")) == (policy, policy), (
                     logical_id
+                )
     # Auto-delete empties buckets when the stack is deleted: never where data is kept.
     auto_delete = [r for r in storage.values() if r["Type"] == "Custom::S3AutoDeleteObjects"]
     assert bool(auto_delete) is not protected
