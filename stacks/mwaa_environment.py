@@ -35,6 +35,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from stacks.airflow_cron import airflow_cron
 from stacks.config import MWAA_AIRFLOW_VERSIONS, MWAA_ENVIRONMENT_CLASSES, MWAA_WEB_SERVER_ACCESS
 from stacks.nag import GRANT_READ_ACTIONS, GRANT_WRITE_ACTIONS, acknowledge, acknowledge_grant_actions, rendered_arn
 from stacks.pipeline_workflow import PipelineStage
@@ -114,9 +115,14 @@ def airflow_options(
     landing_bucket_name: str,
     landing_prefix: str,
     notification_topic_arn: str,
+    schedule: str,
 ) -> dict[str, str]:
-    """The `pipeline.*` Airflow configuration options the DAG reads (dags/glue_pipeline.py)."""
+    """The `pipeline.*` Airflow configuration options the DAG reads (dags/glue_pipeline.py).
+
+    `schedule`: the pipeline's EventBridge `cron(...)` expression, set as Airflow's 5-field cron.
+    """
     options = {
+        f"{AIRFLOW_OPTIONS_SECTION}.schedule": airflow_cron(schedule, name="MwaaEnvironment schedule"),
         f"{AIRFLOW_OPTIONS_SECTION}.landing_bucket": landing_bucket_name,
         f"{AIRFLOW_OPTIONS_SECTION}.landing_prefix": landing_prefix,
         f"{AIRFLOW_OPTIONS_SECTION}.notification_topic_arn": notification_topic_arn,
@@ -191,6 +197,7 @@ class MwaaEnvironment(Construct):
         landing_bucket: s3.IBucket,
         landing_prefix: str,
         notification_topic: sns.ITopic,
+        schedule: str,
         airflow_version: str,
         environment_class: str,
         min_workers: int,
@@ -398,6 +405,7 @@ class MwaaEnvironment(Construct):
             landing_bucket_name=landing_bucket.bucket_name,
             landing_prefix=landing_prefix,
             notification_topic_arn=notification_topic.topic_arn,
+            schedule=schedule,
         )
         module = mwaa.CfnEnvironment.ModuleLoggingConfigurationProperty
         log = module(enabled=True, log_level=log_level)

@@ -50,6 +50,7 @@ class OrchestrationStack(Stack):
             landing_bucket=storage.landing_bucket,
             landing_prefix=config.landing_prefix,
             notification_topic=storage.topic,
+            schedule=config.schedule,  # the DAG runs on the EventBridge schedule (pipeline.schedule)
             airflow_version=config.mwaa.airflow_version,
             environment_class=config.mwaa.environment_class,
             min_workers=config.mwaa.min_workers,

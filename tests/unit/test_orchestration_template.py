@@ -164,6 +164,7 @@ def test_dag_reads_stage_arns_and_timeouts_set_from_the_stage_state_machines(
     options = environment(template)["AirflowConfigurationOptions"]
     per_stage = {f"pipeline.{s}_{key}" for s in STAGES for key in ("state_machine_arn", "timeout_seconds")}
     assert set(options) == {
+        "pipeline.schedule",
         "pipeline.landing_bucket",
         "pipeline.landing_prefix",
         "pipeline.notification_topic_arn",
@@ -181,6 +182,8 @@ def test_dag_reads_stage_arns_and_timeouts_set_from_the_stage_state_machines(
     landing = one_resource(storage, "AWS::S3::Bucket", "LandingBucket")[0]
     assert exported_value(dev.templates.values(), options["pipeline.landing_bucket"]) == {"Ref": landing}
     assert options["pipeline.landing_prefix"] == config_for("dev").landing_prefix
+    # The EventBridge schedule as Airflow's cron: the DAG runs when the rule would have.
+    assert (config_for("dev").schedule, options["pipeline.schedule"]) == ("cron(0 2 * * ? *)", "0 2 * * *")
     topic = one_resource(storage, "AWS::SNS::Topic")[0]
     assert exported_value(dev.templates.values(), options["pipeline.notification_topic_arn"]) == {"Ref": topic}
 
@@ -356,6 +359,7 @@ def standalone(*, egress: str = "nat-gateway", **settings: Any) -> Template:
         landing_bucket=s3.Bucket.from_bucket_name(stack, "Landing", "landing"),
         landing_prefix="in/",
         notification_topic=sns.Topic(stack, "Topic"),
+        schedule="cron(0 2 * * ? *)",
         install_requirements=egress == "nat-gateway",
         **{
             "airflow_version": "3.3.1",
