@@ -12,7 +12,7 @@ SCENARIO ?= happy_path
 LOCAL_ASSEMBLY := cdk.out.local
 APP_SOURCES := app.py $(wildcard stacks/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt)
 
-.PHONY: setup synth demo scenarios test bench lint diff bootstrap deploy destroy clean
+.PHONY: setup synth demo scenarios test bench lint diff bootstrap deploy destroy clean graphs
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -41,6 +41,14 @@ demo: setup $(LOCAL_ASSEMBLY)/manifest.json
 scenarios: setup $(LOCAL_ASSEMBLY)/manifest.json
 	$(BIN)/python -m localrun all --assembly $(LOCAL_ASSEMBLY)
 
+# Pictures of every state machine, from the dev stage as deployed (docs/state-machines, README).
+DEV_ASSEMBLY := cdk.out.dev
+$(DEV_ASSEMBLY)/manifest.json: $(APP_SOURCES) | setup
+	$(CDK) synth -c stage=dev --quiet --output $(DEV_ASSEMBLY)
+
+graphs: setup $(DEV_ASSEMBLY)/manifest.json
+	$(BIN)/python -m localrun.graphs --assembly $(DEV_ASSEMBLY) --out docs/state-machines --readme README.md
+
 test: setup lint
 	$(BIN)/python -m pytest
 
@@ -68,4 +76,4 @@ destroy: setup
 	$(CDK) destroy -c stage=$(STAGE) --all
 
 clean:
-	rm -rf cdk.out $(LOCAL_ASSEMBLY) .pytest_cache
+	rm -rf cdk.out $(LOCAL_ASSEMBLY) $(DEV_ASSEMBLY) .pytest_cache
