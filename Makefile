@@ -28,6 +28,7 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 	touch $@
 
 synth: setup
+	@: stage $(STAGE): $(DEPLOY_STACKS)
 	$(CDK) synth -c stage=$(STAGE) --quiet
 	@echo "templates in cdk.out/"
 
@@ -61,18 +62,25 @@ lint: setup
 	$(BIN)/mypy
 
 diff: setup
+	@: stage $(STAGE): $(DEPLOY_STACKS)
 	$(CDK) diff -c stage=$(STAGE)
 
 # Storage and Pipeline; the Orchestration (MWAA) stack only when the stage's outer_loop is "mwaa".
-DEPLOY_STACKS = $(shell $(BIN)/python -c 'import sys, app, stacks.config as c; print(*app.deployed_stack_ids(c.config_for(sys.argv[1])))' $(STAGE))
+# Validates STAGE and that stage's config only: anything wrong stops make (status 2, under make -n
+# too) with one line naming the field, the value and what is allowed.
+stage_stacks = $(shell $(BIN)/python app.py --deploy-stacks '$(STAGE)')
+stacks_or_stop = $(if $(filter 0,$(.SHELLSTATUS)),$(1),$(error $(or $(filter-out error:,$(1)),app.py --deploy-stacks failed (see above))))
+DEPLOY_STACKS = $(call stacks_or_stop,$(stage_stacks))
 
 bootstrap: setup
+	@: stage $(STAGE): $(DEPLOY_STACKS)
 	$(CDK) bootstrap -c stage=$(STAGE)
 
 deploy: setup
 	$(CDK) deploy -c stage=$(STAGE) $(DEPLOY_STACKS)
 
 destroy: setup
+	@: stage $(STAGE): $(DEPLOY_STACKS)
 	$(CDK) destroy -c stage=$(STAGE) --all
 
 clean:

@@ -74,18 +74,43 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
     return app, {"storage": storage, "pipeline": pipeline, "orchestration": orchestration}
 
 
-def main() -> int:
-    probe = cdk.App()
-    stage = probe.node.try_get_context("stage") or "dev"
+# Context keys this app reads. CDK's own keys are namespaced (`@aws-cdk/...`, `aws:cdk:...`,
+# lookups such as `availability-zones:account=...`); any other plain key is a typo such as `stag`.
+APP_CONTEXT_KEYS = ("stage",)
+
+
+def stage_from_context(context: dict[str, object]) -> object:
+    """The stage `-c stage=...` names (dev when none is given), or a ConfigError for an unknown key."""
+    for key, value in context.items():
+        if key not in APP_CONTEXT_KEYS and not key.startswith("@") and ":" not in key:
+            raise ConfigError(
+                f"context {key} = {value!r}: not a key this app reads; the one it reads is stage "
+                f"(-c stage=dev|prod|local)"
+            )
+    return context.get("stage", "dev")
+
+
+def main(argv: list[str]) -> int:
+    """Synthesize the stage the context names (`cdk synth -c stage=...`), or, with
+    `--deploy-stacks STAGE`, print the stacks `make deploy` deploys. Invalid config or context:
+    one line on stderr naming the field or key, the value and what is allowed; exit status 2."""
+    if argv[:1] == ["--deploy-stacks"]:  # for make, which reads stdout: the stacks or the error line
+        try:
+            print(*deployed_stack_ids(config_for(argv[1] if len(argv) == 2 else None)))
+        except ConfigError as error:
+            print(f"error: {error}")
+            return 2
+        return 0
     try:
-        config = config_for(stage)
+        probe = cdk.App()
+        config = config_for(stage_from_context(probe.node.get_all_context()))
+        app, _ = build_app(config=config, outdir=probe.outdir)
+        app.synth()
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    app, _ = build_app(config=config, outdir=probe.outdir)
-    app.synth()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,98 @@
+"""Mistakes in the stage or its config, through the real entry points: one line, exit status 2.
+
+`app.py` as the CDK CLI runs it (context in CDK_CONTEXT_JSON), the CDK CLI itself, `make synth`
+and `make -n deploy`. No traceback, no silent fallback to dev, and no `cdk deploy` without stacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STAGES_ALLOWED = "must be one of dev, prod, local"
+# Run make as it is, without re-running setup (`make test` has just done it).
+MAKE = ["make", "--no-print-directory", "-o", ".venv/.installed", "-o", "node_modules/.installed"]
+
+
+def run(args: list[str], *, context: dict[str, object] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CDK_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # cdk.json runs `python3 app.py`
+    if context is not None:
+        env["CDK_CONTEXT_JSON"] = json.dumps(context)  # how the CDK CLI passes `-c key=value`
+    return subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.mark.parametrize(
+    ("context", "line"),
+    [
+        ({"stage": ""}, f"error: config stage = '': {STAGES_ALLOWED}"),
+        ({"stage": "Prod"}, f"error: config stage = 'Prod': {STAGES_ALLOWED}"),
+        (
+            {"stag": "prod"},
+            "error: context stag = 'prod': not a key this app reads; the one it reads is stage "
+            "(-c stage=dev|prod|local)",
+        ),
+    ],
+)
+def test_app_under_the_cdk_cli_rejects_a_bad_stage_in_one_line(context: dict[str, object], line: str) -> None:
+    result = run([sys.executable, "app.py"], context={"@aws-cdk/core:checkSecretUsage": True, **context})
+    assert (result.returncode, result.stderr.splitlines(), result.stdout) == (2, [line], "")
+
+
+def test_an_invalid_config_fails_synth_in_one_line() -> None:
+    # As if dev's schedule in stacks/config.py named a date that never occurs.
+    script = (
+        "import sys, stacks.config as c\n"
+        "c.STAGE_BUILDERS['dev'] = lambda: c.DeploymentConfig(stage='dev', schedule='cron(0 2 31 2 ? *)')\n"
+        "import app\n"
+        "sys.exit(app.main([]))\n"
+    )
+    result = run([sys.executable, "-c", script], context={"stage": "dev"})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "error: config dev.schedule = 'cron(0 2 31 2 ? *)': must be an EventBridge expression "
+        "cron(min hour day-of-month month day-of-week year); day-of-month '31' never occurs in month '2'"
+    ]
+
+
+def test_the_cdk_cli_passes_the_line_on_without_a_traceback(tmp_path: Path) -> None:
+    cli = [sys.executable, "-m", "stacks.node_runtime", "node_modules/aws-cdk/bin/cdk"]
+    result = run([*cli, "synth", "-c", "stag=prod", "--quiet", "--output", str(tmp_path)])
+    assert result.returncode != 0
+    assert "error: context stag = 'prod': not a key this app reads" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.template.json"))
+
+
+@pytest.mark.parametrize(("target", "stage"), [("synth", ""), ("synth", "nope"), ("deploy", ""), ("diff", "Prod")])
+def test_make_stops_with_one_line_naming_the_stage(target: str, stage: str) -> None:
+    result = run([*MAKE, "-n", target, f"STAGE={stage}"])
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].endswith(f"*** config stage = {stage!r}: {STAGES_ALLOWED}.  Stop."), lines[0]
+    assert "cdk" not in result.stdout  # no cdk command without a valid stage
+
+
+def test_make_synth_with_an_empty_stage_is_an_error_not_dev() -> None:
+    # Not a dry run: the recipe itself stops before the CDK CLI starts.
+    result = run([*MAKE, "synth", "STAGE="])
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(f"*** config stage = '': {STAGES_ALLOWED}.  Stop.")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("stage", "stacks"),
+    [("dev", "GluePipeline-dev-Storage GluePipeline-dev-Pipeline"), ("prod", "GluePipeline-prod-Storage")],
+)
+def test_make_deploy_names_the_stage_stacks(stage: str, stacks: str) -> None:
+    result = run([*MAKE, "-n", "deploy", f"STAGE={stage}"])
+    assert result.returncode == 0, result.stderr
+    assert f"deploy -c stage={stage} {stacks}" in result.stdout
