@@ -36,6 +36,9 @@ MANIFEST_FIELDS: dict[str, type] = {
     "input_files": list,
 }
 _COUNT_FIELDS = ("input_rows", "output_rows", "rejected_rows")
+# The job writes a flat object with one list of file names (depth 2). Anything nested much deeper
+# is not a manifest; checked before any value is shown in a reason, so no RecursionError.
+MAX_MANIFEST_DEPTH = 8
 
 
 @functools.cache
@@ -88,12 +91,29 @@ def read_manifest(request: Request) -> dict[str, Any]:
         manifest = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ManifestError(f"manifest {request.uri} is not valid JSON: {error}") from error
+    except RecursionError as error:  # the parser recurses once per nested array or object
+        raise ManifestError(
+            f"manifest {request.uri} nests deeper than {MAX_MANIFEST_DEPTH} levels: not a manifest"
+        ) from error
     return validate_manifest(manifest)
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (a scalar is 0), without recursion."""
+    depth, level = 0, [value]
+    while level:
+        children = [c for v in level if isinstance(v, dict | list) for c in (v.values() if isinstance(v, dict) else v)]
+        if any(isinstance(v, dict | list) for v in level):
+            depth += 1
+        level = children
+    return depth
 
 
 def validate_manifest(manifest: Any) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise ManifestError(f"manifest must be a JSON object, got {type(manifest).__name__}")
+    if nesting_depth(manifest) > MAX_MANIFEST_DEPTH:
+        raise ManifestError(f"manifest nests deeper than {MAX_MANIFEST_DEPTH} levels: not a manifest")
     for field, expected in MANIFEST_FIELDS.items():
         if field not in manifest:
             raise ManifestError(f"manifest field {field!r} is missing")

@@ -150,6 +150,44 @@ def test_unparseable_manifest(handler_module: ModuleType, s3: Any, body: Any, re
     assert (result["input_rows"], result["output_rows"], result["rejected_rows"]) == (0, 0, 0)
 
 
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        nested(100_000),  # deeper than the JSON parser can recurse
+        '{"a": ' * 50_000 + "1" + "}" * 50_000,
+        json.dumps(manifest(input_files="X")).replace('"X"', nested(900)),
+        json.dumps(manifest(run_id="X")).replace('"X"', nested(20)),  # a wrong type, too deep to show
+    ],
+    ids=["array_100000_deep", "object_50000_deep", "input_files_900_deep", "run_id_20_deep"],
+)
+def test_deeply_nested_manifest_is_invalid_with_a_reason(handler_module: ModuleType, s3: Any, body: str) -> None:
+    put(s3, body)
+
+    result = invoke(handler_module)
+
+    assert result["valid"] is False
+    assert re.fullmatch(rf"manifest ({re.escape(URI)} )?nests deeper than 8 levels: not a manifest", result["reason"])
+    assert (result["input_rows"], result["output_rows"], result["rejected_rows"]) == (0, 0, 0)
+
+
+def test_nesting_depth_counts_levels(handler_module: ModuleType) -> None:
+    deep: list[Any] = []
+    for _ in range(2999):
+        deep = [deep]
+    assert [handler_module.nesting_depth(v) for v in (1, [], [1], {"a": [1, [2]]}, deep)] == [
+        0,
+        1,
+        1,
+        3,
+        3000,
+    ]
+    assert handler_module.nesting_depth(manifest()) == 2  # what the job writes: well inside the limit
+
+
 @pytest.mark.parametrize("field", sorted(manifest()))
 def test_missing_field(handler_module: ModuleType, s3: Any, field: str) -> None:
     body = manifest()
