@@ -1,5 +1,9 @@
 """Typed deployment configuration, one instance per stage, validated when it is built.
 
+A stage's config is built only when that stage is selected (`config_for`), so a mistake in one
+stage's settings fails that stage alone, with one line naming the field, the value and what is
+allowed.
+
 Nothing here reads the environment or CDK context: `app.py` picks the stage and passes the
 config down, so every construct can be reused with a config of its own.
 """
@@ -7,8 +11,9 @@ config down, so every construct can be reused with a config of its own.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 # Worker types a Glue 5.0 Spark ETL job accepts (Glue API, WorkerType).
 GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X", "G.12X", "G.16X", "R.1X", "R.2X", "R.4X", "R.8X")
@@ -22,7 +27,13 @@ OUTER_LOOPS = ("eventbridge", "mwaa")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 180, 365, 400, 545, 731)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()\-][A-Za-z0-9!_.*'()\-/]*/$")
+# One or more key segments, each ending in '/'. No '*' or '?': the job reads the prefix as a Hadoop
+# glob and IAM as a wildcard, while the EventBridge rule matches it literally.
+_PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9!_.'()\-]+")
+
+
+# The stage constructs' busy retries double the wait each time (crawl_stage.py, transform_stage.py).
+BUSY_RETRY_BACKOFF_RATE = 2
 
 
 class ConfigError(ValueError):
@@ -46,19 +57,70 @@ def _one_of(path: str, value: object, allowed: tuple[str, ...]) -> None:
 
 
 # EventBridge cron: minutes hours day-of-month month day-of-week year, and exactly one of
-# day-of-month / day-of-week is '?'. Each field: *, a value, a range, a list or an increment.
+# day-of-month / day-of-week is '?'. Each field: *, a value, a range, a list or an increment;
+# day-of-month also L, LW or <day>W, day-of-week also <day>L or <day>#<1-5>, each on its own.
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February: 29 in a leap year
+
+
+@dataclass(frozen=True)
+class _CronField:
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()  # names[0] stands for `low`
+
+    def value(self, text: str) -> int | None:
+        upper = text.upper()
+        if upper in self.names:
+            return self.low + self.names.index(upper)
+        if text.isdigit() and self.low <= int(text) <= self.high:
+            return int(text)
+        return None
+
+
 _CRON_FIELDS = (
-    ("minutes", r"[0-5]?\d"),
-    ("hours", r"(?:[01]?\d|2[0-3])"),
-    ("day-of-month", r"(?:[1-9]|[12]\d|3[01])W?|L|LW"),
-    ("month", r"(?:[1-9]|1[0-2]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)"),
-    ("day-of-week", r"(?:[1-7]|SUN|MON|TUE|WED|THU|FRI|SAT)(?:L|#[1-5])?"),
-    ("year", r"(?:19[7-9]\d|2[01]\d\d)"),
+    _CronField("minutes", 0, 59),
+    _CronField("hours", 0, 23),
+    _CronField("day-of-month", 1, 31),
+    _CronField("month", 1, 12, _MONTHS),
+    _CronField("day-of-week", 1, 7, _WEEKDAYS),
+    _CronField("year", 1970, 2199),
 )
+_CRON_TERM = re.compile(r"(\*|[0-9A-Za-z]+)(?:-([0-9A-Za-z]+))?(?:/(\d+))?")
+
+
+def _cron_values(spec: _CronField, text: str) -> set[int] | str:
+    """The values a cron field stands for, or why it is not valid."""
+    if spec.name == "day-of-month" and text.upper() in ("L", "LW"):
+        return {28, 29, 30, 31}  # the last day of the month: one of these
+    special = {"day-of-month": r"(\w+)W", "day-of-week": r"(\w+)(?:L|#[1-5])"}.get(spec.name)
+    if special and (match := re.fullmatch(special, text, flags=re.IGNORECASE)):
+        day = spec.value(match.group(1))
+        return {day} if day is not None else f"{match.group(1)!r} is not a {spec.name}"
+    values: set[int] = set()
+    for term in text.split(","):
+        match = _CRON_TERM.fullmatch(term)
+        if not match:
+            return "expected *, a value, a range a-b, a list a,b or an increment a/n"
+        first, last, step = match.groups()
+        start = spec.low if first == "*" else spec.value(first)
+        end = spec.high if first == "*" or (last is None and step) else spec.value(last or first)
+        if start is None or end is None or (first == "*" and last is not None):
+            return f"values are {spec.low}-{spec.high}" + (
+                f" or {spec.names[0]}-{spec.names[-1]}" if spec.names else ""
+            )
+        if start > end:
+            return f"the range {term!r} runs backwards"
+        if step is not None and not 1 <= int(step) <= spec.high - spec.low:
+            return f"the increment in {term!r} must be between 1 and {spec.high - spec.low}"
+        values.update(range(start, end + 1, int(step or 1)))
+    return values
 
 
 def validate_cron(path: str, expression: str) -> None:
-    """Check an EventBridge `cron(...)` expression field by field."""
+    """Check an EventBridge `cron(...)` expression field by field, and that its dates exist."""
     allowed = "must be an EventBridge expression cron(min hour day-of-month month day-of-week year)"
     match = re.fullmatch(r"cron\((.+)\)", expression) if isinstance(expression, str) else None
     if not match:
@@ -66,12 +128,58 @@ def validate_cron(path: str, expression: str) -> None:
     fields = match.group(1).split()  # type: ignore[union-attr]
     if len(fields) != 6:
         _fail(path, expression, f"{allowed}, six fields (got {len(fields)})")
-    for (name, value_re), value in zip(_CRON_FIELDS, fields, strict=True):
-        term = rf"(?:\*|{value_re})(?:-(?:{value_re}))?(?:/\d+)?"
-        if value != "?" and not re.fullmatch(rf"{term}(?:,{term})*", value, flags=re.IGNORECASE):
-            _fail(path, expression, f"{allowed}; field {name} {value!r} is not valid")
-    if (fields[2] == "?") == (fields[4] == "?"):
+    values: dict[str, set[int]] = {}
+    for spec, text in zip(_CRON_FIELDS, fields, strict=True):
+        if text == "?" and spec.name in ("day-of-month", "day-of-week"):
+            continue
+        parsed = _cron_values(spec, text)
+        if isinstance(parsed, str):
+            _fail(path, expression, f"{allowed}; field {spec.name} {text!r} is not valid: {parsed}")
+        values[spec.name] = parsed  # type: ignore[assignment]
+    day_of_month, month, year = fields[2], fields[3], fields[5]
+    if (day_of_month == "?") == (fields[4] == "?"):
         _fail(path, expression, f"{allowed}; exactly one of day-of-month and day-of-week must be '?'")
+    if day_of_month != "?":
+        leap = any(y % 4 == 0 and (y % 100 != 0 or y % 400 == 0) for y in values["year"])
+        longest = {m: _MONTH_DAYS[m - 1] - (m == 2 and not leap) for m in values["month"]}
+        if not any(day <= longest[m] for day in values["day-of-month"] for m in longest):
+            _fail(
+                path,
+                expression,
+                f"{allowed}; day-of-month {day_of_month!r} never occurs in month {month!r}"
+                + ("" if year == "*" else f" of year {year!r}"),
+            )
+
+
+def _validate_prefix(path: str, prefix: object) -> None:
+    allowed = "must be an S3 key prefix ending in '/' (e.g. 'landing/' or 'landing/orders/')"
+    if not isinstance(prefix, str) or not prefix.endswith("/") or len(prefix) > 256:
+        _fail(path, prefix, f"{allowed}, at most 256 characters")
+    for segment in prefix[:-1].split("/"):  # type: ignore[index]
+        if segment in ("", ".", ".."):
+            _fail(path, prefix, f"{allowed}; no empty, '.' or '..' segment (S3 and Hadoop would disagree on the key)")
+        if not _PREFIX_SEGMENT.fullmatch(segment):
+            _fail(path, prefix, f"{allowed}; segments of letters, digits and !_.'()- only (no '*', '?' or spaces)")
+
+
+def _validate_emails(path: str, emails: object) -> None:
+    if not isinstance(emails, tuple):
+        _fail(path, emails, "must be a tuple of e-mail addresses, e.g. ('ops@example.com',)")
+    seen: set[str] = set()
+    for email in emails:  # type: ignore[attr-defined]
+        if not isinstance(email, str) or not _EMAIL.fullmatch(email):
+            _fail(path, email, "each must be an e-mail address")
+        if email.lower() in seen:
+            _fail(path, email, "each address once (it is listed twice)")
+        seen.add(email.lower())
+
+
+def retry_worst_case_seconds(interval_seconds: int, attempts: int) -> int:
+    """The longest a Step Functions Retry waits in all: interval x BackoffRate^i per attempt, no MaxDelaySeconds.
+
+    Full jitter only ever shortens a wait. The stage constructs retry with BUSY_RETRY_BACKOFF_RATE.
+    """
+    return sum(interval_seconds * BUSY_RETRY_BACKOFF_RATE**attempt for attempt in range(attempts))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +190,8 @@ class CrawlerConfig:
     max_polls: int = 60
     # StartCrawler retry on Glue.CrawlerRunningException: base interval, attempts.
     busy_retry_interval_seconds: int = 30
-    busy_retry_attempts: int = 6
+    # 30 + 60 + 120 + 240 + 480 = 930 s at most; with 60 polls of 30 s, 2,730 s of a 3,600 s stage.
+    busy_retry_attempts: int = 5
 
     def validate(self, path: str) -> None:
         _positive_int(f"{path}.poll_interval_seconds", self.poll_interval_seconds, maximum=3600)
@@ -131,6 +240,8 @@ class MwaaConfig:
         _positive_int(f"{path}.max_workers", self.max_workers, maximum=25)
         if self.max_workers < self.min_workers:
             _fail(f"{path}.max_workers", self.max_workers, f"must be >= min_workers ({self.min_workers})")
+        if self.environment_class == "mw1.micro" and self.max_workers != 1:
+            _fail(f"{path}.max_workers", self.max_workers, "must be 1 with mw1.micro (one worker, no extra workers)")
         _one_of(f"{path}.web_server_access", self.web_server_access, MWAA_WEB_SERVER_ACCESS)
         _one_of(f"{path}.egress", self.egress, MWAA_EGRESS)
 
@@ -161,29 +272,23 @@ class DeploymentConfig:
         if not isinstance(self.stage, str) or not re.fullmatch(r"[a-z][a-z0-9-]{0,15}", self.stage):
             _fail("stage", self.stage, "must be 1-16 lower-case letters, digits or '-', starting with a letter")
         p = self.stage
-        if not isinstance(self.landing_prefix, str) or not _PREFIX.fullmatch(self.landing_prefix):
-            _fail(
-                f"{p}.landing_prefix", self.landing_prefix, "must be an S3 key prefix ending in '/' (e.g. 'landing/')"
-            )
+        _validate_prefix(f"{p}.landing_prefix", self.landing_prefix)
         validate_cron(f"{p}.schedule", self.schedule)
         self.crawler.validate(f"{p}.crawler")
         self.glue_job.validate(f"{p}.glue_job")
         self.mwaa.validate(f"{p}.mwaa")
         for name in ("crawl_stage_timeout_minutes", "transform_stage_timeout_minutes", "pipeline_timeout_minutes"):
             _positive_int(f"{p}.{name}", getattr(self, name), maximum=525_600)
-        if self.transform_stage_timeout_minutes <= self.glue_job.timeout_minutes:
-            _fail(
-                f"{p}.transform_stage_timeout_minutes",
-                self.transform_stage_timeout_minutes,
-                f"must be longer than glue_job.timeout_minutes ({self.glue_job.timeout_minutes})",
-            )
-        crawl_budget_s = self.crawler.poll_interval_seconds * self.crawler.max_polls
-        if self.crawl_stage_timeout_minutes * 60 <= crawl_budget_s:
-            _fail(
-                f"{p}.crawl_stage_timeout_minutes",
-                self.crawl_stage_timeout_minutes,
-                f"must be longer than crawler.poll_interval_seconds x max_polls ({crawl_budget_s} s)",
-            )
+        for name, (worst, parts) in (
+            ("crawl_stage_timeout_minutes", self.crawl_stage_worst_case()),
+            ("transform_stage_timeout_minutes", self.transform_stage_worst_case()),
+        ):
+            if getattr(self, name) * 60 <= worst:
+                _fail(
+                    f"{p}.{name}",
+                    getattr(self, name),
+                    f"must be longer than the stage's worst case, {worst} s ({parts})",
+                )
         stages = self.crawl_stage_timeout_minutes + self.transform_stage_timeout_minutes
         if self.pipeline_timeout_minutes < stages:
             _fail(
@@ -191,9 +296,7 @@ class DeploymentConfig:
                 self.pipeline_timeout_minutes,
                 f"must be at least the sum of the stage timeouts ({stages})",
             )
-        for email in self.notification_emails:
-            if not isinstance(email, str) or not _EMAIL.fullmatch(email):
-                _fail(f"{p}.notification_emails", email, "each must be an e-mail address")
+        _validate_emails(f"{p}.notification_emails", self.notification_emails)
         _one_of(f"{p}.removal_policy", self.removal_policy, REMOVAL_POLICIES)
         _one_of(f"{p}.outer_loop", self.outer_loop, OUTER_LOOPS)
         if self.log_retention_days not in LOG_RETENTION_DAYS:
@@ -203,42 +306,92 @@ class DeploymentConfig:
                 f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))} (CloudWatch Logs retention)",
             )
 
+    def crawl_stage_worst_case(self) -> tuple[int, str]:
+        """Seconds the crawl stage can spend in configured waits: StartCrawler busy retries, then every poll."""
+        c = self.crawler
+        busy = retry_worst_case_seconds(c.busy_retry_interval_seconds, c.busy_retry_attempts)
+        polls = c.max_polls * c.poll_interval_seconds
+        return busy + polls, f"crawler busy retries {busy} s + max_polls x poll_interval_seconds {polls} s"
+
+    def transform_stage_worst_case(self) -> tuple[int, str]:
+        """Seconds the transform stage can spend: StartJobRun busy retries, then one job run to its timeout.
+
+        The job has no Glue retries of its own (MaxRetries 0), so one run is the most it waits for.
+        """
+        j = self.glue_job
+        busy = retry_worst_case_seconds(j.busy_retry_interval_seconds, j.busy_retry_attempts)
+        run = j.timeout_minutes * 60
+        return busy + run, f"glue_job busy retries {busy} s + glue_job.timeout_minutes {run} s"
+
     @property
     def is_production(self) -> bool:
         return self.removal_policy == "retain"
 
 
-DEV = DeploymentConfig(stage="dev")
-
-PROD = DeploymentConfig(
-    stage="prod",
-    glue_job=GlueJobConfig(number_of_workers=5, timeout_minutes=120),
-    crawl_stage_timeout_minutes=90,
-    transform_stage_timeout_minutes=180,
-    pipeline_timeout_minutes=300,
-    removal_policy="retain",
-    log_retention_days=365,
-    mwaa=MwaaConfig(environment_class="mw1.medium", max_workers=5),
-)
-
-# The dev stage with second-long waits and retries: what `make demo` and the scenario tests
-# synthesize and execute locally. Deployable, but meant for local runs.
-LOCAL = replace(
-    DEV,
-    stage="local",
-    crawler=CrawlerConfig(poll_interval_seconds=1, max_polls=5, busy_retry_interval_seconds=1, busy_retry_attempts=5),
-    glue_job=replace(DEV.glue_job, busy_retry_interval_seconds=1, busy_retry_attempts=5),
-    crawl_stage_timeout_minutes=5,
-    transform_stage_timeout_minutes=70,
-    pipeline_timeout_minutes=80,
-)
-
-STAGES: dict[str, DeploymentConfig] = {c.stage: c for c in (DEV, PROD, LOCAL)}
+# --- the stages ---------------------------------------------------------------------------------
+# One function per stage: a stage's config is built, and so validated, only when that stage is
+# selected, so a mistake in dev does not stop `make synth STAGE=prod`. DEV, PROD, LOCAL and STAGES
+# still read as constants: they are built on first use (module __getattr__ below).
 
 
-def config_for(stage: str) -> DeploymentConfig:
-    """The config of a deployment stage, or a ConfigError naming the stages there are."""
-    try:
-        return STAGES[stage]
-    except KeyError:
-        raise ConfigError(f"config stage = {stage!r}: must be one of {', '.join(STAGES)}") from None
+def dev_stage() -> DeploymentConfig:
+    return DeploymentConfig(stage="dev")
+
+
+def prod_stage() -> DeploymentConfig:
+    return DeploymentConfig(
+        stage="prod",
+        glue_job=GlueJobConfig(number_of_workers=5, timeout_minutes=120),
+        crawl_stage_timeout_minutes=90,
+        transform_stage_timeout_minutes=180,
+        pipeline_timeout_minutes=300,
+        removal_policy="retain",
+        log_retention_days=365,
+        mwaa=MwaaConfig(environment_class="mw1.medium", max_workers=5),
+    )
+
+
+def local_stage() -> DeploymentConfig:
+    """The dev stage with second-long waits and retries: what `make demo` and the scenario tests
+    synthesize and execute locally. Deployable, but meant for local runs."""
+    dev = dev_stage()
+    return replace(
+        dev,
+        stage="local",
+        crawler=CrawlerConfig(
+            poll_interval_seconds=1, max_polls=5, busy_retry_interval_seconds=1, busy_retry_attempts=5
+        ),
+        glue_job=replace(dev.glue_job, busy_retry_interval_seconds=1, busy_retry_attempts=5),
+        crawl_stage_timeout_minutes=5,
+        transform_stage_timeout_minutes=70,
+        pipeline_timeout_minutes=80,
+    )
+
+
+STAGE_BUILDERS: dict[str, Callable[[], DeploymentConfig]] = {
+    "dev": dev_stage,
+    "prod": prod_stage,
+    "local": local_stage,
+}
+
+if TYPE_CHECKING:  # built on first use by __getattr__
+    DEV: DeploymentConfig
+    PROD: DeploymentConfig
+    LOCAL: DeploymentConfig
+    STAGES: dict[str, DeploymentConfig]
+
+
+def config_for(stage: object) -> DeploymentConfig:
+    """The validated config of one deployment stage, or a ConfigError naming the stages there are."""
+    builder = STAGE_BUILDERS.get(stage) if isinstance(stage, str) else None
+    if builder is None:
+        raise ConfigError(f"config stage = {stage!r}: must be one of {', '.join(STAGE_BUILDERS)}")
+    return builder()
+
+
+def __getattr__(name: str) -> object:
+    if name in ("DEV", "PROD", "LOCAL"):
+        return config_for(name.lower())
+    if name == "STAGES":
+        return {stage: config_for(stage) for stage in STAGE_BUILDERS}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import stacks.config as config_module
 from stacks.config import (
     DEV,
     GLUE_WORKER_TYPES,
@@ -52,11 +53,36 @@ def test_stage_name_must_be_short_lower_case(stage: object) -> None:
     assert_message(error_of(stage=stage), "stage", stage, "must be 1-16 lower-case letters, digits or '-'")
 
 
-@pytest.mark.parametrize("prefix", ["landing", "/landing/", "", "land ing/", "landing/x", None])
-def test_landing_prefix_must_be_a_key_prefix_ending_in_slash(prefix: object) -> None:
-    assert_message(
-        error_of(landing_prefix=prefix), "dev.landing_prefix", prefix, "must be an S3 key prefix ending in '/'"
-    )
+@pytest.mark.parametrize(
+    ("prefix", "detail"),
+    [
+        ("landing", "at most 256 characters"),
+        ("", "at most 256 characters"),
+        ("landing/x", "at most 256 characters"),
+        (None, "at most 256 characters"),
+        ("a/" * 129, "at most 256 characters"),
+        ("/landing/", "no empty, '.' or '..' segment"),
+        ("landing//", "no empty, '.' or '..' segment"),
+        ("landing//orders/", "no empty, '.' or '..' segment"),
+        ("../", "no empty, '.' or '..' segment"),
+        ("landing/../curated/", "no empty, '.' or '..' segment"),
+        ("./landing/", "no empty, '.' or '..' segment"),
+        ("*/", "no '*', '?' or spaces"),
+        ("landing/*/", "no '*', '?' or spaces"),
+        ("landing?/", "no '*', '?' or spaces"),
+        ("land ing/", "no '*', '?' or spaces"),
+        ("landing\\/", "no '*', '?' or spaces"),
+    ],
+)
+def test_landing_prefix_must_be_a_literal_key_prefix_ending_in_slash(prefix: object, detail: str) -> None:
+    message = error_of(landing_prefix=prefix)
+    assert_message(message, "dev.landing_prefix", prefix, "must be an S3 key prefix ending in '/'")
+    assert detail in message
+
+
+@pytest.mark.parametrize("prefix", ["landing/", "landing/orders/", "in-bound/2026_q4/", "a.b/(x)/"])
+def test_plain_key_prefixes_are_accepted(prefix: str) -> None:
+    assert DeploymentConfig(stage="dev", landing_prefix=prefix).landing_prefix == prefix
 
 
 CRON_ALLOWED = "must be an EventBridge expression cron(min hour day-of-month month day-of-week year)"
@@ -84,6 +110,19 @@ CRON_ALLOWED = "must be an EventBridge expression cron(min hour day-of-month mon
         ("cron(0 2 * * ? 1969)", "field year '1969' is not valid"),
         ("cron(0 2-x * * ? *)", "field hours '2-x' is not valid"),
         ("cron(0 2,,3 * * ? *)", "field hours '2,,3' is not valid"),
+        (
+            "cron(0/100 * * * ? *)",
+            "field minutes '0/100' is not valid: the increment in '0/100' must be between 1 and 59",
+        ),
+        ("cron(0/0 * * * ? *)", "field minutes '0/0' is not valid"),
+        ("cron(0 5-3 * * ? *)", "field hours '5-3' is not valid: the range '5-3' runs backwards"),
+        ("cron(0 2 ? * FRI-MON *)", "field day-of-week 'FRI-MON' is not valid: the range 'FRI-MON' runs backwards"),
+        ("cron(0 2 * * ? ?)", "field year '?' is not valid"),
+        ("cron(0 2 31 2 ? *)", "day-of-month '31' never occurs in month '2'"),
+        ("cron(0 2 30,31 FEB ? *)", "day-of-month '30,31' never occurs in month 'FEB'"),
+        ("cron(0 2 31 4,6,9,11 ? *)", "day-of-month '31' never occurs in month '4,6,9,11'"),
+        ("cron(0 2 29 2 ? 2027)", "day-of-month '29' never occurs in month '2' of year '2027'"),
+        ("cron(0 2 30W 2 ? *)", "day-of-month '30W' never occurs in month '2'"),
     ],
 )
 def test_malformed_cron_is_rejected_with_the_reason(schedule: object, detail: str) -> None:
@@ -103,6 +142,12 @@ def test_malformed_cron_is_rejected_with_the_reason(schedule: object, detail: st
         "cron(0 9 ? * 6L 2027)",
         "cron(0 9 ? * MON#1 *)",
         "cron(0 8 1,15 JAN-JUN ? *)",
+        "cron(0 2 29 2 ? *)",  # leap years only, but it does fire
+        "cron(0 2 29 2 ? 2028)",
+        "cron(0 2 31 1-3 ? *)",  # January and March have a 31st
+        "cron(0 2 L 2 ? *)",
+        "cron(*/5 * * * ? *)",
+        "cron(0/59 * * * ? *)",
     ],
 )
 def test_valid_cron_variants_are_accepted(schedule: str) -> None:
@@ -167,32 +212,50 @@ def test_removal_policy_and_log_retention() -> None:
 # --- timeouts must nest ------------------------------------------------------------------------
 
 
-def test_transform_stage_must_outlast_the_glue_job() -> None:
-    assert DEV.glue_job.timeout_minutes == 60
+def test_transform_stage_must_outlast_busy_retries_and_the_job_run() -> None:
+    # dev: StartJobRun busy retries 60 + 120 + 240 + 480 + 960 = 1860 s, then a 60-minute job run.
+    assert DEV.transform_stage_worst_case()[0] == 1860 + 3600
     assert_message(
-        error_of(transform_stage_timeout_minutes=60),
+        error_of(transform_stage_timeout_minutes=91),
         "dev.transform_stage_timeout_minutes",
-        60,
-        "must be longer than glue_job.timeout_minutes (60)",
+        91,
+        "must be longer than the stage's worst case, 5460 s "
+        "(glue_job busy retries 1860 s + glue_job.timeout_minutes 3600 s)",
     )
-    assert DeploymentConfig(stage="dev", transform_stage_timeout_minutes=61).transform_stage_timeout_minutes == 61
+    assert DeploymentConfig(stage="dev", transform_stage_timeout_minutes=92).transform_stage_timeout_minutes == 92
+    # More retries need a longer stage: 6 attempts wait 3780 s.
+    message = error_of(glue_job=GlueJobConfig(busy_retry_attempts=6))
+    assert_message(message, "dev.transform_stage_timeout_minutes", 120, "worst case, 7380 s")
 
 
-def test_crawl_stage_must_outlast_all_polls() -> None:
-    # dev polls 60 times, 30 s apart: 1800 s, so the stage needs more than 30 minutes.
+def test_crawl_stage_must_outlast_busy_retries_and_every_poll() -> None:
+    # dev: StartCrawler busy retries 30 + 60 + 120 + 240 + 480 = 930 s, then 60 polls 30 s apart.
+    assert DEV.crawl_stage_worst_case()[0] == 930 + 1800
     assert_message(
-        error_of(crawl_stage_timeout_minutes=30),
+        error_of(crawl_stage_timeout_minutes=45),
         "dev.crawl_stage_timeout_minutes",
-        30,
-        "must be longer than crawler.poll_interval_seconds x max_polls (1800 s)",
+        45,
+        "must be longer than the stage's worst case, 2730 s "
+        "(crawler busy retries 930 s + max_polls x poll_interval_seconds 1800 s)",
     )
+    assert DeploymentConfig(stage="dev", crawl_stage_timeout_minutes=46).crawl_stage_timeout_minutes == 46
+    # The old default, 6 busy attempts (1890 s) plus 1800 s of polls, did not fit in 60 minutes.
     assert_message(
-        error_of(crawler=CrawlerConfig(poll_interval_seconds=60, max_polls=60)),
+        error_of(crawler=CrawlerConfig(busy_retry_attempts=6)),
         "dev.crawl_stage_timeout_minutes",
         60,
-        "must be longer than crawler.poll_interval_seconds x max_polls (3600 s)",
+        "worst case, 3690 s (crawler busy retries 1890 s + max_polls x poll_interval_seconds 1800 s)",
     )
-    assert DeploymentConfig(stage="dev", crawl_stage_timeout_minutes=31).crawl_stage_timeout_minutes == 31
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod", "local"])
+def test_every_stage_fits_its_worst_case_inside_its_timeouts(stage: str) -> None:
+    config = config_for(stage)
+    assert config.crawl_stage_worst_case()[0] < config.crawl_stage_timeout_minutes * 60
+    assert config.transform_stage_worst_case()[0] < config.transform_stage_timeout_minutes * 60
+    assert (
+        config.crawl_stage_timeout_minutes + config.transform_stage_timeout_minutes <= config.pipeline_timeout_minutes
+    )
 
 
 def test_pipeline_must_outlast_its_stages() -> None:
@@ -223,6 +286,22 @@ def test_timeouts_are_positive_and_bounded(field: str, value: int, allowed: str)
 def test_bad_email_is_named(email: str) -> None:
     message = error_of(notification_emails=("data-team@example.com", email))
     assert_message(message, "dev.notification_emails", email, "each must be an e-mail address")
+
+
+@pytest.mark.parametrize(
+    "emails", [("ops@example.com", "ops@example.com"), ("ops@example.com", "a@example.com", "OPS@example.com")]
+)
+def test_an_address_listed_twice_is_named(emails: tuple[str, ...]) -> None:
+    message = error_of(notification_emails=emails)
+    assert_message(message, "dev.notification_emails", emails[-1], "each address once (it is listed twice)")
+
+
+@pytest.mark.parametrize("emails", ["ops@example.com", ["ops@example.com"], None])
+def test_emails_must_be_a_tuple_not_a_string(emails: object) -> None:
+    message = error_of(notification_emails=emails)
+    assert_message(
+        message, "dev.notification_emails", emails, "must be a tuple of e-mail addresses, e.g. ('ops@example.com',)"
+    )
 
 
 def test_good_emails_are_accepted() -> None:
@@ -260,12 +339,23 @@ def test_good_emails_are_accepted() -> None:
         (MwaaConfig(min_workers=0), "min_workers", 0, "must be an integer > 0"),
         (MwaaConfig(max_workers=26), "max_workers", 26, "between 1 and 25"),
         (MwaaConfig(min_workers=3, max_workers=2), "max_workers", 2, "must be >= min_workers (3)"),
+        (
+            MwaaConfig(environment_class="mw1.micro", max_workers=2),
+            "max_workers",
+            2,
+            "must be 1 with mw1.micro (one worker, no extra workers)",
+        ),
     ],
 )
 def test_mwaa_settings_are_checked_against_supported_lists(
     mwaa: MwaaConfig, field: str, value: object, allowed: str
 ) -> None:
     assert_message(error_of(mwaa=mwaa), f"dev.mwaa.{field}", value, allowed)
+
+
+def test_mw1_micro_with_its_one_worker_is_accepted() -> None:
+    mwaa = MwaaConfig(environment_class="mw1.micro", min_workers=1, max_workers=1)
+    assert DeploymentConfig(stage="dev", mwaa=mwaa).mwaa == mwaa
 
 
 def test_supported_mwaa_lists_match_the_design() -> None:
@@ -296,6 +386,27 @@ def test_stage_configs_are_valid(stage: str) -> None:
     assert replace(config) == config  # building it again runs every rule again
     assert config.is_production == (stage == "prod")
     assert config.mwaa.airflow_version in MWAA_AIRFLOW_VERSIONS
+
+
+def test_an_invalid_stage_does_not_stop_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As if dev's settings in stacks/config.py had a mistake: only dev (and local, which is dev
+    # with short waits) fail; prod is built and validated on its own.
+    def broken_dev() -> DeploymentConfig:
+        return DeploymentConfig(stage="dev", schedule="cron(0 2 31 2 ? *)")
+
+    monkeypatch.setattr(config_module, "dev_stage", broken_dev)
+    monkeypatch.setitem(config_module.STAGE_BUILDERS, "dev", broken_dev)
+    assert config_for("prod").stage == "prod"
+    for stage in ("dev", "local"):
+        with pytest.raises(ConfigError, match=r"^config dev\.schedule = 'cron\(0 2 31 2 \? \*\)': "):
+            config_for(stage)
+
+
+@pytest.mark.parametrize("stage", ["", None, 1, "Dev", " dev"])
+def test_stage_must_be_named_exactly(stage: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_for(stage)
+    assert_message(str(info.value), "stage", stage, "must be one of dev, prod, local")
 
 
 def test_only_prod_retains_data() -> None:
