@@ -10,15 +10,16 @@ before the manifest is written re-reads the same files next time.
 
 Job arguments (``--name value``):
   JOB_NAME         job name (set by Glue)
-  JOB_RUN_ID       run id (set by Glue), recorded as the manifest's run_id
+  JOB_RUN_ID       run id (set by Glue, not asked for: reserved), the manifest's run_id
   landing_path     s3://bucket/prefix/ holding incoming orders CSV files
   curated_path     s3://bucket/prefix/ for curated Parquet
   rejected_path    s3://bucket/prefix/ for rejected-row CSV
   manifest_bucket  bucket of the manifest JSON
   manifest_key     key of the manifest JSON
 
-transform.py and manifest.py must be importable, either as the ``glue`` package
-(repository layout) or as top-level modules shipped with ``--extra-py-files``.
+The ``glue`` package is importable the same way everywhere: from the repository in tests
+and local runs, and on Glue from the one zip archive on ``--extra-py-files`` that holds it
+(stacks/glue_resources.py builds it; the deploy rehearsal loads it as Glue does).
 awsglue is imported inside ``main`` so this module imports without it (awsglue
 only exists inside Glue).
 """
@@ -30,19 +31,13 @@ import sys
 
 import boto3
 
-try:  # repository layout: tests and local runs import this as glue.job
-    from glue.manifest import build_manifest
-    from glue.transform import raw_schema, transform
-except ModuleNotFoundError as error:
-    if error.name not in {"glue", "glue.manifest", "glue.transform"}:
-        raise
-    # On Glue, --extra-py-files puts transform.py and manifest.py on the path flat.
-    from manifest import build_manifest  # type: ignore[no-redef]
-    from transform import raw_schema, transform  # type: ignore[no-redef]
+from glue.manifest import build_manifest
+from glue.transform import raw_schema, transform
 
+# Glue passes --JOB_ID and --JOB_RUN_ID itself and getResolvedOptions refuses to be asked for
+# them ("Using reserved arguments"); they are in its result anyway.
 ARGUMENTS = (
     "JOB_NAME",
-    "JOB_RUN_ID",
     "landing_path",
     "curated_path",
     "rejected_path",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import tempfile
+import zipfile
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -19,8 +23,11 @@ from stacks.nag import (
     acknowledge_grant_actions,
     rendered_arn,
 )
+from stacks.physical_names import physical_name
 
 GLUE_CODE = Path(__file__).resolve().parent.parent / "glue"
+# Zip entries carry a timestamp: a fixed one keeps the archive, and so the asset hash, stable.
+_ZIP_TIMESTAMP = (2020, 1, 1, 0, 0, 0)
 # Glue 5.0 runs Spark 3.5.4 and Python 3.11: requirements-dev.txt pins pyspark to match.
 GLUE_VERSION = glue.GlueVersion.V5_0
 _WORKER_TYPES = {
@@ -37,17 +44,48 @@ _WORKER_TYPES = {
 }
 
 
-class GlueSecurity(Construct):
-    """KMS for S3 output, CloudWatch logs and job bookmarks (`.configuration`)."""
+def python_package_zip(package: Path) -> Path:
+    """`package` as a zip archive that keeps its inner names (`glue/transform.py`, ...).
 
-    def __init__(self, scope: Construct, id_: str, *, key: kms.IKey) -> None:
+    Glue puts each `--extra-py-files` object on the path under its S3 object name, and CDK
+    names a file asset by its hash (`<hash>.py`, aws/aws-cdk#20481), so single modules cannot be
+    imported by their own names; a zip on the path can (zipimport), and its entries keep theirs.
+    Deterministic (sorted entries, fixed timestamps): the same sources give the same asset.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(package.rglob("*.py")):
+            entry = zipfile.ZipInfo(f"{package.name}/{path.relative_to(package).as_posix()}", _ZIP_TIMESTAMP)
+            entry.external_attr = 0o644 << 16
+            archive.writestr(entry, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
+    content = buffer.getvalue()
+    target = Path(tempfile.gettempdir()) / "glue-pipeline-assets" / hashlib.sha256(content).hexdigest()
+    target.mkdir(parents=True, exist_ok=True)
+    archive_path = target / f"{package.name}.zip"
+    if not archive_path.exists():
+        archive_path.write_bytes(content)
+    return archive_path
+
+
+class GlueSecurity(Construct):
+    """KMS for S3 output, CloudWatch logs and job bookmarks (`.configuration`).
+
+    A security configuration needs a name, unique in the account and region. It follows the
+    stage's removal policy; one that is kept (RETAIN) carries its stack's unique id in its name,
+    so destroying and redeploying the stack never collides with the configuration it left behind.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, key: kms.IKey, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, id_)
+        name = physical_name(self, removal_policy=removal_policy, max_length=255)
         self.configuration = glue.SecurityConfiguration(
             self,
             "Configuration",
+            security_configuration_name=name,
             s3_encryption=glue.S3Encryption.kms(key),
             cloud_watch_encryption=glue.CloudWatchEncryption.kms(key),
             job_bookmarks_encryption=glue.JobBookmarksEncryption.client_side_kms(key),
+            removal_policy=removal_policy,
         )
 
 
@@ -173,6 +211,20 @@ class CuratedTransformJob(Construct):
         landing_bucket.grant_read(self.role, f"{landing_prefix}*")
         curated_bucket.grant_read_write(self.role)
         _grant_glue_logging(self.role, key, "/aws-glue/jobs")
+        # The job publishes job and observability metrics (--enable-metrics, on by default) to
+        # CloudWatch under the Glue namespace.
+        iam.Grant.add_to_principal(
+            grantee=self.role,
+            actions=["cloudwatch:PutMetricData"],
+            resource_arns=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+        )
+        acknowledge(
+            self.role,
+            "cloudwatch:PutMetricData has no resource-level permissions; the statement is "
+            "limited to the Glue metric namespace by condition.",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
         acknowledge_grant_actions(self.role, *GRANT_READ_ACTIONS, *GRANT_WRITE_ACTIONS, *GRANT_KMS_ACTIONS)
         acknowledge(
             self.role,
@@ -202,10 +254,8 @@ class CuratedTransformJob(Construct):
             "Job",
             role=self.role,
             script=glue.Code.from_asset(str(GLUE_CODE / "job.py")),
-            extra_python_files=[
-                glue.Code.from_asset(str(GLUE_CODE / "transform.py")),
-                glue.Code.from_asset(str(GLUE_CODE / "manifest.py")),
-            ],
+            # The whole `glue` package in one zip: the job imports glue.transform, glue.manifest.
+            extra_python_files=[glue.Code.from_asset(str(python_package_zip(GLUE_CODE)))],
             glue_version=GLUE_VERSION,
             description="Validates landing CSV orders and writes curated Parquet plus a run manifest.",
             worker_configuration=glue.WorkerConfiguration(

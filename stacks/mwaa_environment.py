@@ -439,7 +439,9 @@ class MwaaEnvironment(Construct):
         self.environment.node.add_dependency(role, self.dags_deployment)
         if requirements_version:
             self.environment.node.add_dependency(requirements_version)
-        self.environment.apply_removal_policy(removal_policy)
+        # Always deleted with its stack: it holds no data (the DAG bucket does) and a kept
+        # environment would bill by the hour and hold its name against the next deploy.
+        self.environment.apply_removal_policy(RemovalPolicy.DESTROY)
 
     def _acknowledge_role_findings(
         self, role: iam.Role, stages: Sequence[PipelineStage], log_groups_arn: str, celery_queues_arn: str

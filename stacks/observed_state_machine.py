@@ -16,6 +16,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.nag import acknowledge
+from stacks.physical_names import physical_name
 
 
 class ObservedStateMachine(Construct):
@@ -38,6 +39,12 @@ class ObservedStateMachine(Construct):
         self.log_group = logs.LogGroup(
             self,
             "Logs",
+            # AWS's guidance for vended logs: under /aws/vendedlogs/, one resource policy covers
+            # every such group; elsewhere each group grows the account's CloudWatch Logs resource
+            # policy, which is capped at 5,120 characters.
+            log_group_name=physical_name(
+                self, prefix="/aws/vendedlogs/states/", max_length=512, removal_policy=removal_policy
+            ),
             encryption_key=log_key,
             retention=log_retention,
             removal_policy=removal_policy,

@@ -61,5 +61,8 @@ class OrchestrationStack(Stack):
             access_log_retention_days=config.log_retention_days,
             removal_policy=removal,
         )
+        # Creating the environment validates its network: the endpoints it talks to (or the NAT
+        # route) and the security-group rules must exist first, not race it.
+        self.mwaa.environment.node.add_dependency(self.network)
         CfnOutput(self, "MwaaEnvironmentName", value=self.mwaa.environment_name)
         CfnOutput(self, "DagBucketName", value=self.mwaa.dag_bucket.bucket_name)

@@ -39,7 +39,7 @@ class PipelineStack(Stack):
             removal_policy=RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY,
         )
 
-        security = GlueSecurity(self, "GlueSecurity", key=key).configuration
+        security = GlueSecurity(self, "GlueSecurity", key=key, removal_policy=logging["removal_policy"]).configuration
         crawler = LandingCrawler(
             self,
             "LandingCrawler",

@@ -11,6 +11,7 @@ Exactly one notice per run; the success path has no state beyond the trigger che
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,8 @@ from stacks.observed_state_machine import ObservedStateMachine
 
 INVALID_TRIGGER = "InvalidTriggerEvent"
 PIPELINE_FAILED = "PipelineFailed"
+# Step Functions execution names: 1-80 characters; only these characters keep CloudWatch logging working.
+STAGE_NAME_PATTERN = r"[0-9A-Za-z_-]{1,47}"
 SNS_TRANSIENT_ERRORS = ["SNS.InternalErrorException", "SNS.ThrottledException", "SNS.KMSThrottlingException"]
 
 
@@ -37,6 +40,24 @@ class PipelineStage:
 
     name: str
     state_machine: sfn.IStateMachine
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(STAGE_NAME_PATTERN, self.name):
+            raise ValueError(
+                f"PipelineStage name = {self.name!r}: must match {STAGE_NAME_PATTERN} "
+                f"(its stage executions are named <32-character hash>-<name>, at most 80 characters)"
+            )
+
+
+def child_execution_name(stage: str) -> str:
+    """The stage execution's name: an MD5 of the pipeline execution's name, then the stage.
+
+    Deterministic, so a retried or redriven pipeline finds its child instead of starting a second
+    one; 32 + 1 + at most 47 characters, all in [0-9A-Za-z_-], whatever the parent is called
+    (EventBridge names executions <event id>_<uuid>, 73 characters: <parent>-<stage> would not fit
+    the 80 allowed). The console links child and parent (`associate_with_parent`).
+    """
+    return sfn.JsonPath.format(f"{{}}-{stage}", sfn.JsonPath.hash(sfn.JsonPath.execution_name, "MD5"))
 
 
 class PipelineWorkflow(Construct):
@@ -138,7 +159,7 @@ class PipelineWorkflow(Construct):
                 state_machine=stage.state_machine,
                 integration_pattern=sfn.IntegrationPattern.RUN_JOB,
                 # Deterministic child name: a redriven or retried parent cannot start a second child.
-                name=sfn.JsonPath.format(f"{{}}-{stage.name}", sfn.JsonPath.execution_name),
+                name=child_execution_name(stage.name),
                 associate_with_parent=True,
                 input=sfn.TaskInput.from_object({"trigger": sfn.JsonPath.object_at("$$.Execution.Input")}),
                 result_selector={

@@ -6,7 +6,7 @@ touches data. Logical IDs here are pinned by a test: renaming a construct replac
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -17,6 +17,7 @@ from constructs import Construct
 
 from stacks.config import DeploymentConfig
 from stacks.nag import acknowledge
+from stacks.physical_names import stack_instance_id
 
 
 class StorageStack(Stack):
@@ -60,16 +61,24 @@ class StorageStack(Stack):
                 },
             )
         )
+        # EventBridge (the encrypted dead-letter queues) and CloudWatch (alarms to the encrypted topic)
+        # with the statements AWS documents for them, no conditions: an aws:SourceAccount condition
+        # that the service does not send with its KMS call would drop dead-letter deliveries and
+        # alarm notices silently. What they may send where is limited by the queue and topic policies.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowEventBridgeAndAlarms",
-                principals=[
-                    iam.ServicePrincipal("events.amazonaws.com"),
-                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                ],
+                sid="AllowEventBridgeDeadLetterQueues",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
             )
         )
 
@@ -125,7 +134,16 @@ class StorageStack(Stack):
         )
         self.landing_prefix = config.landing_prefix
 
-        self.database = glue.Database(self, "Database", description="Tables the landing crawler discovers.")
+        self.database = glue.Database(
+            self,
+            "Database",
+            description="Tables the landing crawler discovers.",
+            # Kept in production: a name unique to the stack instance lets the stack be destroyed
+            # and deployed again (CDK's generated name would be taken by the kept database).
+            database_name=None
+            if removal == RemovalPolicy.DESTROY
+            else Fn.join("_", [self.stack_name.lower().replace("-", "_"), stack_instance_id(without_hyphens=True)]),
+        )
         self.database.apply_removal_policy(removal)  # CDK's default keeps it even in dev
 
         self.topic = sns.Topic(

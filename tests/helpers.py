@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -46,6 +47,8 @@ def render(value: Any) -> str:
             return f"${{ImportValue:{render(args)}}}"
         if function == "Fn::Join":
             separator, parts = args
+            if not isinstance(parts, list):  # a list-valued token (Fn::Split, ...)
+                return f"${{Join:{separator},{render(parts)}}}"
             return separator.join(render(part) for part in parts)
         if function == "Fn::Sub":
             text, variables = (args, {}) if isinstance(args, str) else args
@@ -119,6 +122,11 @@ def state_machine_definition(template: Template, logical_id_prefix: str) -> dict
     Tokens sit inside JSON strings in CDK's rendering, so the placeholders must be JSON-safe.
     """
     _, machine = one_resource(template, STATE_MACHINE_TYPE, logical_id_prefix)
+    return definition_of(machine)
+
+
+def definition_of(machine: Mapping[str, Any]) -> dict[str, Any]:
+    """The ASL of a state machine resource (see `state_machine_definition` for the placeholders)."""
     definition = machine["Properties"]["DefinitionString"]
     if isinstance(definition, str):
         return json.loads(definition)
@@ -132,6 +140,17 @@ def state_machine_definition(template: Template, logical_id_prefix: str) -> dict
             raise NotImplementedError(f"token {part!r} does not render JSON-safe: {text!r}")
         texts.append(text)
     return json.loads(separator.join(texts))
+
+
+def all_states(asl: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every state of a definition by name, those inside Map and Parallel states included."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, state in asl["States"].items():
+        found[name] = state
+        for inner in [state.get("ItemProcessor") or state.get("Iterator"), *state.get("Branches", [])]:
+            if inner:
+                found.update(all_states(inner))
+    return found
 
 
 def successors(state: Mapping[str, Any]) -> list[str]:
@@ -252,6 +271,12 @@ def _intrinsic(expression: str, data: Any, context: Any) -> Any:
         for value, piece in zip(values, pieces[1:], strict=True):
             out += (value if isinstance(value, str) else json.dumps(value)) + piece
         return out
+    if name == "States.Hash":
+        text, algorithm = args
+        if not isinstance(text, str):
+            raise StateError("States.Runtime", f"{expression}: the data to hash must be a string")
+        algorithms = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
+        return hashlib.new(algorithms[algorithm], text.encode()).hexdigest()
     if name == "States.MathAdd":
         return args[0] + args[1]
     if name == "States.JsonToString":

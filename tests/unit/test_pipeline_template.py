@@ -7,6 +7,7 @@ come from config are compared with the config, on more than one stage where they
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -442,6 +443,7 @@ def _import_of(placeholder: str) -> dict[str, str]:
 
 
 PIPELINE_EXECUTION = "arn:aws:states:us-east-1:111122223333:execution:machine:3f8a-20261124"  # simulate()'s
+PARENT_NAME_MD5 = hashlib.md5(b"3f8a-20261124").hexdigest()
 StageFailure = Callable[[dict[str, Any]], StateError]
 
 
@@ -517,8 +519,9 @@ def test_pipeline_runs_crawl_then_transform_and_notifies_success_once(template: 
     crawl_ref = f"${{Ref:{state_machine_logical_id(template, CRAWL)}}}"
     transform_ref = f"${{Ref:{state_machine_logical_id(template, TRANSFORM)}}}"
     assert [s["StateMachineArn"] for s in started] == [crawl_ref, transform_ref]
-    # Child names derive from the parent's: a redriven parent cannot start a second child.
-    assert [s["Name"] for s in started] == ["3f8a-20261124-crawl", "3f8a-20261124-transform"]
+    # Child names derive from the parent's (an MD5 of it, so any parent name fits AWS's 80
+    # characters): a redriven parent cannot start a second child.
+    assert [s["Name"] for s in started] == [f"{PARENT_NAME_MD5}-crawl", f"{PARENT_NAME_MD5}-transform"]
     assert all(s["Input"]["trigger"] == event for s in started)
     [message] = published
     assert "SUCCEEDED" in message["Subject"] and "FAIL" not in message["Subject"].upper()
@@ -555,7 +558,7 @@ def test_a_failed_stage_is_notified_with_its_own_error_and_cause(
         "error": error,
         "cause": cause,
         "execution": PIPELINE_EXECUTION,
-        "stage_execution": stage_arn(f"3f8a-20261124-{stage}"),
+        "stage_execution": stage_arn(f"{PARENT_NAME_MD5}-{stage}"),
     }
     # After the stage task: note the stage, check the error, read it, notify, fail.
     assert state_types(template, run.trace[len(started) + 1 :]) == ["Pass", "Choice", "Pass", "Task", "Fail"]
@@ -569,7 +572,7 @@ def test_a_stage_execution_that_ended_without_an_error_is_notified_with_the_caug
     [message] = published
     body = message["Message"]
     assert (body["error"], json.loads(body["cause"])["Status"]) == ("States.TaskFailed", "ABORTED")
-    assert body["stage_execution"] == stage_arn("3f8a-20261124-crawl")
+    assert body["stage_execution"] == stage_arn(f"{PARENT_NAME_MD5}-crawl")
     assert message["Subject"] == "Pipeline FAILED at stage crawl: States.TaskFailed"
     assert (run.status, run.error, run.cause) == ("FAILED", "PipelineFailed", body["cause"])
 

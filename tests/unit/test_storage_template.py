@@ -152,7 +152,9 @@ def test_key_lets_the_services_that_encrypt_for_the_pipeline_use_it(storage: Tem
     principals: set[str] = set()
     for statement in key["KeyPolicy"]["Statement"]:
         actions = set(as_list(statement["Action"]))
-        if statement["Effect"] == "Allow" and {"kms:Decrypt", "kms:GenerateDataKey"} <= actions:
+        # kms:GenerateDataKey* (what AWS documents for CloudWatch alarms) includes GenerateDataKey.
+        generates = "kms:GenerateDataKey" in actions or "kms:GenerateDataKey*" in actions
+        if statement["Effect"] == "Allow" and "kms:Decrypt" in actions and generates:
             services = statement.get("Principal", {}).get("Service", [])
             principals |= {render(service) for service in as_list(services)}
     # Log groups, the dead-letter queue (EventBridge) and alarms publishing to the encrypted topic.

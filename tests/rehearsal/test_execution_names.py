@@ -1,0 +1,73 @@
+"""Every execution name the state machines generate, checked against AWS's rules.
+
+StartExecution takes names of 1-80 characters; CloudWatch logging (our machines log at ALL)
+needs them inside [0-9A-Za-z_-]. moto accepts longer names, so a child name built from a long
+parent name passes every local run and fails on AWS: evaluate each startExecution's Name over
+the longest parent names AWS can give, from the synthesized definitions of every stage.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import all_states, definition_of, evaluate
+from tests.rehearsal.assets import templates_of
+
+AWS_EXECUTION_NAME = re.compile(r"[0-9A-Za-z_-]{1,80}")
+# What parents can be called: EventBridge's generated names (<event id>_<uuid>, 73 characters),
+# the longest name allowed, names with every character the logs accept, and the shortest.
+PARENT_NAMES = (
+    f"{uuid.uuid4()}_{uuid.uuid4()}",
+    "x" * 80,
+    (string.ascii_letters + string.digits + "-_" * 9)[:80],
+    "1",
+)
+
+
+def _child_names(outdir: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(stack, state name, the state's Parameters) of every state that starts a child execution."""
+    found = []
+    for stack, template in templates_of(outdir).items():
+        for resource in template.get("Resources", {}).values():
+            if resource["Type"] != "AWS::StepFunctions::StateMachine":
+                continue
+            for name, state in all_states(definition_of(resource)).items():
+                if ":states:::states:startExecution" in state.get("Resource", ""):
+                    found.append((stack, name, state["Parameters"]))
+    return found
+
+
+def _name_for(parameters: dict[str, Any], parent: str) -> str:
+    context = {"Execution": {"Name": parent, "Id": f"arn:aws:states:::execution:pipeline:{parent}"}}
+    if "Name.$" in parameters:
+        return str(evaluate(parameters["Name.$"], {}, context))
+    assert "Name" in parameters, "a child execution without a name: moto and retries need one"
+    return str(parameters["Name"])
+
+
+def test_child_execution_names_fit_aws_rules_for_any_parent_name(assembly: tuple[str, Path]) -> None:
+    stage, outdir = assembly
+    starts = _child_names(outdir)
+    assert starts, f"{stage}: no state starts a child execution"
+    for stack, state, parameters in starts:
+        names = {parent: _name_for(parameters, parent) for parent in PARENT_NAMES}
+        for parent, child in names.items():
+            assert AWS_EXECUTION_NAME.fullmatch(child), (
+                f"{stage}: {stack} state {state!r} names the child of {parent!r} ({len(parent)} characters) "
+                f"{child!r} ({len(child)} characters): AWS needs 1-80 characters of [0-9A-Za-z_-]"
+            )
+            assert _name_for(parameters, parent) == child, f"{state}: the child name is not deterministic"
+        assert len(set(names.values())) == len(PARENT_NAMES), f"{state}: different parents, same child name"
+
+
+def test_stage_names_of_each_pipeline_are_distinct(assembly: tuple[str, Path]) -> None:
+    stage, outdir = assembly
+    by_stack: dict[str, set[str]] = {}
+    for stack, _state, parameters in _child_names(outdir):
+        child = _name_for(parameters, PARENT_NAMES[0])
+        assert child not in by_stack.setdefault(stack, set()), f"{stage}: two stages share the child name {child}"
+        by_stack[stack].add(child)
