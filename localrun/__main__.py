@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from localrun.assembly import AssemblyError
+from localrun.assembly import RESYNTHESIZE, AssemblyError, newer_sources
 from localrun.runner import ROOT, SCENARIOS, run_scenario, write_report
 
 
@@ -37,11 +38,14 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in SCENARIOS.values():
             print(f"{scenario.name:<26} {scenario.description}")
         return 0
-    if args.command == "all":
-        return run_all(args.assembly, args.reports)
-    if args.scenario not in SCENARIOS:
+    if args.command == "demo" and args.scenario not in SCENARIOS:
         print(f"error: SCENARIO={args.scenario!r} is not a scenario; one of: {', '.join(SCENARIOS)}", file=sys.stderr)
         return 2
+    if problem := preflight(args.assembly, args.reports):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if args.command == "all":
+        return run_all(args.assembly, args.reports)
 
     from localrun.deployment import LocalDeployment, local_aws  # moto import is slow: after arg checks
 
@@ -51,9 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     with local_aws():
         try:
             deployment = LocalDeployment.bring_up(args.assembly)
-        except AssemblyError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+        except (AssemblyError, OSError) as error:
+            return assembly_error(args.assembly, error)
         print(
             f"  stacks up on moto in {time.monotonic() - started:.1f} s "
             f"(landing s3://{deployment.landing_bucket}/{deployment.landing_prefix})"
@@ -99,6 +102,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if report["as_expected"] else 1
 
 
+def preflight(assembly: Path, reports: Path) -> str | None:
+    """What would spoil a run, found before it starts: an assembly older than the sources (it would
+    run the old code), or a reports folder the report could not be written to after the run."""
+    if (assembly / "manifest.json").is_file() and (newer := newer_sources(assembly)):
+        more = f" and {len(newer) - 1} more source file(s)" if len(newer) > 1 else ""
+        first = newer[0].relative_to(ROOT) if newer[0].is_relative_to(ROOT) else newer[0]
+        return f"cloud assembly {assembly} is older than {first}{more}: {RESYNTHESIZE}"
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=reports):
+            pass
+    except OSError as error:
+        return f"cannot write reports to {reports} ({error.strerror or error}): pass --reports <a writable folder>"
+    return None
+
+
+def assembly_error(assembly: Path, error: Exception) -> int:
+    """One line for an assembly that cannot be brought up (a missing asset is an OSError)."""
+    reason = error if isinstance(error, AssemblyError) else f"cloud assembly {assembly} is incomplete ({error})"
+    print(f"error: {reason}" + ("" if isinstance(error, AssemblyError) else f": {RESYNTHESIZE}"), file=sys.stderr)
+    return 2
+
+
 def run_all(assembly: Path, reports: Path) -> int:
     """Every scenario on its own fresh deployment; one line each, then a summary."""
     from localrun.deployment import LocalDeployment, local_aws
@@ -108,9 +134,8 @@ def run_all(assembly: Path, reports: Path) -> int:
         with local_aws():
             try:
                 deployment = LocalDeployment.bring_up(assembly)
-            except AssemblyError as error:
-                print(f"error: {error}", file=sys.stderr)
-                return 2
+            except (AssemblyError, OSError) as error:
+                return assembly_error(assembly, error)
             try:
                 report = run_scenario(deployment, scenario)
             finally:

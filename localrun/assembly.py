@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 ACCOUNT_ID = "123456789012"  # moto's default account
+ROOT = Path(__file__).resolve().parents[1]
+# What an assembly is synthesized from (the Makefile's APP_SOURCES): a newer one makes it stale.
+APP_SOURCES = ("app.py", "cdk.json", "stacks/*.py", "lambda/*/*.py", "glue/*.py", "dags/*.py", "dags/*.txt")
+RESYNTHESIZE = "synthesize it again: `make demo` does (cdk synth -c stage=local --output cdk.out.local)"
 REGION = "us-east-1"
 PARTITION = "aws"
 
@@ -45,14 +49,18 @@ class CloudAssembly:
     def load(cls, directory: Path) -> CloudAssembly:
         manifest_path = directory / "manifest.json"
         if not manifest_path.is_file():
-            raise AssemblyError(f"no cloud assembly at {directory}: run `make synth` (or the demo) first")
-        manifest = json.loads(manifest_path.read_text())
+            raise AssemblyError(f"no cloud assembly at {directory}: {RESYNTHESIZE}")
         assembly = cls(directory=directory)
-        for name, artifact in manifest.get("artifacts", {}).items():
-            if artifact.get("type") != "aws:cloudformation:stack":
-                continue
-            template_file = directory / artifact["properties"]["templateFile"]
-            assembly.stacks[name] = StackTemplate(name, json.loads(template_file.read_text()))
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            for name, artifact in manifest.get("artifacts", {}).items():
+                if artifact.get("type") != "aws:cloudformation:stack":
+                    continue
+                template_file = directory / artifact["properties"]["templateFile"]
+                assembly.stacks[name] = StackTemplate(name, json.loads(template_file.read_text()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            detail = f"{type(error).__name__}: {error}" if isinstance(error, KeyError) else str(error)
+            raise AssemblyError(f"cloud assembly {directory} is unreadable ({detail}): {RESYNTHESIZE}") from error
         if not assembly.stacks:
             raise AssemblyError(f"cloud assembly {directory} holds no stacks")
         return assembly
@@ -62,6 +70,13 @@ class CloudAssembly:
         if len(found) != 1:
             raise AssemblyError(f"expected one stack named *{suffix} in {self.directory}, found {len(found)}")
         return found[0]
+
+
+def newer_sources(directory: Path, root: Path = ROOT) -> list[Path]:
+    """App sources changed since the assembly in `directory` was synthesized (its manifest.json), newest first."""
+    synthesized = (directory / "manifest.json").stat().st_mtime
+    newer = [path for pattern in APP_SOURCES for path in root.glob(pattern) if path.stat().st_mtime > synthesized]
+    return sorted(newer, key=lambda path: path.stat().st_mtime, reverse=True)
 
 
 def physical_name(stack: str, logical_id: str, *, max_length: int = 63) -> str:

@@ -24,7 +24,8 @@ def test_unknown_scenario_is_one_clear_line_and_exit_2() -> None:
 def test_missing_assembly_says_how_to_make_one(tmp_path: Path) -> None:
     result = localrun("demo", "--assembly", str(tmp_path / "absent"))
     assert result.returncode == 2
-    assert f"no cloud assembly at {tmp_path / 'absent'}: run `make synth`" in result.stderr
+    # The demo reads cdk.out.local, which `make demo` synthesizes (`make synth` writes cdk.out).
+    assert f"no cloud assembly at {tmp_path / 'absent'}: synthesize it again: `make demo` does" in result.stderr
 
 
 def test_demo_shows_the_run_and_its_cost(local_assembly: Path, tmp_path: Path) -> None:
