@@ -10,7 +10,7 @@ CDK = $(BIN)/python -m stacks.node_runtime node_modules/aws-cdk/bin/cdk
 STAGE ?= dev
 SCENARIO ?= happy_path
 LOCAL_ASSEMBLY := cdk.out.local
-APP_SOURCES := app.py $(wildcard stacks/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt)
+APP_SOURCES := app.py $(wildcard stacks/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt dags/.airflowignore)
 
 .PHONY: setup synth demo scenarios test bench lint diff bootstrap deploy destroy clean graphs
 

@@ -18,20 +18,19 @@ import io
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from moto.glue import models as glue_models
-from moto.moto_api import state_manager
 from moto.s3.models import s3_backends
 
 from glue.manifest import build_manifest
 
 CRAWL_OUTCOMES = ("SUCCEEDED", "FAILED", "NEVER_ENDS")
 JOB_OUTCOMES = ("SUCCEEDED", "FAILED", "TIMEOUT")
-_NEVER = {"progression": "manual", "times": 10**9}  # moto must not advance these records itself
 
 
 @dataclass
@@ -106,7 +105,12 @@ def _parse_s3_url(url: str) -> tuple[str, str]:
 
 
 class LocalGlue:
-    """Installs the Glue stand-in on moto's models; `faults` can be changed between runs."""
+    """The Glue stand-in's state; `faults` can be changed between runs.
+
+    It patches nothing itself: the `glue-crawler-runs` and `glue-job-runs` entries of
+    localrun/moto_patches.py route moto's crawler and job-run calls to the hooks below, and only
+    while the registry is applied.
+    """
 
     def __init__(self, *, account_id: str, partition: str = "aws") -> None:
         self.faults = GlueFaults()
@@ -115,9 +119,6 @@ class LocalGlue:
         self._lock = threading.RLock()
         self._crawl_gets: dict[int, int] = {}
         self._bookmarks: dict[str, set[str]] = {}  # job name -> processed "key@etag"
-        state_manager.set_transition(model_name="glue::crawl", transition=_NEVER)
-        state_manager.set_transition(model_name="glue::job_run", transition=_NEVER)
-        self._patch()
 
     def reset(self) -> GlueFaults:
         """A fresh deployment: healthy faults, no bookmarks (moto's own records are new too)."""
@@ -128,48 +129,39 @@ class LocalGlue:
             return self.faults
 
     # -- crawler -------------------------------------------------------------------------
-    def _patch(self) -> None:
-        glue = self
-        crawler_cls, job_cls = glue_models.FakeCrawler, glue_models.FakeJob
-        original_start, original_as_dict = crawler_cls.start_crawler, crawler_cls.as_dict
-        original_start_run, original_get_run = job_cls.start_job_run, job_cls.get_job_run
+    def start_crawler(self, original: Callable[[Any], None], crawler: Any) -> None:
+        """StartCrawler, refused while `crawler_busy_starts` lasts (someone else's crawl is running)."""
+        with self._lock:
+            if self.faults.crawler_busy_starts > 0:
+                self.faults.crawler_busy_starts -= 1
+                if not (crawler.crawls and crawler.crawls[-1].status == "RUNNING"):
+                    crawler.crawls.append(glue_models.FakeCrawl(crawler.name))  # someone else's crawl
+                earlier = crawler.crawls[-1]
+                try:
+                    return original(crawler)  # moto raises CrawlerRunningException
+                finally:
+                    if self.faults.crawler_busy_starts == 0:
+                        earlier.status = "COMPLETED"
+            return original(crawler)
 
-        def start_crawler(crawler):  # type: ignore[no-untyped-def]
-            with glue._lock:
-                if glue.faults.crawler_busy_starts > 0:
-                    glue.faults.crawler_busy_starts -= 1
-                    if not (crawler.crawls and crawler.crawls[-1].status == "RUNNING"):
-                        crawler.crawls.append(glue_models.FakeCrawl(crawler.name))  # someone else's crawl
-                    earlier = crawler.crawls[-1]
-                    try:
-                        return original_start(crawler)  # moto raises CrawlerRunningException
-                    finally:
-                        if glue.faults.crawler_busy_starts == 0:
-                            earlier.status = "COMPLETED"
-                return original_start(crawler)
+    def crawler_polled(self, crawler: Any) -> None:
+        """A GetCrawler call: the running crawl ends once its polls are used up."""
+        with self._lock:
+            self._advance_crawl(crawler)
 
-        def as_dict(crawler):  # type: ignore[no-untyped-def]
-            with glue._lock:
-                glue._advance_crawl(crawler)
-            return original_as_dict(crawler)
+    # -- job -----------------------------------------------------------------------------
+    def start_job_run(self, original: Callable[..., str], job: Any, **kwargs: Any) -> str:
+        """StartJobRun, refused with ConcurrentRunsExceededException while `job_busy_starts` lasts."""
+        with self._lock:
+            if self.faults.job_busy_starts > 0:
+                self.faults.job_busy_starts -= 1
+                raise glue_models.ConcurrentRunsExceededException(f"Job with name {job.name} already running")
+            return original(job, **kwargs)
 
-        def start_job_run(job, **kwargs):  # type: ignore[no-untyped-def]
-            with glue._lock:
-                if glue.faults.job_busy_starts > 0:
-                    glue.faults.job_busy_starts -= 1
-                    raise glue_models.ConcurrentRunsExceededException(f"Job with name {job.name} already running")
-                return original_start_run(job, **kwargs)
-
-        def get_job_run(job, run_id):  # type: ignore[no-untyped-def]
-            run = original_get_run(job, run_id)
-            with glue._lock:
-                glue._advance_job_run(job, run)
-            return run
-
-        crawler_cls.start_crawler = start_crawler  # type: ignore[method-assign]
-        crawler_cls.as_dict = as_dict  # type: ignore[method-assign]
-        job_cls.start_job_run = start_job_run  # type: ignore[method-assign, assignment]
-        job_cls.get_job_run = get_job_run  # type: ignore[method-assign]
+    def job_run_polled(self, job: Any, run: Any) -> None:
+        """A GetJobRun call: the run ends as `job_outcome` says, having written its outputs if it succeeded."""
+        with self._lock:
+            self._advance_job_run(job, run)
 
     def _advance_crawl(self, crawler: Any) -> None:
         if not crawler.crawls or crawler.crawls[-1].status != "RUNNING":
@@ -187,6 +179,40 @@ class LocalGlue:
             crawl.status = "COMPLETED"
 
     # -- job -----------------------------------------------------------------------------
+    def start_job_run(self, original: Callable[..., str], job: Any, **kwargs: Any) -> str:
+        """StartJobRun, refused with ConcurrentRunsExceededException while `job_busy_starts` lasts."""
+        with self._lock:
+            if self.faults.job_busy_starts > 0:
+                self.faults.job_busy_starts -= 1
+                raise glue_models.ConcurrentRunsExceededException(f"Job with name {job.name} already running")
+            return original(job, **kwargs)
+
+    def job_run_polled(self, job: Any, run: Any) -> None:
+        """A GetJobRun call: the run ends as `job_outcome` says, having written its outputs if it succeeded."""
+        with self._lock:
+            self._advance_job_run(job, run)
+
+    def _advance_crawl(self, crawler: Any) -> None:
+        if not crawler.crawls or crawler.crawls[-1].status != "RUNNING":
+            return
+        crawl = crawler.crawls[-1]
+        seen = self._crawl_gets.get(id(crawl), 0) + 1
+        self._crawl_gets[id(crawl)] = seen
+        outcome = self.faults.crawl_outcome
+        if outcome == "NEVER_ENDS" or seen <= self.faults.crawl_polls - 1:
+            return
+        if outcome == "FAILED":
+            crawl.status = "FAILED"
+            crawl.error_message = "Internal Service Exception: the crawler could not read s3 objects (fault)"
+        else:
+            crawl.status = "COMPLETED"
+        local_logs.crawl_ended(
+            crawler_name=crawler.name,
+            crawl_id=crawl.message_prefix,
+            status="SUCCEEDED" if crawl.status == "COMPLETED" else crawl.status,
+            error_message=getattr(crawl, "error_message", None),
+        )
+
     def _advance_job_run(self, job: Any, run: Any) -> None:
         if run.status not in ("STARTING", "RUNNING"):
             return

@@ -6,11 +6,7 @@ Airflow, the provider or the DAG are imported, so any AWS or network call while 
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
@@ -20,70 +16,49 @@ from typing import Any
 import pytest
 
 from stacks.config import MwaaConfig
-from tests.dags.conftest import DAG_FILE, DAG_ID, DAGS_FOLDER, REPO
+from tests.dags.conftest import DAG_ID, DAGS_FOLDER, REPO, parse_dag_file, parse_folder_in_fresh_interpreter
 
 STAGE_NAMES = ["crawl", "transform"]  # PipelineStack.stages, in order
 TIMEOUTS = {"crawl": 3600, "transform": 7200}  # as the Orchestration stack sets them for dev
-
-NO_CALLS_AT_PARSE_TIME = textwrap.dedent("""
-    import json, socket, sys
-    attempts = []
-
-    def refuse(what):
-        def refused(*args, **kwargs):
-            attempts.append(what)
-            raise RuntimeError(what + " called while parsing the DAG")
-        return refused
-
-    for name in ("connect", "connect_ex", "sendto"):
-        setattr(socket.socket, name, refuse("socket." + name))
-    socket.create_connection = refuse("socket.create_connection")
-    socket.getaddrinfo = refuse("socket.getaddrinfo")
-    import boto3, boto3.session, botocore.client, botocore.session
-    boto3.client = refuse("boto3.client")
-    boto3.resource = refuse("boto3.resource")
-    boto3.session.Session.client = refuse("boto3.Session.client")
-    boto3.session.Session.resource = refuse("boto3.Session.resource")
-    botocore.session.Session.create_client = refuse("botocore.Session.create_client")
-    botocore.client.BaseClient._make_api_call = refuse("an AWS API call")
-
-    from airflow.dag_processing.dagbag import DagBag
-    bag = DagBag(dag_folder=sys.argv[1])
-    print(json.dumps({"import_errors": bag.import_errors, "dags": sorted(bag.dags), "attempts": attempts}))
-""")
+# The parse-time options as the stack sets them for dev (the ARNs are read only when tasks run).
+DEV_OPTIONS = {"schedule": "0 2 * * *", **{f"{stage}_timeout_seconds": str(s) for stage, s in TIMEOUTS.items()}}
+AWS_EXECUTION_NAME = re.compile(r"[0-9A-Za-z_-]{1,80}")  # StartExecution's limit, and CloudWatch logging's
 
 
 @pytest.fixture(scope="module")
 def dag(airflow_home: Path) -> Iterator[Any]:
-    """The DAG parsed in-process, with the stage timeouts set as the stack sets them."""
-    with pytest.MonkeyPatch.context() as patch:
-        for stage, seconds in TIMEOUTS.items():
-            patch.setenv(f"AIRFLOW__PIPELINE__{stage.upper()}_TIMEOUT_SECONDS", str(seconds))
-        patch.delenv("AIRFLOW__PIPELINE__WAITER_DELAY_SECONDS", raising=False)
-        from airflow.dag_processing.dagbag import DagBag
-
-        bag = DagBag(dag_folder=str(DAG_FILE))
-        assert bag.import_errors == {}
-        yield bag.dags[DAG_ID]
+    """The DAG parsed in-process, with the parse-time options set as the stack sets them."""
+    dag, errors = parse_dag_file(DEV_OPTIONS)
+    assert errors == {}
+    yield dag
 
 
-def test_parsing_makes_no_aws_or_network_call(airflow_home: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", NO_CALLS_AT_PARSE_TIME, str(DAGS_FOLDER)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    parsed = json.loads(result.stdout.strip().splitlines()[-1])
-    assert parsed == {"import_errors": {}, "dags": [DAG_ID], "attempts": []}
+@pytest.fixture(scope="module")
+def support(dag: Any) -> Any:
+    """glue_pipeline_support, as the DAG file imported it (from beside it)."""
+    import glue_pipeline_support
+
+    assert Path(glue_pipeline_support.__file__).parent == DAGS_FOLDER
+    return glue_pipeline_support
+
+
+def test_parsing_makes_no_aws_or_network_call(airflow_home: Path, tmp_path: Path) -> None:
+    parsed = parse_folder_in_fresh_interpreter(DAGS_FOLDER, DEV_OPTIONS, cwd=tmp_path)
+    assert (parsed["import_errors"], list(parsed["dags"]), parsed["attempts"]) == ({}, [DAG_ID], [])
+    # .airflowignore: the helpers module is imported by the DAG file, never parsed as one.
+    assert parsed["parsed_files"] == ["glue_pipeline.py"]
+
+
+def test_the_dag_file_holds_declarations_only() -> None:
+    source = (DAGS_FOLDER / "glue_pipeline.py").read_text()
+    assert len(source.splitlines()) <= 110
+    assert not re.search(r"^(class|def) ", source, flags=re.MULTILINE)
 
 
 def test_house_style(dag: Any) -> None:
     assert dag.catchup is False
     assert dag.start_date == datetime(2026, 11, 1, tzinfo=UTC)  # static, not derived from now()
-    assert dag.schedule == "0 2 * * *"  # explicit; the EventBridge schedule's default
+    assert dag.schedule == "0 2 * * *"  # pipeline.schedule: the config's EventBridge cron, translated
     assert dag.max_active_runs == 1
     assert dag.tags == {"glue-pipeline", "outer-loop", "step-functions"}
     assert dag.doc_md and "configuration options" in dag.doc_md
@@ -91,6 +66,13 @@ def test_house_style(dag: Any) -> None:
     for task in dag.tasks:
         assert task.retries >= 1, task.task_id
         assert task.doc_md, task.task_id
+
+
+def test_the_schedule_is_the_option_the_stack_sets_and_none_without_it(airflow_home: Path) -> None:
+    weekdays, errors = parse_dag_file({**DEV_OPTIONS, "schedule": "30 4 * * 1-5"})
+    assert errors == {} and weekdays.schedule == "30 4 * * 1-5"
+    unscheduled, errors = parse_dag_file({})
+    assert errors == {} and unscheduled.schedule is None  # runs start only by hand, and fail naming the options
 
 
 def test_waits_for_data_then_runs_the_stages_in_order(dag: Any) -> None:
@@ -138,22 +120,57 @@ def test_wait_limit_follows_the_stage_state_machine_timeout(dag: Any, stage: str
     assert task.execution_timeout >= timedelta(seconds=waited)
 
 
-def test_execution_names_are_valid_unique_per_run_and_stage_and_stable(dag: Any) -> None:
-    name = dag.user_defined_macros["stage_execution_name"]
-    run_id = "manual__2026-11-24T10:00:00.123456+00:00"
-    first = name(DAG_ID, run_id, "crawl")
-    assert first == name(DAG_ID, run_id, "crawl")  # what a retry computes
-    assert first.startswith("manual__2026-11-24T10-00-00.123456+00-00-") and first.endswith("-crawl")
-    others = {
-        name(DAG_ID, run_id, "transform"),
-        name(DAG_ID, "manual__2026-11-24T10-00-00.123456+00-00", "crawl"),
-        name("other_dag", run_id, "crawl"),
-        name(DAG_ID, "scheduled__2026-11-24T02:00:00+00:00", "crawl"),
-    }
-    assert first not in others and len(others) == 4
-    for candidate in (first, *others, name(DAG_ID, "x" * 300, "transform")):
-        # Step Functions: 1-80 characters, none of whitespace < > { } [ ] ? * " # % \ ^ | ~ ` $ & , ; : /
-        assert 1 <= len(candidate) <= 80 and re.fullmatch(r"[0-9A-Za-z_.+=@-]+", candidate), candidate
+def test_every_task_has_its_own_provider_sns_failure_notice(dag: Any) -> None:
+    """SnsNotifier renders its fields in place, so tasks sharing one would share the first message."""
+    from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
+
+    notifiers = []
+    for task in dag.tasks:
+        [notifier] = task.on_failure_callback
+        assert isinstance(notifier, SnsNotifier), task.task_id
+        assert notifier.target_arn == "{{ pipeline_option('notification_topic_arn') }}"
+        notifiers.append(notifier)
+    assert len({id(notifier) for notifier in notifiers}) == len(dag.tasks)
+
+
+# Run ids Airflow makes, and ones a user or the REST API may pass (any string up to 250 characters).
+ODD_RUN_IDS = [
+    "manual__2026-11-26T02:00:00+00:00",
+    "scheduled__2026-11-24T02:00:00+00:00",
+    "manual__2026-11-24T10:00:00.123456+00:00",
+    "manual__2026-11-24T10-00-00-123456-00-00",  # what the first one reads as: still another name
+    "backfill run @ 2026-11-24 = test #3 / café ünïcode ✓",
+    "日本語のラン",  # nothing readable survives: the hash and the stage remain
+    "a" * 250,
+    "x" * 64 + "+" * 100 + "y" * 86,
+    "---",
+    "",
+]
+
+
+def test_execution_names_are_valid_for_any_run_id_unique_per_run_and_stage_and_stable(support: Any) -> None:
+    name = support.stage_execution_name
+    names = set()
+    for run_id in ODD_RUN_IDS:
+        for dag_id in (DAG_ID, "other_dag"):
+            for stage in STAGE_NAMES:
+                candidate = name(dag_id, run_id, stage)
+                assert AWS_EXECUTION_NAME.fullmatch(candidate), (run_id, candidate)
+                assert candidate.endswith(f"-{stage}")
+                assert candidate == name(dag_id, run_id, stage)  # what a retry computes
+                names.add(candidate)
+    assert len(names) == len(ODD_RUN_IDS) * 2 * len(STAGE_NAMES)  # never shared across runs, DAGs or stages
+    readable = name(DAG_ID, "manual__2026-11-26T02:00:00+00:00", "crawl")
+    assert re.fullmatch(r"manual__2026-11-26T02-00-00-00-00-[0-9a-f]{16}-crawl", readable)
+
+
+def test_execution_names_differ_for_generated_run_ids(support: Any) -> None:
+    """Many runs, long prefixes that truncate to the same readable part: the hash tells them apart."""
+    prefix = "scheduled__" + "9" * 70
+    run_ids = [f"{prefix}{n}" for n in range(2000)]
+    names = {support.stage_execution_name(DAG_ID, run_id, "transform") for run_id in run_ids}
+    assert len(names) == len(run_ids)
+    assert all(AWS_EXECUTION_NAME.fullmatch(n) for n in names)
 
 
 def test_requirements_pin_the_versions_the_tests_run() -> None:
@@ -168,3 +185,10 @@ def test_requirements_pin_the_versions_the_tests_run() -> None:
     dev = (REPO / "requirements-dev.txt").read_text().splitlines()
     assert f"apache-airflow=={airflow_version}" in dev
     assert any(line.startswith("apache-airflow-providers-amazon[") and line.endswith(f"]=={provider}") for line in dev)
+
+
+def test_requirements_comments_point_at_files_that_exist() -> None:
+    requirements = (DAGS_FOLDER / "requirements.txt").read_text()
+    mentioned = re.findall(r"\b((?:dags|docs|stacks|tests)/[\w./-]+\.\w+)", requirements)
+    assert mentioned, "the comment says where the file is deployed from"
+    assert [path for path in mentioned if not (REPO / path).is_file()] == []

@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 import requests
 
+from localrun import moto_patches
 from localrun.deployment import LocalDeployment
 from tests.conftest import Synthesized
-from tests.dags.conftest import DAG_FILE, DAG_ID, REPO
+from tests.dags.conftest import DAG_ID, REPO, parse_dag_file
 from tests.helpers import exported_value, one_resource
 
 STAGES = ["crawl", "transform"]
@@ -52,7 +53,8 @@ def moto_server() -> Iterator[MotoServer]:
         f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
     ).raise_for_status()
     try:
-        yield MotoServer(url=url, port=port)
+        with moto_patches.applied():  # the server runs in this process: moto as local runs bend it
+            yield MotoServer(url=url, port=port)
     finally:
         server.stop()
 
@@ -138,11 +140,10 @@ def deployment(
 
 
 def parse_dag() -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAG_FILE))
-    assert bag.import_errors == {}
-    return bag.dags[DAG_ID]
+    """The DAG parsed with the options now in the environment (the deployment's)."""
+    dag, errors = parse_dag_file()
+    assert errors == {}
+    return dag
 
 
 @dataclass
@@ -273,3 +274,20 @@ def test_a_stage_outliving_its_wait_limit_fails_its_task(deployment: LocalDeploy
     [notice] = deployment.notifications()
     assert notice["message"]["error"] == "WaitLimitExceeded"
     assert notice["message"]["stage_execution"] == execution["executionArn"]
+
+
+def test_a_missing_option_fails_the_task_at_once_and_the_notice_names_it(deployment: LocalDeployment) -> None:
+    """The stack's options half there (here the crawl stage's ARN): no retries, one notice."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("AIRFLOW__PIPELINE__CRAWL_STATE_MACHINE_ARN")
+        result = run_dag(parse_dag())
+    assert result.state == "failed"
+    assert result.tasks["crawl"] == ("failed", 1) and result.tasks["transform"][0] == "upstream_failed"
+    assert deployment.executions("crawl") == []
+    [notice] = deployment.notifications()
+    assert notice["subject"] == "Pipeline FAILED at stage crawl: PipelineOptionMissing"
+    assert notice["message"]["cause"] == (
+        "Airflow configuration option pipeline.crawl_state_machine_arn (AIRFLOW__PIPELINE__CRAWL_STATE_MACHINE_ARN) "
+        "is not set: the Orchestration stack sets it on the MWAA environment"
+    )
+    assert result.seconds < 60  # the default retries would wait 2 x 2 minutes

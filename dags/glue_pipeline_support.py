@@ -1,0 +1,270 @@
+"""What the glue_pipeline DAG is built from: its stages, options, execution names, operator, notice.
+
+Deployed next to the DAG file: Airflow puts the DAG folder on `sys.path` (the DAG processor and
+the task runner parse the folder as a bundle), so the DAG file imports this module by name;
+`.airflowignore` keeps Airflow from parsing it as a DAG file. Importing it reads no configuration
+and calls nothing: the DAG file reads its parse-time options through `parse_time_seconds` and
+`optional_option`, and tasks read theirs through the `pipeline_option` macro when they run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
+from airflow.providers.amazon.aws.operators.step_function import StepFunctionStartExecutionOperator
+from airflow.providers.amazon.aws.triggers.step_function import StepFunctionsExecutionCompleteTrigger
+from airflow.providers.amazon.aws.utils import validate_execute_complete_event
+from airflow.sdk import conf
+from airflow.sdk.exceptions import AirflowFailException
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+OPTIONS_SECTION = "pipeline"  # stacks/mwaa_environment.py sets pipeline.* on the environment
+# Polls past the state machine's own timeout before the task gives up: Step Functions ends a
+# timed-out execution as TIMED_OUT, which the provider's waiter does not treat as final.
+GRACE_POLLS = 2
+EXECUTION_NAME_MAX = 80  # Step Functions: 1-80 characters; [0-9A-Za-z_-] only, or CloudWatch logging breaks
+_NOT_IN_EXECUTION_NAMES = re.compile(r"[^0-9A-Za-z_-]+")
+SNS_SUBJECT_MAX = 100
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage:
+    """A pipeline stage; `name` is PipelineStage.name in the CDK app (stacks/pipeline_stack.py)."""
+
+    name: str
+    doc_md: str
+
+    @property
+    def state_machine_arn_option(self) -> str:
+        return f"{self.name}_state_machine_arn"
+
+    @property
+    def timeout_option(self) -> str:
+        return f"{self.name}_timeout_seconds"
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(name="crawl", doc_md="Runs the crawl stage state machine: the Glue crawler over the landing prefix."),
+    Stage(name="transform", doc_md="Runs the transform stage state machine: the Glue job, then the results check."),
+)
+
+
+# -- configuration options ----------------------------------------------------------------------
+
+
+def _described(key: str) -> str:
+    return f"Airflow configuration option {OPTIONS_SECTION}.{key} (AIRFLOW__{OPTIONS_SECTION.upper()}__{key.upper()})"
+
+
+class PipelineOptionMissing(AirflowFailException):
+    """A `pipeline.*` option the task needs is not set: fails the task at once, without retries."""
+
+
+class PipelineOptionInvalid(ValueError):
+    """A parse-time `pipeline.*` option has a value the DAG cannot use: an import error of one line."""
+
+
+def pipeline_option(key: str) -> str:
+    """A `pipeline.<key>` option (a user macro: read when a task renders its fields)."""
+    value = conf.get(OPTIONS_SECTION, key, fallback=None)
+    if not value:
+        raise PipelineOptionMissing(
+            f"{_described(key)} is not set: the Orchestration stack sets it on the MWAA environment"
+        )
+    return str(value)
+
+
+def optional_option(key: str) -> str | None:
+    """A parse-time option that may be missing (then None)."""
+    return conf.get(OPTIONS_SECTION, key, fallback=None) or None
+
+
+def parse_time_seconds(key: str, *, default: int) -> int:
+    """A whole number of seconds > 0 read when the DAG is parsed; `default` when the option is missing."""
+    value = conf.get(OPTIONS_SECTION, key, fallback=None)
+    if value is None or value == "":
+        return default
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise PipelineOptionInvalid(f"{_described(key)} = {value!r}: must be a whole number of seconds > 0")
+    return seconds
+
+
+# -- execution names and waits ------------------------------------------------------------------
+
+
+def stage_execution_name(dag_id: str, run_id: str, stage: str) -> str:
+    """The one execution name of `stage` in a DAG run, so no retry can start a second execution.
+
+    The run id made readable (every run of characters outside [0-9A-Za-z_-] becomes one '-'), a hash
+    of the exact DAG and run id (so different runs never share a name), and the stage: 1-80
+    characters of [0-9A-Za-z_-], for any run id.
+    """
+    digest = hashlib.sha256(f"{dag_id}\n{run_id}".encode()).hexdigest()[:16]
+    stage_part = _NOT_IN_EXECUTION_NAMES.sub("-", stage).strip("-")[:24] or "stage"
+    room = EXECUTION_NAME_MAX - len(digest) - len(stage_part) - 2
+    readable = _NOT_IN_EXECUTION_NAMES.sub("-", run_id).strip("-")[:room].rstrip("-")
+    return "-".join(part for part in (readable, digest, stage_part) if part)
+
+
+def stage_wait_limit(timeout_seconds: int, delay_seconds: int) -> int:
+    """Polls to wait for a stage: as long as its state machine may run, plus GRACE_POLLS."""
+    return math.ceil(timeout_seconds / delay_seconds) + GRACE_POLLS
+
+
+# -- failures and the notice --------------------------------------------------------------------
+
+
+class StageFailed(AirflowFailException):
+    """A stage execution ended FAILED, TIMED_OUT or ABORTED, or outlived the task's wait limit."""
+
+    def __init__(self, stage: str, status: str, error: str, cause: str, execution_arn: str) -> None:
+        super().__init__(stage, status, error, cause, execution_arn)  # all in args: picklable
+        self.stage, self.status, self.error, self.cause, self.execution_arn = stage, status, error, cause, execution_arn
+
+    def __str__(self) -> str:
+        return f"Stage {self.stage} {self.status}: {self.error}: {self.cause} (execution {self.execution_arn})"
+
+
+def _error_cause_execution(exception: object) -> tuple[str, str, str | None]:
+    if isinstance(exception, StageFailed):
+        return exception.error, exception.cause, exception.execution_arn
+    if isinstance(exception, BaseException):
+        return type(exception).__name__, str(exception), None
+    return "Unknown", "the task failed without an exception (e.g. marked failed, or its worker was lost)", None
+
+
+def failure_subject(ti: Any, exception: object = None) -> str:
+    """The pipeline state machine's failure subject, for a task of this DAG (a user macro)."""
+    error = _error_cause_execution(exception)[0]
+    return f"Pipeline FAILED at stage {ti.task_id}: {error}"[:SNS_SUBJECT_MAX]
+
+
+def failure_message(ti: Any, exception: object = None) -> str:
+    """The pipeline state machine's failure notice, field for field; the DAG run stands in for its execution."""
+    error, cause, execution = _error_cause_execution(exception)
+    message = {
+        "status": "FAILED",
+        "stage": ti.task_id,
+        "error": error,
+        "cause": cause,
+        "stage_execution": execution,
+        "dag_id": ti.dag_id,
+        "run_id": ti.run_id,
+    }
+    return json.dumps(message)
+
+
+def failure_notice() -> SnsNotifier:
+    """on_failure_callback: the notice on the pipeline's topic. One per task: a notifier renders in place.
+
+    Without `pipeline.notification_topic_arn` it raises PipelineOptionMissing naming the option,
+    which Airflow logs with the task ("Failed to send notification").
+    """
+    return SnsNotifier(
+        aws_conn_id="aws_default",
+        target_arn="{{ pipeline_option('notification_topic_arn') }}",
+        subject="{{ failure_subject(ti, exception) }}",
+        message="{{ failure_message(ti, exception) }}",
+    )
+
+
+MACROS = {
+    "pipeline_option": pipeline_option,
+    "stage_execution_name": stage_execution_name,
+    "failure_subject": failure_subject,
+    "failure_message": failure_message,
+}
+
+
+# -- the stage operator -------------------------------------------------------------------------
+
+
+def _execution_arn(state_machine_arn: str, name: str) -> str:
+    prefix, _, machine = state_machine_arn.partition(":stateMachine:")
+    return f"{prefix}:execution:{machine}:{name}"
+
+
+class StageExecutionOperator(StepFunctionStartExecutionOperator):
+    """StepFunctionStartExecutionOperator for one stage, safe under Airflow retries and re-runs.
+
+    The execution name is fixed per DAG run and stage. If that execution exists already (a retry
+    or a cleared task), the task follows it instead of starting another: it waits while the
+    execution runs, succeeds if it succeeded, fails with its error otherwise. A stage that ends
+    FAILED, TIMED_OUT or ABORTED fails the task at once, with the stage's error and cause and
+    without Airflow retries: the same execution cannot run again under its name.
+    """
+
+    def __init__(self, *, stage: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stage = stage
+
+    def execute(self, context: Context) -> str:
+        try:
+            return super().execute(context)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise
+        execution_arn = _execution_arn(self.state_machine_arn, self.name or "")
+        self.log.info("Stage %s: execution %s exists already; following it", self.stage, execution_arn)
+        execution = self.hook.describe_execution(execution_arn)
+        if execution["status"] == "SUCCEEDED":
+            return execution_arn
+        if execution["status"] != "RUNNING":
+            raise self._stage_failed(execution)
+        self.defer(
+            trigger=StepFunctionsExecutionCompleteTrigger(
+                execution_arn=execution_arn,
+                waiter_delay=self.waiter_delay,
+                waiter_max_attempts=self.waiter_max_attempts,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                botocore_config=self.botocore_config,
+                verify=self.verify,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.waiter_max_attempts * self.waiter_delay),
+        )
+
+    # The provider annotates None but returns the execution ARN (the task's XCom); so does this.
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:  # type: ignore[override]
+        validated = validate_execute_complete_event(event)
+        execution_arn: str = validated["execution_arn"]
+        if validated["status"] == "success":
+            self.log.info("Stage %s succeeded: %s", self.stage, execution_arn)
+            return execution_arn
+        execution = self.hook.describe_execution(execution_arn)
+        if execution["status"] == "SUCCEEDED":
+            return execution_arn
+        if execution["status"] == "RUNNING":
+            raise StageFailed(
+                stage=self.stage,
+                status="RUNNING",
+                error="WaitLimitExceeded",
+                cause=f"still running after {self.waiter_max_attempts} polls {self.waiter_delay} s apart "
+                f"(its state machine's timeout plus {GRACE_POLLS} polls)",
+                execution_arn=execution_arn,
+            )
+        raise self._stage_failed(execution)
+
+    def _stage_failed(self, execution: dict[str, Any]) -> StageFailed:
+        return StageFailed(
+            stage=self.stage,
+            status=execution["status"],
+            error=execution.get("error", "-"),
+            cause=execution.get("cause", "-"),
+            execution_arn=execution["executionArn"],
+        )
