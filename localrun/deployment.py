@@ -1,7 +1,8 @@
 """Bring the synthesized Storage and Pipeline stacks up on moto, and deliver events to them.
 
 `LocalDeployment.bring_up(assembly_dir)` works inside `local_aws()` (in-process moto) or against a
-moto server (`endpoint_url=`), which is how the Airflow DAG test uses it.
+moto server in this process (`endpoint_url=`, inside `moto_patches.applied()`), which is how the
+Airflow DAG test uses it.
 """
 
 from __future__ import annotations
@@ -18,23 +19,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any, cast
 
 import boto3
 from botocore.exceptions import ClientError
 from moto.events.models import EventPattern
 
-from localrun import moto_shims
+from localrun import moto_patches
 from localrun.assembly import ACCOUNT_ID, PARTITION, REGION, CloudAssembly, Resolver, physical_name
-from localrun.glue_standin import GlueFaults, LocalGlue
+from localrun.glue_standin import GlueFaults
 
 _MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
-_local_glue: LocalGlue | None = None
 
 
 @contextlib.contextmanager
 def local_aws() -> Iterator[None]:
-    """In-process moto with Step Functions executing, and fake credentials."""
+    """In-process moto with Step Functions executing, the moto patches applied, and fake credentials."""
     from moto import mock_aws
 
     env = {
@@ -46,7 +47,7 @@ def local_aws() -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        with mock_aws(config=_MOTO_CONFIG):  # type: ignore[call-overload]  # a partial config is allowed
+        with moto_patches.applied(), mock_aws(config=_MOTO_CONFIG):  # type: ignore[call-overload]  # partial config
             yield
     finally:
         for key, value in saved.items():
@@ -54,13 +55,6 @@ def local_aws() -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def local_glue() -> LocalGlue:
-    global _local_glue
-    if _local_glue is None:
-        _local_glue = LocalGlue(account_id=ACCOUNT_ID, partition=PARTITION)
-    return _local_glue
 
 
 @dataclass
@@ -96,8 +90,8 @@ class LocalDeployment:
     # -- bring-up ------------------------------------------------------------------------
     @classmethod
     def bring_up(cls, assembly_dir: Path, *, endpoint_url: str | None = None) -> LocalDeployment:
-        moto_shims.install()
-        glue = local_glue()
+        runtime = moto_patches.active()
+        glue = runtime.glue
         glue.reset()
         if endpoint_url:
             os.environ.setdefault("MOTO_PORT", endpoint_url.rsplit(":", 1)[-1].rstrip("/"))
@@ -147,7 +141,8 @@ class LocalDeployment:
         )
         for logical_id, function in pipeline.resources("AWS::Lambda::Function").items():
             arn = resolver.physical[(pipeline.name, logical_id)]["Arn"]
-            moto_shims.LAMBDA_HANDLERS[arn] = _load_handler(assembly.directory, function, logical_id)
+            module, attribute = _load_handler(assembly.directory, function)
+            runtime.route_lambda(arn, module, attribute, logging.getLogger(f"localrun.lambda.{logical_id}"))
 
         machines: dict[str, str] = {}
         for logical_id, machine in pipeline.resources("AWS::StepFunctions::StateMachine").items():
@@ -422,11 +417,9 @@ def _register_physical_ids(resolver: Resolver, stack: str, template: dict[str, A
         resolver.register(stack, logical_id, **ids)
 
 
-def _load_handler(assembly_dir: Path, function: dict[str, Any], logical_id: str = "") -> Any:
-    """The handler from the function's own synthesized asset directory (what Lambda would run).
-
-    What the handler prints (its CloudWatch Logs, on AWS) goes to the `localrun.lambda` logger.
-    """
+def _load_handler(assembly_dir: Path, function: dict[str, Any]) -> tuple[ModuleType, str]:
+    """The handler's module, loaded from the function's own synthesized asset directory (what
+    Lambda would run), and the handler's name in it."""
     asset = function.get("Metadata", {}).get("aws:asset:path")
     module_name, _, attribute = function["Properties"]["Handler"].rpartition(".")
     path = assembly_dir / asset / f"{module_name}.py"
@@ -435,7 +428,5 @@ def _load_handler(assembly_dir: Path, function: dict[str, Any], logical_id: str 
         raise FileNotFoundError(f"Lambda handler {path} not found in the cloud assembly")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses in the handler look their module up here
-    log = logging.getLogger(f"localrun.lambda.{logical_id or asset}")
-    module.print = lambda *args, **_: log.info(" ".join(map(str, args)))  # type: ignore[attr-defined]
     spec.loader.exec_module(module)
-    return getattr(module, attribute)
+    return module, attribute

@@ -178,41 +178,6 @@ class LocalGlue:
         else:
             crawl.status = "COMPLETED"
 
-    # -- job -----------------------------------------------------------------------------
-    def start_job_run(self, original: Callable[..., str], job: Any, **kwargs: Any) -> str:
-        """StartJobRun, refused with ConcurrentRunsExceededException while `job_busy_starts` lasts."""
-        with self._lock:
-            if self.faults.job_busy_starts > 0:
-                self.faults.job_busy_starts -= 1
-                raise glue_models.ConcurrentRunsExceededException(f"Job with name {job.name} already running")
-            return original(job, **kwargs)
-
-    def job_run_polled(self, job: Any, run: Any) -> None:
-        """A GetJobRun call: the run ends as `job_outcome` says, having written its outputs if it succeeded."""
-        with self._lock:
-            self._advance_job_run(job, run)
-
-    def _advance_crawl(self, crawler: Any) -> None:
-        if not crawler.crawls or crawler.crawls[-1].status != "RUNNING":
-            return
-        crawl = crawler.crawls[-1]
-        seen = self._crawl_gets.get(id(crawl), 0) + 1
-        self._crawl_gets[id(crawl)] = seen
-        outcome = self.faults.crawl_outcome
-        if outcome == "NEVER_ENDS" or seen <= self.faults.crawl_polls - 1:
-            return
-        if outcome == "FAILED":
-            crawl.status = "FAILED"
-            crawl.error_message = "Internal Service Exception: the crawler could not read s3 objects (fault)"
-        else:
-            crawl.status = "COMPLETED"
-        local_logs.crawl_ended(
-            crawler_name=crawler.name,
-            crawl_id=crawl.message_prefix,
-            status="SUCCEEDED" if crawl.status == "COMPLETED" else crawl.status,
-            error_message=getattr(crawl, "error_message", None),
-        )
-
     def _advance_job_run(self, job: Any, run: Any) -> None:
         if run.status not in ("STARTING", "RUNNING"):
             return

@@ -1,0 +1,589 @@
+"""Every place where local runs deviate from moto 5.2.5, in one reversible registry.
+
+Each `MotoPatch` names the gap (the AWS behaviour moto lacks), bends moto towards the AWS API
+reference (never the other way round) and has its probe beside it: a function that reproduces the
+gap on plain, unpatched moto and returns True while upstream still has it.
+
+    with moto_patches.applied() as runtime:   # checks moto's version, applies every patch
+        ...                                   # moto behaves as AWS does for this pipeline
+    # every patched attribute is the original again
+
+Patches are `unittest.mock.patch.object` / `patch.dict` in one `ExitStack`; nothing is patched at
+import time, and each moto attribute is patched by one entry only. `local_aws()` in
+localrun/deployment.py enters the registry; a moto server in the same process (the DAG tests)
+enters it around the server's lifetime. tests/scenarios/test_moto_patches.py runs every probe in a
+fresh interpreter and fails when one reports its gap gone: delete that entry and its probe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+from unittest import mock
+
+import moto
+from moto.glue import models as glue_models
+from moto.glue import responses as glue_responses
+from moto.moto_api import state_manager
+from moto.stepfunctions import exceptions as sfn_exceptions
+from moto.stepfunctions.parser import models as sfn_parser_models
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service as base_service,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk as aws_sdk_service,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_glue as glue_service,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_sfn as sfn_service,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+from localrun import local_logs
+from localrun.assembly import ACCOUNT_ID, PARTITION
+from localrun.glue_standin import LocalGlue
+
+MOTO_VERSION = "5.2.5"  # the version every patch and probe here was written against (constraints.txt)
+
+LambdaHandler = Callable[[dict, Any], Any]
+
+
+class MotoVersionError(RuntimeError):
+    pass
+
+
+@dataclass
+class LocalRuntime:
+    """What the patches route to while the registry is applied."""
+
+    stack: ExitStack
+    glue: LocalGlue = field(default_factory=lambda: LocalGlue(account_id=ACCOUNT_ID, partition=PARTITION))
+    lambda_handlers: dict[str, LambdaHandler] = field(default_factory=dict)  # function ARN -> handler
+    # (owner, attribute, value before) for each patched attribute; dicts patched in place.
+    patched: list[tuple[Any, str, Any]] = field(default_factory=list)
+    patched_dicts: list[dict] = field(default_factory=list)
+
+    def replace(self, owner: Any, attribute: str, new: Any) -> Any:
+        """Patch `owner.attribute` until the registry is left; returns the original."""
+        if any(o is owner and a == attribute for o, a, _ in self.patched):
+            raise RuntimeError(f"{getattr(owner, '__name__', owner)}.{attribute} is patched by two entries")
+        original = getattr(owner, attribute)
+        self.patched.append((owner, attribute, vars(owner).get(attribute, _ABSENT)))
+        self.stack.enter_context(mock.patch.object(owner, attribute, new))
+        return original
+
+    def update(self, mapping: dict, values: dict) -> None:
+        self.patched_dicts.append(mapping)
+        self.stack.enter_context(mock.patch.dict(mapping, values))
+
+    def route_lambda(self, function_arn: str, module: ModuleType, attribute: str, log: logging.Logger) -> None:
+        """Run a Lambda handler in-process; what it prints goes to `log` (CloudWatch Logs on AWS)."""
+        self.stack.enter_context(
+            mock.patch.object(module, "print", lambda *args, **_: log.info(" ".join(map(str, args))), create=True)
+        )
+        self.lambda_handlers[function_arn] = getattr(module, attribute)
+
+
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class MotoPatch:
+    name: str
+    gap: str  # the AWS behaviour moto lacks
+    apply: Callable[[LocalRuntime], None]
+    probe: Callable[[], bool] | None  # on plain moto: True while upstream still has the gap
+    no_probe_because: str = ""
+    # A stand-in runs what moto only records (Glue crawls and job runs), driven by fault knobs;
+    # every other entry bends moto's behaviour to the AWS API reference.
+    stand_in: bool = False
+
+
+_lock = threading.Lock()
+_active: LocalRuntime | None = None
+
+
+@contextlib.contextmanager
+def applied(entries: Sequence[MotoPatch] | None = None) -> Iterator[LocalRuntime]:
+    """Apply every patch (or only `entries`); leaving undoes them all. Not re-entrant."""
+    global _active
+    if moto.__version__ != MOTO_VERSION:
+        raise MotoVersionError(
+            f"localrun/moto_patches.py is written for moto {MOTO_VERSION}, this environment has moto "
+            f"{moto.__version__}: install the pinned version (constraints.txt), or upgrade on purpose by "
+            "running tests/scenarios/test_moto_patches.py and updating the registry and MOTO_VERSION"
+        )
+    with ExitStack() as stack:
+        runtime = LocalRuntime(stack=stack)
+        with _lock:
+            if _active is not None:
+                raise RuntimeError("moto_patches.applied() is already entered: leave it before entering again")
+            _active = runtime
+        stack.callback(_deactivate)
+        for entry in REGISTRY if entries is None else entries:
+            entry.apply(runtime)
+        yield runtime
+
+
+def _deactivate() -> None:
+    global _active
+    with _lock:
+        _active = None
+
+
+def active() -> LocalRuntime:
+    """The applied registry's runtime (the Glue stand-in, the in-process Lambda handlers)."""
+    if _active is None:
+        raise RuntimeError("moto patches are not applied: bring the deployment up inside local_aws()")
+    return _active
+
+
+def _to_json_safe(value: Any) -> Any:
+    """What a Step Functions state holds: JSON, with timestamps as ISO-8601 strings."""
+    return json.loads(to_json_str(value))
+
+
+# -- Step Functions ----------------------------------------------------------------------------
+def _apply_glue_sync(runtime: LocalRuntime) -> None:
+    # The Glue integration lists only Sync; the callback base class then reaches for a
+    # WaitForTaskToken-only code path. Listing it makes `.sync` run the real sync resolver.
+    # Read when a Glue task state is built, i.e. when an execution parses its definition.
+    patterns = {*glue_service._SUPPORTED_INTEGRATION_PATTERNS, ResourceCondition.WaitForTaskToken}
+    runtime.replace(glue_service, "_SUPPORTED_INTEGRATION_PATTERNS", patterns)
+
+
+def _probe_glue_sync() -> bool:
+    with _plain_moto() as clients:
+        clients["glue"].create_job(
+            Name="j", Role=_ROLE, Command={"Name": "glueetl", "ScriptLocation": "s3://probe-bucket/s.py"}
+        )
+        task = {"Resource": "arn:aws:states:::glue:startJobRun.sync", "Parameters": {"JobName": "j"}}
+        return _run_task(clients, "gluesync", task)["status"] != "SUCCEEDED"
+
+
+def _apply_error_names(runtime: LocalRuntime) -> None:
+    runtime.update(aws_sdk_service._SERVICE_ERROR_NAMES, {"glue": "Glue"})
+
+
+def _probe_error_names() -> bool:
+    with _plain_moto() as clients:
+        task = {"Resource": "arn:aws:states:::aws-sdk:glue:getCrawler", "Parameters": {"Name": "missing"}}
+        return str(_run_task(clients, "sdkerr", task).get("error", "")).startswith("glue.")
+
+
+def _apply_sfn_key_casing(runtime: LocalRuntime) -> None:
+    cls = sfn_service.StateTaskServiceSfn
+    original_params = cls._normalise_parameters
+    original_response = cls._normalise_response
+    original_eval = cls._eval_service_task
+
+    def normalise_parameters(
+        self: Any, parameters: dict, boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        original_params(self, parameters, boto_service_name, service_action_name)
+        # Step Functions spells StateMachineArn/Name/Input; the boto3 sfn client stateMachineArn/...
+        for key in list(parameters):
+            parameters[key[:1].lower() + key[1:]] = parameters.pop(key)
+
+    def normalise_response(
+        self: Any, response: Any, boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        original_response(self, response, boto_service_name, service_action_name)
+        if isinstance(response, dict):
+            cased = _step_functions_cased(response)
+            response.clear()
+            response.update(cased)
+
+    def eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
+    ) -> None:
+        # The start call's own response (ExecutionArn, StartDate) is read by the sync resolvers.
+        original_eval(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        env.stack.append(_step_functions_cased(env.stack.pop()))
+
+    runtime.replace(cls, "_normalise_parameters", normalise_parameters)
+    runtime.replace(cls, "_normalise_response", normalise_response)
+    runtime.replace(cls, "_eval_service_task", eval_service_task)
+
+
+def _step_functions_cased(response: dict) -> dict:
+    """boto3's executionArn/status/output as Step Functions spells them: ExecutionArn/Status/Output.
+
+    Datetimes are left to the datetime-outputs patch, which every task result passes through.
+    """
+    return {key[:1].upper() + key[1:]: value for key, value in response.items()}
+
+
+def _probe_sfn_key_casing() -> bool:
+    with _plain_moto() as clients:
+        child = _create_machine(clients, "child", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        task = {
+            "Resource": "arn:aws:states:::states:startExecution.sync:2",
+            "Parameters": {"StateMachineArn": child, "Name": "c1", "Input": {}},
+        }
+        return _run_task(clients, "parent", task)["status"] != "SUCCEEDED"
+
+
+def _apply_json_outputs(runtime: LocalRuntime) -> None:
+    # Every service task result passes through _after_eval_execution before it reaches the state.
+    cls = base_service.StateTaskService
+    original = cls._after_eval_execution
+
+    def after_eval_execution(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
+    ) -> None:
+        if env.stack:
+            env.stack.append(_to_json_safe(env.stack.pop()))
+        original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+
+    runtime.replace(cls, "_after_eval_execution", after_eval_execution)
+
+
+def _probe_json_outputs() -> bool:
+    with _plain_moto() as clients:
+        _create_crawler(clients)
+        task = {"Resource": "arn:aws:states:::aws-sdk:glue:getCrawler", "Parameters": {"Name": "c"}}
+        return _run_task(clients, "dates", task)["status"] != "SUCCEEDED"
+
+
+# StartExecution's `name` (AWS Step Functions API reference, StartExecution; botocore's model has
+# min 1, max 80): a length outside 1-80 fails the request's validation (ValidationException, as
+# moto's non-executing backend reports it too); a name holding white space, brackets, wildcards,
+# the special characters below or control characters is InvalidName.
+_NAME_FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+
+
+def check_execution_name(name: str | None) -> None:
+    """Raise what AWS StartExecution raises for `name` (None: AWS generates a name)."""
+    if name is None:
+        return
+    if len(name) < 1:
+        raise sfn_exceptions.ValidationException(
+            f"1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 1"
+        )
+    if len(name) > 80:
+        raise sfn_exceptions.NameTooLongException(name)
+    if _NAME_FORBIDDEN.search(name):
+        raise sfn_exceptions.InvalidName(f"Invalid Name: '{name}'")
+
+
+def _apply_execution_names(runtime: LocalRuntime) -> None:
+    # StartExecution, from the API and from `states:startExecution(.sync:2)` tasks alike (both reach
+    # the backend through moto's StartExecution response), validates the name as AWS does.
+    cls = sfn_parser_models.StepFunctionsParserBackend
+    original = cls.start_execution
+
+    def start_execution(backend: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+        check_execution_name(name)
+        return original(backend, state_machine_arn, name, *args, **kwargs)
+
+    runtime.replace(cls, "start_execution", start_execution)
+
+
+def _probe_execution_names() -> bool:
+    with _plain_moto() as clients:
+        arn = _create_machine(clients, "names", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        accepted = []
+        for name in ("x" * 81, "white space", "colon:name"):
+            with contextlib.suppress(clients["stepfunctions"].exceptions.ClientError):
+                clients["stepfunctions"].start_execution(stateMachineArn=arn, name=name)
+                accepted.append(name)
+        return bool(accepted)
+
+
+def _apply_lambda_in_process(runtime: LocalRuntime) -> None:
+    original = lambda_eval_utils._invoke_lambda_function
+
+    def invoke(parameters: dict, region: str, state_credentials: Any) -> Any:
+        handler = runtime.lambda_handlers.get(parameters.get("FunctionName", ""))
+        if handler is None:
+            return original(parameters, region, state_credentials)
+        payload = parameters.get("Payload")
+        event: dict = json.loads(payload) if isinstance(payload, (str, bytes)) else (payload or {})
+        try:
+            with local_logs.lambda_invocation(parameters["FunctionName"].rsplit(":", 1)[-1]):
+                result = handler(event, None)
+        except Exception as error:  # the Lambda runtime reports an unhandled error like this
+            return {
+                "StatusCode": 200,
+                "FunctionError": "Unhandled",
+                "Payload": {"errorType": type(error).__name__, "errorMessage": str(error)},
+            }
+        return {"StatusCode": 200, "Payload": _to_json_safe(result)}
+
+    runtime.replace(lambda_eval_utils, "_invoke_lambda_function", invoke)
+
+
+# -- Glue ----------------------------------------------------------------------------------------
+_CRAWL_STATUS_TO_AWS = {"COMPLETED": "SUCCEEDED", "STOPPED": "CANCELLED", "FAILED": "FAILED"}
+_NEVER = {"progression": "manual", "times": 10**9}  # moto must not advance these records itself
+
+
+def _apply_crawl_status_names(runtime: LocalRuntime) -> None:
+    original = glue_models.FakeCrawler.as_dict
+
+    def as_dict(crawler: Any) -> dict:
+        data = original(crawler)
+        last = data.get("LastCrawl")
+        if last:
+            moto_status = last.get("Status")
+            if moto_status == "RUNNING":
+                # AWS has no LastCrawl for a crawl still running: it shows the previous one.
+                previous = [c for c in crawler.crawls[:-1] if c.status != "RUNNING"]
+                if previous:
+                    last = {**last, "Status": _CRAWL_STATUS_TO_AWS.get(previous[-1].status, previous[-1].status)}
+                    data["LastCrawl"] = last
+                else:
+                    data.pop("LastCrawl")
+            elif moto_status in _CRAWL_STATUS_TO_AWS:
+                last["Status"] = _CRAWL_STATUS_TO_AWS[moto_status]
+                message = getattr(crawler.crawls[-1], "error_message", None)
+                if message:
+                    last["ErrorMessage"] = message
+        return data
+
+    runtime.replace(glue_models.FakeCrawler, "as_dict", as_dict)
+
+
+def _probe_crawl_status_names() -> bool:
+    with _plain_moto() as clients:
+        _create_crawler(clients)
+        state_manager.set_transition(model_name="glue::crawl", transition={"progression": "immediate"})
+        clients["glue"].start_crawler(Name="c")
+        return clients["glue"].get_crawler(Name="c")["Crawler"].get("LastCrawl", {}).get("Status") != "SUCCEEDED"
+
+
+def _apply_job_run_error_message(runtime: LocalRuntime) -> None:
+    original = glue_models.FakeJobRun.as_dict
+
+    def as_dict(run: Any) -> dict:
+        data = original(run)
+        message = getattr(run, "error_message", None)  # set by whatever ended the run abnormally
+        if message:
+            data["ErrorMessage"] = message
+        return data
+
+    runtime.replace(glue_models.FakeJobRun, "as_dict", as_dict)
+
+
+def _probe_job_run_error_message() -> bool:
+    with _plain_moto() as clients:
+        glue = clients["glue"]
+        glue.create_job(Name="j", Role=_ROLE, Command={"Name": "glueetl", "ScriptLocation": "s3://probe-bucket/s.py"})
+        run_id = glue.start_job_run(JobName="j")["JobRunId"]
+        # moto never fails a run itself: end it FAILED, with its reason, on its own record (as the
+        # Glue stand-in does), as AWS would on an error.
+        run: Any = glue_models.glue_backends[ACCOUNT_ID][_REGION].jobs["j"].job_runs[0]
+        run.status, run.error_message = "FAILED", "AnalysisException: path does not exist"
+        return "ErrorMessage" not in glue.get_job_run(JobName="j", RunId=run_id)["JobRun"]
+
+
+def _apply_crawler_runs(runtime: LocalRuntime) -> None:
+    # The stand-in (localrun/glue_standin.py) decides when a crawl ends, and how (fault knobs).
+    runtime.update(state_manager._transitions, {"glue::crawl": _NEVER})
+    original_start = glue_models.FakeCrawler.start_crawler
+    original_get = glue_responses.GlueResponse.get_crawler
+
+    def start_crawler(crawler: Any) -> None:
+        runtime.glue.start_crawler(original_start, crawler)
+
+    def get_crawler(response: Any) -> Any:  # each GetCrawler call is one poll of the crawl
+        crawler = response.glue_backend.crawlers.get(response.parameters.get("Name"))
+        if crawler is not None:
+            runtime.glue.crawler_polled(crawler)
+        return original_get(response)
+
+    runtime.replace(glue_models.FakeCrawler, "start_crawler", start_crawler)
+    runtime.replace(glue_responses.GlueResponse, "get_crawler", get_crawler)
+
+
+def _probe_crawler_runs() -> bool:
+    with _plain_moto() as clients:
+        clients["s3"].create_bucket(Bucket=_BUCKET)
+        clients["s3"].put_object(Bucket=_BUCKET, Key="landing/orders.csv", Body=b"order_id,amount\n1,2.50\n")
+        clients["glue"].create_database(DatabaseInput={"Name": "db"})
+        _create_crawler(clients)
+        state_manager.set_transition(model_name="glue::crawl", transition={"progression": "immediate"})
+        clients["glue"].start_crawler(Name="c")
+        clients["glue"].get_crawler(Name="c")  # the crawl has ended by now
+        return clients["glue"].get_tables(DatabaseName="db")["TableList"] == []  # and crawled nothing
+
+
+def _apply_job_runs(runtime: LocalRuntime) -> None:
+    # The stand-in decides how a run ends and writes what the transform would (fault knobs).
+    runtime.update(state_manager._transitions, {"glue::job_run": _NEVER})
+    original_start = glue_models.FakeJob.start_job_run
+    original_get = glue_models.FakeJob.get_job_run
+
+    def start_job_run(job: Any, **kwargs: Any) -> str:
+        return runtime.glue.start_job_run(original_start, job, **kwargs)
+
+    def get_job_run(job: Any, run_id: str) -> Any:
+        run = original_get(job, run_id)
+        runtime.glue.job_run_polled(job, run)
+        return run
+
+    runtime.replace(glue_models.FakeJob, "start_job_run", start_job_run)
+    runtime.replace(glue_models.FakeJob, "get_job_run", get_job_run)
+
+
+_JOB_SCRIPT = b"""import boto3
+boto3.client("s3").put_object(Bucket="probe-bucket", Key="out/written-by-the-job", Body=b"1")
+"""
+
+
+def _probe_job_runs() -> bool:
+    with _plain_moto() as clients:
+        clients["s3"].create_bucket(Bucket=_BUCKET)
+        clients["s3"].put_object(Bucket=_BUCKET, Key="job.py", Body=_JOB_SCRIPT)
+        glue = clients["glue"]
+        glue.create_job(Name="j", Role=_ROLE, Command={"Name": "glueetl", "ScriptLocation": "s3://probe-bucket/job.py"})
+        state_manager.set_transition(model_name="glue::job_run", transition={"progression": "immediate"})
+        run_id = glue.start_job_run(JobName="j")["JobRunId"]
+        state = glue.get_job_run(JobName="j", RunId=run_id)["JobRun"]["JobRunState"]
+        written = clients["s3"].list_objects_v2(Bucket=_BUCKET, Prefix="out/").get("KeyCount", 0)
+        return state == "SUCCEEDED" and written == 0  # "succeeded" without running the script
+
+
+REGISTRY: tuple[MotoPatch, ...] = (
+    MotoPatch(
+        "glue-startJobRun-sync",
+        "glue:startJobRun.sync crashes: 'NoneType' object has no attribute 'interrupt_all'",
+        _apply_glue_sync,
+        _probe_glue_sync,
+    ),
+    MotoPatch(
+        "aws-sdk-glue-error-names",
+        "aws-sdk errors from Glue are named glue.X; AWS names them Glue.X",
+        _apply_error_names,
+        _probe_error_names,
+    ),
+    MotoPatch(
+        "sfn-startExecution-sync2-keys",
+        "states:startExecution.sync:2 fails States.Runtime 'StateMachineArn': "
+        "request and response keys are not translated between Step Functions and boto3 casing",
+        _apply_sfn_key_casing,
+        _probe_sfn_key_casing,
+    ),
+    MotoPatch(
+        "datetime-outputs",
+        "aws-sdk and .sync outputs keep datetime objects; DescribeExecution cannot serialise them",
+        _apply_json_outputs,
+        _probe_json_outputs,
+    ),
+    MotoPatch(
+        "sfn-execution-names",
+        "StartExecution (API and states:startExecution tasks) accepts any name while executing; AWS "
+        "rejects names longer than 80 characters and names with white space, brackets, wildcards, "
+        "special or control characters (InvalidName)",
+        _apply_execution_names,
+        _probe_execution_names,
+    ),
+    MotoPatch(
+        "lambda-in-process",
+        "Lambda tasks need Docker in moto; the synthesized handler runs in-process instead, its "
+        "printed lines going to a logger as the Lambda runtime sends them to CloudWatch Logs",
+        _apply_lambda_in_process,
+        None,
+        no_probe_because="reproducing it needs Docker; without Docker moto cannot invoke at all",
+    ),
+    MotoPatch(
+        "crawl-status-names",
+        "a finished crawl reports LastCrawl.Status COMPLETED/STOPPED; AWS reports "
+        "SUCCEEDED/CANCELLED/FAILED, and AWS shows no LastCrawl for a crawl still running",
+        _apply_crawl_status_names,
+        _probe_crawl_status_names,
+    ),
+    MotoPatch(
+        "job-run-error-message",
+        "a failed job run has no ErrorMessage in GetJobRun; AWS reports why it failed",
+        _apply_job_run_error_message,
+        _probe_job_run_error_message,
+    ),
+    MotoPatch(
+        "glue-crawler-runs",
+        "moto runs no crawl: a crawl ends on moto's timer, having read nothing; the Glue stand-in "
+        "ends it after its GetCrawler polls, as the fault knobs say",
+        _apply_crawler_runs,
+        _probe_crawler_runs,
+        stand_in=True,
+    ),
+    MotoPatch(
+        "glue-job-runs",
+        "moto runs no Glue script: a job run ends SUCCEEDED on moto's timer, having written nothing; "
+        "the Glue stand-in ends it as the fault knobs say and writes what the transform would",
+        _apply_job_runs,
+        _probe_job_runs,
+        stand_in=True,
+    ),
+)
+
+
+# -- probes: plain moto, no patch applied --------------------------------------------------------
+_ROLE = f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/probe"
+_REGION = "us-east-1"
+_BUCKET = "probe-bucket"
+
+
+@contextlib.contextmanager
+def _plain_moto() -> Iterator[dict[str, Any]]:
+    import boto3
+    from moto import mock_aws
+
+    credentials = {"AWS_ACCESS_KEY_ID": "probe", "AWS_SECRET_ACCESS_KEY": "probe", "AWS_DEFAULT_REGION": _REGION}
+    with mock.patch.dict(os.environ, credentials), mock.patch.dict(state_manager._transitions):
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):  # type: ignore[call-overload]
+            yield {name: boto3.client(name) for name in ("s3", "glue", "stepfunctions")}
+
+
+def _create_machine(clients: dict[str, Any], name: str, definition: dict) -> str:
+    sfn = clients["stepfunctions"]
+    return sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=_ROLE)["stateMachineArn"]
+
+
+def _create_crawler(clients: dict[str, Any]) -> None:
+    clients["glue"].create_crawler(
+        Name="c", Role=_ROLE, DatabaseName="db", Targets={"S3Targets": [{"Path": "s3://probe-bucket/landing/"}]}
+    )
+
+
+def _run_task(clients: dict[str, Any], name: str, task: dict) -> dict[str, Any]:
+    """One Task state executed to its end: DescribeExecution's answer (or why it failed)."""
+    sfn = clients["stepfunctions"]
+    arn = _create_machine(clients, name, {"StartAt": "T", "States": {"T": {"Type": "Task", "End": True, **task}}})
+    execution = sfn.start_execution(stateMachineArn=arn, name=f"{name}-run")["executionArn"]
+    for _ in range(100):
+        try:
+            described = sfn.describe_execution(executionArn=execution)
+        except Exception as error:  # DescribeExecution itself breaks on datetime outputs
+            return {"status": "DESCRIBE_FAILED", "cause": str(error)}
+        if described["status"] != "RUNNING":
+            return dict(described)
+        time.sleep(0.1)
+    return {"status": "RUNNING"}
+
+
+def run_probes() -> dict[str, bool]:
+    """Every probe on plain moto: entry name -> whether upstream still has the gap."""
+    if _active is not None:
+        raise RuntimeError("the probes run on plain moto: leave moto_patches.applied() first")
+    return {entry.name: entry.probe() for entry in REGISTRY if entry.probe is not None}
+
+
+if __name__ == "__main__":  # python -m localrun.moto_patches: the probes' verdicts as JSON
+    print(json.dumps(run_probes()))
