@@ -13,6 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import DeploymentConfig
@@ -170,5 +171,37 @@ class StorageStack(Stack):
             ("NotificationTopicArn", self.topic.topic_arn),
         ):
             CfnOutput(self, name, value=value)
-        for email in config.notification_emails:
-            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        self.notification_dead_letter_queue = (
+            self._subscribe(config.notification_emails, removal) if config.notification_emails else None
+        )
+
+    def _subscribe(self, emails: tuple[str, ...], removal: RemovalPolicy) -> sqs.Queue:
+        """E-mail subscriptions, with a dead-letter queue for the notices SNS gives up delivering."""
+        queue = sqs.Queue(
+            self,
+            "NotificationDeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=removal,
+        )
+        acknowledge(
+            queue,
+            "This queue is itself the dead-letter queue of the topic's e-mail subscriptions.",
+            "AwsSolutions-SQS3",
+            "Serverless-SQSRedrivePolicy",
+        )
+        # SNS encrypts what it moves to the queue with the queue's key (the statement AWS documents);
+        # the queue policy CDK adds lets only this topic send.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowSnsDeadLetterQueue",
+                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+        for email in emails:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email, dead_letter_queue=queue))
+        return queue
