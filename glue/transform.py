@@ -24,6 +24,8 @@ from pyspark.sql.types import (
     StructType,
 )
 
+from glue.contract import COLUMNS as CONTRACT_COLUMNS
+
 
 @dataclass(frozen=True)
 class ColumnSpec:
@@ -42,6 +44,12 @@ SCHEMA: tuple[ColumnSpec, ...] = (
     ColumnSpec("amount", DecimalType(12, 2), required=True),
     ColumnSpec("currency", StringType(), required=True),
 )
+
+# The header admission checks (glue/contract.py) is exactly these columns, in this order.
+if tuple(spec.name for spec in SCHEMA) != CONTRACT_COLUMNS:
+    raise ImportError(
+        f"glue/transform.py SCHEMA {[s.name for s in SCHEMA]} differs from glue/contract.py {CONTRACT_COLUMNS}"
+    )
 
 REJECT_REASON = "reject_reason"
 DATE_FORMAT = "yyyy-MM-dd"
