@@ -28,6 +28,7 @@ from moto.glue import models as glue_models
 from moto.s3.models import s3_backends
 
 from glue.manifest import build_manifest
+from localrun import local_logs
 
 CRAWL_OUTCOMES = ("SUCCEEDED", "FAILED", "NEVER_ENDS")
 JOB_OUTCOMES = ("SUCCEEDED", "FAILED", "TIMEOUT")
@@ -177,6 +178,12 @@ class LocalGlue:
             crawl.error_message = "Internal Service Exception: the crawler could not read s3 objects (fault)"
         else:
             crawl.status = "COMPLETED"
+        local_logs.crawl_ended(
+            crawler_name=crawler.name,
+            crawl_id=crawl.message_prefix,
+            status="SUCCEEDED" if crawl.status == "COMPLETED" else crawl.status,
+            error_message=getattr(crawl, "error_message", None),
+        )
 
     def _advance_job_run(self, job: Any, run: Any) -> None:
         if run.status not in ("STARTING", "RUNNING"):
@@ -191,6 +198,12 @@ class LocalGlue:
         else:
             self._write_outputs(job, run)
             run.status = "SUCCEEDED"
+        local_logs.glue_job_run_ended(
+            job_name=job.name,
+            run_id=run.job_run_id,
+            state=run.status,
+            error_message=getattr(run, "error_message", None),
+        )
 
     def _write_outputs(self, job: Any, run: Any) -> None:
         args = run.arguments or {}

@@ -1,0 +1,142 @@
+"""`why` on every failing scenario: from the FAILED notice to the failed state and its log lines.
+
+The runs are the local scenarios on in-process moto; `why` reads them through plain boto3 clients
+(get_execution_history, get_job_run, get_crawler, filter_log_events), as it reads AWS.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from typing import Any
+
+import boto3
+import pytest
+
+from localrun import local_logs, why
+from localrun.assembly import REGION
+from localrun.deployment import LocalDeployment
+from localrun.runner import SCENARIOS, run_scenario
+
+FAILING = [name for name, s in SCENARIOS.items() if "FAILED" in s.expected_statuses]
+
+
+def _clients() -> dict[str, Any]:
+    return why.clients_for(boto3.Session(region_name=REGION))
+
+
+def _all_lines(diagnosis: why.Diagnosis) -> str:
+    return "\n".join(line for excerpt in diagnosis.logs for line in excerpt.lines)
+
+
+def test_every_failing_scenario_is_covered() -> None:
+    assert set(FAILING) >= {"crawl_failed", "crawl_never_finishes", "job_failed", "job_timeout", "empty_output"}
+
+
+@pytest.mark.parametrize("scenario", FAILING)
+def test_why_finds_the_failed_state_and_its_log_lines(deployment: LocalDeployment, scenario: str) -> None:
+    report = run_scenario(deployment, SCENARIOS[scenario])
+    assert report["as_expected"]
+    [notice] = [n["message"] for n in report["notifications"]]
+    [run] = report["pipeline_runs"]
+
+    arn = why.latest_unsuccessful(deployment.clients["stepfunctions"], deployment.state_machines["pipeline"])
+    assert arn is not None and arn.endswith(f":{run['name']}")
+    diagnosis = why.diagnose(_clients(), arn, region=REGION)
+
+    # the same stage, error and cause the FAILED notice carries
+    deepest = diagnosis.deepest()
+    assert diagnosis.stage == notice["stage"]
+    assert (deepest.end_error if deepest.caught else deepest.error) == notice["error"]
+    assert why.readable_cause(notice["cause"]) in why.render(diagnosis)
+    if notice["stage"] == "trigger":
+        assert diagnosis.child is None  # nothing ran: the event itself was wrong
+    else:  # followed into the stage's own execution, named after the pipeline run and the stage
+        assert diagnosis.child is not None and diagnosis.child.name.endswith(f"-{notice['stage']}")
+        assert diagnosis.caught and diagnosis.error == "States.TaskFailed"
+        assert diagnosis.child.logs, "no log excerpt for the failed stage"
+
+    # the why, from CloudWatch Logs, under the groups AWS writes to
+    groups = {excerpt.group for excerpt in deepest.logs}
+    if notice["stage"] == "crawl":
+        assert "/aws-glue/crawlers" in groups
+    if notice["stage"] == "transform":
+        assert groups & {"/aws-glue/jobs/error", "/aws-glue/jobs/output"}
+    if notice["error"] == "CrawlerTimedOut":  # the crawl never ended: it is still running, and says so
+        assert any("crawler RUNNING" in excerpt.note for excerpt in deepest.logs)
+    elif notice["stage"] != "trigger":
+        assert why.readable_cause(notice["cause"]) in _all_lines(deepest)
+    if notice["error"] == "ValidationFailed":
+        [check] = [e for e in deepest.logs if e.group.startswith("/aws/lambda/")]
+        assert check.lines[0].split(" ", 1)[1].startswith("START RequestId: ")
+        assert check.lines[-1].split(" ", 1)[1].startswith("REPORT RequestId: ")
+
+    # what to do next: the execution is Standard and failed minutes ago
+    assert diagnosis.redrive == f"aws stepfunctions redrive-execution --execution-arn {arn}"
+    assert arn in diagnosis.rerun and "start-execution" in diagnosis.rerun
+
+
+def test_aws_mode_finds_the_latest_failure_from_the_stack_outputs(deployment: LocalDeployment) -> None:
+    run_scenario(deployment, SCENARIOS["job_failed"])
+    # What `make deploy` leaves behind, as far as `why` is concerned: the stack output.
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"PipelineStateMachineArn": {"Value": deployment.state_machines["pipeline"]}},
+    }
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName="GluePipeline-sandbox-Pipeline", TemplateBody=json.dumps(template)
+    )
+    out = io.StringIO()
+    with redirect_stdout(out):  # boto3's default credential chain, as on AWS
+        status = why.main(["--stage", "sandbox", "--region", REGION])
+    text = out.getvalue()
+    assert status == 0, text
+    [failed] = deployment.executions("transform")
+    assert text.startswith("✗ pipeline run ") and "at stage transform: GlueJobFailed" in text.splitlines()[0]
+    assert failed["name"] in text and "/aws-glue/jobs/error" in text
+    assert "aws stepfunctions redrive-execution --execution-arn " in text
+
+    by_name = io.StringIO()
+    [pipeline] = deployment.executions("pipeline")
+    with redirect_stdout(by_name):
+        assert why.main(["--stage", "sandbox", "--region", REGION, "--execution", pipeline["name"]]) == 0
+    assert by_name.getvalue() == text
+
+
+def test_nothing_to_diagnose_after_a_happy_run(deployment: LocalDeployment) -> None:
+    run_scenario(deployment, SCENARIOS["happy_path"])
+    text, status = why.why(_clients(), region=REGION, state_machine_arn=deployment.state_machines["pipeline"])
+    assert status == 1 and text.startswith("no failed, timed-out or aborted execution")
+
+
+def test_the_state_machines_own_log_group_is_read_for_the_execution(deployment: LocalDeployment) -> None:
+    sfn, logs = deployment.clients["stepfunctions"], boto3.client("logs", region_name=REGION)
+    group = "/aws/vendedlogs/states/pipeline-logs"
+    logs.create_log_group(logGroupName=group)
+    machine = sfn.create_state_machine(
+        name="logged",
+        definition=json.dumps({"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom"}}}),
+        roleArn="arn:aws:iam::123456789012:role/r",
+        loggingConfiguration={
+            "level": "ALL",
+            "destinations": [
+                {"cloudWatchLogsLogGroup": {"logGroupArn": f"arn:aws:logs:{REGION}:123456789012:log-group:{group}:*"}}
+            ],
+        },
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, name="one")["executionArn"]
+    other = arn.replace(":one", ":two")
+    for execution in (arn, other):  # as Step Functions logs: one JSON event per history event
+        event = {"type": "ExecutionFailed", "execution_arn": execution, "details": {"error": "Boom"}}
+        local_logs.put_lines(group, "states/logged/2026-11-26/abc", [json.dumps(event)])
+    diagnosis = why.diagnose(_clients(), deployment.wait(arn)["executionArn"], region=REGION)
+    [own] = [e for e in diagnosis.logs if e.group == group]
+    assert len(own.lines) == 1 and arn in own.lines[0] and other not in own.lines[0]
+    assert (diagnosis.failed_state, diagnosis.error) == ("Boom", "Boom")
+
+
+def test_console_links_escape_log_groups_as_the_console_does() -> None:
+    link = why.log_console("eu-west-1", "/aws-glue/jobs/error", "jr_1")
+    assert link.endswith("#logsV2:log-groups/log-group/$252Faws-glue$252Fjobs$252Ferror/log-events/jr_1")
+    assert why.execution_arn_for("arn:aws:states:r:1:stateMachine:m", "run-1") == "arn:aws:states:r:1:execution:m:run-1"
