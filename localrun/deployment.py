@@ -224,7 +224,8 @@ class LocalDeployment:
         started = []
         for target in rule.targets:
             try:
-                started.append(self.start(target["Arn"], target_input(target, event), name=event["id"]))
+                name = eventbridge_execution_name(event)
+                started.append(self.start(target["Arn"], target_input(target, event), name=name))
             except ClientError as error:
                 dlq = target.get("DeadLetterConfig", {}).get("Arn")
                 if dlq not in self.queue_urls:
@@ -318,6 +319,16 @@ class LocalDeployment:
             for execution in running:
                 with contextlib.suppress(ClientError):
                     sfn.stop_execution(executionArn=execution["executionArn"], error="LocalRunTeardown")
+
+
+def eventbridge_execution_name(event: dict[str, Any]) -> str:
+    """The name EventBridge gives an execution it starts: `<event id>_<uuid>`, 73 characters.
+
+    (As reported for EventBridge-started executions, issue 12.) Long on purpose: the pipeline's
+    child names must stay within AWS's 80 characters for such a parent, and the local runs, with
+    the `sfn-execution-names` entry of localrun/moto_patches.py, hold them to it.
+    """
+    return f"{event['id']}_{uuid.uuid4()}"
 
 
 def target_input(target: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:

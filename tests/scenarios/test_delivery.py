@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from localrun.deployment import LocalDeployment
 from localrun.runner import SCENARIOS, run_scenario
+
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 def test_undeliverable_event_goes_to_the_dead_letter_queue(deployment: LocalDeployment) -> None:
@@ -21,3 +25,14 @@ def test_undeliverable_event_goes_to_the_dead_letter_queue(deployment: LocalDepl
 def test_delivered_events_leave_the_dead_letter_queue_empty(deployment: LocalDeployment) -> None:
     report = run_scenario(deployment, SCENARIOS["happy_path"])
     assert report["statuses"] == ["SUCCEEDED"] and report["dead_letters"] == []
+
+
+def test_executions_are_named_as_eventbridge_names_them(deployment: LocalDeployment) -> None:
+    """`<event id>_<uuid>`, 73 characters: the stage executions still start (AWS allows 80)."""
+    report = run_scenario(deployment, SCENARIOS["duplicate_event"])
+    assert report["statuses"] == ["SUCCEEDED", "SUCCEEDED"]
+    names = [run["name"] for run in report["pipeline_runs"]]
+    assert [len(name) for name in names] == [73, 73] and len(set(names)) == 2
+    for name in names:  # the event's id (the duplicate's ends in "dup1"), then a fresh uuid
+        assert re.fullmatch(rf"[0-9a-z-]{{36}}_{UUID}", name), name
+    assert len(report["stage_runs"]) == 4 and all(len(run["name"]) <= 80 for run in report["stage_runs"])
