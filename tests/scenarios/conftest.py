@@ -7,6 +7,15 @@ import pytest
 
 from localrun.deployment import LocalDeployment, local_aws
 
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything here runs the pipeline on moto or the CLI in a subprocess: the slow tier."""
+    for item in items:
+        if HERE in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def local_assembly(synth) -> Path:  # type: ignore[no-untyped-def]

@@ -11,6 +11,8 @@ from localrun.glue_standin import count_rows
 
 SAMPLES = sorted((Path(__file__).resolve().parents[2] / "samples").glob("*.csv"))
 
+pytestmark = pytest.mark.slow  # a Spark session (see pyproject.toml)
+
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[p.name for p in SAMPLES])
 def test_standin_counts_match_the_spark_transform(spark, sample: Path) -> None:  # type: ignore[no-untyped-def]
