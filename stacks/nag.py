@@ -1,4 +1,8 @@
-"""Acknowledging cdk-nag findings next to the resources they are about, each with a reason.
+"""Acknowledging cdk-nag and checkov findings next to the resources they are about, each with a reason.
+
+checkov reads the synthesized templates: a skip is CloudFormation metadata on the resource,
+`checkov: {skip: [{id, comment}]}`. Where a cdk-nag rule and a checkov check are the same finding
+(CHECKOV_EQUIVALENTS), acknowledging the rule skips the check with the same reason.
 
 cdk-nag 3 matches acknowledgements by exact finding id, and an IAM5 finding id spells out the
 resource as it appears in the template: `<LogicalId.Arn>` for a resource of the same stack, the
@@ -8,7 +12,10 @@ acknowledgements keep matching whichever stack the resource ends up in.
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from typing import cast
+
+import jsii
+from aws_cdk import Acknowledgment, CfnResource, IAspect, Stack, Validations
 from constructs import Construct, IConstruct
 
 # Actions that CDK's own grant methods (grant_read, grant_read_write, grant_encrypt_decrypt)
@@ -18,9 +25,65 @@ GRANT_WRITE_ACTIONS = ("s3:Abort*", "s3:DeleteObject*")
 GRANT_KMS_ACTIONS = ("kms:GenerateDataKey*", "kms:ReEncrypt*")
 
 
+# cdk-nag rule -> the checkov checks that report the same thing, and the resource type they check.
+CHECKOV_EQUIVALENTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "AwsSolutions-S1": (("CKV_AWS_18", "AWS::S3::Bucket"),),  # server access logging
+    "Serverless-LambdaDLQ": (("CKV_AWS_116", "AWS::Lambda::Function"),),  # asynchronous-invocation DLQ
+}
+
+
 def acknowledge(scope: IConstruct, reason: str, *rule_ids: str) -> None:
-    """Acknowledge findings on `scope` and everything below it."""
+    """Acknowledge findings on `scope` and everything below it (and their checkov equivalents)."""
     Validations.of(scope).acknowledge(*(Acknowledgment(id=rule_id, reason=reason) for rule_id in rule_ids))
+    for rule_id in rule_ids:
+        for check_id, resource_type in CHECKOV_EQUIVALENTS.get(rule_id, ()):
+            skip_checkov(scope, reason, check_id, resource_type=resource_type)
+
+
+def skip_checkov(scope: IConstruct, reason: str, *check_ids: str, resource_type: str | None = None) -> None:
+    """Skip checkov checks on the CloudFormation resources at and below `scope` (of one type, if given)."""
+    for node in scope.node.find_all():
+        if not CfnResource.is_cfn_resource(node):
+            continue
+        resource = cast(CfnResource, node)
+        if resource_type in (None, resource.cfn_resource_type):
+            existing = resource.get_metadata("checkov") or {}
+            skips = [s for s in existing.get("skip", []) if s["id"] not in check_ids]
+            resource.add_metadata("checkov", {"skip": skips + [{"id": i, "comment": reason} for i in check_ids]})
+
+
+# CDK's own deploy-time handlers, by the construct id CDK gives them: custom-resource providers
+# and BucketDeployment ("Custom::..."), the bucket-notifications, log-retention and AwsCustomResource
+# singletons. The app names none of its own constructs like these.
+CDK_PROVIDER_ID_PREFIXES = (
+    "Custom::",
+    "BucketNotificationsHandler050a0587b7544547bf325f094a3db834",
+    "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a",
+    "AWS679f53fac002430cb0da5b7982bd2287",
+)
+CDK_PROVIDER_SKIPS = {
+    "CKV_AWS_115": "CDK's own deploy-time handler: CloudFormation invokes it a few times per deployment; "
+    "reserving concurrency would only take from the account's pool.",
+    "CKV_AWS_116": "CDK's own deploy-time handler: CloudFormation invokes it synchronously and reports "
+    "a failure on the stack; an asynchronous-invocation DLQ would never receive anything.",
+    "CKV_AWS_117": "CDK's own deploy-time handler: it calls AWS APIs only, reaches nothing in a VPC.",
+    "CKV_AWS_173": "CDK's own deploy-time handler: its environment holds no secrets (paths and flags), "
+    "encrypted at rest by Lambda's AWS managed key.",
+}
+
+
+@jsii.implements(IAspect)
+class SkipCheckovOnCdkProviders:
+    """Skip the Lambda checks on CDK's own custom-resource handlers, which the app does not configure."""
+
+    def visit(self, node: IConstruct) -> None:
+        if (
+            CfnResource.is_cfn_resource(node)
+            and cast(CfnResource, node).cfn_resource_type == "AWS::Lambda::Function"
+            and any(scope.node.id.startswith(CDK_PROVIDER_ID_PREFIXES) for scope in node.node.scopes)
+        ):
+            for check_id, reason in CDK_PROVIDER_SKIPS.items():
+                skip_checkov(node, reason, check_id)
 
 
 def acknowledge_grant_actions(scope: IConstruct, *actions: str) -> None:
