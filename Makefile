@@ -14,7 +14,7 @@ SCENARIO ?= happy_path
 LOCAL_ASSEMBLY := cdk.out.local
 APP_SOURCES := app.py $(wildcard stacks/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt dags/.airflowignore)
 
-.PHONY: setup synth demo scenarios test bench lint diff bootstrap deploy destroy clean graphs constraints
+.PHONY: setup synth demo scenarios test bench lint diff bootstrap deploy destroy clean graphs why constraints
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -64,6 +64,13 @@ demo: setup $(LOCAL_ASSEMBLY)/manifest.json
 
 scenarios: setup $(LOCAL_ASSEMBLY)/manifest.json
 	$(BIN)/python -m localrun all --assembly $(LOCAL_ASSEMBLY)
+
+# Why did the latest run fail? On AWS: the STAGE's pipeline (EXECUTION=<arn or name>, REGION, PROFILE
+# optional; boto3's credential chain). Locally when SCENARIO is given: make why SCENARIO=job_failed
+WHY_LOCAL = $(filter command line,$(origin SCENARIO))
+why: setup $(if $(WHY_LOCAL),$(LOCAL_ASSEMBLY)/manifest.json)
+	$(BIN)/python -m localrun.why $(if $(WHY_LOCAL),--local --scenario $(SCENARIO) --assembly $(LOCAL_ASSEMBLY),--stage $(STAGE)) \
+	  $(if $(EXECUTION),--execution $(EXECUTION)) $(if $(REGION),--region $(REGION)) $(if $(PROFILE),--profile $(PROFILE))
 
 # Pictures of every state machine, from the dev stage as deployed (docs/state-machines, README).
 DEV_ASSEMBLY := cdk.out.dev

@@ -9,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from localrun import why
 from localrun.assembly import RESYNTHESIZE, AssemblyError, newer_sources
 from localrun.runner import ROOT, SCENARIOS, run_scenario, write_report
 
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             report = run_scenario(deployment, scenario, on_event=lambda line: print(f"  {line}", flush=True))
         finally:
             deployment.stop_running()
+        # what `make why` prints on AWS for this failure, from the same history and log groups
+        diagnosis = why.for_deployment(deployment) if "FAILED" in report["statuses"] else ""
     for note in report["notifications"]:
         message = note["message"]
         if message.get("status") == "FAILED":
@@ -97,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         f"  report: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}; "
         f"wall time {time.monotonic() - started:.1f} s"
     )
+    if diagnosis:
+        print(f"\n{diagnosis}")
     verdict = "as expected" if report["as_expected"] else "NOT as expected"
     print(f"{'✓' if report['as_expected'] else '✗'} {scenario.name}: {verdict}")
     return 0 if report["as_expected"] else 1

@@ -504,7 +504,7 @@ def render(diagnosis: Diagnosis, *, width: int = 160) -> str:
     deepest = root.deepest()
     stage = f" at stage {root.stage}" if root.stage else ""
     error = deepest.end_error if deepest.caught else deepest.error  # the stage's own error, as in the notice
-    lines.append(clip(f"✗ pipeline run {root.name} {root.status}{stage}: {error}"))
+    lines.append(clip(f"✗ run {root.name} {root.status}{stage}: {error}"))
     lines.append(clip(f"  why: {readable_cause(deepest.cause or root.end_cause) or 'no cause recorded'}"))
     execution_lines(root, "  ")
     lines.append("  next:")
@@ -580,7 +580,19 @@ def _aws(args: argparse.Namespace) -> int:
     return status
 
 
+def for_deployment(deployment: Any) -> str:
+    """The diagnosis of a local deployment's latest unsuccessful pipeline run (inside its moto context)."""
+    import boto3
+
+    from localrun.assembly import REGION
+
+    clients = clients_for(boto3.Session(region_name=REGION))
+    return why(clients, region=REGION, state_machine_arn=deployment.state_machines["pipeline"])[0]
+
+
 def _local(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
+    import boto3
+
     from localrun.assembly import REGION, AssemblyError
     from localrun.deployment import LocalDeployment, local_aws
     from localrun.runner import SCENARIOS, run_scenario
@@ -598,8 +610,6 @@ def _local(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
             run_scenario(deployment, SCENARIOS[args.scenario])
         finally:
             deployment.stop_running()
-        import boto3
-
         clients = clients_for(boto3.Session(region_name=REGION))
         text, status = why(clients, region=REGION, state_machine_arn=deployment.state_machines["pipeline"])
     out(text.rstrip("\n"))

@@ -50,3 +50,7 @@ def test_a_fault_scenario_exits_0_when_it_fails_as_expected(local_assembly: Path
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "✉ SNS: Pipeline FAILED at stage crawl: CrawlerFailed" in result.stdout
+    # the demo ends with what `make why` prints: down to the crawl's own log lines
+    diagnosis = result.stdout.split("\n✗ run ", 1)[1]
+    assert "FAILED at stage crawl: CrawlerFailed" in diagnosis.splitlines()[0]
+    assert "] ERROR : Internal Service Exception" in diagnosis and "redrive-execution" in diagnosis

@@ -49,7 +49,7 @@ def test_why_finds_the_failed_state_and_its_log_lines(deployment: LocalDeploymen
     deepest = diagnosis.deepest()
     assert diagnosis.stage == notice["stage"]
     assert (deepest.end_error if deepest.caught else deepest.error) == notice["error"]
-    assert why.readable_cause(notice["cause"]) in why.render(diagnosis)
+    assert why.readable_cause(notice["cause"])[:100] in why.render(diagnosis)
     if notice["stage"] == "trigger":
         assert diagnosis.child is None  # nothing ran: the event itself was wrong
     else:  # followed into the stage's own execution, named after the pipeline run and the stage
@@ -93,7 +93,7 @@ def test_aws_mode_finds_the_latest_failure_from_the_stack_outputs(deployment: Lo
     text = out.getvalue()
     assert status == 0, text
     [failed] = deployment.executions("transform")
-    assert text.startswith("✗ pipeline run ") and "at stage transform: GlueJobFailed" in text.splitlines()[0]
+    assert text.startswith("✗ run ") and "at stage transform: GlueJobFailed" in text.splitlines()[0]
     assert failed["name"] in text and "/aws-glue/jobs/error" in text
     assert "aws stepfunctions redrive-execution --execution-arn " in text
 
