@@ -61,6 +61,7 @@ def deployed_dag_folder(synthesized: Synthesized, into: Path) -> tuple[Path, dic
     return folder, options
 
 
+@pytest.mark.slow  # Airflow parses the folder in a fresh interpreter
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_deployed_dag_folder_parses_alone_as_mwaa_would(
     airflow_home: Path, synth: Callable[[str], Synthesized], tmp_path: Path, stage: str
@@ -79,6 +80,7 @@ def test_the_deployed_dag_folder_parses_alone_as_mwaa_would(
         assert dag["waiter_max_attempts"][task] == math.ceil(timeout / 60) + 2
 
 
+@pytest.mark.slow  # Airflow parses the folder in a fresh interpreter
 def test_the_rehearsal_catches_a_helper_module_the_deployment_does_not_ship(
     airflow_home: Path, synth: Callable[[str], Synthesized], tmp_path: Path
 ) -> None:

@@ -21,6 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 CHECKOV_VERSION = "3.3.30"
 
+pytestmark = pytest.mark.slow  # checkov in a subprocess, per stage (see pyproject.toml)
+
 
 def checkov(outdir: Path) -> dict[str, Any]:
     """checkov's JSON report over the stage's CloudFormation templates (not the asset directories)."""

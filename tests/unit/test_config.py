@@ -438,6 +438,7 @@ def test_local_stage_waits_seconds_not_minutes() -> None:
     )
 
 
+@pytest.mark.slow  # app.py in a subprocess
 def test_app_rejects_an_unknown_stage_with_one_line_and_exit_2() -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("CDK_")}
     env["CDK_CONTEXT_JSON"] = json.dumps({"stage": "nope"})  # how the CDK CLI passes `-c stage=nope`

@@ -19,6 +19,8 @@ STAGES_ALLOWED = "must be one of dev, prod, local"
 # Run make as it is, without re-running setup (`make test` has just done it).
 MAKE = ["make", "--no-print-directory", "-o", ".venv/.installed", "-o", "node_modules/.installed"]
 
+pytestmark = pytest.mark.slow  # subprocesses: app.py, the CDK CLI, make (see pyproject.toml)
+
 
 def run(args: list[str], *, context: dict[str, object] | None = None) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("CDK_")}

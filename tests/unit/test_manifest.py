@@ -29,6 +29,7 @@ def test_manifest_has_exact_shape_and_survives_json() -> None:
     assert json.loads(json.dumps(manifest)) == manifest
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_manifest_module_imports_without_pyspark() -> None:
     # The Lambda tests and the local runner import it without Spark; a None
     # entry in sys.modules makes any pyspark import fail in the child process.
