@@ -46,11 +46,15 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **CLI_DEFAULTS, "stage": config.stage})
     # Account and region come from the CLI's credentials at deploy time; none are hard-coded.
     ids = stack_ids(config)
+    # Stack tags explicitly (@aws-cdk/core:explicitStackTags): CloudFormation puts them on the stack
+    # and its resources; Tags.of below also writes them into the templates, as before the flag.
+    tags = {"application": APP_NAME, "stage": config.stage}
     storage = StorageStack(
         app,
         ids["storage"],
         config=config,
         description="Glue pipeline: buckets, KMS key, Glue database, topic (stateful)",
+        tags=tags,
     )
     pipeline = PipelineStack(
         app,
@@ -58,6 +62,7 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
         config=config,
         storage=storage,
         description="Glue pipeline: crawler, job, state machines, triggers (stateless)",
+        tags=tags,
     )
     orchestration = OrchestrationStack(
         app,
@@ -66,10 +71,11 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
         storage=storage,
         pipeline=pipeline,
         description="Glue pipeline: MWAA environment and DAG (outer loop)",
+        tags=tags,
     )
     for stack in (storage, pipeline, orchestration):
-        cdk.Tags.of(stack).add("application", APP_NAME)
-        cdk.Tags.of(stack).add("stage", config.stage)
+        for key, value in tags.items():
+            cdk.Tags.of(stack).add(key, value)
     # cdk-nag 3 is a policy-validation plugin: any unacknowledged finding fails synth.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     # checkov (in `make test`) reads the templates: CDK's own handlers carry their skips and reasons.

@@ -70,20 +70,25 @@ CDK_PROVIDER_SKIPS = {
     "CKV_AWS_173": "CDK's own deploy-time handler: its environment holds no secrets (paths and flags), "
     "encrypted at rest by Lambda's AWS managed key.",
 }
+CDK_PROVIDER_LOG_SKIPS = {
+    "CKV_AWS_158": "The log group of CDK's own deploy-time handler (@aws-cdk/aws-lambda:useCdkManagedLogGroup): "
+    "deploy logs only, no pipeline data; CloudWatch Logs encrypts it at rest with its own key.",
+}
 
 
 @jsii.implements(IAspect)
 class SkipCheckovOnCdkProviders:
-    """Skip the Lambda checks on CDK's own custom-resource handlers, which the app does not configure."""
+    """Skip the Lambda checks on CDK's own custom-resource handlers (and their log groups), which the
+    app does not configure."""
 
     def visit(self, node: IConstruct) -> None:
-        if (
-            CfnResource.is_cfn_resource(node)
-            and cast(CfnResource, node).cfn_resource_type == "AWS::Lambda::Function"
-            and any(scope.node.id.startswith(CDK_PROVIDER_ID_PREFIXES) for scope in node.node.scopes)
+        if not CfnResource.is_cfn_resource(node) or not any(
+            scope.node.id.startswith(CDK_PROVIDER_ID_PREFIXES) for scope in node.node.scopes
         ):
-            for check_id, reason in CDK_PROVIDER_SKIPS.items():
-                skip_checkov(node, reason, check_id)
+            return
+        skips = {"AWS::Lambda::Function": CDK_PROVIDER_SKIPS, "AWS::Logs::LogGroup": CDK_PROVIDER_LOG_SKIPS}
+        for check_id, reason in skips.get(cast(CfnResource, node).cfn_resource_type, {}).items():
+            skip_checkov(node, reason, check_id)
 
 
 def acknowledge_grant_actions(scope: IConstruct, *actions: str) -> None:
