@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -46,8 +47,14 @@ def test_corrupt_manifest_is_one_line(assembly_copy: Path, tmp_path: Path, manif
 
 
 def test_missing_lambda_asset_is_one_line(assembly_copy: Path, tmp_path: Path) -> None:
-    handlers = list(assembly_copy.glob("asset.*/handler.py"))
-    assert len(handlers) == 1  # the check-results function's asset
+    [template] = assembly_copy.glob("*-Pipeline.template.json")
+    functions = json.loads(template.read_text())["Resources"]
+    [asset] = [
+        f["Metadata"]["aws:asset:path"]
+        for lid, f in functions.items()
+        if lid.startswith("TransformStageCheckResults") and f["Type"] == "AWS::Lambda::Function"
+    ]
+    handlers = [assembly_copy / asset / "handler.py"]  # the check-results function's code
     handlers[0].unlink()
     line = one_error_line(localrun("demo", "--assembly", str(assembly_copy), "--reports", str(tmp_path / "r")))
     assert line.startswith(f"error: cloud assembly {assembly_copy} is incomplete (")
