@@ -14,7 +14,7 @@ SCENARIO ?= happy_path
 LOCAL_ASSEMBLY := cdk.out.local
 APP_SOURCES := app.py $(wildcard stacks/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt dags/.airflowignore)
 
-.PHONY: setup synth demo scenarios test bench lint diff bootstrap deploy destroy clean graphs why constraints
+.PHONY: setup synth demo scenarios test bench lint diff bootstrap deploy destroy clean graphs why constraints test-fast
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -82,6 +82,10 @@ graphs: setup $(DEV_ASSEMBLY)/manifest.json
 
 test: setup $(SCAN_VENV)/.installed lint
 	$(BIN)/python -m pytest
+
+# The inner loop: everything but the slow tier (subprocesses, Spark, Airflow DAG runs, scenario runs).
+test-fast: setup lint
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: setup $(LOCAL_ASSEMBLY)/manifest.json
 	$(BIN)/python -m benchmarks --assembly $(LOCAL_ASSEMBLY)

@@ -77,9 +77,10 @@ class RuleSpec:
 class LocalDeployment:
     assembly: CloudAssembly
     clients: dict[str, Any]
-    state_machines: dict[str, str]  # "crawl" | "transform" | "pipeline" -> ARN
+    state_machines: dict[str, str]  # "admission" | "crawl" | "transform" | "pipeline" -> ARN
     landing_bucket: str
-    landing_prefix: str
+    landing_prefix: str  # where runs admit files: <landing prefix>run=<run>/...
+    incoming_prefix: str  # where uploads land and wait for admission
     curated_bucket: str
     topic_arn: str
     notification_queue_url: str
@@ -98,7 +99,7 @@ class LocalDeployment:
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
         clients = {
             name: session.client(name, endpoint_url=endpoint_url)  # type: ignore[call-overload]
-            for name in ("s3", "sns", "sqs", "glue", "stepfunctions")
+            for name in ("s3", "sns", "sqs", "glue", "stepfunctions", "dynamodb")
         }
         assembly = CloudAssembly.load(Path(assembly_dir))
         storage, pipeline = assembly.stack_ending("-Storage"), assembly.stack_ending("-Pipeline")
@@ -142,7 +143,18 @@ class LocalDeployment:
         for logical_id, function in pipeline.resources("AWS::Lambda::Function").items():
             arn = resolver.physical[(pipeline.name, logical_id)]["Arn"]
             module, attribute = _load_handler(assembly.directory, function)
-            runtime.route_lambda(arn, module, attribute, logging.getLogger(f"localrun.lambda.{logical_id}"))
+            variables = resolver.resolve(pipeline.name, function["Properties"]).get("Environment", {}).get("Variables")
+            runtime.route_lambda(
+                arn, module, attribute, logging.getLogger(f"localrun.lambda.{logical_id}"), environment=variables
+            )
+        for logical_id, table in pipeline.resources("AWS::DynamoDB::Table").items():
+            props = table["Properties"]
+            clients["dynamodb"].create_table(
+                TableName=resolver.physical[(pipeline.name, logical_id)]["Ref"],
+                KeySchema=props["KeySchema"],
+                AttributeDefinitions=props["AttributeDefinitions"],
+                BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+            )
 
         machines: dict[str, str] = {}
         for logical_id, machine in pipeline.resources("AWS::StepFunctions::StateMachine").items():
@@ -154,7 +166,7 @@ class LocalDeployment:
                 roleArn=resolver.resolve(pipeline.name, machine["Properties"]["RoleArn"]),
                 type="STANDARD",
             )["stateMachineArn"]
-            for short in ("CrawlStage", "TransformStage", "Pipeline"):
+            for short in ("AdmissionStage", "CrawlStage", "TransformStage", "Pipeline"):
                 if logical_id.startswith(short):
                     machines[short.replace("Stage", "").lower()] = arn
 
@@ -178,13 +190,19 @@ class LocalDeployment:
 
         landing_id, _ = storage.one("AWS::S3::Bucket", "LandingBucket")
         curated_id, _ = storage.one("AWS::S3::Bucket", "CuratedBucket")
-        landing_prefix = next(r.pattern["detail"]["object"]["key"][0]["prefix"] for r in rules if r.pattern)
+        # The Object Created rule matches <incoming prefix>*.csv; runs admit into the landing prefix.
+        incoming_prefix = next(
+            r.pattern["detail"]["object"]["key"][0]["wildcard"].removesuffix("*.csv") for r in rules if r.pattern
+        )
+        admit_id, admit = pipeline.one("AWS::Lambda::Function", "AdmissionStageAdmitFiles")
+        landing_prefix = admit["Properties"]["Environment"]["Variables"]["LANDING_PREFIX"]
         return cls(
             assembly=assembly,
             clients=clients,
             state_machines=machines,
             landing_bucket=resolver.physical[(storage.name, landing_id)]["Ref"],
             landing_prefix=landing_prefix,
+            incoming_prefix=incoming_prefix,
             curated_bucket=resolver.physical[(storage.name, curated_id)]["Ref"],
             topic_arn=topic_arn,
             notification_queue_url=queue_url,
@@ -417,6 +435,8 @@ def _register_physical_ids(resolver: Resolver, stack: str, template: dict[str, A
         elif type_ == "AWS::StepFunctions::StateMachine":
             arn = f"{prefix}:states:{REGION}:{ACCOUNT_ID}:stateMachine:{name}"
             ids = {"Ref": arn, "Arn": arn, "Name": name}
+        elif type_ == "AWS::DynamoDB::Table":
+            ids = {"Ref": name, "Arn": f"{prefix}:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"}
         elif type_ == "AWS::KMS::Key":
             ids = {"Ref": name, "Arn": f"{prefix}:kms:{REGION}:{ACCOUNT_ID}:key/{name}"}
         elif type_ == "AWS::SQS::Queue":

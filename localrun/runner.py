@@ -37,7 +37,7 @@ class Scenario:
 def _put(sample: str, key: str | None = None) -> Callable[[LocalDeployment], list[str]]:
     def act(deployment: LocalDeployment) -> list[str]:
         body = (SAMPLES / sample).read_bytes()
-        return deployment.put_landing_object(key or f"{deployment.landing_prefix}{SAMPLE_KEY}", body)
+        return deployment.put_landing_object(key or f"{deployment.incoming_prefix}{SAMPLE_KEY}", body)
 
     return act
 
@@ -63,7 +63,7 @@ def _target_unavailable(deployment: LocalDeployment) -> list[str]:
 
 
 def _same_object_twice(deployment: LocalDeployment) -> list[str]:
-    key = f"{deployment.landing_prefix}{SAMPLE_KEY}"
+    key = f"{deployment.incoming_prefix}{SAMPLE_KEY}"
     body = (SAMPLES / "orders.csv").read_bytes()
     response = deployment.clients["s3"].put_object(Bucket=deployment.landing_bucket, Key=key, Body=body)
     etag = response["ETag"].strip('"')
@@ -195,9 +195,21 @@ def path_of(history: list[dict[str, Any]]) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
 
 
+def child_workflows(deployment: LocalDeployment, history: list[dict[str, Any]]) -> int:
+    """Child workflows the execution's Distributed Maps started (one billed transition each on
+    AWS; Express children are billed as requests, not transitions)."""
+    sfn, total = deployment.clients["stepfunctions"], 0
+    for event in history:
+        if event["type"] == "MapRunStarted":
+            map_run = sfn.describe_map_run(mapRunArn=event["mapRunStartedEventDetails"]["mapRunArn"])
+            total += map_run["executionCounts"]["total"]
+    return total
+
+
 def describe_execution(deployment: LocalDeployment, arn: str) -> dict[str, Any]:
     execution = deployment.wait(arn)
     history = deployment.history(arn)
+    children = child_workflows(deployment, history)
     failures = [e.get("taskFailedEventDetails") for e in history if e["type"] == "TaskFailed"]
     duration = (execution.get("stopDate") or execution["startDate"]) - execution["startDate"]
     return {
@@ -206,7 +218,8 @@ def describe_execution(deployment: LocalDeployment, arn: str) -> dict[str, Any]:
         "error": execution.get("error"),
         "cause": execution.get("cause"),
         "path": path_of(history),
-        "transitions": billed_transitions(history),
+        "transitions": billed_transitions(history) + children,
+        "express_requests": children,
         "task_failures": [{"error": f.get("error"), "cause": (f.get("cause") or "")[:300]} for f in failures if f],
         "duration_s": round(duration.total_seconds(), 3),
     }
@@ -224,7 +237,7 @@ def run_scenario(
         _follow(deployment, pipeline_arns, on_event)
     runs = [describe_execution(deployment, arn) for arn in pipeline_arns]
     stages: list[dict[str, Any]] = []
-    for stage in ("crawl", "transform"):
+    for stage in ("admission", "crawl", "transform"):
         for execution in deployment.executions(stage):
             stages.append({"stage": stage, **describe_execution(deployment, execution["executionArn"])})
     notifications = deployment.notifications()

@@ -224,6 +224,43 @@ class GlueJobConfig:
             _fail(f"{path}.max_rejected_ratio", ratio, "must be a number between 0 and 1")
 
 
+MAX_BATCH_MEGABYTES = 10_240
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdmissionConfig:
+    """How a run admits the files under the incoming prefix (a Distributed Map over the listing)."""
+
+    # Files per child workflow (ItemBatcher MaxItemsPerBatch): the cost knob; see `make cost`.
+    batch_size: int = 100
+    # A file larger than this is quarantined. Each child workflow (Express: 5 minutes at most)
+    # reads and moves its batch one file after another: batch_size x this is capped (see validate).
+    max_file_megabytes: int = 64
+    # Share of child workflows (batches) that may fail before the admission stage fails.
+    tolerated_failure_percentage: int = 10
+    # Rounds one pipeline run may do while files keep arriving (each round: admit, crawl, transform).
+    max_rounds: int = 3
+
+    def validate(self, path: str) -> None:
+        _positive_int(f"{path}.batch_size", self.batch_size, maximum=1000)
+        _positive_int(f"{path}.max_file_megabytes", self.max_file_megabytes, maximum=5120)
+        # At ~100 MB/s a Lambda reads 10 GB in under two minutes: a full batch of the largest files
+        # must fit the admission Lambda's 4 minutes (ADMIT_TIMEOUT in stacks/admission_stage.py).
+        worst = self.batch_size * self.max_file_megabytes
+        if worst > MAX_BATCH_MEGABYTES:
+            _fail(
+                f"{path}.max_file_megabytes",
+                self.max_file_megabytes,
+                f"batch_size x max_file_megabytes must be at most {MAX_BATCH_MEGABYTES:,} MB "
+                f"(a batch is read within 4 minutes); with batch_size {self.batch_size}: "
+                f"at most {MAX_BATCH_MEGABYTES // self.batch_size}",
+            )
+        value = self.tolerated_failure_percentage
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+            _fail(f"{path}.tolerated_failure_percentage", value, "must be an integer from 0 to 100")
+        _positive_int(f"{path}.max_rounds", self.max_rounds, maximum=20)
+
+
 @dataclass(frozen=True, kw_only=True)
 class MwaaConfig:
     airflow_version: str = "3.3.1"
@@ -251,14 +288,21 @@ class DeploymentConfig:
     """Everything that differs between deployment stages."""
 
     stage: str
+    # Uploads land under incoming_prefix; a run admits each file into its own folder under
+    # landing_prefix (landing/run=<run>/...) or moves it to quarantine_prefix with a reason.
+    incoming_prefix: str = "incoming/"
     landing_prefix: str = "landing/"
-    # Daily at 02:00 UTC; data arriving under landing_prefix also starts the pipeline.
+    quarantine_prefix: str = "quarantine/"
+    # Daily at 02:00 UTC; a .csv arriving under incoming_prefix also starts the pipeline.
     schedule: str = "cron(0 2 * * ? *)"
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
     crawler: CrawlerConfig = field(default_factory=CrawlerConfig)
     glue_job: GlueJobConfig = field(default_factory=GlueJobConfig)
+    admission_stage_timeout_minutes: int = 30
     crawl_stage_timeout_minutes: int = 60
     transform_stage_timeout_minutes: int = 120
-    pipeline_timeout_minutes: int = 240
+    # At least max_rounds x the three stage timeouts: a timeout never cuts a round short.
+    pipeline_timeout_minutes: int = 660
     notification_emails: tuple[str, ...] = ()
     removal_policy: Literal["destroy", "retain"] = "destroy"
     log_retention_days: int = 30
@@ -272,12 +316,28 @@ class DeploymentConfig:
         if not isinstance(self.stage, str) or not re.fullmatch(r"[a-z][a-z0-9-]{0,15}", self.stage):
             _fail("stage", self.stage, "must be 1-16 lower-case letters, digits or '-', starting with a letter")
         p = self.stage
-        _validate_prefix(f"{p}.landing_prefix", self.landing_prefix)
+        prefixes = {name: getattr(self, name) for name in ("incoming_prefix", "landing_prefix", "quarantine_prefix")}
+        for name, prefix in prefixes.items():
+            _validate_prefix(f"{p}.{name}", prefix)
+        for name, prefix in prefixes.items():
+            for other, other_prefix in prefixes.items():
+                if name != other and prefix.startswith(other_prefix):
+                    _fail(
+                        f"{p}.{name}",
+                        prefix,
+                        f"must not lie inside {other} ({other_prefix!r}): files would move in circles",
+                    )
+        self.admission.validate(f"{p}.admission")
         validate_cron(f"{p}.schedule", self.schedule)
         self.crawler.validate(f"{p}.crawler")
         self.glue_job.validate(f"{p}.glue_job")
         self.mwaa.validate(f"{p}.mwaa")
-        for name in ("crawl_stage_timeout_minutes", "transform_stage_timeout_minutes", "pipeline_timeout_minutes"):
+        for name in (
+            "admission_stage_timeout_minutes",
+            "crawl_stage_timeout_minutes",
+            "transform_stage_timeout_minutes",
+            "pipeline_timeout_minutes",
+        ):
             _positive_int(f"{p}.{name}", getattr(self, name), maximum=525_600)
         for name, (worst, parts) in (
             ("crawl_stage_timeout_minutes", self.crawl_stage_worst_case()),
@@ -289,12 +349,17 @@ class DeploymentConfig:
                     getattr(self, name),
                     f"must be longer than the stage's worst case, {worst} s ({parts})",
                 )
-        stages = self.crawl_stage_timeout_minutes + self.transform_stage_timeout_minutes
-        if self.pipeline_timeout_minutes < stages:
+        stages = (
+            self.admission_stage_timeout_minutes
+            + self.crawl_stage_timeout_minutes
+            + self.transform_stage_timeout_minutes
+        )
+        if self.pipeline_timeout_minutes < stages * self.admission.max_rounds:
             _fail(
                 f"{p}.pipeline_timeout_minutes",
                 self.pipeline_timeout_minutes,
-                f"must be at least the sum of the stage timeouts ({stages})",
+                f"must be at least admission.max_rounds ({self.admission.max_rounds}) x the sum of the stage "
+                f"timeouts ({stages}) = {stages * self.admission.max_rounds}",
             )
         _validate_emails(f"{p}.notification_emails", self.notification_emails)
         _one_of(f"{p}.removal_policy", self.removal_policy, REMOVAL_POLICIES)
@@ -344,7 +409,7 @@ def prod_stage() -> DeploymentConfig:
         glue_job=GlueJobConfig(number_of_workers=5, timeout_minutes=120),
         crawl_stage_timeout_minutes=90,
         transform_stage_timeout_minutes=180,
-        pipeline_timeout_minutes=300,
+        pipeline_timeout_minutes=900,
         removal_policy="retain",
         log_retention_days=365,
         mwaa=MwaaConfig(environment_class="mw1.medium", max_workers=5),
@@ -362,9 +427,10 @@ def local_stage() -> DeploymentConfig:
             poll_interval_seconds=1, max_polls=5, busy_retry_interval_seconds=1, busy_retry_attempts=5
         ),
         glue_job=replace(dev.glue_job, busy_retry_interval_seconds=1, busy_retry_attempts=5),
+        admission_stage_timeout_minutes=5,
         crawl_stage_timeout_minutes=5,
         transform_stage_timeout_minutes=70,
-        pipeline_timeout_minutes=80,
+        pipeline_timeout_minutes=240,
     )
 
 

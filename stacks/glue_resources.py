@@ -262,11 +262,12 @@ class CuratedTransformJob(Construct):
                 worker_type=_WORKER_TYPES[worker_type], number_of_workers=number_of_workers
             ),
             timeout=timeout,
-            max_concurrent_runs=1,  # one run at a time keeps job bookmarks consistent
+            max_concurrent_runs=1,  # the lease runs one pipeline at a time; a second run would be a bug
             security_configuration=security_configuration,
             default_arguments={
-                "--job-bookmark-option": "job-bookmark-enable",
-                "--landing_path": landing_bucket.s3_url_for_object(landing_prefix),
+                # Each run reads its own folder (--landing_path, set by the transform stage), so a
+                # redriven run must read it again: no bookmark decides what is new.
+                "--job-bookmark-option": "job-bookmark-disable",
                 "--curated_path": curated_bucket.s3_url_for_object("curated/orders/"),
                 "--rejected_path": curated_bucket.s3_url_for_object("rejected/orders/"),
                 "--manifest_bucket": curated_bucket.bucket_name,

@@ -29,6 +29,7 @@ GRANT_KMS_ACTIONS = ("kms:GenerateDataKey*", "kms:ReEncrypt*")
 CHECKOV_EQUIVALENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "AwsSolutions-S1": (("CKV_AWS_18", "AWS::S3::Bucket"),),  # server access logging
     "Serverless-LambdaDLQ": (("CKV_AWS_116", "AWS::Lambda::Function"),),  # asynchronous-invocation DLQ
+    "AwsSolutions-DDB3": (("CKV_AWS_28", "AWS::DynamoDB::Table"),),  # point-in-time recovery
 }
 
 

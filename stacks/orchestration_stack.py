@@ -37,6 +37,7 @@ class OrchestrationStack(Stack):
         )
         # The DAG waits for each stage as long as the stage's state machine may run.
         stage_timeouts = {
+            "admission": Duration.minutes(config.admission_stage_timeout_minutes),
             "crawl": Duration.minutes(config.crawl_stage_timeout_minutes),
             "transform": Duration.minutes(config.transform_stage_timeout_minutes),
         }

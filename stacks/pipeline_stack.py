@@ -7,14 +7,18 @@ from typing import TypedDict
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from glue.contract import COLUMNS as CONTRACT_COLUMNS
+from stacks.admission_stage import FileAdmissionStage
 from stacks.config import DeploymentConfig
 from stacks.crawl_stage import GlueCrawlStage
 from stacks.glue_resources import CuratedTransformJob, GlueSecurity, LandingCrawler
 from stacks.log_retention import log_retention
 from stacks.pipeline_triggers import PipelineTriggers
-from stacks.pipeline_workflow import PipelineStage, PipelineWorkflow
+from stacks.pipeline_workflow import IncomingFiles, PipelineStage, PipelineWorkflow
+from stacks.single_flight_lease import SingleFlightLease
 from stacks.storage_stack import StorageStack
 from stacks.transform_stage import GlueTransformStage
 
@@ -85,14 +89,45 @@ class PipelineStack(Stack):
             alarm_topic=topic,
             **logging,
         )
+        self.admission_stage = FileAdmissionStage(
+            self,
+            "AdmissionStage",
+            bucket=storage.landing_bucket,
+            incoming_prefix=config.incoming_prefix,
+            landing_prefix=config.landing_prefix,
+            quarantine_prefix=config.quarantine_prefix,
+            contract_columns=CONTRACT_COLUMNS,
+            batch_size=config.admission.batch_size,
+            max_file_megabytes=config.admission.max_file_megabytes,
+            tolerated_failure_percentage=config.admission.tolerated_failure_percentage,
+            timeout=Duration.minutes(config.admission_stage_timeout_minutes),
+            alarm_topic=topic,
+            **logging,
+        )
         self.stages = [
+            PipelineStage(
+                name="admission",
+                state_machine=self.admission_stage.state_machine,
+                # Nothing admitted (only quarantined files, or none at all): nothing to crawl.
+                proceed_when=sfn.Condition.number_greater_than("$.stages.admission.Output.admitted", 0),
+            ),
             PipelineStage(name="crawl", state_machine=self.crawl_stage.state_machine),
             PipelineStage(name="transform", state_machine=self.transform_stage.state_machine),
         ]
+        self.lease = SingleFlightLease(
+            self, "Lease", lease_name="pipeline", key=key, removal_policy=logging["removal_policy"]
+        )
         self.workflow = PipelineWorkflow(
             self,
             "Pipeline",
             stages=self.stages,
+            lease=self.lease,
+            files=IncomingFiles(
+                bucket=storage.landing_bucket,
+                incoming_prefix=config.incoming_prefix,
+                landing_prefix=config.landing_prefix,
+            ),
+            max_rounds=config.admission.max_rounds,
             topic=topic,
             timeout=Duration.minutes(config.pipeline_timeout_minutes),
             **logging,
@@ -102,13 +137,14 @@ class PipelineStack(Stack):
             "Triggers",
             state_machine=self.workflow.state_machine,
             landing_bucket=storage.landing_bucket,
-            landing_prefix=config.landing_prefix,
+            incoming_prefix=config.incoming_prefix,
             schedule=config.schedule,
             key=key,
             enabled=config.outer_loop == "eventbridge",
         )
 
         for name, construct in (
+            ("AdmissionStage", self.admission_stage),
             ("CrawlStage", self.crawl_stage),
             ("TransformStage", self.transform_stage),
             ("Pipeline", self.workflow),

@@ -1,4 +1,4 @@
-"""EventBridge rules that start a state machine: on data arrival under a prefix, and on a schedule.
+"""EventBridge rules that start a state machine: on a .csv arriving under a prefix, and on a schedule.
 
 Both targets retry delivery and park undeliverable events in an encrypted dead-letter queue, so
 no trigger is lost silently.
@@ -28,7 +28,7 @@ class PipelineTriggers(Construct):
         *,
         state_machine: sfn.IStateMachine,
         landing_bucket: s3.IBucket,
-        landing_prefix: str,
+        incoming_prefix: str,
         schedule: str,
         key: kms.IKey,
         enabled: bool = True,
@@ -59,17 +59,25 @@ class PipelineTriggers(Construct):
                 max_event_age=max_event_age,
             )
 
+        # Only what admission could accept starts a run: a .csv with content under the incoming
+        # prefix. Anything else landing there (folder markers, empty or other files) starts
+        # nothing; the next run quarantines it with a reason.
         self.object_created_rule = events.Rule(
             self,
             "ObjectCreatedRule",
-            description="Start the pipeline when an object lands under the landing prefix.",
+            description="Start the pipeline when a non-empty .csv lands under the incoming prefix.",
             enabled=enabled,
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
                 detail={
                     "bucket": {"name": [landing_bucket.bucket_name]},
-                    "object": {"key": [{"prefix": landing_prefix}]},
+                    "object": {
+                        # Under the prefix and ending in .csv: one wildcard (a prefix and a suffix
+                        # filter on the same field would match either, not both).
+                        "key": [{"wildcard": f"{incoming_prefix}*.csv"}],
+                        "size": [{"numeric": [">", 0]}],
+                    },
                 },
             ),
             targets=[target()],

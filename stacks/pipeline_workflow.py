@@ -1,12 +1,22 @@
-"""The pipeline state machine: runs the stage state machines in order and notifies the outcome.
+"""The pipeline state machine: one run at a time, in rounds, each running the stage state machines.
 
-Trigger recognised? ─► run stage 1 ─► run stage 2 ─► ... ─► notify success ─► Succeed
-each stage: states:startExecution.sync:2, Catch States.ALL ─► note the stage ─► Stage error known?
+Trigger recognised? ─► Take lease ─ held by a running execution ─► Coalesced (Succeed, no notice)
+  ─► Start round (run = <execution name>-r<round>, its landing folder, its child-name key)
+  ─► run each stage (states:startExecution.sync:2); a stage with `proceed_when` that does not hold
+     (nothing admitted) skips the rest of the round
+  ─► Notify round ─► Next round ─► Look at incoming ─ files waiting, rounds left ─► Start round
+  ─► Release lease ─► Look at incoming again ─ files waiting, rounds left ─► Retake lease ─► Start round
+  ─► Pipeline succeeded
+each stage: Catch States.ALL ─► note the stage ─► Stage error known?
   the stage execution failed (States.TaskFailed, its DescribeExecution JSON as the cause)
-      ─► read the stage's own Error, Cause, ExecutionArn ─► notify stage failure ─► Fail PipelineFailed
-  anything else ─► notify failure (the error and cause as caught) ─► Fail PipelineFailed
+      ─► read the stage's own Error, Cause, ExecutionArn ─► notify stage failure
+  anything else ─► notify failure (the error and cause as caught)
+  ─► Release lease after failure ─► Fail PipelineFailed
 An unrecognised trigger event is notified as a failure of stage "trigger" (InvalidTriggerEvent).
-Exactly one notice per run; the success path has no state beyond the trigger check, the stages and its notice.
+
+The look after the release closes the race with an upload that lands while the lease is being
+released: its own execution coalesced into this one, so this one must see it. Files still waiting
+when max_rounds is spent stay under incoming/ for the next trigger (the schedule at the latest).
 """
 
 from __future__ import annotations
@@ -19,13 +29,15 @@ from typing import Any
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.nag import acknowledge, acknowledge_grant_actions
+from stacks.nag import acknowledge, acknowledge_grant_actions, rendered_arn
 from stacks.observed_state_machine import ObservedStateMachine
+from stacks.single_flight_lease import SingleFlightLease
 
 INVALID_TRIGGER = "InvalidTriggerEvent"
 PIPELINE_FAILED = "PipelineFailed"
@@ -36,10 +48,15 @@ SNS_TRANSIENT_ERRORS = ["SNS.InternalErrorException", "SNS.ThrottledException", 
 
 @dataclass(frozen=True, kw_only=True)
 class PipelineStage:
-    """A stage of the pipeline: a short name (used in execution names and notices) and its machine."""
+    """A stage of the pipeline: a short name (used in execution names and notices) and its machine.
+
+    `proceed_when`, over the stage's output at `$.stages.<name>.Output`: when it does not hold,
+    the round ends after this stage (e.g. admission admitted no file: nothing to crawl).
+    """
 
     name: str
     state_machine: sfn.IStateMachine
+    proceed_when: sfn.Condition | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(STAGE_NAME_PATTERN, self.name):
@@ -50,14 +67,23 @@ class PipelineStage:
 
 
 def child_execution_name(stage: str) -> str:
-    """The stage execution's name: an MD5 of the pipeline execution's name, then the stage.
+    """The stage execution's name: the round's key (an MD5 of the run name), then the stage.
 
     Deterministic, so a retried or redriven pipeline finds its child instead of starting a second
     one; 32 + 1 + at most 47 characters, all in [0-9A-Za-z_-], whatever the parent is called
     (EventBridge names executions <event id>_<uuid>, 73 characters: <parent>-<stage> would not fit
     the 80 allowed). The console links child and parent (`associate_with_parent`).
     """
-    return sfn.JsonPath.format(f"{{}}-{stage}", sfn.JsonPath.hash(sfn.JsonPath.execution_name, "MD5"))
+    return sfn.JsonPath.format(f"{{}}-{stage}", sfn.JsonPath.string_at("$.run.key"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncomingFiles:
+    """Where uploads wait for admission, and where admitted files go: the run folders' parent."""
+
+    bucket: s3.IBucket
+    incoming_prefix: str
+    landing_prefix: str
 
 
 class PipelineWorkflow(Construct):
@@ -69,6 +95,9 @@ class PipelineWorkflow(Construct):
         id_: str,
         *,
         stages: Sequence[PipelineStage],
+        lease: SingleFlightLease,
+        files: IncomingFiles,
+        max_rounds: int,
         topic: sns.ITopic,
         timeout: Duration,
         log_key: kms.IKey,
@@ -78,16 +107,169 @@ class PipelineWorkflow(Construct):
         super().__init__(scope, id_)
         if not stages:
             raise ValueError("PipelineWorkflow stages = []: needs at least one stage")
+        self._topic, self._lease, self._files, self._max_rounds = topic, lease, files, max_rounds
 
-        # The failure side. Every notice names the stage and its error; when a stage state machine
-        # failed, its own Error and Cause (not States.TaskFailed and the DescribeExecution JSON).
-        pipeline_failed = sfn.Fail(
-            self,
-            "Pipeline failed",
-            # A custom error name: "States.*" names are reserved.
-            error=PIPELINE_FAILED,
-            cause_path="$.error.Cause",
+        fail = self._build_failure_path()
+        done = sfn.Succeed(self, "Pipeline succeeded")
+        start_round = self._build_round_start()
+        round_end = self._build_round_end(start_round, done)
+        start_round.next(self._build_stages(stages, fail, round_end))
+        coalesced = sfn.Succeed(
+            self, "Coalesced", comment="Another execution holds the lease: its rounds admit these files."
         )
+        begin = sfn.Pass(self, "First round", result=sfn.Result.from_object({"number": 1}), result_path="$.round")
+        begin.next(lease.take(on_taken=start_round, on_held=coalesced))
+        definition = (
+            sfn.Choice(self, "Trigger recognised?")
+            .when(self._trigger_recognised(), begin)
+            .otherwise(self._build_reject_trigger(fail))
+        )
+
+        observed = ObservedStateMachine(
+            self,
+            "Workflow",
+            definition=definition,
+            timeout=timeout,
+            log_key=log_key,
+            log_retention=log_retention,
+            alarm_topic=topic,
+            removal_policy=removal_policy,
+            comment="Pipeline: one run at a time; each round admits, crawls and transforms, then notifies.",
+        )
+        self.state_machine = observed.state_machine
+        self.log_group = observed.log_group
+        self.failure_alarm = observed.failure_alarm
+        self._grant_and_acknowledge(stages)
+
+    # --- the round -------------------------------------------------------------------------------
+
+    def _build_round_start(self) -> sfn.Pass:
+        """The round's run: its name, the key its child executions are named by, its landing folder."""
+        run_name = "States.Format('{}-r{}', $$.Execution.Name, $.round.number)"
+        return sfn.Pass(
+            self,
+            "Start round",
+            parameters={
+                "name.$": run_name,
+                "key.$": f"States.Hash({run_name}, 'MD5')",
+                "landing_path": sfn.JsonPath.format(
+                    f"s3://{{}}/{self._files.landing_prefix}run={{}}-r{{}}/",
+                    self._files.bucket.bucket_name,
+                    sfn.JsonPath.execution_name,
+                    sfn.JsonPath.string_at("$.round.number"),
+                ),
+            },
+            result_path="$.run",
+        )
+
+    def _build_stages(
+        self, stages: Sequence[PipelineStage], fail: sfn.IChainable, round_end: sfn.IChainable
+    ) -> sfn.IChainable:
+        first: sfn.IChainable | None = None
+        previous: sfn.INextable | None = None
+        for stage in stages:
+            run_stage = tasks.StepFunctionsStartExecution(
+                self,
+                f"Run {stage.name} stage",
+                state_machine=stage.state_machine,
+                integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+                # Deterministic child name: a redriven or retried parent cannot start a second child.
+                name=child_execution_name(stage.name),
+                associate_with_parent=True,
+                input=sfn.TaskInput.from_object(
+                    {"trigger": sfn.JsonPath.object_at("$$.Execution.Input"), "run": sfn.JsonPath.object_at("$.run")}
+                ),
+                result_selector={"ExecutionArn.$": "$.ExecutionArn", "Status.$": "$.Status", "Output.$": "$.Output"},
+                result_path=f"$.stages.{stage.name}",
+            )
+            note_stage = sfn.Pass(
+                self,
+                f"{stage.name.capitalize()} stage failed",
+                result=sfn.Result.from_string(stage.name),
+                result_path="$.failed_stage",
+            )
+            run_stage.add_catch(note_stage.next(fail), errors=[sfn.Errors.ALL], result_path="$.error")
+            if previous is not None:
+                previous.next(run_stage)
+            first = first or run_stage
+            previous = run_stage
+            if stage.proceed_when is not None:
+                proceed = sfn.Choice(self, f"Proceed after {stage.name}?")
+                run_stage.next(proceed)
+                proceed.otherwise(round_end)
+                previous = _ChoiceBranch(proceed, stage.proceed_when)
+        assert first is not None and previous is not None
+        previous.next(round_end)
+        return first
+
+    def _build_round_end(self, start_round: sfn.IChainable, done: sfn.IChainable) -> sfn.IChainable:
+        """Notify the round; another round while files wait; release; look once more after the release."""
+        notify = self._notify(
+            "Notify round",
+            {
+                "status": "SUCCEEDED",
+                "execution": sfn.JsonPath.execution_id,
+                "run": sfn.JsonPath.string_at("$.run.name"),
+                "round": sfn.JsonPath.number_at("$.round.number"),
+                "stages": sfn.JsonPath.object_at("$.stages"),
+            },
+            subject="Pipeline SUCCEEDED",
+        )
+        next_round = sfn.Pass(
+            self,
+            "Next round",
+            parameters={"number.$": "States.MathAdd($.round.number, 1)"},
+            result_path="$.round",
+        )
+        release = self._lease.release("Release lease")
+        retake = self._lease.take(on_taken=start_round, on_held=done, prefix="After release: ")
+        after_release = self._look_at_incoming("Look at incoming after release").next(
+            sfn.Choice(self, "Files arrived during release?")
+            .when(self._files_waiting_and_rounds_left(), retake)
+            .otherwise(done)
+        )
+        release.next(after_release)
+        look = self._look_at_incoming("Look at incoming")
+        look.next(
+            sfn.Choice(self, "Files waiting?")
+            .when(self._files_waiting_and_rounds_left(), start_round)
+            .otherwise(release)
+        )
+        notify.next(next_round).next(look)
+        return notify
+
+    def _look_at_incoming(self, id_: str) -> tasks.CallAwsService:
+        files = self._files
+        look = tasks.CallAwsService(
+            self,
+            id_,
+            service="s3",
+            action="listObjectsV2",
+            parameters={"Bucket": files.bucket.bucket_name, "Prefix": files.incoming_prefix, "MaxKeys": 1},
+            iam_action="s3:ListBucket",
+            iam_resources=[files.bucket.bucket_arn],
+            result_selector={"count.$": "$.KeyCount"},
+            result_path="$.waiting",
+        )
+        look.add_retry(errors=["S3.S3Exception", "S3.SdkClientException"], interval=Duration.seconds(2), max_attempts=3)
+        return look
+
+    def _files_waiting_and_rounds_left(self) -> sfn.Condition:
+        return sfn.Condition.and_(
+            sfn.Condition.number_greater_than("$.waiting.count", 0),
+            sfn.Condition.number_less_than_equals("$.round.number", self._max_rounds),
+        )
+
+    # --- failures --------------------------------------------------------------------------------
+
+    def _build_failure_path(self) -> sfn.IChainable:
+        """Stage error known? ─► notify (with the stage's own error) ─► release the lease ─► Fail."""
+        # A custom error name: "States.*" names are reserved.
+        pipeline_failed = sfn.Fail(self, "Pipeline failed", error=PIPELINE_FAILED, cause_path="$.error.Cause")
+        release = self._lease.release("Release lease after failure")
+        # A release that cannot be written leaves a lease whose holder has stopped: the next run takes it over.
+        release.add_catch(pipeline_failed, errors=[sfn.Errors.ALL], result_path=sfn.JsonPath.DISCARD)
+        release.next(pipeline_failed)
         failure_notice = {
             "status": "FAILED",
             "stage": sfn.JsonPath.string_at("$.failed_stage"),
@@ -97,14 +279,13 @@ class PipelineWorkflow(Construct):
         }
         # Errors with no stage execution to read (trigger rejected, stage not started, a cause that
         # is not the stage execution's JSON) are notified as caught, without stage_execution.
-        notify_failure = self._notify(topic, "Notify failure", failure_notice)
-        notify_failure.next(pipeline_failed)
+        self.notify_failure = self._notify("Notify failure", failure_notice)
+        self.notify_failure.next(release)
         notify_stage_failure = self._notify(
-            topic,
             "Notify stage failure",
             {**failure_notice, "stage_execution": sfn.JsonPath.string_at("$.error.ExecutionArn")},
         )
-        notify_stage_failure.next(pipeline_failed)
+        notify_stage_failure.next(release)
         # startExecution.sync:2 reports a failed stage execution as States.TaskFailed, with the
         # execution's DescribeExecution JSON (ExecutionArn, Error, Cause, ...) as the cause. The
         # stage's own Error and Cause are merged over the caught ones: a stage execution that ended
@@ -123,9 +304,8 @@ class PipelineWorkflow(Construct):
         read_stage_error.next(notify_stage_failure)
         # Only a cause that reads as a DescribeExecution JSON object reaches States.StringToJson: a
         # Pass state cannot catch, and an intrinsic failing there would end the run without a notice.
-        # Any other error or cause (States.Timeout, a stage that could not start, ...) is notified as caught.
         cause = "$.error.Cause"
-        stage_error_known = (
+        return (
             sfn.Choice(self, "Stage error known?")
             .when(
                 sfn.Condition.and_(
@@ -136,51 +316,10 @@ class PipelineWorkflow(Construct):
                 ),
                 read_stage_error,
             )
-            .otherwise(notify_failure)
+            .otherwise(self.notify_failure)
         )
 
-        notify_success = self._notify(
-            topic,
-            "Notify success",
-            {
-                "status": "SUCCEEDED",
-                "execution": sfn.JsonPath.execution_id,
-                "stages": sfn.JsonPath.object_at("$.stages"),
-            },
-            subject="Pipeline SUCCEEDED",
-        )
-        notify_success.next(sfn.Succeed(self, "Pipeline succeeded"))
-
-        chain: sfn.Chain | None = None
-        for stage in stages:
-            run_stage = tasks.StepFunctionsStartExecution(
-                self,
-                f"Run {stage.name} stage",
-                state_machine=stage.state_machine,
-                integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-                # Deterministic child name: a redriven or retried parent cannot start a second child.
-                name=child_execution_name(stage.name),
-                associate_with_parent=True,
-                input=sfn.TaskInput.from_object({"trigger": sfn.JsonPath.object_at("$$.Execution.Input")}),
-                result_selector={
-                    "ExecutionArn.$": "$.ExecutionArn",
-                    "Status.$": "$.Status",
-                    "Output.$": "$.Output",
-                },
-                result_path=f"$.stages.{stage.name}",
-            )
-            note_stage = sfn.Pass(
-                self,
-                f"{stage.name.capitalize()} stage failed",
-                result=sfn.Result.from_string(stage.name),
-                result_path="$.failed_stage",
-            )
-            run_stage.add_catch(note_stage.next(stage_error_known), errors=[sfn.Errors.ALL], result_path="$.error")
-            chain = run_stage if chain is None else chain.next(run_stage)  # type: ignore[assignment]
-        assert chain is not None
-        chain = chain.next(notify_success)  # type: ignore[assignment]
-
-        # Reject events the pipeline cannot have come from; stages get the event as `trigger`.
+    def _trigger_recognised(self) -> sfn.Condition:
         has = sfn.Condition.is_present
         is_object_created = sfn.Condition.and_(
             has("$.detail-type"),
@@ -191,7 +330,11 @@ class PipelineWorkflow(Construct):
         is_schedule = sfn.Condition.and_(
             has("$.detail-type"), sfn.Condition.string_equals("$.detail-type", "Scheduled Event")
         )
-        reject_trigger = sfn.Pass(
+        return sfn.Condition.or_(is_object_created, is_schedule)
+
+    def _build_reject_trigger(self, fail: sfn.IChainable) -> sfn.IChainable:
+        """Events the pipeline cannot have come from: notified as stage "trigger", no lease taken."""
+        reject = sfn.Pass(
             self,
             "Reject trigger",
             parameters={
@@ -204,48 +347,14 @@ class PipelineWorkflow(Construct):
                 "trigger.$": "$",
             },
         )
-        definition = (
-            sfn.Choice(self, "Trigger recognised?")
-            .when(sfn.Condition.or_(is_object_created, is_schedule), chain)
-            .otherwise(reject_trigger.next(notify_failure))
-        )
+        return reject.next(self.notify_failure)
 
-        observed = ObservedStateMachine(
-            self,
-            "Workflow",
-            definition=definition,
-            timeout=timeout,
-            log_key=log_key,
-            log_retention=log_retention,
-            alarm_topic=topic,
-            removal_policy=removal_policy,
-            comment="Pipeline: run each stage state machine in order and notify the outcome.",
-        )
-        self.state_machine = observed.state_machine
-        # SnsPublish grants sns:Publish only; an encrypted topic also needs its key.
-        topic.grant_publish(self.state_machine)
-        acknowledge_grant_actions(self.state_machine.role, "kms:GenerateDataKey*")
-        stack = Stack.of(self)
-        for stage in stages:
-            machine = stage.state_machine.node.default_child
-            name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{stack.get_logical_id(machine)}"}}]}}]}}'  # type: ignore[arg-type]
-            acknowledge(
-                self.state_machine.role,
-                "startExecution.sync:2 describes and stops the child executions it starts; their names "
-                "are made at run time, under this one stage state machine.",
-                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}*]",
-            )
-        self.log_group = observed.log_group
-        self.failure_alarm = observed.failure_alarm
-
-    def _notify(
-        self, topic: sns.ITopic, id_: str, message: dict[str, Any], subject: str | None = None
-    ) -> tasks.SnsPublish:
+    def _notify(self, id_: str, message: dict[str, Any], subject: str | None = None) -> tasks.SnsPublish:
         """Publish a notice to the topic, retrying SNS's transient errors; the state's input passes through."""
         notify = tasks.SnsPublish(
             self,
             id_,
-            topic=topic,
+            topic=self._topic,
             # SNS subjects hold at most 100 characters: stage names and error names are short.
             subject=subject
             or sfn.JsonPath.format(
@@ -264,3 +373,35 @@ class PipelineWorkflow(Construct):
             jitter_strategy=sfn.JitterType.FULL,
         )
         return notify
+
+    def _grant_and_acknowledge(self, stages: Sequence[PipelineStage]) -> None:
+        # SnsPublish grants sns:Publish only; an encrypted topic also needs its key.
+        self._topic.grant_publish(self.state_machine)
+        self._lease.grant_holder_lookup(self.state_machine)
+        acknowledge_grant_actions(self.state_machine.role, "kms:GenerateDataKey*")
+        stack = Stack.of(self)
+        for stage in stages:
+            machine = stage.state_machine.node.default_child
+            name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{stack.get_logical_id(machine)}"}}]}}]}}'  # type: ignore[arg-type]
+            acknowledge(
+                self.state_machine.role,
+                "startExecution.sync:2 describes and stops the child executions it starts; their names "
+                "are made at run time, under this one stage state machine.",
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}*]",
+            )
+        acknowledge(
+            self._lease,
+            "The lease holder is one of this state machine's own executions, named at run time.",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f"{rendered_arn(self, self.state_machine, attribute='Name')}:*]",
+        )
+
+
+class _ChoiceBranch:
+    """`.next(x)` on this adds `when(condition, x)` to a Choice: chains a stage after a proceed test."""
+
+    def __init__(self, choice: sfn.Choice, condition: sfn.Condition) -> None:
+        self._choice, self._condition = choice, condition
+
+    def next(self, state: sfn.IChainable) -> None:
+        self._choice.when(self._condition, state)

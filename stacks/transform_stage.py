@@ -73,7 +73,7 @@ class GlueTransformStage(Construct):
             runtime=lambda_.Runtime.PYTHON_3_14,
             role=check_results_role,
             handler="handler.handler",
-            code=lambda_.Code.from_asset(str(CHECK_RESULTS_CODE)),
+            code=lambda_.Code.from_asset(str(CHECK_RESULTS_CODE), exclude=["__pycache__", "*.pyc"]),
             description="Reads the Glue job's manifest and decides whether its output is valid.",
             memory_size=256,
             timeout=Duration.seconds(30),

@@ -258,14 +258,53 @@ def test_every_stage_fits_its_worst_case_inside_its_timeouts(stage: str) -> None
     )
 
 
-def test_pipeline_must_outlast_its_stages() -> None:
+def test_pipeline_must_outlast_every_round_of_its_stages() -> None:
+    # A timeout never cuts a round short: max_rounds x (admission 30 + crawl 60 + transform 120).
     assert_message(
-        error_of(pipeline_timeout_minutes=179),
+        error_of(pipeline_timeout_minutes=629),
         "dev.pipeline_timeout_minutes",
-        179,
-        "must be at least the sum of the stage timeouts (180)",
+        629,
+        "must be at least admission.max_rounds (3) x the sum of the stage timeouts (210) = 630",
     )
-    assert DeploymentConfig(stage="dev", pipeline_timeout_minutes=180).pipeline_timeout_minutes == 180
+    assert DeploymentConfig(stage="dev", pipeline_timeout_minutes=630).pipeline_timeout_minutes == 630
+
+
+def test_prefixes_may_not_lie_inside_each_other() -> None:
+    assert_message(
+        error_of(quarantine_prefix="incoming/bad/"),
+        "dev.quarantine_prefix",
+        "incoming/bad/",
+        "must not lie inside incoming_prefix ('incoming/')",
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("batch_size", 0, "must be an integer > 0"),
+        ("tolerated_failure_percentage", 101, "must be an integer from 0 to 100"),
+        ("max_rounds", 0, "must be an integer > 0"),
+    ],
+)
+def test_admission_settings(field: str, value: object, allowed: str) -> None:
+    from stacks.config import AdmissionConfig
+
+    with pytest.raises(ConfigError) as raised:
+        DeploymentConfig(stage="dev", admission=AdmissionConfig(**{field: value}))  # type: ignore[arg-type]
+    assert_message(str(raised.value), f"dev.admission.{field}", value, allowed)
+
+
+def test_a_batch_of_the_largest_files_must_fit_the_admission_lambda() -> None:
+    from stacks.config import AdmissionConfig
+
+    with pytest.raises(ConfigError) as raised:
+        DeploymentConfig(stage="dev", admission=AdmissionConfig(batch_size=1000, max_file_megabytes=64))
+    assert_message(
+        str(raised.value),
+        "dev.admission.max_file_megabytes",
+        64,
+        "batch_size x max_file_megabytes must be at most 10,240 MB",
+    )
 
 
 @pytest.mark.parametrize(
@@ -430,6 +469,7 @@ def test_local_stage_waits_seconds_not_minutes() -> None:
             stage="dev",
             crawler=DEV.crawler,
             glue_job=DEV.glue_job,
+            admission_stage_timeout_minutes=DEV.admission_stage_timeout_minutes,
             crawl_stage_timeout_minutes=DEV.crawl_stage_timeout_minutes,
             transform_stage_timeout_minutes=DEV.transform_stage_timeout_minutes,
             pipeline_timeout_minutes=DEV.pipeline_timeout_minutes,

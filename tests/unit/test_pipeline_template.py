@@ -7,7 +7,6 @@ come from config are compared with the config, on more than one stage where they
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import re
@@ -25,22 +24,25 @@ from tests.helpers import (
     as_list,
     exported_value,
     one_resource,
-    reachable,
     refs_in,
     render,
     simulate,
     state_machine_definition,
     state_machine_logical_id,
     states_of,
-    successors,
-    task_resource_endswith,
 )
 
 if TYPE_CHECKING:
     from tests.conftest import Synthesized
 
-CRAWL, TRANSFORM, PIPELINE = "CrawlStageWorkflow", "TransformStageWorkflow", "PipelineWorkflow"
+ADMISSION, CRAWL, TRANSFORM, PIPELINE = (
+    "AdmissionStageWorkflow",
+    "CrawlStageWorkflow",
+    "TransformStageWorkflow",
+    "PipelineWorkflow",
+)
 TIMEOUT_MINUTES = {
+    ADMISSION: lambda c: c.admission_stage_timeout_minutes,
     CRAWL: lambda c: c.crawl_stage_timeout_minutes,
     TRANSFORM: lambda c: c.transform_stage_timeout_minutes,
     PIPELINE: lambda c: c.pipeline_timeout_minutes,
@@ -283,6 +285,10 @@ def test_transform_checks_results_with_the_lambda_then_chooses(template: Templat
     assert asl["States"][check["Next"]]["Type"] == "Choice"
 
 
+# What the pipeline passes each stage about the round it runs in (stacks/pipeline_workflow.py).
+RUN = {"name": "run-7-r1", "key": "0f2d", "landing_path": "s3://landing-bucket/landing/run=run-7-r1/"}
+
+
 def run_transform(template: Template, job: Callable[[], Any], check: dict[str, Any] | None = None) -> Run:
     asl = state_machine_definition(template, TRANSFORM)
 
@@ -292,7 +298,7 @@ def run_transform(template: Template, job: Callable[[], Any], check: dict[str, A
         assert check is not None, f"{name} ran after the job failed"
         return check
 
-    return simulate(asl, {"trigger": OBJECT_CREATED}, on_task, execution_name="run-7-transform")
+    return simulate(asl, {"trigger": OBJECT_CREATED, "run": RUN}, on_task, execution_name="run-7-transform")
 
 
 def job_succeeded() -> dict[str, Any]:
@@ -308,6 +314,8 @@ def test_transform_succeeds_with_the_check_result(template: Template, config: De
     [check_params] = [params for _, params in run.task_calls[1:]]
     # The job writes the manifest where the check reads it: one key per stage execution.
     assert job_params["Arguments"]["--manifest_key"] == check_params["key"] == "manifests/run-7-transform.json"
+    # The job reads exactly the round's admitted files.
+    assert job_params["Arguments"]["--landing_path"] == RUN["landing_path"]
     assert check_params["max_rejected_ratio"] == config.glue_job.max_rejected_ratio
 
 
@@ -339,305 +347,9 @@ def test_invalid_results_fail_the_stage_validation_failed(template: Template) ->
 # --- pipeline ----------------------------------------------------------------------------------
 
 
-def stage_tasks(asl: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return states_of(asl, task_resource_endswith(":states:::states:startExecution.sync:2"))
-
-
-def publish_tasks(asl: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return states_of(asl, task_resource_endswith(":states:::sns:publish"))
-
-
-def test_pipeline_runs_each_stage_machine_synchronously_under_a_derived_name(template: Template) -> None:
-    asl = state_machine_definition(template, PIPELINE)
-    tasks = stage_tasks(asl)
-    targets = [task["Parameters"]["StateMachineArn"] for task in tasks.values()]
-    assert sorted(targets) == sorted(
-        f"${{Ref:{state_machine_logical_id(template, prefix)}}}" for prefix in (CRAWL, TRANSFORM)
-    )
-    for task in tasks.values():
-        assert "$$.Execution.Name" in task["Parameters"]["Name.$"]
-
-
-def test_every_stage_failure_is_noted_notified_once_and_fails_the_pipeline(
-    dev: Synthesized, template: Template
-) -> None:
-    asl = state_machine_definition(template, PIPELINE)
-    states = asl["States"]
-    topic = {"Ref": storage_id(dev, "AWS::SNS::Topic")}
-    notices = set(publish_tasks(asl))
-    for name, task in stage_tasks(asl).items():
-        [catcher] = task["Catch"]
-        assert catcher["ErrorEquals"] == ["States.ALL"], name
-        assert catcher["ResultPath"] == "$.error"
-        note = states[catcher["Next"]]
-        assert note["Type"] == "Pass" and note["ResultPath"] == "$.failed_stage"
-        assert note["Result"] in name.lower()  # "Run crawl stage" notes "crawl"
-        failure_side = reachable(asl, note["Next"])
-        assert failure_side & notices, name
-        for notice in failure_side & notices:
-            notify = states[notice]
-            assert imported(dev, _import_of(notify["Parameters"]["TopicArn"])) == topic
-            subject = notify["Parameters"]["Subject.$"]
-            assert "$.failed_stage" in subject and "$.error.Error" in subject  # names the stage and its error
-            # A notice is followed by the Fail state only: never a second notice.
-            assert reachable(asl, notify["Next"]) == {notify["Next"]}
-            fail = states[notify["Next"]]
-            assert (fail["Type"], fail["Error"], fail["CausePath"]) == ("Fail", "PipelineFailed", "$.error.Cause")
-        # The failure path can never reach the success notice.
-        assert not reachable(asl, catcher["Next"]) & success_path(asl)
-
-
-def test_the_stage_error_is_parsed_only_from_a_cause_that_reads_as_the_stage_executions_json(
-    template: Template,
-) -> None:
-    # A Pass state cannot catch: an intrinsic that failed there would end the run without a notice.
-    asl = state_machine_definition(template, PIPELINE)
-    parsers = states_of(asl, lambda s: "States.StringToJson" in json.dumps(s.get("Parameters", {})))
-    assert parsers, "no state reads the stage's own error"
-    for name, parser in parsers.items():
-        assert parser["Type"] == "Pass"
-        # Missing Error or Cause in the stage's JSON keep the caught ones (merged over them).
-        assert "States.JsonMerge($.error, States.StringToJson($.error.Cause), false)" in parser["Parameters"].values()
-        entries = [(from_name, state) for from_name, state in asl["States"].items() if name in successors(state)]
-        assert entries and all(state["Type"] == "Choice" for _, state in entries), entries
-        for _, choice in entries:
-            [rule] = [c for c in choice["Choices"] if c["Next"] == name]
-            conditions = rule["And"]
-            assert {"Variable": "$.error.Error", "StringEquals": "States.TaskFailed"} in conditions
-            on_cause = [c for c in conditions if c["Variable"] == "$.error.Cause"]
-            assert on_cause[0] == {"Variable": "$.error.Cause", "IsPresent": True}  # first, before reading it
-            [pattern] = [c["StringMatches"] for c in on_cause if "StringMatches" in c]
-            assert pattern.startswith("{") and pattern.endswith("}") and '"ExecutionArn"' in pattern
-            assert choice["Default"] != name
-
-
-def success_path(asl: dict[str, Any]) -> set[str]:
-    """The states an execution goes through when the trigger is recognised and nothing fails."""
-    path, name = [], asl["StartAt"]
-    while name is not None:
-        path.append(name)
-        state = asl["States"][name]
-        name = state["Choices"][0]["Next"] if state["Type"] == "Choice" else state.get("Next")
-    assert asl["States"][path[-1]]["Type"] == "Succeed", path
-    return set(path)
-
-
-def test_success_path_runs_every_stage_and_publishes_once(template: Template) -> None:
-    asl = state_machine_definition(template, PIPELINE)
-    path = success_path(asl)
-    assert set(stage_tasks(asl)) <= path
-    assert len(set(publish_tasks(asl)) & path) == 1
-    # Trigger check, the stages, the notice, Succeed: nothing else is billed on success.
-    assert len(path) == len(stage_tasks(asl)) + 3
-    # An unrecognised trigger goes to the failure notice, never to a stage.
-    trigger_choice = asl["States"][asl["StartAt"]]
-    rejected = reachable(asl, trigger_choice["Default"])
-    assert not rejected & set(stage_tasks(asl))
-    assert rejected & set(publish_tasks(asl)) and not rejected & path
-
-
-def _import_of(placeholder: str) -> dict[str, str]:
-    match = re.fullmatch(r"\$\{ImportValue:(.+)\}", placeholder)
-    assert match, placeholder
-    return {"Fn::ImportValue": match.group(1)}
-
-
-PIPELINE_EXECUTION = "arn:aws:states:us-east-1:111122223333:execution:machine:3f8a-20261124"  # simulate()'s
-PARENT_NAME_MD5 = hashlib.md5(b"3f8a-20261124").hexdigest()
-StageFailure = Callable[[dict[str, Any]], StateError]
-
-
-def stage_arn(name: str) -> str:
-    return f"arn:aws:states:us-east-1:111122223333:execution:stage-machine:{name}"
-
-
-def stage_execution_failed(error: str | None, cause: str | None, status: str = "FAILED") -> StageFailure:
-    """A stage execution that ended unsuccessfully, as startExecution.sync:2 reports it: States.TaskFailed
-    with the execution's DescribeExecution JSON as the cause (Error and Cause only if it had them)."""
-
-    def failure(params: dict[str, Any]) -> StateError:
-        described = {
-            "ExecutionArn": stage_arn(params["Name"]),
-            "Name": params["Name"],
-            "Status": status,
-            "StateMachineArn": "arn:aws:states:us-east-1:111122223333:stateMachine:stage-machine",
-            "StartDate": 1795514400.0,
-            "StopDate": 1795514461.5,
-            "Input": json.dumps(params["Input"]),
-            "InputDetails": {"Included": True},
-        }
-        if error is not None:
-            described["Error"] = error
-        if cause is not None:
-            described["Cause"] = cause
-        # Keys sorted: the check on the cause must not depend on where ExecutionArn comes.
-        return StateError("States.TaskFailed", json.dumps(described, separators=(",", ":"), sort_keys=True))
-
-    return failure
-
-
-def run_pipeline(
-    template: Template,
-    event: Any,
-    fail_stage: str | None = None,
-    failure: StageFailure | None = None,
-    execution_name: str = "3f8a-20261124",
-) -> tuple[Run, list[dict[str, Any]], list[dict[str, Any]]]:
-    """Run the pipeline; returns the run, the stage executions started and the SNS messages published."""
-    asl = state_machine_definition(template, PIPELINE)
-    started: list[dict[str, Any]] = []
-    published: list[dict[str, Any]] = []
-
-    def on_task(name: str, state: dict[str, Any], params: Any) -> Any:
-        if state["Resource"].endswith(":sns:publish"):
-            published.append(params)
-            return {"MessageId": "m-1"}
-        assert state["Resource"].endswith(":startExecution.sync:2"), name
-        started.append(params)
-        if fail_stage is not None and params["Name"].endswith(f"-{fail_stage}"):
-            raise (failure or stage_execution_failed("CrawlerFailed", "boom"))(params)
-        return {
-            "ExecutionArn": stage_arn(params["Name"]),
-            "Status": "SUCCEEDED",
-            "Output": {},
-            "StartDate": 1,
-            "StopDate": 2,
-        }
-
-    return simulate(asl, event, on_task, execution_name=execution_name), started, published
-
-
-def state_types(template: Template, names: list[str]) -> list[str]:
-    states = state_machine_definition(template, PIPELINE)["States"]
-    return [states[name]["Type"] for name in names]
-
-
-@pytest.mark.parametrize("event", [OBJECT_CREATED, SCHEDULED], ids=["object-created", "schedule"])
-def test_pipeline_runs_crawl_then_transform_and_notifies_success_once(template: Template, event: Any) -> None:
-    run, started, published = run_pipeline(template, event)
-    assert run.status == "SUCCEEDED", run
-    crawl_ref = f"${{Ref:{state_machine_logical_id(template, CRAWL)}}}"
-    transform_ref = f"${{Ref:{state_machine_logical_id(template, TRANSFORM)}}}"
-    assert [s["StateMachineArn"] for s in started] == [crawl_ref, transform_ref]
-    # Child names derive from the parent's (an MD5 of it, so any parent name fits AWS's 80
-    # characters): a redriven parent cannot start a second child.
-    assert [s["Name"] for s in started] == [f"{PARENT_NAME_MD5}-crawl", f"{PARENT_NAME_MD5}-transform"]
-    assert all(s["Input"]["trigger"] == event for s in started)
-    [message] = published
-    assert "SUCCEEDED" in message["Subject"] and "FAIL" not in message["Subject"].upper()
-    assert message["Message"]["status"] == "SUCCEEDED"
-    assert state_types(template, run.trace) == ["Choice", "Task", "Task", "Task", "Succeed"]  # 5 transitions
-
-
-@pytest.mark.parametrize(
-    ("stage", "error", "cause"),
-    [
-        ("crawl", "CrawlerFailed", "Internal Service Exception: the crawler could not read s3 objects"),
-        ("crawl", "CrawlerTimedOut", "crawler still running after 60 polls, 60 s apart"),
-        ("transform", "GlueJobFailed", '{"Id":"jr_0123","JobRunState":"FAILED","ErrorMessage":"boom"}'),
-        ("transform", "ValidationFailed", "9 of 40 rows rejected (22.5%)"),
-        ("transform", "States.Runtime", "The JSONPath '$.check.valid' could not be found in the input"),
-    ],
-    ids=["crawl-failed", "crawl-timed-out", "job-failed", "validation-failed", "stage-runtime-error"],
-)
-def test_a_failed_stage_is_notified_with_its_own_error_and_cause(
-    template: Template, stage: str, error: str, cause: str
-) -> None:
-    run, started, published = run_pipeline(
-        template, OBJECT_CREATED, fail_stage=stage, failure=stage_execution_failed(error, cause)
-    )
-    # A custom error name ("States.*" names are reserved), with the stage's own cause.
-    assert (run.status, run.error, run.cause) == ("FAILED", "PipelineFailed", cause)
-    assert started[-1]["Name"].endswith(f"-{stage}")  # nothing started after the failed stage
-    [message] = published
-    assert message["Subject"] == f"Pipeline FAILED at stage {stage}: {error}"
-    assert len(message["Subject"]) <= 100  # SNS refuses longer subjects
-    assert message["Message"] == {
-        "status": "FAILED",
-        "stage": stage,
-        "error": error,
-        "cause": cause,
-        "execution": PIPELINE_EXECUTION,
-        "stage_execution": stage_arn(f"{PARENT_NAME_MD5}-{stage}"),
-    }
-    # After the stage task: note the stage, check the error, read it, notify, fail.
-    assert state_types(template, run.trace[len(started) + 1 :]) == ["Pass", "Choice", "Pass", "Task", "Fail"]
-
-
-def test_a_stage_execution_that_ended_without_an_error_is_notified_with_the_caught_one(template: Template) -> None:
-    # An execution stopped without error and cause (ABORTED) has neither in its DescribeExecution.
-    run, _, published = run_pipeline(
-        template, OBJECT_CREATED, fail_stage="crawl", failure=stage_execution_failed(None, None, status="ABORTED")
-    )
-    [message] = published
-    body = message["Message"]
-    assert (body["error"], json.loads(body["cause"])["Status"]) == ("States.TaskFailed", "ABORTED")
-    assert body["stage_execution"] == stage_arn(f"{PARENT_NAME_MD5}-crawl")
-    assert message["Subject"] == "Pipeline FAILED at stage crawl: States.TaskFailed"
-    assert (run.status, run.error, run.cause) == ("FAILED", "PipelineFailed", body["cause"])
-
-
-def _caught(error: str, cause: str) -> StageFailure:
-    return lambda params: StateError(error, cause)
-
-
-@pytest.mark.parametrize("stage", ["crawl", "transform"])
-@pytest.mark.parametrize(
-    ("error", "cause"),
-    [
-        ("States.TaskFailed", "boom"),
-        ("States.TaskFailed", ""),
-        ("States.TaskFailed", '{"ExecutionArn":"arn:aws:states:us-east-1:111122223333:execution:m:x","Error":"Cr'),
-        ("States.TaskFailed", '{"Status":"FAILED"}'),
-        ("States.Timeout", "stage execution took too long"),
-        ("States.Permissions", "not authorized to perform: states:StartExecution"),
-        ("StepFunctions.ExecutionAlreadyExistsException", "Execution Already Exists: 'arn:aws:states:...'"),
-    ],
-    ids=["not-json", "empty", "json-cut-short", "json-not-an-execution", "timeout", "permissions", "could-not-start"],
-)
-def test_any_other_stage_error_is_notified_as_caught_exactly_once(
-    template: Template, stage: str, error: str, cause: str
-) -> None:
-    run, started, published = run_pipeline(template, OBJECT_CREATED, fail_stage=stage, failure=_caught(error, cause))
-    assert (run.status, run.error, run.cause) == ("FAILED", "PipelineFailed", cause)  # never a States.Runtime
-    [message] = published
-    assert message["Subject"] == f"Pipeline FAILED at stage {stage}: {error}"
-    assert message["Message"] == {
-        "status": "FAILED",
-        "stage": stage,
-        "error": error,
-        "cause": cause,
-        "execution": PIPELINE_EXECUTION,
-    }
-    # After the stage task: note the stage, check the error, notify, fail (no parsing).
-    assert state_types(template, run.trace[len(started) + 1 :]) == ["Pass", "Choice", "Task", "Fail"]
-
-
-@pytest.mark.parametrize(
-    "event",
-    [
-        {},
-        {"hello": "world"},
-        {"detail-type": "Object Created", "detail": {"bucket": {"name": "b"}}},
-        {**SCHEDULED, "detail-type": "AWS API Call via CloudTrail"},
-    ],
-    ids=["empty", "foreign", "object-without-key", "other-detail-type"],
-)
-def test_unknown_trigger_is_notified_as_a_failure_without_running_a_stage(template: Template, event: Any) -> None:
-    run, started, published = run_pipeline(template, event)
-    assert (run.status, run.error) == ("FAILED", "PipelineFailed")
-    assert "expected an S3 Object Created event" in run.cause
-    assert started == []
-    [message] = published
-    assert message["Subject"] == "Pipeline FAILED at stage trigger: InvalidTriggerEvent"
-    assert message["Message"]["error"] == "InvalidTriggerEvent"
-    assert "stage_execution" not in message["Message"]
-    assert state_types(template, run.trace) == ["Choice", "Pass", "Task", "Fail"]  # 4 transitions, as before
-
-
 # --- every state machine -----------------------------------------------------------------------
 
-MACHINES = [CRAWL, TRANSFORM, PIPELINE]
+MACHINES = [ADMISSION, CRAWL, TRANSFORM, PIPELINE]
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod", "local"])
@@ -694,7 +406,7 @@ def rules(template: Template) -> dict[str, dict[str, Any]]:
     return {lid: r["Properties"] for lid, r in template.find_resources("AWS::Events::Rule").items()}
 
 
-def test_object_created_rule_matches_new_objects_under_the_landing_prefix(
+def test_object_created_rule_matches_non_empty_csv_objects_under_the_incoming_prefix(
     dev: Synthesized, template: Template, config: DeploymentConfig
 ) -> None:
     [pattern] = [rule["EventPattern"] for rule in rules(template).values() if "EventPattern" in rule]
@@ -703,7 +415,37 @@ def test_object_created_rule_matches_new_objects_under_the_landing_prefix(
     assert pattern["detail-type"] == ["Object Created"]
     [bucket_name] = pattern["detail"]["bucket"]["name"]
     assert imported(dev, bucket_name) == {"Ref": storage_id(dev, "AWS::S3::Bucket", "LandingBucket")}
-    assert pattern["detail"]["object"] == {"key": [{"prefix": config.landing_prefix}]}
+    # One wildcard for "under the prefix and ending in .csv": a prefix filter and a suffix filter
+    # on the same field would match objects that satisfy either. Empty objects start nothing.
+    assert pattern["detail"]["object"] == {
+        "key": [{"wildcard": f"{config.incoming_prefix}*.csv"}],
+        "size": [{"numeric": [">", 0]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "size", "starts"),
+    [
+        ("incoming/orders.csv", 10, True),
+        ("incoming/2026/11/orders.csv", 10, True),
+        ("incoming/orders.csv", 0, False),  # empty
+        ("incoming/orders.json", 10, False),
+        ("incoming/orders.CSV", 10, False),  # quarantined by the next run, never silently dropped
+        ("incoming/", 0, False),  # folder marker
+        ("incoming/a.csv/", 0, False),
+        ("landing/orders.csv", 10, False),  # outside the incoming prefix
+        ("orders.csv", 10, False),
+    ],
+)
+def test_object_created_rule_filters_as_eventbridge_matches(
+    template: Template, key: str, size: int, starts: bool
+) -> None:
+    from moto.events.models import EventPattern
+
+    [pattern] = [rule["EventPattern"] for rule in rules(template).values() if "EventPattern" in rule]
+    pattern = {**pattern, "detail": {**pattern["detail"], "bucket": {"name": ["landing-bucket"]}}}  # token resolved
+    event = {**OBJECT_CREATED, "detail": {**OBJECT_CREATED["detail"], "object": {"key": key, "size": size}}}
+    assert EventPattern.load(json.dumps(pattern)).matches_event(event) is starts
 
 
 def test_schedule_rule_uses_the_configured_schedule(template: Template, config: DeploymentConfig) -> None:
@@ -783,9 +525,10 @@ def test_crawl_stage_may_only_start_and_read_its_crawler(template: Template) -> 
     assert [render(resource) for resource in as_list(statement["Resource"])] == [crawler_arn]
 
 
-def test_pipeline_may_start_only_the_two_stage_machines(dev: Synthesized, template: Template) -> None:
+def test_pipeline_may_start_only_the_three_stage_machines(dev: Synthesized, template: Template) -> None:
     specific, _ = machine_role_statements(template, PIPELINE)
-    stage_ids = {state_machine_logical_id(template, CRAWL), state_machine_logical_id(template, TRANSFORM)}
+    stage_ids = {state_machine_logical_id(template, prefix) for prefix in (ADMISSION, CRAWL, TRANSFORM)}
+    pipeline_id = state_machine_logical_id(template, PIPELINE)
     starts = [s for s in specific if "states:startexecution" in lower_actions(s)]
     assert len(starts) == 1 and lower_actions(starts[0]) == {"states:startexecution"}
     assert sorted(as_list(starts[0]["Resource"]), key=json.dumps) == sorted(
@@ -793,7 +536,10 @@ def test_pipeline_may_start_only_the_two_stage_machines(dev: Synthesized, templa
     )
     for statement in specific:
         actions = lower_actions(statement)
-        if any(action.startswith("states:") for action in actions):
+        if actions == {"states:describeexecution"} and refs_in(statement["Resource"]) == {pipeline_id}:
+            # The lease: is its holder, an execution of this same machine, still running?
+            assert render(statement["Resource"]).endswith(f":execution:${{GetAtt:{pipeline_id}.Name}}:*")
+        elif any(action.startswith("states:") for action in actions):
             # Describe/Stop (for .sync) on executions of the stage machines only.
             assert refs_in(statement["Resource"]) == stage_ids, statement
         if "sns:publish" in actions:

@@ -1,0 +1,285 @@
+"""Admission stage: every file under the incoming prefix admitted to the run's folder or quarantined.
+
+Admit files (Distributed Map over the S3 listing of incoming/, ItemBatcher, EXPRESS children,
+tolerated failures, ResultWriter)
+  each child: admission Lambda over its batch: .csv name, not empty, size limit, UTF-8, header ==
+              contract ─► copy to landing/run=<run>/... or quarantine/run=<run>/... (+ reason
+              sidecar), then delete from incoming/
+─► Summarize admission (Lambda over the ResultWriter's results) ─► Succeed with the counts
+
+Input: {"run": {"name": <run name>, ...}, ...}. Output: the summary, {"run", "admitted",
+"quarantined", "by_reason", "failed_batches", "failed_items", "examples"}. A standard Map over
+10,000 files would cost 10,000+ state transitions; here each batch is one child workflow,
+billed as an Express request (see `make cost`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.nag import (
+    GRANT_KMS_ACTIONS,
+    GRANT_READ_ACTIONS,
+    GRANT_WRITE_ACTIONS,
+    acknowledge,
+    acknowledge_grant_actions,
+    rendered_arn,
+    skip_checkov,
+)
+from stacks.observed_state_machine import ObservedStateMachine
+
+ADMISSION_CODE = Path(__file__).resolve().parent.parent / "lambda" / "admission"
+RESULTS_PREFIX = "admission-results/"
+# Express child workflows run for at most 5 minutes; a batch must finish well inside that.
+ADMIT_TIMEOUT = Duration.minutes(4)
+# Child workflows at once (MaxConcurrency), and so admission Lambdas at once.
+MAX_CONCURRENT_BATCHES = 10
+LAMBDA_TRANSIENT_ERRORS = [
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+
+
+class FileAdmissionStage(Construct):
+    """The admission stage state machine (`.state_machine`) and its two Lambda functions."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        bucket: s3.IBucket,
+        incoming_prefix: str,
+        landing_prefix: str,
+        quarantine_prefix: str,
+        contract_columns: Sequence[str],
+        batch_size: int,
+        max_file_megabytes: int,
+        tolerated_failure_percentage: int,
+        timeout: Duration,
+        log_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+        alarm_topic: sns.ITopic,
+        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+    ) -> None:
+        super().__init__(scope, id_)
+        self._log_key, self._log_retention, self._removal_policy = log_key, log_retention, removal_policy
+        self.admit_function = self._build_function(
+            "AdmitFiles",
+            handler="handler.handler",
+            description="Admits a batch of incoming files into the run's landing folder or quarantines them.",
+            # Files are streamed in 1 MiB chunks to check their encoding: memory does not grow with size.
+            memory_size=512,
+            timeout=ADMIT_TIMEOUT,
+            environment={
+                "LANDING_BUCKET": bucket.bucket_name,
+                "INCOMING_PREFIX": incoming_prefix,
+                "LANDING_PREFIX": landing_prefix,
+                "QUARANTINE_PREFIX": quarantine_prefix,
+                "MAX_FILE_BYTES": str(max_file_megabytes * 1024 * 1024),
+                "CONTRACT_COLUMNS": ",".join(contract_columns),
+            },
+            reserved_concurrency=MAX_CONCURRENT_BATCHES,
+        )
+        self._grant_moves(bucket, incoming_prefix, landing_prefix, quarantine_prefix)
+        self.summarize_function = self._build_function(
+            "SummarizeAdmission",
+            handler="handler.summarize",
+            description="Totals a run's admission from the Distributed Map's result files.",
+            memory_size=256,
+            timeout=Duration.minutes(2),
+            environment={},
+            reserved_concurrency=2,
+        )
+        bucket.grant_read(self.summarize_function, f"{RESULTS_PREFIX}*")
+        self._acknowledge_reads(self.summarize_function, bucket, RESULTS_PREFIX)
+
+        admit = self._build_distributed_map(bucket, incoming_prefix, batch_size, tolerated_failure_percentage)
+        summarize = tasks.LambdaInvoke(
+            self,
+            "Summarize admission",
+            lambda_function=self.summarize_function,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "result_writer": sfn.JsonPath.object_at("$.admission_map.ResultWriterDetails"),
+                    "run": sfn.JsonPath.string_at("$.run.name"),
+                }
+            ),
+            payload_response_only=True,
+            retry_on_service_exceptions=True,
+            result_path="$.admission",
+        )
+        definition = admit.next(summarize).next(sfn.Succeed(self, "Admission done", output_path="$.admission"))
+        observed = ObservedStateMachine(
+            self,
+            "Workflow",
+            definition=definition,
+            timeout=timeout,
+            log_key=log_key,
+            log_retention=log_retention,
+            alarm_topic=alarm_topic,
+            removal_policy=removal_policy,
+            comment="Admission stage: admit or quarantine every file under the incoming prefix.",
+        )
+        self.state_machine = observed.state_machine
+        for function in (self.admit_function, self.summarize_function):
+            acknowledge(
+                self.state_machine.role,
+                "CDK's LambdaInvoke grants invoke on the function's versions and aliases too (<arn>:*).",
+                f"AwsSolutions-IAM5[Resource::{rendered_arn(self, function)}:*]",
+            )
+        executions = (
+            "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{Stack.of(self).get_logical_id(self.state_machine.node.default_child)}"}}]}}]}}'  # type: ignore[arg-type]
+        )
+        acknowledge(
+            self.state_machine,
+            "A Distributed Map describes and stops its own map runs and child executions, whose names "
+            "Step Functions makes at run time; CDK scopes them to this state machine.",
+            f"AwsSolutions-IAM5[Resource::{executions}:*]",
+            f"AwsSolutions-IAM5[Resource::{executions}/*:*]",
+        )
+        acknowledge(
+            self.state_machine.role,
+            f"CDK's ResultWriterV2 grants its object actions on the whole bucket; the map writes only "
+            f"under its ResultWriter prefix, {RESULTS_PREFIX}.",
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{rendered_arn(self, bucket, attribute='')}/*]",
+        )
+        acknowledge_grant_actions(self.state_machine.role, *GRANT_READ_ACTIONS, *GRANT_WRITE_ACTIONS)
+        self.log_group = observed.log_group
+        self.failure_alarm = observed.failure_alarm
+
+    def _build_function(
+        self,
+        id_: str,
+        *,
+        handler: str,
+        description: str,
+        memory_size: int,
+        timeout: Duration,
+        environment: dict,
+        reserved_concurrency: int,
+    ) -> lambda_.Function:
+        """A function from lambda/admission with its own encrypted log group and a role for that alone."""
+        log_group = logs.LogGroup(
+            self,
+            f"{id_}Logs",
+            encryption_key=self._log_key,
+            retention=self._log_retention,
+            removal_policy=self._removal_policy,
+        )
+        role = iam.Role(
+            self, f"{id_}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+        )
+        log_group.grant_write(role)
+        function = lambda_.Function(
+            self,
+            id_,
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            role=role,
+            handler=handler,
+            code=lambda_.Code.from_asset(str(ADMISSION_CODE), exclude=["__pycache__", "*.pyc"]),
+            description=description,
+            memory_size=memory_size,
+            timeout=timeout,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            environment=environment,
+            # The bucket name and prefixes are not secret, but encrypted at rest with the stage's key.
+            environment_encryption=self._log_key,
+            # Capped at what the stage can ask for: a runaway caller cannot take the account's concurrency.
+            reserved_concurrent_executions=reserved_concurrency,
+        )
+        acknowledge(
+            role,
+            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
+        acknowledge(
+            function,
+            "Invoked synchronously by a state machine, which retries and catches its errors; an "
+            "asynchronous-invocation DLQ would never receive anything.",
+            "Serverless-LambdaDLQ",
+        )
+        skip_checkov(
+            function,
+            "Calls S3 only, through its role scoped to the admission prefixes, and reaches nothing inside "
+            "a VPC; a VPC would add an S3 endpoint and ENIs for no isolation gained.",
+            "CKV_AWS_117",
+            resource_type="AWS::Lambda::Function",
+        )
+        return function
+
+    def _grant_moves(self, bucket: s3.IBucket, incoming: str, landing: str, quarantine: str) -> None:
+        """Read and delete under incoming/; read and write under the landing and quarantine folders."""
+        function = self.admit_function
+        bucket.grant_read(function, f"{incoming}*")
+        bucket.grant_delete(function, f"{incoming}*")
+        for prefix in (landing, quarantine):
+            # Read too: a retried batch looks for a file it already moved at its destination.
+            bucket.grant_read(function, f"{prefix}*")
+            bucket.grant_put(function, f"{prefix}*")
+        for prefix in (incoming, landing, quarantine):
+            self._acknowledge_reads(function, bucket, prefix)
+        acknowledge_grant_actions(function.role, *GRANT_WRITE_ACTIONS)  # type: ignore[arg-type]
+
+    def _acknowledge_reads(self, function: lambda_.Function, bucket: s3.IBucket, prefix: str) -> None:
+        acknowledge_grant_actions(function.role, *GRANT_READ_ACTIONS, *GRANT_KMS_ACTIONS)  # type: ignore[arg-type]
+        acknowledge(
+            function.role,  # type: ignore[arg-type]
+            f"Files under {prefix} have the names their uploaders gave them.",
+            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, bucket)}/{prefix}*]",
+        )
+
+    def _build_distributed_map(
+        self, bucket: s3.IBucket, incoming_prefix: str, batch_size: int, tolerated_failure_percentage: int
+    ) -> sfn.DistributedMap:
+        admit = sfn.DistributedMap(
+            self,
+            "Admit files",
+            item_reader=sfn.S3ObjectsItemReader(bucket=bucket, prefix=incoming_prefix),
+            # Each listed object, with the run it is admitted into (the listing's dates are dropped).
+            item_selector={
+                "key": sfn.JsonPath.string_at("$$.Map.Item.Value.Key"),
+                "size": sfn.JsonPath.number_at("$$.Map.Item.Value.Size"),
+                "run": sfn.JsonPath.string_at("$.run.name"),
+            },
+            item_batcher=sfn.ItemBatcher(max_items_per_batch=batch_size),
+            map_execution_type=sfn.StateMachineType.EXPRESS,
+            tolerated_failure_percentage=tolerated_failure_percentage,
+            result_writer_v2=sfn.ResultWriterV2(bucket=bucket, prefix=RESULTS_PREFIX),
+            max_concurrency=MAX_CONCURRENT_BATCHES,
+            result_path="$.admission_map",
+        )
+        admit_batch = tasks.LambdaInvoke(
+            self,
+            "Admit batch",
+            lambda_function=self.admit_function,
+            payload=sfn.TaskInput.from_object({"items": sfn.JsonPath.list_at("$.Items")}),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+        )
+        admit_batch.add_retry(
+            errors=LAMBDA_TRANSIENT_ERRORS,
+            interval=Duration.seconds(2),
+            max_attempts=3,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        admit.item_processor(admit_batch)
+        return admit

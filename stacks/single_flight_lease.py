@@ -1,0 +1,188 @@
+"""A single-flight lease for a state machine: one execution at a time does the work.
+
+One DynamoDB item, `{"lease_id": "<name>", "holder": <execution ARN>, "acquired_at": <time>}`.
+
+Take lease ── (written: no item was there) ─► `on_taken`
+  held ─► Read lease ─► Lease holder still running? (DescribeExecution of the holder)
+            RUNNING ─► `on_held` (this execution coalesces into the holder's run)
+            ended, or gone ─► Take over lease (conditional on the same stale holder) ─► `on_taken`
+                              someone else took it over first ─► `on_held`
+
+The lease expires with its holder: an execution that timed out, was aborted or failed without
+releasing (or whose release failed) holds nothing once it has stopped, so no clock arithmetic is
+needed (Step Functions' JSONPath has none). `release()` deletes the item only if this execution
+holds it.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+CONDITION_FAILED = "DynamoDB.ConditionalCheckFailedException"
+# How an aws-sdk integration names the error of a DescribeExecution for an execution that is gone.
+HOLDER_GONE = "Sfn.ExecutionDoesNotExistException"
+DYNAMODB_TRANSIENT_ERRORS = [
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.InternalServerErrorException",
+    "DynamoDB.ThrottlingException",
+]
+
+
+class SingleFlightLease(Construct):
+    """The lease table (`.table`) and the states that take and release the lease."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        lease_name: str,
+        key: kms.IKey,
+        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.lease_name = lease_name
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="lease_id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
+            removal_policy=removal_policy,
+        )
+        acknowledge(
+            self.table,
+            "One lease item that lives only while a run does; there is nothing to restore.",
+            "AwsSolutions-DDB3",
+        )
+
+    def _key(self) -> dict[str, tasks.DynamoAttributeValue]:
+        return {"lease_id": tasks.DynamoAttributeValue.from_string(self.lease_name)}
+
+    def _put(self, id_: str, *, condition: str, values: dict | None = None) -> tasks.DynamoPutItem:
+        put = tasks.DynamoPutItem(
+            self,
+            id_,
+            table=self.table,
+            item={
+                **self._key(),
+                "holder": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id),
+                "acquired_at": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$$.State.EnteredTime")),
+            },
+            condition_expression=condition,
+            expression_attribute_values=values,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        put.add_retry(errors=DYNAMODB_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=5, backoff_rate=2)
+        return put
+
+    def take(self, *, on_taken: sfn.IChainable, on_held: sfn.IChainable, prefix: str = "") -> sfn.TaskStateBase:
+        """`Take lease` and its takeover path; continues at `on_taken` or `on_held`."""
+        take = self._put(f"{prefix}Take lease", condition="attribute_not_exists(lease_id)")
+        take.next(on_taken)
+        read = tasks.DynamoGetItem(
+            self,
+            f"{prefix}Read lease",
+            table=self.table,
+            key=self._key(),
+            consistent_read=True,
+            result_path="$.lease",
+        )
+        read.add_retry(errors=DYNAMODB_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=5, backoff_rate=2)
+        # A raw aws-sdk task: CallAwsService would grant DescribeExecution on "*", and the policy
+        # that names this machine's executions must be separate (see grant_holder_lookup).
+        describe = sfn.CustomState(
+            self,
+            f"{prefix}Describe lease holder",
+            state_json={
+                "Type": "Task",
+                "Resource": f"arn:{Stack.of(self).partition}:states:::aws-sdk:sfn:describeExecution",
+                "Parameters": {"ExecutionArn.$": "$.lease.Item.holder.S"},
+                "ResultSelector": {"status.$": "$.Status"},
+                "ResultPath": "$.lease.holder_state",
+            },
+        )
+        take_over = self._put(
+            f"{prefix}Take over lease",
+            condition="holder = :stale",
+            values={":stale": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.lease.Item.holder.S"))},
+        )
+        take_over.next(on_taken)
+        take_over.add_catch(on_held, errors=[CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
+        gone = sfn.Pass(
+            self,
+            f"{prefix}Lease holder gone",
+            result=sfn.Result.from_object({"status": "GONE"}),
+            result_path="$.lease.holder_state",
+        )
+        gone.next(take_over)
+        describe.add_catch(gone, errors=[HOLDER_GONE], result_path=sfn.JsonPath.DISCARD)
+        # The holder released between the failed take and the read: the item is gone, take it now.
+        take_again = self._put(f"{prefix}Take released lease", condition="attribute_not_exists(lease_id)")
+        take_again.next(on_taken)
+        take_again.add_catch(on_held, errors=[CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
+        released_meanwhile = (
+            sfn.Choice(self, f"{prefix}Lease still held?")
+            .when(sfn.Condition.is_present("$.lease.Item.holder.S"), describe)
+            .otherwise(take_again)
+        )
+        holder_running = (
+            sfn.Choice(self, f"{prefix}Lease holder running?")
+            .when(sfn.Condition.string_equals("$.lease.holder_state.status", "RUNNING"), on_held)
+            .otherwise(take_over)
+        )
+        read.next(released_meanwhile)
+        describe.next(holder_running)
+        take.add_catch(read, errors=[CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
+        return take
+
+    def release(self, id_: str) -> tasks.DynamoDeleteItem:
+        """Delete the lease if this execution holds it (a no-op otherwise)."""
+        release = tasks.DynamoDeleteItem(
+            self,
+            id_,
+            table=self.table,
+            key=self._key(),
+            condition_expression="holder = :me",
+            expression_attribute_values={":me": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id)},
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        release.add_retry(
+            errors=DYNAMODB_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=5, backoff_rate=2
+        )
+        return release
+
+    def grant_holder_lookup(self, state_machine: sfn.StateMachine) -> None:
+        """Let `state_machine` describe its own executions (the lease holders it checks).
+
+        A separate policy: the machine's default policy cannot name the machine's own ARN (the
+        machine depends on that policy, a cycle).
+        """
+        policy = iam.Policy(
+            self,
+            "HolderLookup",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["states:DescribeExecution"],
+                    resources=[
+                        state_machine.stack.format_arn(
+                            service="states",
+                            resource="execution",
+                            resource_name=f"{state_machine.state_machine_name}:*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    ],
+                )
+            ],
+        )
+        policy.attach_to_role(state_machine.role)  # type: ignore[arg-type]

@@ -1,0 +1,397 @@
+"""The pipeline state machine, run on the synthesized definition (tests/helpers.py `simulate`).
+
+A `World` answers the pipeline's tasks as AWS would: the lease table (conditional puts and
+deletes), the lease holder's status, the listing of incoming/, the stage executions and SNS. The
+tests drive one run at a time through it: lease free or held, holder running or gone, files
+arriving between rounds and during the release, nothing admitted, a stage failing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.config import config_for
+from tests.helpers import (
+    Run,
+    StateError,
+    reachable,
+    simulate,
+    state_machine_definition,
+    state_machine_logical_id,
+    states_of,
+    successors,
+    task_resource_endswith,
+)
+from tests.unit.test_pipeline_template import OBJECT_CREATED, PIPELINE, SCHEDULED
+
+EXECUTION = "3f8a-20261124"  # simulate()'s execution name
+ME = f"arn:aws:states:us-east-1:111122223333:execution:machine:{EXECUTION}"
+OTHER = "arn:aws:states:us-east-1:111122223333:execution:machine:other-run"
+CONDITION_FAILED = "DynamoDB.ConditionalCheckFailedException"
+STAGES = ("admission", "crawl", "transform")
+
+
+def run_key(round_: int) -> str:
+    return hashlib.md5(f"{EXECUTION}-r{round_}".encode()).hexdigest()
+
+
+def stage_arn(name: str) -> str:
+    return f"arn:aws:states:us-east-1:111122223333:execution:stage-machine:{name}"
+
+
+@dataclass
+class World:
+    holder: str | None = None  # the lease item's holder, if there is one
+    holder_status: str = "RUNNING"  # DescribeExecution of that holder ("GONE": it does not exist)
+    lost_takeover: bool = False  # another execution takes a stale lease over first
+    waiting: list[int] = field(default_factory=list)  # KeyCount of each look at incoming/, in order
+    admitted: list[int] = field(default_factory=list)  # files admitted per round (default 1)
+    fail_stage: str | None = None
+    failure: Any = None  # params -> StateError
+    started: list[dict[str, Any]] = field(default_factory=list)
+    published: list[dict[str, Any]] = field(default_factory=list)
+    lease_writes: list[str] = field(default_factory=list)
+
+    def on_task(self, name: str, state: dict[str, Any], params: Any) -> Any:
+        resource = state["Resource"]
+        if resource.endswith(":sns:publish"):
+            self.published.append(params)
+            return {"MessageId": "m-1"}
+        if resource.endswith(":dynamodb:putItem"):
+            return self._put(params)
+        if resource.endswith(":dynamodb:getItem"):
+            return {"Item": {"lease_id": {"S": "pipeline"}, "holder": {"S": self.holder}}} if self.holder else {}
+        if resource.endswith(":aws-sdk:sfn:describeExecution"):
+            assert params["ExecutionArn"] == self.holder
+            if self.holder_status == "GONE":
+                raise StateError("Sfn.ExecutionDoesNotExistException", "Execution Does Not Exist")
+            return {"Status": self.holder_status, "ExecutionArn": self.holder}
+        if resource.endswith(":dynamodb:deleteItem"):
+            me = params["ExpressionAttributeValues"][":me"]["S"]
+            if params["ConditionExpression"] != "holder = :me" or self.holder != me:
+                raise StateError(CONDITION_FAILED, "The conditional request failed")
+            self.lease_writes.append("release")
+            self.holder = None
+            return {}
+        if resource.endswith(":aws-sdk:s3:listObjectsV2"):
+            assert params["MaxKeys"] == 1 and params["Prefix"] == config_for("dev").incoming_prefix
+            return {"KeyCount": self.waiting.pop(0) if self.waiting else 0}
+        assert resource.endswith(":states:startExecution.sync:2"), name
+        return self._start_stage(params)
+
+    def _put(self, params: dict[str, Any]) -> dict[str, Any]:
+        condition, holder = params["ConditionExpression"], params["Item"]["holder"]["S"]
+        assert holder == ME and params["Item"]["lease_id"] == {"S": "pipeline"}
+        if condition == "attribute_not_exists(lease_id)":
+            if self.holder is not None:
+                raise StateError(CONDITION_FAILED, "The conditional request failed")
+        else:
+            assert condition == "holder = :stale", condition
+            if self.lost_takeover or self.holder != params["ExpressionAttributeValues"][":stale"]["S"]:
+                raise StateError(CONDITION_FAILED, "The conditional request failed")
+        self.lease_writes.append("take")
+        self.holder = holder
+        return {}
+
+    def _start_stage(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.started.append(params)
+        stage = params["Name"].rsplit("-", 1)[-1]
+        if stage == self.fail_stage:
+            raise self.failure(params)
+        output: dict[str, Any] = {}
+        if stage == "admission":
+            admitted = self.admitted.pop(0) if self.admitted else 1
+            output = {"run": params["Input"]["run"]["name"], "admitted": admitted, "quarantined": 0}
+        return {"ExecutionArn": stage_arn(params["Name"]), "Status": "SUCCEEDED", "Output": output}
+
+
+@pytest.fixture(scope="module")
+def asl(dev: Any) -> dict[str, Any]:
+    return state_machine_definition(dev.templates["pipeline"], PIPELINE)
+
+
+def run(asl: dict[str, Any], world: World, event: Any = OBJECT_CREATED) -> Run:
+    return simulate(asl, event, world.on_task, execution_name=EXECUTION, max_steps=500)
+
+
+def stage_execution_failed(error: str | None, cause: str | None, status: str = "FAILED") -> Any:
+    """A stage that ended unsuccessfully, as startExecution.sync:2 reports it: States.TaskFailed with
+    the execution's DescribeExecution JSON (Error and Cause only if it had them) as the cause."""
+
+    def failure(params: dict[str, Any]) -> StateError:
+        described = {"ExecutionArn": stage_arn(params["Name"]), "Name": params["Name"], "Status": status}
+        described |= {k: v for k, v in (("Error", error), ("Cause", cause)) if v is not None}
+        return StateError("States.TaskFailed", json.dumps(described, separators=(",", ":"), sort_keys=True))
+
+    return failure
+
+
+# --- one round ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event", [OBJECT_CREATED, SCHEDULED], ids=["object-created", "schedule"])
+def test_a_run_takes_the_lease_admits_crawls_transforms_notifies_once_and_releases(
+    asl: dict[str, Any], dev: Any, event: Any
+) -> None:
+    world = World()
+    result = run(asl, world, event)
+    assert result.status == "SUCCEEDED", result
+    template: Template = dev.templates["pipeline"]
+    prefixes = {"admission": "AdmissionStage", "crawl": "CrawlStage", "transform": "TransformStage"}
+    assert [s["StateMachineArn"] for s in world.started] == [
+        f"${{Ref:{state_machine_logical_id(template, prefixes[stage])}}}" for stage in STAGES
+    ]
+    # Child names: the round's key (an MD5 of <execution>-r1) and the stage; any parent name fits 80.
+    assert [s["Name"] for s in world.started] == [f"{run_key(1)}-{stage}" for stage in STAGES]
+    for started in world.started:
+        assert started["Input"]["trigger"] == event
+        run_info = started["Input"]["run"]
+        assert run_info["name"] == f"{EXECUTION}-r1" and run_info["key"] == run_key(1)
+        assert run_info["landing_path"].endswith(f"/landing/run={EXECUTION}-r1/")
+    [notice] = world.published
+    assert notice["Subject"] == "Pipeline SUCCEEDED"
+    assert notice["Message"]["run"] == f"{EXECUTION}-r1" and notice["Message"]["round"] == 1
+    assert notice["Message"]["stages"]["admission"]["Output"]["admitted"] == 1
+    assert world.lease_writes == ["take", "release"] and world.holder is None
+
+
+def test_a_round_that_admitted_nothing_skips_crawl_and_transform_but_still_notifies(asl: dict[str, Any]) -> None:
+    world = World(admitted=[0])
+    result = run(asl, world)
+    assert result.status == "SUCCEEDED"
+    assert [s["Name"].rsplit("-", 1)[-1] for s in world.started] == ["admission"]
+    [notice] = world.published
+    assert notice["Message"]["stages"]["admission"]["Output"]["admitted"] == 0
+    assert world.holder is None
+
+
+# --- the lease ---------------------------------------------------------------------------------
+
+
+def test_a_run_that_finds_the_lease_held_by_a_running_execution_coalesces_silently(asl: dict[str, Any]) -> None:
+    world = World(holder=OTHER, holder_status="RUNNING")
+    result = run(asl, world)
+    assert result.status == "SUCCEEDED" and result.trace[-1] == "Coalesced"
+    assert world.started == [] and world.published == []  # no stage, no notice
+    assert world.holder == OTHER and world.lease_writes == []  # the holder keeps its lease
+
+
+@pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "GONE"])
+def test_a_lease_whose_holder_has_stopped_is_taken_over(asl: dict[str, Any], status: str) -> None:
+    # A holder that timed out, was aborted or failed without releasing holds nothing once stopped.
+    world = World(holder=OTHER, holder_status=status)
+    result = run(asl, world)
+    assert result.status == "SUCCEEDED"
+    assert [s["Name"].rsplit("-", 1)[-1] for s in world.started] == list(STAGES)
+    assert world.lease_writes == ["take", "release"] and world.holder is None
+
+
+def test_a_takeover_lost_to_another_execution_coalesces(asl: dict[str, Any]) -> None:
+    world = World(holder=OTHER, holder_status="ABORTED", lost_takeover=True)
+    result = run(asl, world)
+    assert result.status == "SUCCEEDED" and result.trace[-1] == "Coalesced"
+    assert world.started == [] and world.published == []
+
+
+def test_a_lease_released_between_the_failed_take_and_the_read_is_taken(asl: dict[str, Any]) -> None:
+    world = World(holder=OTHER)
+    original = world.on_task
+
+    def release_before_read(name: str, state: dict[str, Any], params: Any) -> Any:
+        if state["Resource"].endswith(":dynamodb:getItem"):
+            world.holder = None  # the holder released just now
+        return original(name, state, params)
+
+    result = simulate(asl, OBJECT_CREATED, release_before_read, execution_name=EXECUTION, max_steps=500)
+    assert result.status == "SUCCEEDED"
+    assert len(world.started) == 3 and world.holder is None
+
+
+# --- rounds ------------------------------------------------------------------------------------
+
+
+def test_files_waiting_after_a_round_run_another_round_under_a_new_run(asl: dict[str, Any]) -> None:
+    world = World(waiting=[4, 0, 0])
+    result = run(asl, world)
+    assert result.status == "SUCCEEDED"
+    assert [s["Name"] for s in world.started] == [f"{run_key(r)}-{stage}" for r in (1, 2) for stage in STAGES]
+    assert [p["Message"]["run"] for p in world.published] == [f"{EXECUTION}-r1", f"{EXECUTION}-r2"]
+    landing = {s["Input"]["run"]["landing_path"] for s in world.started}
+    assert len(landing) == 2  # each round its own folder: no round re-reads another's files
+    assert world.lease_writes == ["take", "release"]
+
+
+def test_a_file_that_lands_while_the_lease_is_released_is_not_stranded(asl: dict[str, Any]) -> None:
+    # Its own execution found the lease held and coalesced: this run must see it after releasing.
+    world = World(waiting=[0, 1, 0, 0])
+    result = run(asl, world)
+    assert result.status == "SUCCEEDED"
+    assert len(world.started) == 6 and len(world.published) == 2
+    assert world.lease_writes == ["take", "release", "take", "release"] and world.holder is None
+
+
+def test_rounds_stop_at_max_rounds_and_leave_the_rest_for_the_next_trigger(asl: dict[str, Any]) -> None:
+    max_rounds = config_for("dev").admission.max_rounds
+    world = World(waiting=[1] * 50)  # files keep arriving
+    result = run(asl, world)
+    assert result.status == "SUCCEEDED"
+    assert len(world.published) == max_rounds
+    assert len(world.started) == 3 * max_rounds
+    assert world.lease_writes == ["take", "release"] and world.holder is None
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stage", "error", "cause"),
+    [
+        ("admission", "States.ExceedToleratedFailureThreshold", "3 of 10 child workflow executions failed"),
+        ("crawl", "CrawlerFailed", "Internal Service Exception: the crawler could not read s3 objects"),
+        ("crawl", "CrawlerTimedOut", "crawler still running after 60 polls, 60 s apart"),
+        ("transform", "GlueJobFailed", '{"Id":"jr_0123","JobRunState":"FAILED","ErrorMessage":"boom"}'),
+        ("transform", "ValidationFailed", "9 of 40 rows rejected (22.5%)"),
+    ],
+)
+def test_a_failed_stage_is_notified_once_with_its_own_error_and_the_lease_is_released(
+    asl: dict[str, Any], stage: str, error: str, cause: str
+) -> None:
+    world = World(fail_stage=stage, failure=stage_execution_failed(error, cause))
+    result = run(asl, world)
+    # A custom error name ("States.*" names are reserved), with the stage's own cause.
+    assert (result.status, result.error, result.cause) == ("FAILED", "PipelineFailed", cause)
+    assert world.started[-1]["Name"].endswith(f"-{stage}")  # nothing started after the failed stage
+    [message] = world.published
+    assert message["Subject"] == f"Pipeline FAILED at stage {stage}: {error}"
+    assert len(message["Subject"]) <= 100  # SNS refuses longer subjects
+    assert message["Message"] == {
+        "status": "FAILED",
+        "stage": stage,
+        "error": error,
+        "cause": cause,
+        "execution": ME,
+        "stage_execution": stage_arn(f"{run_key(1)}-{stage}"),
+    }
+    assert world.lease_writes == ["take", "release"] and world.holder is None
+    assert result.trace[-2:] == ["Release lease after failure", "Pipeline failed"]
+
+
+def test_a_stage_execution_that_ended_without_an_error_is_notified_with_the_caught_one(asl: dict[str, Any]) -> None:
+    world = World(fail_stage="crawl", failure=stage_execution_failed(None, None, status="ABORTED"))
+    result = run(asl, world)
+    [message] = world.published
+    body = message["Message"]
+    assert (body["error"], json.loads(body["cause"])["Status"]) == ("States.TaskFailed", "ABORTED")
+    assert message["Subject"] == "Pipeline FAILED at stage crawl: States.TaskFailed"
+    assert (result.status, result.error, result.cause) == ("FAILED", "PipelineFailed", body["cause"])
+    assert world.holder is None
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        ("States.TaskFailed", "boom"),
+        ("States.TaskFailed", ""),
+        ("States.TaskFailed", '{"ExecutionArn":"arn:aws:states:us-east-1:111122223333:execution:m:x","Error":"Cr'),
+        ("States.TaskFailed", '{"Status":"FAILED"}'),
+        ("States.Timeout", "stage execution took too long"),
+        ("States.Permissions", "not authorized to perform: states:StartExecution"),
+    ],
+    ids=["not-json", "empty", "json-cut-short", "json-not-an-execution", "timeout", "permissions"],
+)
+def test_any_other_stage_error_is_notified_as_caught_exactly_once(
+    asl: dict[str, Any], stage: str, error: str, cause: str
+) -> None:
+    world = World(fail_stage=stage, failure=lambda params: StateError(error, cause))
+    result = run(asl, world)
+    assert (result.status, result.error, result.cause) == ("FAILED", "PipelineFailed", cause)  # no States.Runtime
+    [message] = world.published
+    assert message["Subject"] == f"Pipeline FAILED at stage {stage}: {error}"
+    assert message["Message"] == {"status": "FAILED", "stage": stage, "error": error, "cause": cause, "execution": ME}
+    assert world.holder is None
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"hello": "world"},
+        {"detail-type": "Object Created", "detail": {"bucket": {"name": "b"}}},
+        {**SCHEDULED, "detail-type": "AWS API Call via CloudTrail"},
+    ],
+    ids=["empty", "foreign", "object-without-key", "other-detail-type"],
+)
+def test_unknown_trigger_is_notified_without_a_stage_and_without_touching_a_held_lease(
+    asl: dict[str, Any], event: Any
+) -> None:
+    world = World(holder=OTHER)
+    result = run(asl, world, event)
+    assert (result.status, result.error) == ("FAILED", "PipelineFailed")
+    assert "expected an S3 Object Created event" in result.cause
+    assert world.started == []
+    [message] = world.published
+    assert message["Subject"] == "Pipeline FAILED at stage trigger: InvalidTriggerEvent"
+    assert "stage_execution" not in message["Message"]
+    assert world.holder == OTHER  # the release only deletes the lease of its own execution
+
+
+# --- the definition's shape --------------------------------------------------------------------
+
+
+def test_every_path_to_an_end_after_the_lease_is_taken_releases_it(asl: dict[str, Any]) -> None:
+    states = asl["States"]
+    takes = states_of(asl, task_resource_endswith(":dynamodb:putItem"))
+    releases = set(states_of(asl, task_resource_endswith(":dynamodb:deleteItem")))
+    ends = {name for name, state in states.items() if state["Type"] in ("Succeed", "Fail")}
+    for take in takes:
+        # From a successful take, an end is reached only through a release.
+        def ends_without_release(name: str, seen: set[str]) -> set[str]:
+            if name in seen or name in releases:
+                return set()
+            seen.add(name)
+            found = {name} & ends
+            for following in successors(states[name]):
+                found |= ends_without_release(following, seen)
+            return found
+
+        assert ends_without_release(states[take]["Next"], set()) == set(), take
+    assert releases and ends
+
+
+def test_the_stage_error_is_parsed_only_from_a_cause_that_reads_as_the_stage_executions_json(
+    asl: dict[str, Any],
+) -> None:
+    # A Pass state cannot catch: an intrinsic that failed there would end the run without a notice.
+    parsers = states_of(asl, lambda s: "States.StringToJson" in json.dumps(s.get("Parameters", {})))
+    assert parsers, "no state reads the stage's own error"
+    for name, parser in parsers.items():
+        assert parser["Type"] == "Pass"
+        assert "States.JsonMerge($.error, States.StringToJson($.error.Cause), false)" in parser["Parameters"].values()
+        entries = [state for state in asl["States"].values() if name in successors(state)]
+        assert entries and all(state["Type"] == "Choice" for state in entries)
+        for choice in entries:
+            [rule] = [c for c in choice["Choices"] if c["Next"] == name]
+            conditions = rule["And"]
+            assert {"Variable": "$.error.Error", "StringEquals": "States.TaskFailed"} in conditions
+            on_cause = [c for c in conditions if c["Variable"] == "$.error.Cause"]
+            assert on_cause[0] == {"Variable": "$.error.Cause", "IsPresent": True}  # first, before reading it
+            [pattern] = [c["StringMatches"] for c in on_cause if "StringMatches" in c]
+            assert pattern.startswith("{") and pattern.endswith("}") and '"ExecutionArn"' in pattern
+
+
+def test_the_failure_path_never_reaches_a_success_notice(asl: dict[str, Any]) -> None:
+    states = asl["States"]
+    stage_tasks = states_of(asl, task_resource_endswith(":states:::states:startExecution.sync:2"))
+    for name, task in stage_tasks.items():
+        [catcher] = task["Catch"]
+        assert catcher["ErrorEquals"] == ["States.ALL"] and catcher["ResultPath"] == "$.error"
+        failure_side = reachable(asl, catcher["Next"])
+        assert "Notify round" not in failure_side, name
+        assert {s for s in failure_side if states[s]["Type"] == "Succeed"} == set(), name
