@@ -15,16 +15,34 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
+from stacks.mwaa_facts import (
+    MWAA_AIRFLOW_VERSIONS,
+    MWAA_EGRESS,
+    MWAA_ENVIRONMENT_CLASSES,
+    MWAA_MAX_WORKERS,
+    MWAA_WEB_SERVER_ACCESS,
+)
+
 # Worker types a Glue 5.0 Spark ETL job accepts (Glue API, WorkerType).
 GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X", "G.12X", "G.16X", "R.1X", "R.2X", "R.4X", "R.8X")
-# Amazon MWAA: Airflow versions with an image in Nov 2026, and the environment classes.
-MWAA_AIRFLOW_VERSIONS = ("2.11.0", "3.0.6", "3.2.1", "3.3.1")
-MWAA_ENVIRONMENT_CLASSES = ("mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge")
-MWAA_WEB_SERVER_ACCESS = ("PRIVATE_ONLY", "PUBLIC_ONLY")
-MWAA_EGRESS = ("vpc-endpoints", "nat-gateway")
 REMOVAL_POLICIES = ("destroy", "retain")
 OUTER_LOOPS = ("eventbridge", "mwaa")
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 180, 365, 400, 545, 731)
+# CloudWatch Logs retention: the day counts it accepts, each by its name in CDK's RetentionDays.
+LOG_RETENTION_DAYS = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+}
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # One or more key segments, each ending in '/'. No '*' or '?': the job reads the prefix as a Hadoop
@@ -184,7 +202,7 @@ def retry_worst_case_seconds(interval_seconds: int, attempts: int) -> int:
 
 @dataclass(frozen=True, kw_only=True)
 class CrawlerConfig:
-    """How the crawl stage polls the crawler. Cost grows with polls: 3 transitions each."""
+    """How the crawl stage polls the crawler. Cost grows with polls: 4 transitions each (crawl_stage.py)."""
 
     poll_interval_seconds: int = 30
     max_polls: int = 60
@@ -273,8 +291,8 @@ class MwaaConfig:
     def validate(self, path: str) -> None:
         _one_of(f"{path}.airflow_version", self.airflow_version, MWAA_AIRFLOW_VERSIONS)
         _one_of(f"{path}.environment_class", self.environment_class, MWAA_ENVIRONMENT_CLASSES)
-        _positive_int(f"{path}.min_workers", self.min_workers, maximum=25)
-        _positive_int(f"{path}.max_workers", self.max_workers, maximum=25)
+        _positive_int(f"{path}.min_workers", self.min_workers, maximum=MWAA_MAX_WORKERS)
+        _positive_int(f"{path}.max_workers", self.max_workers, maximum=MWAA_MAX_WORKERS)
         if self.max_workers < self.min_workers:
             _fail(f"{path}.max_workers", self.max_workers, f"must be >= min_workers ({self.min_workers})")
         if self.environment_class == "mw1.micro" and self.max_workers != 1:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import ArnFormat, Duration, Names, RemovalPolicy, Stack
@@ -36,7 +35,13 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from stacks.airflow_cron import airflow_cron
-from stacks.config import MWAA_AIRFLOW_VERSIONS, MWAA_ENVIRONMENT_CLASSES, MWAA_WEB_SERVER_ACCESS
+from stacks.mwaa_facts import (
+    MWAA_AIRFLOW_VERSIONS,
+    MWAA_ENVIRONMENT_CLASSES,
+    MWAA_LOG_TYPES,
+    MWAA_MAX_WORKERS,
+    MWAA_WEB_SERVER_ACCESS,
+)
 from stacks.nag import GRANT_READ_ACTIONS, GRANT_WRITE_ACTIONS, acknowledge, acknowledge_grant_actions, rendered_arn
 from stacks.pipeline_workflow import PipelineStage
 
@@ -44,68 +49,7 @@ DAGS_DIRECTORY = Path(__file__).resolve().parent.parent / "dags"
 # Files in dags/ that are not DAG code: the requirements go to the bucket root, docs stay here.
 DAGS_EXCLUDE = ["requirements.txt", "*.md", "__pycache__", "*.pyc", ".pytest_cache"]
 AIRFLOW_OPTIONS_SECTION = "pipeline"
-MWAA_LOG_TYPES = ("dag_processing_logs", "scheduler_logs", "task_logs", "webserver_logs", "worker_logs")
-MWAA_MAX_WORKERS = 25  # default service quota; the config module checks the same bound
 _NAME = re.compile(r"^[a-zA-Z][0-9a-zA-Z-_]{0,79}$")
-
-
-@dataclass(frozen=True, kw_only=True)
-class MwaaPrices:
-    """On-demand prices (USD) in one region on one date: parameters of the cost estimate, not facts.
-
-    MWAA bills the environment (scheduler, web server, one worker, metadata database) by the
-    hour whether DAGs run or not; workers above the first by the worker-hour. Interface endpoints
-    bill per endpoint per AZ per hour; a NAT gateway per hour (data processing comes on top).
-    """
-
-    as_of: str
-    region: str
-    source: str
-    environment_per_hour: Mapping[str, float]
-    additional_worker_per_hour: Mapping[str, float]
-    confirmed: frozenset[str]  # classes whose price was checked on `as_of`; the rest: confirm first
-    interface_endpoint_per_az_hour: float
-    nat_gateway_per_hour: float
-    state_transitions_per_1000: float  # Step Functions Standard
-    hours_per_month: float = 730.0
-
-    def environment_per_month(self, environment_class: str, *, extra_workers: float = 0.0) -> float:
-        """One environment all month, with `extra_workers` workers above the first on average."""
-        hourly = self.environment_per_hour[environment_class]
-        hourly += extra_workers * self.additional_worker_per_hour[environment_class]
-        return hourly * self.hours_per_month
-
-    def network_per_month(self, egress: str, *, interface_endpoints: int, azs: int = 2) -> float:
-        if egress == "nat-gateway":
-            return self.nat_gateway_per_hour * self.hours_per_month
-        return interface_endpoints * azs * self.interface_endpoint_per_az_hour * self.hours_per_month
-
-
-MWAA_PRICES = MwaaPrices(
-    as_of="2026-11",
-    region="us-east-1",
-    source="https://aws.amazon.com/managed-workflows-for-apache-airflow/pricing/",
-    environment_per_hour={
-        "mw1.micro": 0.26,
-        "mw1.small": 0.49,
-        "mw1.medium": 0.74,
-        "mw1.large": 0.99,
-        "mw1.xlarge": 1.98,
-        "mw1.2xlarge": 3.96,
-    },
-    additional_worker_per_hour={
-        "mw1.micro": 0.0,
-        "mw1.small": 0.055,
-        "mw1.medium": 0.11,
-        "mw1.large": 0.22,
-        "mw1.xlarge": 0.44,
-        "mw1.2xlarge": 0.88,
-    },
-    confirmed=frozenset({"mw1.small"}),
-    interface_endpoint_per_az_hour=0.01,
-    nat_gateway_per_hour=0.045,
-    state_transitions_per_1000=0.025,
-)
 
 
 def airflow_options(

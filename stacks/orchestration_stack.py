@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
 from stacks.config import DeploymentConfig
-from stacks.log_retention import log_retention
 from stacks.mwaa_environment import MwaaEnvironment
 from stacks.mwaa_network import MwaaNetwork
 from stacks.pipeline_stack import PipelineStack
+from stacks.retention import log_retention, removal_policy
 from stacks.storage_stack import StorageStack
 
 
@@ -25,7 +25,7 @@ class OrchestrationStack(Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(scope, id_, **kwargs)  # type: ignore[arg-type]
-        removal = RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY
+        removal = removal_policy(config.removal_policy)
         retention = log_retention(config.log_retention_days)
         self.network = MwaaNetwork(
             self,

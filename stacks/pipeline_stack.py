@@ -15,9 +15,9 @@ from stacks.admission_stage import FileAdmissionStage
 from stacks.config import DeploymentConfig
 from stacks.crawl_stage import GlueCrawlStage
 from stacks.glue_resources import CuratedTransformJob, GlueSecurity, LandingCrawler
-from stacks.log_retention import log_retention
 from stacks.pipeline_triggers import PipelineTriggers
 from stacks.pipeline_workflow import IncomingFiles, PipelineStage, PipelineWorkflow
+from stacks.retention import log_retention, removal_policy
 from stacks.single_flight_lease import SingleFlightLease
 from stacks.storage_stack import StorageStack
 from stacks.transform_stage import GlueTransformStage
@@ -40,7 +40,7 @@ class PipelineStack(Stack):
         logging = _Logging(
             log_key=key,
             log_retention=log_retention(config.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if config.is_production else RemovalPolicy.DESTROY,
+            removal_policy=removal_policy(config.removal_policy),
         )
 
         security = GlueSecurity(self, "GlueSecurity", key=key, removal_policy=logging["removal_policy"]).configuration

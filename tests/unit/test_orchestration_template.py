@@ -21,8 +21,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk.assertions import Template
 
 from app import FEATURE_FLAGS
-from stacks.config import MWAA_AIRFLOW_VERSIONS, config_for
-from stacks.mwaa_environment import DAGS_DIRECTORY, MWAA_PRICES, MwaaEnvironment, check_mwaa_settings
+from stacks.config import config_for
+from stacks.mwaa_environment import DAGS_DIRECTORY, MwaaEnvironment, check_mwaa_settings
+from stacks.mwaa_facts import MWAA_AIRFLOW_VERSIONS, MWAA_PRICES
 from stacks.mwaa_network import MWAA_INTERFACE_ENDPOINTS, MwaaNetwork
 from stacks.pipeline_workflow import PipelineStage
 from tests.conftest import Synthesized
