@@ -19,6 +19,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from stacks.config import BUSY_RETRY_BACKOFF_RATE
 from stacks.observed_state_machine import ObservedStateMachine
 
 CRAWLER_FAILED = "CrawlerFailed"
@@ -48,15 +49,38 @@ class GlueCrawlStage(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
         super().__init__(scope, id_)
-        crawler_arn = Stack.of(self).format_arn(service="glue", resource="crawler", resource_name=crawler.ref)
+        self.crawler_name = crawler.ref
+        self.crawler_arn = Stack.of(self).format_arn(service="glue", resource="crawler", resource_name=crawler.ref)
+        start_crawler = self._build_start_crawler(busy_retry_interval, busy_retry_attempts)
+        wait = sfn.Wait(self, "Wait for crawler", time=sfn.WaitTime.duration(poll_interval))
+        get_crawler = self._build_get_crawler()
+        crawl_finished = self._build_crawl_finished(
+            count_poll_then=wait, max_polls=max_polls, poll_interval=poll_interval
+        )
+        observed = ObservedStateMachine(
+            self,
+            "Workflow",
+            definition=start_crawler.next(wait).next(get_crawler).next(crawl_finished),
+            timeout=timeout,
+            log_key=log_key,
+            log_retention=log_retention,
+            alarm_topic=alarm_topic,
+            removal_policy=removal_policy,
+            comment="Crawl stage: run the landing crawler and wait for it to finish.",
+        )
+        self.state_machine = observed.state_machine
+        self.log_group = observed.log_group
+        self.failure_alarm = observed.failure_alarm
 
+    def _build_start_crawler(self, busy_retry_interval: Duration, busy_retry_attempts: int) -> tasks.CallAwsService:
+        """StartCrawler, retried while the crawler is busy (another crawl) or Glue throttles."""
         start_crawler = tasks.CallAwsService(
             self,
             "Start crawler",
             service="glue",
             action="startCrawler",
-            parameters={"Name": crawler.ref},
-            iam_resources=[crawler_arn],
+            parameters={"Name": self.crawler_name},
+            iam_resources=[self.crawler_arn],
             # Starts the poll count; StartCrawler's own response is empty.
             result_selector={"count": 1},
             result_path="$.poll",
@@ -65,43 +89,37 @@ class GlueCrawlStage(Construct):
             errors=CRAWLER_BUSY_ERRORS,
             interval=busy_retry_interval,
             max_attempts=busy_retry_attempts,
-            backoff_rate=2,
+            backoff_rate=BUSY_RETRY_BACKOFF_RATE,
             jitter_strategy=sfn.JitterType.FULL,
         )
-        start_crawler.add_retry(
-            errors=GLUE_THROTTLING_ERRORS,
-            interval=Duration.seconds(2),
-            max_attempts=3,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        _retry_throttling(start_crawler)
+        return start_crawler
 
-        wait = sfn.Wait(self, "Wait for crawler", time=sfn.WaitTime.duration(poll_interval))
+    def _build_get_crawler(self) -> tasks.CallAwsService:
         get_crawler = tasks.CallAwsService(
             self,
             "Get crawler",
             service="glue",
             action="getCrawler",
-            parameters={"Name": crawler.ref},
-            iam_resources=[crawler_arn],
+            parameters={"Name": self.crawler_name},
+            iam_resources=[self.crawler_arn],
             # LastCrawl is absent until a crawler's first crawl ends, so keep the whole object.
             result_selector={"State.$": "$.Crawler.State", "Crawler.$": "$.Crawler"},
             result_path="$.crawler",
         )
-        get_crawler.add_retry(
-            errors=GLUE_THROTTLING_ERRORS,
-            interval=Duration.seconds(2),
-            max_attempts=3,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        _retry_throttling(get_crawler)
+        return get_crawler
+
+    def _build_crawl_finished(
+        self, *, count_poll_then: sfn.Wait, max_polls: int, poll_interval: Duration
+    ) -> sfn.Choice:
+        """READY ends the stage (succeeded or failed, by the last crawl); otherwise poll again, up to max_polls."""
         count_poll = sfn.Pass(
             self,
             "Count poll",
             parameters={"count.$": "States.MathAdd($.poll.count, 1)"},
             result_path="$.poll",
         )
-
         is_ready = sfn.Condition.string_equals("$.crawler.State", "READY")
         last_crawl_status = "$.crawler.Crawler.LastCrawl.Status"
         succeeded = sfn.Succeed(self, "Crawl succeeded", output_path="$.crawler.Crawler.LastCrawl")
@@ -123,7 +141,7 @@ class GlueCrawlStage(Construct):
             error=CRAWLER_TIMED_OUT,
             cause=f"crawler still running after {max_polls} polls, {poll_interval.to_seconds()} s apart",
         )
-        crawl_finished = (
+        return (
             sfn.Choice(self, "Crawl finished?")
             .when(
                 sfn.Condition.and_(
@@ -142,21 +160,15 @@ class GlueCrawlStage(Construct):
                 failed_without_message,
             )
             .when(sfn.Condition.number_greater_than_equals("$.poll.count", max_polls), timed_out)
-            .otherwise(count_poll.next(wait))
+            .otherwise(count_poll.next(count_poll_then))
         )
-        definition = start_crawler.next(wait).next(get_crawler).next(crawl_finished)
 
-        observed = ObservedStateMachine(
-            self,
-            "Workflow",
-            definition=definition,
-            timeout=timeout,
-            log_key=log_key,
-            log_retention=log_retention,
-            alarm_topic=alarm_topic,
-            removal_policy=removal_policy,
-            comment="Crawl stage: run the landing crawler and wait for it to finish.",
-        )
-        self.state_machine = observed.state_machine
-        self.log_group = observed.log_group
-        self.failure_alarm = observed.failure_alarm
+
+def _retry_throttling(task: tasks.CallAwsService) -> None:
+    task.add_retry(
+        errors=GLUE_THROTTLING_ERRORS,
+        interval=Duration.seconds(2),
+        max_attempts=3,
+        backoff_rate=2,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
