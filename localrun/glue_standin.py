@@ -6,32 +6,37 @@ number of GetJobRun polls and then has written curated rows, rejected rows and a
 outcome of each is a fault knob (`GlueFaults`). Errors come from moto's own exception classes,
 so they reach the state machine exactly as moto (and AWS) report them.
 
-The job's data effect is computed by `count_rows`, a plain-Python twin of the Spark rules in
-glue/transform.py; tests/unit/test_glue_standin.py checks the twin against the Spark transform
-on every sample file so the two cannot drift apart.
+A run that succeeds runs the job's own code: `glue.run.run_job`, the function glue/job.py calls
+on Glue, on a local SparkSession (one per process, started at the first job run: local[1], UI
+off, small memory). The run's objects are copied out of moto S3 into a temporary folder under
+their keys, Spark reads and writes there, and what it wrote is put back into moto S3 at the
+job's s3:// paths, as the job would have written it. The verdict a local run shows is the one
+the deployed job gives on the same files.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import functools
 import json
-import re
+import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from moto.glue import models as glue_models
-from moto.s3.models import s3_backends
+from moto.s3.models import FakeDeleteMarker, s3_backends
 
-from glue.manifest import build_manifest
 from localrun import local_logs
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
 CRAWL_OUTCOMES = ("SUCCEEDED", "FAILED", "NEVER_ENDS")
-JOB_OUTCOMES = ("SUCCEEDED", "FAILED", "TIMEOUT")
+# FAILED_AFTER_WRITING: the job writes its staged output and manifest, then fails (e.g. a lost
+# executor at commit): nothing may be published, and the next run must not see it twice.
+JOB_OUTCOMES = ("SUCCEEDED", "FAILED", "TIMEOUT", "FAILED_AFTER_WRITING")
 
 
 @dataclass
@@ -49,53 +54,6 @@ class GlueFaults:
             raise ValueError(f"crawl_outcome = {self.crawl_outcome!r}: must be one of {', '.join(CRAWL_OUTCOMES)}")
         if self.job_outcome not in JOB_OUTCOMES:
             raise ValueError(f"job_outcome = {self.job_outcome!r}: must be one of {', '.join(JOB_OUTCOMES)}")
-
-
-@dataclass
-class RowCounts:
-    input_rows: int = 0
-    output_rows: int = 0
-    rejected_rows: int = 0
-    input_files: list[str] = field(default_factory=list)
-
-
-_DATE = re.compile(r"^(?!0000)\d{4}-\d{2}-\d{2}$")
-_AMOUNT = re.compile(r"^-?0*\d{1,10}(\.\d{1,2})?$")  # decimal(12,2), as glue/transform.py shapes it
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-COLUMNS = ("order_id", "customer_id", "order_date", "amount", "currency")
-
-
-def _clean(value: str | None) -> str:
-    return (value or "").strip()
-
-
-def _row_is_valid(row: dict[str, str | None]) -> bool:
-    values = {name: _clean(row.get(name)) for name in COLUMNS}
-    if any(not values[name] for name in COLUMNS):
-        return False
-    if not _DATE.match(values["order_date"]):
-        return False
-    try:
-        date.fromisoformat(values["order_date"])
-    except ValueError:
-        return False
-    if not _AMOUNT.match(values["amount"]) or Decimal(values["amount"]) < 0:
-        return False
-    return bool(_CURRENCY.match(values["currency"].upper()))
-
-
-def count_rows(csv_texts: list[str]) -> tuple[int, int, int]:
-    """(input, curated, rejected) rows of CSV files, counted as glue/transform.py counts them."""
-    valid_orders: dict[str, int] = {}
-    total = 0
-    for text in csv_texts:
-        for row in csv.DictReader(io.StringIO(text)):
-            total += 1
-            if _row_is_valid(row):
-                order_id = _clean(row["order_id"])
-                valid_orders[order_id] = valid_orders.get(order_id, 0) + 1
-    curated = len(valid_orders)  # one row per order_id; the other copies are rejected as duplicates
-    return total, curated, total - curated
 
 
 def _parse_s3_url(url: str) -> tuple[str, str]:
@@ -119,13 +77,11 @@ class LocalGlue:
         self._partition = partition
         self._lock = threading.RLock()
         self._crawl_gets: dict[int, int] = {}
-        self._bookmarks: dict[str, set[str]] = {}  # job name -> processed "key@etag"
 
     def reset(self) -> GlueFaults:
-        """A fresh deployment: healthy faults, no bookmarks (moto's own records are new too)."""
+        """A fresh deployment: healthy faults (moto's own records are new too)."""
         with self._lock:
             self.faults = GlueFaults()
-            self._bookmarks.clear()
             self._crawl_gets.clear()
             return self.faults
 
@@ -189,7 +145,11 @@ class LocalGlue:
         if run.status not in ("STARTING", "RUNNING"):
             return
         outcome = self.faults.job_outcome
-        if outcome == "FAILED":
+        if outcome == "FAILED_AFTER_WRITING":
+            self._write_outputs(job, run)
+            run.status = "FAILED"
+            run.error_message = "SparkException: Job aborted after writing its output (fault)"
+        elif outcome == "FAILED":
             run.status = "FAILED"
             run.error_message = "AnalysisException: path does not exist (fault)"
         elif outcome == "TIMEOUT":
@@ -206,25 +166,67 @@ class LocalGlue:
         )
 
     def _write_outputs(self, job: Any, run: Any) -> None:
-        args = run.arguments or {}
+        """Run the job's own code (`glue.run.run_job`) on the run's objects in moto S3."""
+        from glue.run import run_input_keys, run_job
+
+        args = {**(job.default_arguments or {}), **(run.arguments or {})}
         backend = s3_backends[self._account_id][self._partition]
         landing_bucket, landing_prefix = _parse_s3_url(args["--landing_path"])
-        done = self._bookmarks.setdefault(job.name, set())
-        texts, files = [], []
-        for key in backend.get_bucket(landing_bucket).keys.values():
-            if not key.name.startswith(landing_prefix) or f"{key.name}@{key.etag}" in done:
-                continue
-            texts.append(key.value.decode("utf-8"))
-            files.append(f"s3://{landing_bucket}/{key.name}")
-            done.add(f"{key.name}@{key.etag}")  # job bookmark: each object version is read once
-        total, curated, rejected = count_rows(texts)
-        manifest = build_manifest(
-            run_id=run.job_run_id,
-            input_rows=total,
-            output_rows=curated,
-            rejected_rows=rejected,
-            output_path=args["--curated_path"],
-            rejected_path=args["--rejected_path"],
-            input_files=files,
-        )
+        keys = run_input_keys(_live_keys(backend, landing_bucket), landing_prefix)
+        with tempfile.TemporaryDirectory(prefix="glue-standin-") as folder:
+            root = Path(folder)
+            local_inputs: dict[str, str] = {}
+            for key in keys:
+                path = root / "in" / key
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(backend.get_object(landing_bucket, key).value)  # type: ignore[union-attr]
+                local_inputs[str(path)] = f"s3://{landing_bucket}/{key}"
+            outputs = {str(root / "out" / name): args[f"--{name}_path"] for name in ("curated", "rejected")}
+            manifest = run_job(
+                spark_session(),
+                input_paths=list(local_inputs),
+                curated_path=str(root / "out" / "curated"),
+                rejected_path=str(root / "out" / "rejected"),
+                run_id=run.job_run_id,
+                recorded_as={**local_inputs, **outputs},
+            )
+            for local, url in outputs.items():
+                _put_folder(backend, Path(local), url)
         backend.put_object(args["--manifest_bucket"], args["--manifest_key"], json.dumps(manifest).encode("utf-8"))
+
+
+def _live_keys(backend: Any, bucket: str) -> list[str]:
+    """Keys ListObjectsV2 would list (a versioned bucket keeps delete markers in moto's store)."""
+    store = backend.get_bucket(bucket).keys
+    return [key for key in store.keys() if not isinstance(store.get(key), FakeDeleteMarker)]
+
+
+def _put_folder(backend: Any, folder: Path, url: str) -> None:
+    """Replace what is under `url` with the files Spark wrote to `folder` (overwrite mode on S3)."""
+    bucket, prefix = _parse_s3_url(url)
+    prefix = prefix if prefix.endswith("/") else f"{prefix}/"
+    for key in [k for k in _live_keys(backend, bucket) if k.startswith(prefix)]:
+        backend.delete_object(bucket, key)
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):  # Hadoop's local .crc files
+            backend.put_object(bucket, prefix + path.relative_to(folder).as_posix(), path.read_bytes())
+
+
+@functools.cache
+def spark_session() -> SparkSession:
+    """The process's one local SparkSession (about 5-10 s to start, once)."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("glue-standin")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", "512m")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    # The reader's extra-fields column makes Spark warn about every file's header; errors still show.
+    session.sparkContext.setLogLevel("ERROR")
+    return session

@@ -6,8 +6,9 @@ Response:
     {"valid": bool, "reason": str, "input_rows": int, "output_rows": int,
      "rejected_rows": int, "rejected_ratio": float, "manifest": "s3://bucket/key"}
 
-Data problems (missing or malformed manifest, no rows, too many rejects) give
-``valid: false`` for the state machine to branch on. A malformed event is a
+Data problems (missing or malformed manifest, counts that do not add up -- input_rows must
+equal output_rows + rejected_rows exactly --, no rows, too many rejects) give ``valid: false``
+for the state machine to branch on: it publishes a valid run and quarantines the others. A malformed event is a
 wiring bug and raises ValueError; S3 errors other than a missing key re-raise,
 so the state machine's retry/catch handles them.
 """
@@ -129,10 +130,14 @@ def validate_manifest(manifest: Any) -> dict[str, Any]:
     for field in _COUNT_FIELDS:
         if manifest[field] < 0:
             raise ManifestError(f"manifest field {field!r} is negative: {manifest[field]}")
-    if manifest["output_rows"] + manifest["rejected_rows"] > manifest["input_rows"]:
+    input_rows, output_rows, rejected_rows = (manifest[field] for field in _COUNT_FIELDS)
+    if output_rows + rejected_rows != input_rows:
+        # Every row read lands in exactly one place: rows lost (or counted twice) fail the run.
+        difference = input_rows - output_rows - rejected_rows
+        what = f"{difference} row(s) unaccounted for" if difference > 0 else f"{-difference} row(s) too many"
         raise ManifestError(
-            f"manifest counts are inconsistent: output_rows {manifest['output_rows']} + "
-            f"rejected_rows {manifest['rejected_rows']} > input_rows {manifest['input_rows']}"
+            f"counts do not add up: input_rows {input_rows} != output_rows {output_rows} + "
+            f"rejected_rows {rejected_rows} ({what})"
         )
     return manifest
 
@@ -141,10 +146,9 @@ def evaluate(manifest: dict[str, Any], max_rejected_ratio: float) -> tuple[bool,
     """Return (valid, reason, rejected_ratio) for a validated manifest."""
     input_rows, output_rows, rejected_rows = (manifest[field] for field in _COUNT_FIELDS)
     if input_rows == 0:
-        # Nothing new since the last run (the job bookmark skips what earlier runs read), e.g. a
-        # second event for the same object or a schedule tick with no new file: a valid no-op,
-        # said so in the notice, rather than a false failure or a second processing.
-        return True, "no new rows since the last run (job bookmark): nothing to process", 0.0
+        # The run's files hold no rows (header-only files): a valid no-op, said so in the notice,
+        # rather than a false failure; there is nothing to publish.
+        return True, "no new rows in this run's files: nothing to publish", 0.0
     ratio = rejected_rows / input_rows
     if output_rows == 0:
         return False, "no rows written", ratio

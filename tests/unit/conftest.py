@@ -20,18 +20,11 @@ def dev(synth: Callable[[str], Synthesized]) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    # Imported here so tests that never ask for Spark don't need pyspark or a JVM.
-    from pyspark.sql import SparkSession
+    # Imported here so tests that never ask for Spark don't need pyspark or a JVM. The session is
+    # the local Glue stand-in's: one per process, whoever asks first.
+    from localrun.glue_standin import spark_session
 
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("unit-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.driver.memory", "512m")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
+    session = spark_session()
     yield session
     session.stop()
     # py4j logs "Closing down clientserver connection" at interpreter exit, after pytest has

@@ -227,11 +227,24 @@ def test_wrong_field_type(handler_module: ModuleType, s3: Any, field: str, value
         ({"rejected_rows": -1}, "manifest field 'rejected_rows' is negative: -1"),
         (
             {"output_rows": 39},
-            "manifest counts are inconsistent: output_rows 39 + rejected_rows 2 > input_rows 40",
+            "counts do not add up: input_rows 40 != output_rows 39 + rejected_rows 2 (1 row(s) too many)",
+        ),
+        (
+            # The example: 90 rows lost between reading and writing pass no longer.
+            {"input_rows": 100, "output_rows": 10, "rejected_rows": 0},
+            "counts do not add up: input_rows 100 != output_rows 10 + rejected_rows 0 (90 row(s) unaccounted for)",
+        ),
+        (
+            {"input_rows": 40, "output_rows": 37, "rejected_rows": 2},
+            "counts do not add up: input_rows 40 != output_rows 37 + rejected_rows 2 (1 row(s) unaccounted for)",
+        ),
+        (
+            {"input_rows": 0, "output_rows": 0, "rejected_rows": 3},
+            "counts do not add up: input_rows 0 != output_rows 0 + rejected_rows 3 (3 row(s) too many)",
         ),
         ({"input_rows": 4, "output_rows": 0, "rejected_rows": 4}, "no rows written"),
     ],
-    ids=["schema_version", "negative", "inconsistent", "no_output"],
+    ids=["schema_version", "negative", "too_many", "rows_lost", "one_row_lost", "rows_from_nowhere", "no_output"],
 )
 def test_invalid_manifest_content(handler_module: ModuleType, s3: Any, overrides: dict[str, Any], reason: str) -> None:
     put(s3, manifest(**overrides))
@@ -243,15 +256,23 @@ def test_invalid_manifest_content(handler_module: ModuleType, s3: Any, overrides
 
 
 def test_no_new_input_is_valid_and_says_so(handler_module: ModuleType, s3: Any) -> None:
-    # The job bookmark read no file: an earlier run processed the data (e.g. a duplicate event).
-    put(s3, manifest(input_rows=0, output_rows=0, rejected_rows=0, input_files=[]))
+    # The run's files hold a header and no rows.
+    put(s3, manifest(input_rows=0, output_rows=0, rejected_rows=0, input_files=["s3://landing/run=r1/a.csv"]))
 
     result = invoke(handler_module, max_rejected_ratio=0.1)
 
-    assert (result["valid"], result["reason"]) == (
-        True,
-        "no new rows since the last run (job bookmark): nothing to process",
-    )
+    assert (result["valid"], result["reason"]) == (True, "no new rows in this run's files: nothing to publish")
+
+
+def test_counts_that_do_not_add_up_fail_even_with_a_threshold_of_one(handler_module: ModuleType, s3: Any) -> None:
+    # The ratio 0/100 would pass any threshold: the lost rows alone must fail the run, and the
+    # reason (the notice's cause) carries the numbers.
+    put(s3, manifest(input_rows=100, output_rows=10, rejected_rows=0))
+
+    result = invoke(handler_module, max_rejected_ratio=1)
+
+    assert result["valid"] is False
+    assert all(number in result["reason"] for number in ("100", "10", "0", "90"))
 
 
 def test_rejected_ratio_above_threshold(handler_module: ModuleType, s3: Any) -> None:
