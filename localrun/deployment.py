@@ -81,6 +81,7 @@ class LocalDeployment:
     landing_bucket: str
     landing_prefix: str  # where runs admit files: <landing prefix>run=<run>/...
     incoming_prefix: str  # where uploads land and wait for admission
+    lease_table: str  # the single-flight lease (stacks/single_flight_lease.py)
     curated_bucket: str
     topic_arn: str
     notification_queue_url: str
@@ -147,8 +148,10 @@ class LocalDeployment:
             runtime.route_lambda(
                 arn, module, attribute, logging.getLogger(f"localrun.lambda.{logical_id}"), environment=variables
             )
+        tables = []
         for logical_id, table in pipeline.resources("AWS::DynamoDB::Table").items():
             props = table["Properties"]
+            tables.append(resolver.physical[(pipeline.name, logical_id)]["Ref"])
             clients["dynamodb"].create_table(
                 TableName=resolver.physical[(pipeline.name, logical_id)]["Ref"],
                 KeySchema=props["KeySchema"],
@@ -203,6 +206,7 @@ class LocalDeployment:
             landing_bucket=resolver.physical[(storage.name, landing_id)]["Ref"],
             landing_prefix=landing_prefix,
             incoming_prefix=incoming_prefix,
+            lease_table=tables[0],
             curated_bucket=resolver.physical[(storage.name, curated_id)]["Ref"],
             topic_arn=topic_arn,
             notification_queue_url=queue_url,
@@ -219,6 +223,21 @@ class LocalDeployment:
             bucket=self.landing_bucket, key=key, size=len(body), etag=response["ETag"].strip('"')
         )
         return self.deliver(event)
+
+    def put_object_without_event(self, key: str, body: bytes) -> None:
+        """An object whose event never reaches a rule (a non-.csv, an empty file, a folder marker...)."""
+        self.clients["s3"].put_object(Bucket=self.landing_bucket, Key=key, Body=body)
+
+    def keys_under(self, prefix: str) -> list[str]:
+        s3, keys, token = self.clients["s3"], [], None
+        while True:
+            page = s3.list_objects_v2(
+                Bucket=self.landing_bucket, Prefix=prefix, **({"ContinuationToken": token} if token else {})
+            )
+            keys += [o["Key"] for o in page.get("Contents", [])]
+            token = page.get("NextContinuationToken")
+            if not token:
+                return keys
 
     def deliver(self, event: dict[str, Any]) -> list[str]:
         """EventBridge: start one execution per matching rule target, named as EventBridge would."""

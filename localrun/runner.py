@@ -32,6 +32,8 @@ class Scenario:
     expected_statuses: tuple[str, ...]
     expected_failed_stage: str | None = None
     expected_dead_letters: int = 0
+    # What must hold of the data and the lease once every run ended: problems found, or none.
+    check: Callable[[LocalDeployment, dict[str, Any]], list[str]] | None = None
 
 
 def _put(sample: str, key: str | None = None) -> Callable[[LocalDeployment], list[str]]:
@@ -71,6 +73,219 @@ def _same_object_twice(deployment: LocalDeployment) -> list[str]:
     first = object_created_event(bucket=deployment.landing_bucket, key=key, size=len(body), etag=etag)
     second = {**first, "id": first["id"][:-4] + "dup1"}
     return deployment.deliver(first) + deployment.deliver(second)
+
+
+# -- volume: bursts, arrivals during a run, the lease, odd files -------------------------------
+ORDERS = (SAMPLES / "orders.csv").read_bytes()
+ROWS_PER_SAMPLE = 40
+
+
+def _orders(index: int) -> bytes:
+    """The sample with order ids of its own: files of one burst share no order (no duplicates)."""
+    return ORDERS.replace(b"SO-2026-", f"SO-{index:05d}-".encode())
+
+
+BURST_FOLDERS = ("burst", "first", "second", "late")
+
+
+def _upload(deployment: LocalDeployment, count: int, folder: str = "burst") -> list[str]:
+    """`count` uploads at once, each with its Object Created event: the executions EventBridge starts."""
+    started: list[str] = []
+    for index in range(count):
+        key = f"{deployment.incoming_prefix}{folder}/orders-{index:05d}.csv"
+        started += deployment.put_landing_object(key, _orders(BURST_FOLDERS.index(folder) * 10_000 + index))
+    return started
+
+
+def _wait_for_state(deployment: LocalDeployment, arn: str, state: str, *, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if state in path_of(deployment.history(arn)):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"{arn} never entered {state!r}")
+
+
+def _arrival_during_run(deployment: LocalDeployment) -> list[str]:
+    [first] = _upload(deployment, 1, "first")
+    _wait_for_state(deployment, first, "Run crawl stage")  # the lease is held, the round under way
+    return [first, *_upload(deployment, 1, "second")]
+
+
+def _arrival_at_release(deployment: LocalDeployment) -> list[str]:
+    [first] = _upload(deployment, 1, "first")
+    _wait_for_state(deployment, first, "Files waiting?")  # about to release the lease
+    return [first, *_upload(deployment, 1, "late")]
+
+
+def _stale_lease(deployment: LocalDeployment) -> list[str]:
+    # An earlier run stopped while it held the lease and never released it (aborted, timed out,
+    # or its release failed): its item is still in the table, its holder no longer running.
+    sfn = deployment.clients["stepfunctions"]
+    stopped = sfn.start_execution(
+        stateMachineArn=deployment.state_machines["pipeline"], name="stopped-run", input=json.dumps({})
+    )["executionArn"]
+    deployment.wait(stopped)
+    deployment.clients["dynamodb"].put_item(
+        TableName=deployment.lease_table,
+        Item={"lease_id": {"S": "pipeline"}, "holder": {"S": stopped}, "acquired_at": {"S": "2026-11-24T02:00:00Z"}},
+    )
+    deployment.notifications()  # the stopped run's own notice is not this scenario's
+    return _upload(deployment, 1)
+
+
+MIXED_DROP: dict[str, tuple[bytes, str | None]] = {
+    # name under incoming/: (content, quarantine reason code, or None when admitted)
+    "good.csv": (ORDERS, None),
+    "with-bom.csv": (b"\xef\xbb\xbf" + _orders(99_999), None),
+    "reordered.csv": (
+        b"customer_id,order_id,order_date,amount,currency\nC1,SO-1,2026-11-24,1.00,EUR\n",
+        "header_mismatch",
+    ),
+    "latin1.csv": (
+        b"order_id,customer_id,order_date,amount,currency\nSO-9,M\xfcller,2026-11-24,1.00,EUR\n",
+        "not_utf8",
+    ),
+    "empty.csv": (b"", "empty"),
+    "orders.json": (b'{"order_id": "SO-1"}', "not_csv"),
+    "folder/": (b"", "folder_marker"),
+}
+
+
+def _mixed_drop(deployment: LocalDeployment) -> list[str]:
+    # Only what the rule matches (a non-empty .csv) starts a run; the rest is found by that run.
+    started: list[str] = []
+    for name, (body, _) in MIXED_DROP.items():
+        key = f"{deployment.incoming_prefix}{name}"
+        if name.endswith(".csv") and body:
+            started += deployment.put_landing_object(key, body)
+        else:
+            deployment.put_object_without_event(key, body)
+    return started
+
+
+def _thousand_files(deployment: LocalDeployment) -> list[str]:
+    for index in range(1000):
+        deployment.put_object_without_event(f"{deployment.incoming_prefix}bulk/orders-{index:05d}.csv", _orders(index))
+    return deployment.schedule_tick()  # one run admits them all
+
+
+def _notified_admissions(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [n["message"]["stages"]["admission"]["Output"] for n in report["notifications"] if "stages" in n["message"]]
+
+
+def _transformed_rows(report: dict[str, Any]) -> int:
+    outputs = [n["message"]["stages"].get("transform") for n in report["notifications"] if "stages" in n["message"]]
+    return sum(o["Output"]["input_rows"] for o in outputs if o)
+
+
+def _drained(deployment: LocalDeployment, files: int, *, max_rounds: int | None = None) -> list[str]:
+    """Problems, if any: files left under incoming/, a lease still held, files admitted twice or lost."""
+    problems = []
+    if left := deployment.keys_under(deployment.incoming_prefix):
+        problems.append(f"{len(left)} file(s) left under {deployment.incoming_prefix}: {left[:3]}")
+    if deployment.clients["dynamodb"].scan(TableName=deployment.lease_table)["Items"]:
+        problems.append("the lease is still held after every run ended")
+    admitted = [k for k in deployment.keys_under(deployment.landing_prefix) if k.endswith(".csv")]
+    if len(admitted) != files:
+        problems.append(f"{len(admitted)} file(s) admitted, expected {files}")
+    return problems
+
+
+def _check_burst(files: int, max_rounds: int) -> Callable[[LocalDeployment, dict[str, Any]], list[str]]:
+    def check(deployment: LocalDeployment, report: dict[str, Any]) -> list[str]:
+        problems = _drained(deployment, files)
+        crawls = sum(1 for s in report["stage_runs"] if s["stage"] == "crawl")
+        if crawls > max_rounds:
+            problems.append(f"{crawls} crawls for one burst, expected at most {max_rounds}")
+        if _transformed_rows(report) != files * ROWS_PER_SAMPLE:
+            problems.append(f"{_transformed_rows(report)} rows transformed, expected {files * ROWS_PER_SAMPLE}")
+        if any(n["message"].get("status") == "FAILED" for n in report["notifications"]):
+            problems.append("a failure notice for a burst")
+        return problems
+
+    return check
+
+
+def _check_mixed_drop(deployment: LocalDeployment, report: dict[str, Any]) -> list[str]:
+    problems = _drained(deployment, sum(1 for _, code in MIXED_DROP.values() if code is None))
+    [admission] = _notified_admissions(report)
+    expected = {code: 0 for _, code in MIXED_DROP.values() if code}
+    for _, code in MIXED_DROP.values():
+        if code:
+            expected[code] += 1
+    if admission["by_reason"] != expected:
+        problems.append(f"quarantined by reason {admission['by_reason']}, expected {expected}")
+    sidecars = [k for k in deployment.keys_under("quarantine/") if k.endswith(".reason.json")]
+    if len(sidecars) != sum(expected.values()):
+        problems.append(f"{len(sidecars)} reason sidecars under quarantine/, expected {sum(expected.values())}")
+    return problems
+
+
+def _check_released_after_failure(deployment: LocalDeployment, report: dict[str, Any]) -> list[str]:
+    # The admitted file stays in its run folder (not in limbo under incoming/), the lease is free.
+    return _drained(deployment, 1)
+
+
+VOLUME_SCENARIOS = (
+    Scenario(
+        name="burst_50",
+        description="50 uploads at once: one execution takes the lease, the others coalesce; at most two "
+        "rounds, no failure notice, every file's rows transformed exactly once.",
+        act=lambda deployment: _upload(deployment, 50),
+        expected_statuses=("SUCCEEDED",) * 50,
+        check=_check_burst(50, max_rounds=2),
+    ),
+    Scenario(
+        name="arrival_during_run",
+        description="A file lands while a run is in its crawl stage: its own execution coalesces and the "
+        "running one admits it in a second round.",
+        act=_arrival_during_run,
+        expected_statuses=("SUCCEEDED", "SUCCEEDED"),
+        check=_check_burst(2, max_rounds=2),
+    ),
+    Scenario(
+        name="arrival_at_release",
+        description="A file lands as the lease is being released: it is not stranded (the holder looks "
+        "again after releasing, or the file's own execution takes the lease).",
+        act=_arrival_at_release,
+        expected_statuses=("SUCCEEDED", "SUCCEEDED"),
+        check=_check_burst(2, max_rounds=2),
+    ),
+    Scenario(
+        name="stale_lease",
+        description="The lease is held by an execution that stopped without releasing it: the next run "
+        "takes it over (the lease expires with its holder).",
+        act=_stale_lease,
+        expected_statuses=("SUCCEEDED",),
+        check=_check_burst(1, max_rounds=1),
+    ),
+    Scenario(
+        name="transform_fails_releases_lease",
+        description="The Glue job fails: one failure notice, the lease released, the admitted file kept "
+        "in its run folder (nothing in limbo).",
+        faults={"job_outcome": "FAILED"},
+        act=lambda deployment: _upload(deployment, 1),
+        expected_statuses=("FAILED",),
+        expected_failed_stage="transform",
+        check=_check_released_after_failure,
+    ),
+    Scenario(
+        name="mixed_drop",
+        description="Good files with odd ones (reordered header, latin-1, empty, .json, a folder marker): "
+        "each admitted or quarantined with its reason and a sidecar.",
+        act=_mixed_drop,
+        expected_statuses=("SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"),
+        check=_check_mixed_drop,
+    ),
+    Scenario(
+        name="thousand_files",
+        description="1,000 files waiting when the schedule fires: one run admits them in batches.",
+        act=_thousand_files,
+        expected_statuses=("SUCCEEDED",),
+        check=_check_burst(1000, max_rounds=1),
+    ),
+)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -152,7 +367,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             name="outside_prefix",
-            description="An object outside the landing prefix starts nothing.",
+            description="An object outside the incoming prefix starts nothing.",
             act=_put_outside_prefix,
             expected_statuses=(),
         ),
@@ -174,11 +389,12 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             name="duplicate_event",
-            description="The same object's event arrives twice: two runs, both succeed; "
-            "the job bookmark makes the second one process nothing, and it says so.",
+            description="The same object's event arrives twice: two executions, both succeed; the "
+            "second coalesces into the first (or finds nothing left), the file is processed once.",
             act=_same_object_twice,
             expected_statuses=("SUCCEEDED", "SUCCEEDED"),
         ),
+        *VOLUME_SCENARIOS,
     )
 }
 
@@ -261,8 +477,10 @@ def run_scenario(
         "wall_time_s": round(time.monotonic() - started_at, 3),
     }
     failed_stages = [n["message"].get("stage") for n in notifications if n["message"].get("status") == "FAILED"]
+    report["problems"] = scenario.check(deployment, report) if scenario.check else []
     report["as_expected"] = (
-        tuple(report["statuses"]) == scenario.expected_statuses
+        not report["problems"]
+        and tuple(report["statuses"]) == scenario.expected_statuses
         and failed_stages == ([scenario.expected_failed_stage] if scenario.expected_failed_stage else [])
         and len(dead_letters) == scenario.expected_dead_letters
     )
@@ -279,7 +497,7 @@ def _follow(
 
     def executions() -> list[tuple[str, str]]:
         found = [("pipeline", arn) for arn in pipeline_arns]
-        for stage in ("crawl", "transform"):
+        for stage in ("admission", "crawl", "transform"):
             found += [(stage, e["executionArn"]) for e in deployment.executions(stage)]
         return found
 

@@ -9,13 +9,37 @@ from typing import Any
 import pytest
 
 from localrun.deployment import LocalDeployment, scheduled_event
-from localrun.runner import SCENARIOS, describe_execution, run_scenario
+from localrun.runner import SAMPLES, SCENARIOS, describe_execution, run_scenario
 
 CRAWL_OK = ["Start crawler", "Wait for crawler", "Get crawler", "Crawl finished?", "Crawl succeeded"]
 TRANSFORM_OK = ["Run transform job", "Check results", "Results valid?", "Results valid"]
-PIPELINE_OK = ["Trigger recognised?", "Run crawl stage", "Run transform stage", "Notify success", "Pipeline succeeded"]
-# After "<Stage> stage failed": the stage's own error is read from the caught cause, then notified.
-PIPELINE_STAGE_FAILED = ["Stage error known?", "Read stage error", "Notify stage failure", "Pipeline failed"]
+ADMISSION_OK = ["Admit files", "Summarize admission", "Admission done"]
+# Lease taken, one round (admission, crawl, transform), its notice, nothing waiting, lease released.
+PIPELINE_START = ["Trigger recognised?", "First round", "Take lease", "Start round"]
+PIPELINE_STAGES = ["Run admission stage", "Proceed after admission?", "Run crawl stage", "Run transform stage"]
+PIPELINE_END = [
+    "Notify round",
+    "Next round",
+    "Look at incoming",
+    "Files waiting?",
+    "Release lease",
+    "Look at incoming after release",
+    "Files arrived during release?",
+    "Pipeline succeeded",
+]
+PIPELINE_OK = PIPELINE_START + PIPELINE_STAGES + PIPELINE_END
+# After "<Stage> stage failed": the stage's own error is read from the caught cause, notified, the
+# lease released.
+PIPELINE_STAGE_FAILED = [
+    "Stage error known?",
+    "Read stage error",
+    "Notify stage failure",
+    "Release lease after failure",
+    "Pipeline failed",
+]
+
+
+SAMPLE_CSV = (SAMPLES / "orders.csv").read_bytes()
 
 
 def run(deployment: LocalDeployment, name: str) -> dict[str, Any]:
@@ -66,12 +90,23 @@ def test_happy_path(deployment: LocalDeployment) -> None:
     assert notice["subject"] == "Pipeline SUCCEEDED"
     checked = notice["message"]["stages"]["transform"]["Output"]
     assert (checked["input_rows"], checked["output_rows"], checked["rejected_rows"]) == (40, 38, 2)
-    # Child executions are named after the parent (idempotent on redrive): an MD5 of its name,
+    admission = stage(report, "admission")
+    assert admission["path"] == ADMISSION_OK
+    assert notice["message"]["stages"]["admission"]["Output"]["admitted"] == 1
+    # Child executions are named after the parent's round (idempotent on redrive): an MD5 of it,
     # so a 73-character EventBridge name still gives a child name within AWS's 80 characters.
-    parent_md5 = hashlib.md5(pipeline["name"].encode()).hexdigest()
+    parent_md5 = hashlib.md5(f"{pipeline['name']}-r1".encode()).hexdigest()  # the round's run name
     assert stage(report, "crawl")["name"] == f"{parent_md5}-crawl"
     assert stage(report, "transform")["name"] == f"{parent_md5}-transform"
-    assert report["transitions"] == 5 + 5 + 4
+    # pipeline 16, admission 3 + 1 child workflow (one batch), crawl 5, transform 4
+    assert [r["transitions"] for r in (pipeline, admission, stage(report, "crawl"), stage(report, "transform"))] == [
+        len(PIPELINE_OK),
+        len(ADMISSION_OK) + 1,
+        len(CRAWL_OK),
+        len(TRANSFORM_OK),
+    ]
+    assert admission["express_requests"] == 1
+    assert report["transitions"] == len(PIPELINE_OK) + len(ADMISSION_OK) + 1 + len(CRAWL_OK) + len(TRANSFORM_OK)
 
 
 def test_crawler_already_running_is_retried(deployment: LocalDeployment) -> None:
@@ -89,10 +124,9 @@ def test_crawl_failed(deployment: LocalDeployment) -> None:
     assert crawl["path"][-1] == "Crawl failed"
     assert (crawl["status"], crawl["error"]) == ("FAILED", "CrawlerFailed")
     assert "could not read s3 objects" in crawl["cause"]
-    assert [s["stage"] for s in report["stage_runs"]] == ["crawl"]  # transform never started
+    assert [s["stage"] for s in report["stage_runs"]] == ["admission", "crawl"]  # transform never started
     message = failure_notice(report, crawl)
     assert message["error"] == "CrawlerFailed" and "could not read s3 objects" in message["cause"]
-    assert report["pipeline_runs"][0]["transitions"] == 7  # 5 before the stage's own error was read
 
 
 def test_crawl_never_finishes_times_out(deployment: LocalDeployment) -> None:
@@ -146,7 +180,14 @@ def test_object_outside_prefix_starts_nothing(deployment: LocalDeployment) -> No
 def test_malformed_event_is_rejected_and_notified(deployment: LocalDeployment) -> None:
     report = run(deployment, "malformed_event")
     [pipeline] = report["pipeline_runs"]
-    assert pipeline["path"] == ["Trigger recognised?", "Reject trigger", "Notify failure", "Pipeline failed"]
+    # The release that follows every failure deletes only this execution's own lease: a no-op here.
+    assert pipeline["path"] == [
+        "Trigger recognised?",
+        "Reject trigger",
+        "Notify failure",
+        "Release lease after failure",
+        "Pipeline failed",
+    ]
     message = failure_notice(report)
     assert (message["stage"], message["error"]) == ("trigger", "InvalidTriggerEvent")
     assert "expected an S3 Object Created event" in message["cause"]
@@ -156,16 +197,22 @@ def test_malformed_event_is_rejected_and_notified(deployment: LocalDeployment) -
 
 def test_a_stage_that_cannot_start_is_notified_with_the_error_as_caught(deployment: LocalDeployment) -> None:
     # No crawl stage state machine: StartExecution fails, so there is no stage execution to read.
+    # A file waits under incoming/, so the round reaches the crawl stage.
+    deployment.clients["s3"].put_object(
+        Bucket=deployment.landing_bucket, Key=f"{deployment.incoming_prefix}a.csv", Body=SAMPLE_CSV
+    )
     sfn = deployment.clients["stepfunctions"]
     sfn.delete_state_machine(stateMachineArn=deployment.state_machines["crawl"])
     event = scheduled_event(rule_arn="arn:aws:events:us-east-1:123456789012:rule/pipeline-schedule")
     pipeline = describe_execution(deployment, deployment.start(deployment.state_machines["pipeline"], event))
-    assert pipeline["path"] == [
-        "Trigger recognised?",
+    assert pipeline["path"] == PIPELINE_START + [
+        "Run admission stage",
+        "Proceed after admission?",
         "Run crawl stage",
         "Crawl stage failed",
         "Stage error known?",
         "Notify failure",
+        "Release lease after failure",
         "Pipeline failed",
     ]
     [caught] = pipeline["task_failures"]
@@ -179,11 +226,13 @@ def test_a_stage_that_cannot_start_is_notified_with_the_error_as_caught(deployme
 
 
 def test_duplicate_event_is_processed_once(deployment: LocalDeployment) -> None:
+    # S3 delivers at least once: the second execution finds the lease held (or the file gone) and
+    # the file is admitted, crawled and transformed once.
     report = run(deployment, "duplicate_event")
-    assert report["statuses"] == ["SUCCEEDED", "SUCCEEDED"]  # no lost run
-    outputs = [n["message"]["stages"]["transform"]["Output"] for n in report["notifications"]]
-    assert sorted(o["input_rows"] for o in outputs) == [0, 40]  # no double processing
-    assert any("no new rows since the last run" in o["reason"] for o in outputs)  # and the second run says so
+    assert report["statuses"] == ["SUCCEEDED", "SUCCEEDED"]  # no lost run, no false failure
+    transforms = [n["message"]["stages"].get("transform") for n in report["notifications"]]
+    assert sum(t["Output"]["input_rows"] for t in transforms if t) == 40  # no double processing
+    assert [s["stage"] for s in report["stage_runs"]].count("crawl") == 1
 
 
 def test_nothing_new_is_a_noted_no_op(deployment: LocalDeployment) -> None:

@@ -1,0 +1,107 @@
+"""Bursts, arrivals during a run, the lease and odd files: executed from the synthesized `local` stage.
+
+Each scenario's own check (localrun/runner.py) looks at the data once every run ended: nothing
+left under incoming/, the lease free, every file admitted once or quarantined with its reason,
+every row transformed once. These tests add what an operator would look at in the reports.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from localrun.deployment import LocalDeployment
+from localrun.runner import MIXED_DROP, SCENARIOS, run_scenario
+
+
+def run(deployment: LocalDeployment, name: str) -> dict[str, Any]:
+    report = run_scenario(deployment, SCENARIOS[name])
+    assert report["problems"] == [], report["problems"]
+    assert report["as_expected"], json.dumps({k: report[k] for k in ("statuses", "notifications")}, default=str)[:3000]
+    return report
+
+
+def paths(report: dict[str, Any]) -> list[list[str]]:
+    return [r["path"] for r in report["pipeline_runs"]]
+
+
+def test_a_burst_of_50_uploads_runs_at_most_two_rounds_without_a_false_failure(deployment: LocalDeployment) -> None:
+    report = run(deployment, "burst_50")
+    holders = [p for p in paths(report) if "Start round" in p]
+    coalesced = [p for p in paths(report) if p[-1] == "Coalesced"]
+    assert len(holders) + len(coalesced) == 50 and 1 <= len(holders) <= 2
+    assert all(n["subject"] == "Pipeline SUCCEEDED" for n in report["notifications"])
+    assert sum(1 for s in report["stage_runs"] if s["stage"] == "crawl") <= 2
+    assert sum(1 for s in report["stage_runs"] if s["stage"] == "transform") <= 2
+    coalesced_cost = {r["transitions"] for r in report["pipeline_runs"] if r["path"][-1] == "Coalesced"}
+    # Trigger, First round, Take lease, Read lease, still held?, Describe holder, running?, Coalesced.
+    assert coalesced_cost <= {8}
+
+
+def test_a_file_arriving_during_a_run_is_admitted_by_its_next_round(deployment: LocalDeployment) -> None:
+    report = run(deployment, "arrival_during_run")
+    first, second = paths(report)
+    assert second[-1] == "Coalesced"
+    assert first.count("Start round") == 2  # the running execution picked it up
+    assert [n["message"]["round"] for n in report["notifications"]] == [1, 2]
+
+
+def test_a_file_arriving_as_the_lease_is_released_is_not_stranded(deployment: LocalDeployment) -> None:
+    report = run(deployment, "arrival_at_release")
+    rounds = sum(p.count("Start round") for p in paths(report))
+    assert rounds == 2 and len(report["notifications"]) == 2
+
+
+def test_a_lease_left_by_a_stopped_execution_is_taken_over(deployment: LocalDeployment) -> None:
+    report = run(deployment, "stale_lease")
+    [taker] = paths(report)
+    assert "Take over lease" in taker and taker[-1] == "Pipeline succeeded"
+
+
+def test_a_failed_transform_releases_the_lease_and_leaves_no_file_in_limbo(deployment: LocalDeployment) -> None:
+    report = run(deployment, "transform_fails_releases_lease")
+    [failed] = paths(report)
+    assert failed[-2:] == ["Release lease after failure", "Pipeline failed"]
+    # The next upload is not coalesced into a run that no longer exists.
+    second = deployment.put_landing_object(
+        f"{deployment.incoming_prefix}next.csv",
+        b"order_id,customer_id,order_date,amount,currency\nSO-9-1,C-1,2026-11-24,1.00,EUR\n",
+    )
+    deployment.faults.job_outcome = "SUCCEEDED"
+    [execution] = second
+    assert deployment.wait(execution)["status"] == "SUCCEEDED"
+    assert "Take lease" in [
+        e["stateEnteredEventDetails"]["name"]
+        for e in deployment.history(execution)
+        if e["type"].endswith("StateEntered")
+    ]
+
+
+def test_a_mixed_drop_is_admitted_or_quarantined_file_by_file_with_reasons(deployment: LocalDeployment) -> None:
+    report = run(deployment, "mixed_drop")
+    [notice] = report["notifications"]
+    admission = notice["message"]["stages"]["admission"]["Output"]
+    assert admission["admitted"] == sum(1 for _, code in MIXED_DROP.values() if code is None)
+    assert admission["quarantined"] == sum(1 for _, code in MIXED_DROP.values() if code)
+    reasons = {
+        example["key"].rsplit("/", 1)[-1] or example["key"]: example["reason"] for example in admission["examples"]
+    }
+    assert "order_id" in reasons["reordered.csv"] and "customer_id" in reasons["reordered.csv"]
+    assert "UTF-8" in reasons["latin1.csv"]
+    # Each quarantined file has its reason beside it, naming the run and where it came from.
+    for key in deployment.keys_under("quarantine/"):
+        if key.endswith(".reason.json"):
+            body = json.loads(
+                deployment.clients["s3"].get_object(Bucket=deployment.landing_bucket, Key=key)["Body"].read()
+            )
+            assert body["original_key"].startswith(deployment.incoming_prefix) and body["reason"] and body["run"]
+
+
+def test_a_thousand_files_are_admitted_in_batches_by_one_run(deployment: LocalDeployment) -> None:
+    report = run(deployment, "thousand_files")
+    [notice] = report["notifications"]
+    assert notice["message"]["stages"]["admission"]["Output"]["admitted"] == 1000
+    admission = [s for s in report["stage_runs"] if s["stage"] == "admission"]
+    assert [s["express_requests"] for s in admission] == [10]  # 1,000 files in batches of 100
+    # Standard transitions do not grow with the files: 16 + 3 + 10 + 5 + 4.
+    assert report["transitions"] <= 40
