@@ -1,10 +1,13 @@
-"""Glue pipeline, outer loop: wait for landing data, then run each stage state machine in order.
+"""Glue pipeline, outer loop: wait for incoming data, then run each stage state machine in order.
 
 The stage state machines (the inner loop) are the ones EventBridge runs through the pipeline
-state machine; this DAG runs the same machines one task per stage. Nothing here calls AWS or
-the network when the file is parsed:
+state machine; this DAG runs the same machines one task per stage, with the same input: what
+started it, and the run (`{"trigger": {...}, "run": {"name", "key", "landing_path"}}`; one run
+per DAG run, named from the DAG and run id). Admission moves the incoming files into the run's
+landing folder; when it admitted none, `proceed_after_admission` skips crawl and transform, as the
+pipeline state machine does. Nothing here calls AWS or the network when the file is parsed:
 
-- the state machine ARNs, the landing location and the notification topic are Airflow
+- the state machine ARNs, the incoming and landing locations and the notification topic are Airflow
   configuration options that the Orchestration stack sets on the MWAA environment (section
   `pipeline`, also readable as `AIRFLOW__PIPELINE__<KEY>`); templated fields read them when a task
   runs, and a task whose option is missing fails at once, naming it;
@@ -22,14 +25,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
-from airflow.sdk import DAG, chain
+from airflow.providers.standard.operators.python import ShortCircuitOperator
+from airflow.sdk import DAG, XComArg, chain
 from glue_pipeline_support import (
+    ADMISSION_STAGE,
     MACROS,
+    OUTPUT_XCOM,
     STAGES,
     StageExecutionOperator,
+    anything_admitted,
     failure_notice,
     optional_option,
     parse_time_seconds,
+    stage_input,
     stage_wait_limit,
 )
 
@@ -43,7 +51,7 @@ SENSOR_TIMEOUT = timedelta(hours=6)
 
 with DAG(
     dag_id="glue_pipeline",
-    description="Outer loop: wait for landing data, then run the Glue pipeline's stage state machines.",
+    description="Outer loop: wait for incoming data, then run the Glue pipeline's stage state machines.",
     doc_md=__doc__,
     # The config's EventBridge schedule, as the stack sets it; without it, runs start only by hand.
     schedule=optional_option("schedule"),
@@ -56,40 +64,39 @@ with DAG(
 ) as dag:
     wait_for_data = S3KeySensor(
         task_id="wait_for_data",
-        doc_md="Waits (deferred, in the triggerer) until an object exists under the landing prefix.",
+        doc_md="Waits (deferred, in the triggerer) until a .csv file exists under the incoming prefix.",
         bucket_name="{{ pipeline_option('landing_bucket') }}",
-        bucket_key="{{ pipeline_option('landing_prefix') }}*",
+        bucket_key="{{ pipeline_option('incoming_prefix') }}*.csv",
         wildcard_match=True,
         deferrable=True,
         poke_interval=SENSOR_POKE_INTERVAL.total_seconds(),
         timeout=SENSOR_TIMEOUT.total_seconds(),
         on_failure_callback=failure_notice(),
     )
-    stage_tasks = []
+    stage_tasks = {}
     for stage in STAGES:
         timeout_seconds = parse_time_seconds(stage.timeout_option, default=FALLBACK_STAGE_TIMEOUT_SECONDS)
         attempts = stage_wait_limit(timeout_seconds, WAITER_DELAY_SECONDS)
-        stage_tasks.append(
-            StageExecutionOperator(
-                task_id=stage.name,
-                stage=stage.name,
-                doc_md=stage.doc_md,
-                state_machine_arn=f"{{{{ pipeline_option('{stage.state_machine_arn_option}') }}}}",
-                name=f"{{{{ stage_execution_name(dag.dag_id, run_id, '{stage.name}') }}}}",
-                # The same input on every try: Step Functions treats a repeated start as the same one.
-                state_machine_input={
-                    "trigger": {
-                        "source": "airflow",
-                        "dag_id": "{{ dag.dag_id }}",
-                        "run_id": "{{ run_id }}",
-                        "stage": stage.name,
-                    }
-                },
-                deferrable=True,
-                waiter_delay=WAITER_DELAY_SECONDS,
-                waiter_max_attempts=attempts,
-                execution_timeout=timedelta(seconds=(attempts + 1) * WAITER_DELAY_SECONDS),
-                on_failure_callback=failure_notice(),
-            )
+        stage_tasks[stage.name] = StageExecutionOperator(
+            task_id=stage.name,
+            stage=stage.name,
+            doc_md=stage.doc_md,
+            state_machine_arn=f"{{{{ pipeline_option('{stage.state_machine_arn_option}') }}}}",
+            name=f"{{{{ stage_execution_name(dag.dag_id, run_id, '{stage.name}') }}}}",
+            state_machine_input=stage_input(stage.name),  # the same on every try
+            deferrable=True,
+            waiter_delay=WAITER_DELAY_SECONDS,
+            waiter_max_attempts=attempts,
+            execution_timeout=timedelta(seconds=(attempts + 1) * WAITER_DELAY_SECONDS),
+            on_failure_callback=failure_notice(),
         )
-    chain(wait_for_data, *stage_tasks)
+    admission = stage_tasks.pop(ADMISSION_STAGE)
+    # Nothing admitted: the later stages are marked skipped and the DAG run succeeds.
+    proceed_after_admission = ShortCircuitOperator(
+        task_id="proceed_after_admission",
+        doc_md="Skips crawl and transform when admission admitted no file (its log says what was quarantined).",
+        python_callable=anything_admitted,
+        op_kwargs={"summary": XComArg(admission, key=OUTPUT_XCOM)},
+        on_failure_callback=failure_notice(),
+    )
+    chain(wait_for_data, admission, proceed_after_admission, *stage_tasks.values())

@@ -1,4 +1,4 @@
-"""What the glue_pipeline DAG is built from: its stages, options, execution names, operator, notice.
+"""What the glue_pipeline DAG is built from: its stages, options, run, execution names, operator, notice.
 
 Deployed next to the DAG file: Airflow puts the DAG folder on `sys.path` (the DAG processor and
 the task runner parse the folder as a bundle), so the DAG file imports this module by name;
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ GRACE_POLLS = 2
 EXECUTION_NAME_MAX = 80  # Step Functions: 1-80 characters; [0-9A-Za-z_-] only, or CloudWatch logging breaks
 _NOT_IN_EXECUTION_NAMES = re.compile(r"[^0-9A-Za-z_-]+")
 SNS_SUBJECT_MAX = 100
+OUTPUT_XCOM = "output"  # a stage task's XCom key for its execution's output (parsed JSON)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,9 +57,20 @@ class Stage:
 
 
 STAGES: tuple[Stage, ...] = (
+    Stage(
+        name="admission",
+        doc_md="Runs the admission stage state machine: every file under the incoming prefix is moved into "
+        "this run's landing folder or quarantined with a reason. Its summary is the task's `output` XCom.",
+    ),
     Stage(name="crawl", doc_md="Runs the crawl stage state machine: the Glue crawler over the landing prefix."),
-    Stage(name="transform", doc_md="Runs the transform stage state machine: the Glue job, then the results check."),
+    Stage(
+        name="transform",
+        doc_md="Runs the transform stage state machine: the Glue job over this run's landing folder, then the "
+        "results check.",
+    ),
 )
+# The stage whose summary says whether the later stages have anything to do (`admitted`).
+ADMISSION_STAGE = "admission"
 
 
 # -- configuration options ----------------------------------------------------------------------
@@ -103,7 +117,55 @@ def parse_time_seconds(key: str, *, default: int) -> int:
     return seconds
 
 
-# -- execution names and waits ------------------------------------------------------------------
+# -- the run, execution names and waits ---------------------------------------------------------
+
+
+def _named(dag_id: str, run_id: str, suffix: str) -> str:
+    """The run id made readable, a hash of the exact DAG and run id, and `suffix`: 1-80 of [0-9A-Za-z_-].
+
+    Every run of characters outside [0-9A-Za-z_-] in the run id becomes one '-'; the hash keeps
+    different runs (and DAGs) apart whatever the readable part keeps.
+    """
+    digest = hashlib.sha256(f"{dag_id}\n{run_id}".encode()).hexdigest()[:16]
+    room = EXECUTION_NAME_MAX - len(digest) - len(suffix) - 2
+    readable = _NOT_IN_EXECUTION_NAMES.sub("-", run_id).strip("-")[:room].rstrip("-")
+    return "-".join(part for part in (readable, digest, suffix) if part)
+
+
+def run_name(dag_id: str, run_id: str) -> str:
+    """The pipeline run of a DAG run: names its landing folder (`run=<name>`) and its admitted files.
+
+    The same for every stage and every try of the DAG run (the pipeline state machine names its
+    runs `<execution name>-r<round>`); 1-80 characters of [0-9A-Za-z_-], as the admission stage wants.
+    """
+    return _named(dag_id, run_id, "")
+
+
+def pipeline_run(dag_id: str, run_id: str) -> dict[str, str]:
+    """The `run` every stage of a DAG run gets, as the pipeline state machine's round gives it (a user macro).
+
+    {"name", "key": MD5 hex of the name, "landing_path": s3://<landing bucket>/<landing prefix>run=<name>/};
+    reads the `landing_bucket` and `landing_prefix` options, so it fails naming whichever is missing.
+    """
+    name = run_name(dag_id, run_id)
+    bucket, prefix = pipeline_option("landing_bucket"), pipeline_option("landing_prefix")
+    return {
+        "name": name,
+        "key": hashlib.md5(name.encode()).hexdigest(),  # noqa: S324 - a name, not a secret
+        "landing_path": f"s3://{bucket}/{prefix}run={name}/",
+    }
+
+
+def stage_input(stage: str) -> dict[str, Any]:
+    """The templated input of a stage execution: what started it, and the DAG run's pipeline run.
+
+    The same on every try of the DAG run: Step Functions treats a repeated start as the same one.
+    """
+    run = "pipeline_run(dag.dag_id, run_id)"
+    return {
+        "trigger": {"source": "airflow", "dag_id": "{{ dag.dag_id }}", "run_id": "{{ run_id }}", "stage": stage},
+        "run": {field: f"{{{{ {run}['{field}'] }}}}" for field in ("name", "key", "landing_path")},
+    }
 
 
 def stage_execution_name(dag_id: str, run_id: str, stage: str) -> str:
@@ -113,11 +175,7 @@ def stage_execution_name(dag_id: str, run_id: str, stage: str) -> str:
     of the exact DAG and run id (so different runs never share a name), and the stage: 1-80
     characters of [0-9A-Za-z_-], for any run id.
     """
-    digest = hashlib.sha256(f"{dag_id}\n{run_id}".encode()).hexdigest()[:16]
-    stage_part = _NOT_IN_EXECUTION_NAMES.sub("-", stage).strip("-")[:24] or "stage"
-    room = EXECUTION_NAME_MAX - len(digest) - len(stage_part) - 2
-    readable = _NOT_IN_EXECUTION_NAMES.sub("-", run_id).strip("-")[:room].rstrip("-")
-    return "-".join(part for part in (readable, digest, stage_part) if part)
+    return _named(dag_id, run_id, _NOT_IN_EXECUTION_NAMES.sub("-", stage).strip("-")[:24] or "stage")
 
 
 def stage_wait_limit(timeout_seconds: int, delay_seconds: int) -> int:
@@ -182,8 +240,34 @@ def failure_notice() -> SnsNotifier:
     )
 
 
+# -- after admission ----------------------------------------------------------------------------
+
+
+def anything_admitted(summary: Any) -> bool:
+    """ShortCircuitOperator's callable: go on to the later stages only if admission admitted a file.
+
+    `summary` is the admission stage's output. False, when nothing was admitted (nothing under
+    incoming, or every file quarantined), skips the later stages, as the pipeline state machine's
+    "Proceed after admission?" does: there is no new file to crawl or transform.
+    """
+    if not isinstance(summary, dict) or not isinstance(summary.get("admitted"), int):
+        raise AirflowFailException(f"the admission stage's output has no count 'admitted': {summary!r}")
+    run, admitted, quarantined = summary.get("run"), summary["admitted"], summary.get("quarantined", 0)
+    if admitted > 0:
+        log.info("Run %s: %d file(s) admitted, %d quarantined: the later stages run", run, admitted, quarantined)
+        return True
+    log.warning(
+        "Run %s: nothing admitted (%d quarantined, by reason %s): SKIPPING the later stages, nothing new to process",
+        run,
+        quarantined,
+        summary.get("by_reason", {}),
+    )
+    return False
+
+
 MACROS = {
     "pipeline_option": pipeline_option,
+    "pipeline_run": pipeline_run,
     "stage_execution_name": stage_execution_name,
     "failure_subject": failure_subject,
     "failure_message": failure_message,
@@ -200,6 +284,9 @@ def _execution_arn(state_machine_arn: str, name: str) -> str:
 
 class StageExecutionOperator(StepFunctionStartExecutionOperator):
     """StepFunctionStartExecutionOperator for one stage, safe under Airflow retries and re-runs.
+
+    Its XCom is the execution ARN; a stage that succeeded also pushes its output (parsed) as the
+    `output` XCom, so a later task can read, say, how many files admission admitted.
 
     The execution name is fixed per DAG run and stage. If that execution exists already (a retry
     or a cleared task), the task follows it instead of starting another: it waits while the
@@ -222,7 +309,7 @@ class StageExecutionOperator(StepFunctionStartExecutionOperator):
         self.log.info("Stage %s: execution %s exists already; following it", self.stage, execution_arn)
         execution = self.hook.describe_execution(execution_arn)
         if execution["status"] == "SUCCEEDED":
-            return execution_arn
+            return self._succeeded(context, execution)
         if execution["status"] != "RUNNING":
             raise self._stage_failed(execution)
         self.defer(
@@ -243,12 +330,9 @@ class StageExecutionOperator(StepFunctionStartExecutionOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:  # type: ignore[override]
         validated = validate_execute_complete_event(event)
         execution_arn: str = validated["execution_arn"]
-        if validated["status"] == "success":
-            self.log.info("Stage %s succeeded: %s", self.stage, execution_arn)
-            return execution_arn
-        execution = self.hook.describe_execution(execution_arn)
+        execution = self.hook.describe_execution(execution_arn)  # its output, or its error and cause
         if execution["status"] == "SUCCEEDED":
-            return execution_arn
+            return self._succeeded(context, execution)
         if execution["status"] == "RUNNING":
             raise StageFailed(
                 stage=self.stage,
@@ -259,6 +343,13 @@ class StageExecutionOperator(StepFunctionStartExecutionOperator):
                 execution_arn=execution_arn,
             )
         raise self._stage_failed(execution)
+
+    def _succeeded(self, context: Context, execution: dict[str, Any]) -> str:
+        """The execution ARN (the task's XCom); its output goes to the `output` XCom, for later tasks."""
+        self.log.info("Stage %s succeeded: %s", self.stage, execution["executionArn"])
+        output = execution.get("output")
+        context["ti"].xcom_push(key=OUTPUT_XCOM, value=json.loads(output) if output else None)
+        return str(execution["executionArn"])
 
     def _stage_failed(self, execution: dict[str, Any]) -> StageFailed:
         return StageFailed(

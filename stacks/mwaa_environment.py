@@ -4,12 +4,12 @@ What it creates:
 - the DAG bucket (versioned, encrypted, TLS only, no public access) with `dags/` deployed under
   `dags/` and `dags/requirements.txt` deployed as `requirements.txt`;
 - the execution role: start only the given stage state machines and describe only their
-  executions, read only the DAG bucket (plus listing the landing prefix, for the S3 sensor),
+  executions, read only the DAG bucket (plus listing the incoming prefix, for the S3 sensor),
   write only the environment's own `airflow-<name>-*` log groups, use only MWAA's
   `airflow-celery-*` queues, and use KMS only through SQS (`kms:ViaService`); publish failure
   notices to the pipeline's topic (and use its key for that);
 - `CfnEnvironment` with all five log types on, the web server private by default, and the
-  stage ARNs, stage timeouts and landing location as Airflow configuration options (section
+  stage ARNs, stage timeouts, incoming and landing locations as Airflow configuration options (section
   `pipeline`), which the DAG reads through templated fields when a task runs. MWAA exposes them to
   Airflow as `AIRFLOW__PIPELINE__<KEY>`.
 
@@ -57,6 +57,7 @@ def airflow_options(
     stage_timeouts: Mapping[str, Duration],
     *,
     landing_bucket_name: str,
+    incoming_prefix: str,
     landing_prefix: str,
     notification_topic_arn: str,
     schedule: str,
@@ -68,7 +69,8 @@ def airflow_options(
     options = {
         f"{AIRFLOW_OPTIONS_SECTION}.schedule": airflow_cron(schedule, name="MwaaEnvironment schedule"),
         f"{AIRFLOW_OPTIONS_SECTION}.landing_bucket": landing_bucket_name,
-        f"{AIRFLOW_OPTIONS_SECTION}.landing_prefix": landing_prefix,
+        f"{AIRFLOW_OPTIONS_SECTION}.incoming_prefix": incoming_prefix,  # the DAG's sensor waits here
+        f"{AIRFLOW_OPTIONS_SECTION}.landing_prefix": landing_prefix,  # runs' folders: the stages' run.landing_path
         f"{AIRFLOW_OPTIONS_SECTION}.notification_topic_arn": notification_topic_arn,
     }
     for stage in stages:
@@ -139,6 +141,7 @@ class MwaaEnvironment(Construct):
         stages: Sequence[PipelineStage],
         stage_timeouts: Mapping[str, Duration],
         landing_bucket: s3.IBucket,
+        incoming_prefix: str,
         landing_prefix: str,
         notification_topic: sns.ITopic,
         schedule: str,
@@ -278,13 +281,13 @@ class MwaaEnvironment(Construct):
         self.dag_bucket.grant_read(role)
         # A failed task sends the pipeline's failure notice (the topic's key comes with the grant).
         notification_topic.grant_publish(role)
-        # The S3 sensor lists keys under the landing prefix; it reads no object.
+        # The S3 sensor lists keys under the incoming prefix; it reads no object.
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="ListLandingPrefix",
+                sid="ListIncomingPrefix",
                 actions=["s3:ListBucket"],
                 resources=[landing_bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{landing_prefix}*"]}},
+                conditions={"StringLike": {"s3:prefix": [f"{incoming_prefix}*"]}},
             )
         )
         environment_arn = stack.format_arn(
@@ -347,6 +350,7 @@ class MwaaEnvironment(Construct):
             stages,
             stage_timeouts,
             landing_bucket_name=landing_bucket.bucket_name,
+            incoming_prefix=incoming_prefix,
             landing_prefix=landing_prefix,
             notification_topic_arn=notification_topic.topic_arn,
             schedule=schedule,

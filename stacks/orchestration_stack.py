@@ -49,6 +49,7 @@ class OrchestrationStack(Stack):
             stages=pipeline.stages,
             stage_timeouts=stage_timeouts,
             landing_bucket=storage.landing_bucket,
+            incoming_prefix=config.incoming_prefix,
             landing_prefix=config.landing_prefix,
             notification_topic=storage.topic,
             schedule=config.schedule,  # the DAG runs on the EventBridge schedule (pipeline.schedule)

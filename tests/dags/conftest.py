@@ -26,8 +26,11 @@ DAG_ID = "glue_pipeline"
 STACK_OPTION_NAMES = (
     "schedule",
     "landing_bucket",
+    "incoming_prefix",
     "landing_prefix",
     "notification_topic_arn",
+    "admission_state_machine_arn",
+    "admission_timeout_seconds",
     "crawl_state_machine_arn",
     "crawl_timeout_seconds",
     "transform_state_machine_arn",

@@ -72,10 +72,10 @@ def test_the_deployed_dag_folder_parses_alone_as_mwaa_would(
     assert (parsed["import_errors"], list(parsed["dags"]), parsed["attempts"]) == ({}, [DAG_ID], [])
     assert parsed["parsed_files"] == ["glue_pipeline.py"]  # .airflowignore: the helpers are no DAG file
     dag = parsed["dags"][DAG_ID]
-    assert dag["tasks"] == ["wait_for_data", "crawl", "transform"]
+    assert dag["tasks"] == ["wait_for_data", "admission", "proceed_after_admission", "crawl", "transform"]
     assert "glue_pipeline_support" in dag["modules"]  # the stage operator, from the shipped module
     assert dag["schedule"] == options["schedule"]
-    for task in ("crawl", "transform"):
+    for task in ("admission", "crawl", "transform"):
         timeout = int(options[f"{task}_timeout_seconds"])
         assert dag["waiter_max_attempts"][task] == math.ceil(timeout / 60) + 2
 

@@ -1,4 +1,4 @@
-"""The DAG as Airflow parses it: no import errors, nothing called at parse time, house style, stages.
+"""The DAG as Airflow parses it: no import errors, nothing called at parse time, house style, stages, run.
 
 The parse-time test runs in a fresh interpreter in which boto3, botocore and sockets raise before
 Airflow, the provider or the DAG are imported, so any AWS or network call while parsing fails it.
@@ -6,6 +6,7 @@ Airflow, the provider or the DAG are imported, so any AWS or network call while 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,8 +19,8 @@ import pytest
 from stacks.config import MwaaConfig
 from tests.dags.conftest import DAG_ID, DAGS_FOLDER, REPO, parse_dag_file, parse_folder_in_fresh_interpreter
 
-STAGE_NAMES = ["crawl", "transform"]  # PipelineStack.stages, in order
-TIMEOUTS = {"crawl": 3600, "transform": 7200}  # as the Orchestration stack sets them for dev
+STAGE_NAMES = ["admission", "crawl", "transform"]  # PipelineStack.stages, in order
+TIMEOUTS = {"admission": 1800, "crawl": 3600, "transform": 7200}  # as the Orchestration stack sets them for dev
 # The parse-time options as the stack sets them for dev (the ARNs are read only when tasks run).
 DEV_OPTIONS = {"schedule": "0 2 * * *", **{f"{stage}_timeout_seconds": str(s) for stage, s in TIMEOUTS.items()}}
 AWS_EXECUTION_NAME = re.compile(r"[0-9A-Za-z_-]{1,80}")  # StartExecution's limit, and CloudWatch logging's
@@ -75,14 +76,40 @@ def test_the_schedule_is_the_option_the_stack_sets_and_none_without_it(airflow_h
     assert errors == {} and unscheduled.schedule is None  # runs start only by hand, and fail naming the options
 
 
-def test_waits_for_data_then_runs_the_stages_in_order(dag: Any) -> None:
+def test_waits_for_data_then_runs_the_stages_in_order_skipping_the_rest_when_nothing_is_admitted(dag: Any) -> None:
     order = [task.task_id for task in dag.topological_sort()]
-    assert order == ["wait_for_data", *STAGE_NAMES]
+    assert order == ["wait_for_data", "admission", "proceed_after_admission", "crawl", "transform"]
     for upstream, task_id in zip(order, order[1:], strict=False):
         assert dag.task_dict[task_id].upstream_task_ids == {upstream}
 
 
-def test_wait_for_data_is_a_deferrable_s3_sensor_on_the_landing_prefix(dag: Any) -> None:
+def test_after_admission_a_short_circuit_reads_its_output(dag: Any, support: Any) -> None:
+    """The pipeline state machine's "Proceed after admission?": crawl and transform only if a file was admitted."""
+    from airflow.providers.standard.operators.python import ShortCircuitOperator
+    from airflow.sdk import XComArg
+
+    proceed = dag.task_dict["proceed_after_admission"]
+    assert isinstance(proceed, ShortCircuitOperator)
+    assert proceed.ignore_downstream_trigger_rules is True  # every later stage is skipped, not only the next
+    assert proceed.python_callable is support.anything_admitted
+    summary = proceed.op_kwargs["summary"]
+    assert isinstance(summary, XComArg)
+    assert (summary.operator.task_id, summary.key) == ("admission", support.OUTPUT_XCOM)
+
+
+def test_anything_admitted_reads_the_admission_summary(support: Any) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    summary = {"run": "r", "admitted": 2, "quarantined": 1, "by_reason": {"empty": 1}}
+    assert support.anything_admitted(summary) is True
+    assert support.anything_admitted({**summary, "admitted": 0}) is False
+    assert support.anything_admitted({"run": "r", "admitted": 0}) is False  # nothing under incoming
+    for broken in (None, {}, {"admitted": "3"}, "3"):
+        with pytest.raises(AirflowFailException, match="the admission stage's output has no count 'admitted'"):
+            support.anything_admitted(broken)
+
+
+def test_wait_for_data_is_a_deferrable_s3_sensor_on_the_incoming_prefix(dag: Any) -> None:
     from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 
     sensor = dag.task_dict["wait_for_data"]
@@ -90,7 +117,8 @@ def test_wait_for_data_is_a_deferrable_s3_sensor_on_the_landing_prefix(dag: Any)
     assert sensor.deferrable is True
     assert sensor.wildcard_match is True
     assert sensor.bucket_name == "{{ pipeline_option('landing_bucket') }}"
-    assert sensor.bucket_key == "{{ pipeline_option('landing_prefix') }}*"
+    # The S3 rule's filter too: .csv under incoming (anything else there waits for a run to quarantine it).
+    assert sensor.bucket_key == "{{ pipeline_option('incoming_prefix') }}*.csv"
     assert timedelta(seconds=sensor.timeout) <= timedelta(hours=24)  # ends before the next daily run
 
 
@@ -108,6 +136,10 @@ def test_each_stage_is_a_deferrable_step_functions_execution(dag: Any, stage: st
     assert "run_id" in name and f"'{stage}'" in name
     assert "try_number" not in name
     assert isinstance(payload, dict) and payload["trigger"]["run_id"] == "{{ run_id }}"
+    # The run: one per DAG run, the same for every stage (the pipeline state machine passes its round's).
+    assert payload["run"] == {
+        field: f"{{{{ pipeline_run(dag.dag_id, run_id)['{field}'] }}}}" for field in ("name", "key", "landing_path")
+    }
 
 
 @pytest.mark.parametrize("stage", STAGE_NAMES)
@@ -162,6 +194,37 @@ def test_execution_names_are_valid_for_any_run_id_unique_per_run_and_stage_and_s
     assert len(names) == len(ODD_RUN_IDS) * 2 * len(STAGE_NAMES)  # never shared across runs, DAGs or stages
     readable = name(DAG_ID, "manual__2026-11-26T02:00:00+00:00", "crawl")
     assert re.fullmatch(r"manual__2026-11-26T02-00-00-00-00-[0-9a-f]{16}-crawl", readable)
+
+
+def test_the_run_is_named_from_the_dag_run_alone_and_lands_in_its_own_folder(
+    support: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__PIPELINE__LANDING_BUCKET", "landing-bucket")
+    monkeypatch.setenv("AIRFLOW__PIPELINE__LANDING_PREFIX", "landing/")
+    names = set()
+    for run_id in ODD_RUN_IDS:
+        for dag_id in (DAG_ID, "other_dag"):
+            run = support.pipeline_run(dag_id, run_id)
+            name = run["name"]
+            assert AWS_EXECUTION_NAME.fullmatch(name), (run_id, name)  # what the admission Lambda accepts
+            assert run == support.pipeline_run(dag_id, run_id)  # what every stage and every retry computes
+            assert run["key"] == hashlib.md5(name.encode()).hexdigest()  # as States.Hash(name, 'MD5')
+            assert run["landing_path"] == f"s3://landing-bucket/landing/run={name}/"
+            names.add(name)
+    assert len(names) == len(ODD_RUN_IDS) * 2  # never shared across runs or DAGs
+    readable = support.run_name(DAG_ID, "manual__2026-11-26T02:00:00+00:00")
+    assert re.fullmatch(r"manual__2026-11-26T02-00-00-00-00-[0-9a-f]{16}", readable)
+
+
+def test_the_run_fails_naming_the_landing_option_it_misses(support: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.setenv("AIRFLOW__PIPELINE__LANDING_BUCKET", "landing-bucket")
+    monkeypatch.delenv("AIRFLOW__PIPELINE__LANDING_PREFIX", raising=False)
+    with pytest.raises(
+        AirflowFailException, match=r"option pipeline\.landing_prefix \(AIRFLOW__PIPELINE__LANDING_PREFIX\)"
+    ):
+        support.pipeline_run(DAG_ID, "manual__1")
 
 
 def test_execution_names_differ_for_generated_run_ids(support: Any) -> None:

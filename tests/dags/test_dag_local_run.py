@@ -2,7 +2,8 @@
 
 The local runner brings the synthesized `local` stage (second-long waits) up on a moto server on
 a free loopback port: buckets, crawler, job, the stage state machines with resolved ARNs, the
-check-results Lambda routed in-process. Airflow gets the environment's configuration options
+admission and check-results Lambdas routed in-process (moto bent by the local runner's patch
+registry, so the admission stage's Distributed Map runs). Airflow gets the environment's configuration options
 exactly as the Orchestration stack sets them on MWAA (`pipeline.*` from the synthesized
 template, resolved to the local ARNs), as `AIRFLOW__PIPELINE__*` variables, and an
 `aws_default` connection to the moto server. The triggerer runs inline: the deferrable sensor
@@ -28,7 +29,8 @@ from tests.conftest import Synthesized
 from tests.dags.conftest import DAG_ID, REPO, parse_dag_file
 from tests.helpers import exported_value, one_resource
 
-STAGES = ["crawl", "transform"]
+STAGES = ["admission", "crawl", "transform"]
+TASKS = ["wait_for_data", "admission", "proceed_after_admission", "crawl", "transform"]
 SAMPLE = REPO / "samples" / "orders.csv"
 
 pytestmark = pytest.mark.slow  # Airflow DAG runs (see pyproject.toml)
@@ -120,23 +122,38 @@ def local_env(airflow_db: Path, moto_server: MotoServer) -> Iterator[pytest.Monk
 
 
 @pytest.fixture
-def deployment(
+def empty_deployment(
     local_env: pytest.MonkeyPatch, local_stage: Synthesized, moto_server: MotoServer
 ) -> Iterator[LocalDeployment]:
-    """A fresh local deployment with data under the landing prefix, and the options that point at it."""
+    """A fresh local deployment with nothing under the incoming prefix, and the options that point at it."""
     requests.post(f"{moto_server.url}/moto-api/reset", timeout=10).raise_for_status()
     deployment = LocalDeployment.bring_up(local_stage.outdir, endpoint_url=moto_server.url)
     with pytest.MonkeyPatch.context() as patch:
         for name, value in environment_options(local_stage, deployment).items():
             patch.setenv(name, value)
-        # Data only: no Object Created event, so the pipeline state machine does not start too.
-        deployment.clients["s3"].put_object(
-            Bucket=deployment.landing_bucket, Key=f"{deployment.landing_prefix}orders.csv", Body=SAMPLE.read_bytes()
-        )
         try:
             yield deployment
         finally:
             deployment.stop_running()
+
+
+def upload(deployment: LocalDeployment, name: str, body: bytes) -> str:
+    """Data only, under the incoming prefix: no Object Created event, so no pipeline state machine run."""
+    key = f"{deployment.incoming_prefix}{name}"
+    deployment.clients["s3"].put_object(Bucket=deployment.landing_bucket, Key=key, Body=body)
+    return key
+
+
+@pytest.fixture
+def deployment(empty_deployment: LocalDeployment) -> LocalDeployment:
+    """A fresh local deployment with the sample uploaded under the incoming prefix."""
+    upload(empty_deployment, "orders.csv", SAMPLE.read_bytes())
+    return empty_deployment
+
+
+def keys(deployment: LocalDeployment, prefix: str) -> list[str]:
+    listed = deployment.clients["s3"].list_objects_v2(Bucket=deployment.landing_bucket, Prefix=prefix)
+    return [item["Key"] for item in listed.get("Contents", [])]
 
 
 def parse_dag() -> Any:
@@ -173,25 +190,67 @@ def test_all_stages_succeed_so_the_dag_run_succeeds(deployment: LocalDeployment,
     with capsys.disabled():
         print(f"\n[local DAG run] all stages succeed: {result.seconds:.1f} s")
     assert result.state == "success", result.tasks
-    assert result.tasks == {"wait_for_data": ("success", 1), "crawl": ("success", 1), "transform": ("success", 1)}
+    assert result.tasks == {task: ("success", 1) for task in TASKS}
     name = dag.user_defined_macros["stage_execution_name"]
+    # One run for the whole DAG run, as the pipeline state machine's round gives every stage its own.
+    run = dag.user_defined_macros["pipeline_run"](DAG_ID, result.run_id)
+    assert run["landing_path"] == f"s3://{deployment.landing_bucket}/{deployment.landing_prefix}run={run['name']}/"
     for stage in STAGES:
         [execution] = executions(deployment, stage)  # exactly one execution per stage
         assert execution["status"] == "SUCCEEDED"
         assert execution["name"] == name(DAG_ID, result.run_id, stage)
         assert json.loads(execution["input"]) == {
-            "trigger": {"source": "airflow", "dag_id": DAG_ID, "run_id": result.run_id, "stage": stage}
+            "trigger": {"source": "airflow", "dag_id": DAG_ID, "run_id": result.run_id, "stage": stage},
+            "run": run,
         }
+    admitted = json.loads(executions(deployment, "admission")[0]["output"])
+    assert (admitted["run"], admitted["admitted"], admitted["quarantined"]) == (run["name"], 1, 0)
+    # The file moved from incoming into the run's folder, and the job read that folder.
+    assert keys(deployment, deployment.incoming_prefix) == []
+    assert keys(deployment, f"{deployment.landing_prefix}run={run['name']}/") == [
+        f"{deployment.landing_prefix}run={run['name']}/orders.csv"
+    ]
+    [job_run] = [
+        job_run
+        for job in deployment.clients["glue"].get_jobs()["Jobs"]
+        for job_run in deployment.clients["glue"].get_job_runs(JobName=job["Name"])["JobRuns"]
+    ]
+    assert job_run["Arguments"]["--landing_path"] == run["landing_path"]
     checked = json.loads(executions(deployment, "transform")[0]["output"])
     assert checked["valid"] is True and checked["input_rows"] > 0
     assert deployment.executions("pipeline") == []  # the DAG runs the stages, not the pipeline machine
     assert deployment.notifications() == []
 
 
+def test_nothing_admitted_skips_crawl_and_transform_and_the_dag_run_succeeds(
+    empty_deployment: LocalDeployment,
+) -> None:
+    """A .csv wakes the sensor but is quarantined (its header is not the contract): nothing new to process."""
+    deployment = empty_deployment
+    header, *rows = SAMPLE.read_text().splitlines()
+    reordered = ",".join(reversed(header.split(",")))
+    upload(deployment, "reordered.csv", "\n".join([reordered, *rows]).encode())
+    result = run_dag(parse_dag())
+    assert result.state == "success", result.tasks
+    assert result.tasks == {
+        "wait_for_data": ("success", 1),
+        "admission": ("success", 1),
+        "proceed_after_admission": ("success", 1),  # it ran, and said no
+        "crawl": ("skipped", 0),
+        "transform": ("skipped", 0),
+    }
+    [admission] = executions(deployment, "admission")
+    summary = json.loads(admission["output"])
+    assert (summary["admitted"], summary["quarantined"], summary["by_reason"]) == (0, 1, {"header_mismatch": 1})
+    assert deployment.executions("crawl") == [] and deployment.executions("transform") == []
+    assert keys(deployment, deployment.incoming_prefix) == []  # quarantined, with its reason
+    assert deployment.notifications() == []  # skipped is no failure
+
+
 @pytest.mark.parametrize(
     ("stage", "fault", "error"),
     [
-        ("crawl", {"crawl_outcome": "FAILED"}, "CrawlerFailed"),
+        ("crawl", {"crawl_outcome": "FAILED"}, "CrawlerFailed"),  # after admission admitted the sample
         ("transform", {"job_outcome": "FAILED"}, "GlueJobFailed"),
     ],
 )
@@ -203,6 +262,7 @@ def test_a_failed_stage_fails_its_task_stops_the_rest_and_is_reported(
     result = run_dag(parse_dag())
     assert result.state == "failed"
     failed_at = STAGES.index(stage)
+    assert result.tasks["admission"] == ("success", 1) and result.tasks["proceed_after_admission"] == ("success", 1)
     # Failed once, without Airflow retries: the execution of this run cannot run again.
     assert result.tasks[stage] == ("failed", 1)
     for later in STAGES[failed_at + 1 :]:
@@ -236,7 +296,8 @@ def test_a_retry_follows_the_execution_it_started_and_never_starts_another(deplo
         task.state_machine_arn = deployment.state_machines[stage]
         task.name = dag.user_defined_macros["stage_execution_name"](DAG_ID, run_id, stage)
         task.state_machine_input = {
-            "trigger": {"source": "airflow", "dag_id": DAG_ID, "run_id": run_id, "stage": stage}
+            "trigger": {"source": "airflow", "dag_id": DAG_ID, "run_id": run_id, "stage": stage},
+            "run": dag.user_defined_macros["pipeline_run"](DAG_ID, run_id),
         }
         try:
             return task.execute({"ti": FakeTaskInstance()})

@@ -18,7 +18,12 @@ import pytest
 
 from tests.dags.conftest import DAG_ID, parse_dag_file
 
-OPTIONS = {"schedule": "0 2 * * *", "crawl_timeout_seconds": "3600", "transform_timeout_seconds": "7200"}
+OPTIONS = {
+    "schedule": "0 2 * * *",
+    "admission_timeout_seconds": "1800",
+    "crawl_timeout_seconds": "3600",
+    "transform_timeout_seconds": "7200",
+}
 ALLOWED = "must be a whole number of seconds > 0"
 
 
@@ -29,6 +34,7 @@ ALLOWED = "must be a whole number of seconds > 0"
         ("waiter_delay_seconds", "-30"),
         ("waiter_delay_seconds", "1.5"),
         ("waiter_delay_seconds", "a minute"),
+        ("admission_timeout_seconds", "0"),
         ("crawl_timeout_seconds", "0"),
         ("transform_timeout_seconds", "-7200"),
     ],
@@ -48,13 +54,23 @@ def test_without_any_option_the_dag_parses_unscheduled_with_default_waits(airflo
     dag, errors = parse_dag_file({})
     assert errors == {} and dag.schedule is None
     assert {t.task_id: (t.waiter_delay, t.waiter_max_attempts) for t in dag.tasks if hasattr(t, "waiter_delay")} == {
-        "crawl": (60, 122),  # the 2-hour fallback, 60 s apart, plus 2 grace polls
+        "admission": (60, 122),  # the 2-hour fallback, 60 s apart, plus 2 grace polls
+        "crawl": (60, 122),
         "transform": (60, 122),
     }
 
 
 @pytest.mark.parametrize(
-    "key", ["landing_bucket", "crawl_state_machine_arn", "transform_state_machine_arn", "notification_topic_arn"]
+    "key",
+    [
+        "landing_bucket",
+        "incoming_prefix",
+        "landing_prefix",
+        "admission_state_machine_arn",
+        "crawl_state_machine_arn",
+        "transform_state_machine_arn",
+        "notification_topic_arn",
+    ],
 )
 def test_a_missing_run_time_option_fails_the_task_without_retries_naming_it(airflow_home: Path, key: str) -> None:
     from airflow.sdk.exceptions import AirflowFailException
@@ -121,6 +137,8 @@ def test_a_run_without_the_options_fails_its_first_task_at_once(airflow_db: Path
     assert str(dag_run.state) == "failed"
     assert tasks == {
         "wait_for_data": ("failed", 1),
+        "admission": ("upstream_failed", 0),
+        "proceed_after_admission": ("upstream_failed", 0),
         "crawl": ("upstream_failed", 0),
         "transform": ("upstream_failed", 0),
     }

@@ -30,7 +30,7 @@ from tests.conftest import Synthesized
 from tests.helpers import as_list, exported_value, one_resource, render, state_machine_definition
 
 MWAA = "AWS::MWAA::Environment"
-STAGES = {"crawl": "CrawlStageWorkflow", "transform": "TransformStageWorkflow"}
+STAGES = {"admission": "AdmissionStageWorkflow", "crawl": "CrawlStageWorkflow", "transform": "TransformStageWorkflow"}
 LOG_TYPES = ("DagProcessingLogs", "SchedulerLogs", "TaskLogs", "WebserverLogs", "WorkerLogs")
 INTERFACE_ENDPOINTS = {
     "airflow.api",
@@ -167,6 +167,7 @@ def test_dag_reads_stage_arns_and_timeouts_set_from_the_stage_state_machines(
     assert set(options) == {
         "pipeline.schedule",
         "pipeline.landing_bucket",
+        "pipeline.incoming_prefix",
         "pipeline.landing_prefix",
         "pipeline.notification_topic_arn",
         *per_stage,
@@ -183,6 +184,7 @@ def test_dag_reads_stage_arns_and_timeouts_set_from_the_stage_state_machines(
     landing = one_resource(storage, "AWS::S3::Bucket", "LandingBucket")[0]
     assert exported_value(dev.templates.values(), options["pipeline.landing_bucket"]) == {"Ref": landing}
     assert options["pipeline.landing_prefix"] == config_for("dev").landing_prefix
+    assert options["pipeline.incoming_prefix"] == config_for("dev").incoming_prefix
     # The EventBridge schedule as Airflow's cron: the DAG runs when the rule would have.
     assert (config_for("dev").schedule, options["pipeline.schedule"]) == ("cron(0 2 * * ? *)", "0 2 * * *")
     topic = one_resource(storage, "AWS::SNS::Topic")[0]
@@ -266,17 +268,19 @@ def test_role_may_start_only_the_stage_machines_and_describe_only_their_executio
     assert machines == {one_resource(pipeline, "AWS::StepFunctions::StateMachine", p)[0] for p in STAGES.values()}
     describe = next(s for s in states if s["Action"] == "states:DescribeExecution")
     rendered = sorted(render(r) for r in as_list(describe["Resource"]))
-    assert len(rendered) == 2
+    assert len(rendered) == len(STAGES)
     for arn in rendered:
         assert re.fullmatch(
             r"arn:\$\{Ref:AWS::Partition\}:states:\$\{Ref:AWS::Region\}:\$\{Ref:AWS::AccountId\}"
             r":execution:\$\{Select:6,\$\{Split::,\$\{ImportValue:GluePipeline-dev-Pipeline:"
-            r"ExportsOutputRef(CrawlStage|TransformStage)Workflow\w+\}\}\}:\*",
+            r"ExportsOutputRef(AdmissionStage|CrawlStage|TransformStage)Workflow\w+\}\}\}:\*",
             arn,
         ), arn
 
 
-def test_role_reads_only_the_dag_bucket_and_lists_only_the_landing_prefix(dev: Synthesized, template: Template) -> None:
+def test_role_reads_only_the_dag_bucket_and_lists_only_the_incoming_prefix(
+    dev: Synthesized, template: Template
+) -> None:
     s3_statements = [
         s
         for s in role_statements(template)
@@ -289,7 +293,7 @@ def test_role_reads_only_the_dag_bucket_and_lists_only_the_landing_prefix(dev: S
     landing = one_resource(dev.templates["storage"], "AWS::S3::Bucket", "LandingBucket")[0]
     assert listing["Action"] == "s3:ListBucket"
     assert exported_value(dev.templates.values(), listing["Resource"]) == {"Fn::GetAtt": [landing, "Arn"]}
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{config_for('dev').landing_prefix}*"]}}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{config_for('dev').incoming_prefix}*"]}}
     actions = {a for s in role_statements(template) for a in as_list(s["Action"])}
     assert not {a for a in actions if re.match(r"s3:(Put|Delete|Abort|Replicate|Restore)", a)}
 
@@ -358,6 +362,7 @@ def standalone(*, egress: str = "nat-gateway", **settings: Any) -> Template:
         stages=stages,
         stage_timeouts={name: Duration.minutes(30) for name in STAGES},
         landing_bucket=s3.Bucket.from_bucket_name(stack, "Landing", "landing"),
+        incoming_prefix="drop/",
         landing_prefix="in/",
         notification_topic=sns.Topic(stack, "Topic"),
         schedule="cron(0 2 * * ? *)",
