@@ -114,6 +114,9 @@ class LocalDeployment:
                 s3.create_bucket(Bucket=resolver.physical[(stack.name, logical_id)]["Ref"])
             for logical_id in stack.resources("AWS::Glue::Database"):
                 glue_client.create_database(DatabaseInput={"Name": resolver.physical[(stack.name, logical_id)]["Ref"]})
+            for table in stack.resources("AWS::Glue::Table").values():  # the published view (curated table)
+                props = resolver.resolve(stack.name, table["Properties"])
+                glue_client.create_table(DatabaseName=props["DatabaseName"], TableInput=props["TableInput"])
         topic_id, _ = storage.one("AWS::SNS::Topic")
         topic_name = resolver.physical[(storage.name, topic_id)]["TopicName"]
         topic_arn = clients["sns"].create_topic(Name=topic_name)["TopicArn"]

@@ -185,7 +185,7 @@ class LandingCrawler(Construct):
 
 
 class CuratedTransformJob(Construct):
-    """The PySpark ETL job (`.job`): landing CSV in, partitioned Parquet and a manifest out."""
+    """The PySpark ETL job (`.job`): one run's landing CSV in; staged Parquet, rejected rows, a manifest out."""
 
     def __init__(
         self,
@@ -257,7 +257,7 @@ class CuratedTransformJob(Construct):
             # The whole `glue` package in one zip: the job imports glue.transform, glue.manifest.
             extra_python_files=[glue.Code.from_asset(str(python_package_zip(GLUE_CODE)))],
             glue_version=GLUE_VERSION,
-            description="Validates landing CSV orders and writes curated Parquet plus a run manifest.",
+            description="Validates one run's landing CSV orders; stages curated Parquet, rejected rows, a manifest.",
             worker_configuration=glue.WorkerConfiguration(
                 worker_type=_WORKER_TYPES[worker_type], number_of_workers=number_of_workers
             ),
@@ -268,8 +268,8 @@ class CuratedTransformJob(Construct):
                 # Each run reads its own folder (--landing_path, set by the transform stage), so a
                 # redriven run must read it again: no bookmark decides what is new.
                 "--job-bookmark-option": "job-bookmark-disable",
-                "--curated_path": curated_bucket.s3_url_for_object("curated/orders/"),
-                "--rejected_path": curated_bucket.s3_url_for_object("rejected/orders/"),
+                # --curated_path, --rejected_path and --manifest_key are the run's own (the transform
+                # stage names them after the run): staged output that only a passed check publishes.
                 "--manifest_bucket": curated_bucket.bucket_name,
             },
         )

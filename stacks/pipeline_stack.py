@@ -82,6 +82,7 @@ class PipelineStack(Stack):
             "TransformStage",
             job=job.job,
             manifest_bucket=storage.curated_bucket,
+            curated_table=storage.curated_table,
             max_rejected_ratio=config.glue_job.max_rejected_ratio,
             busy_retry_interval=Duration.seconds(config.glue_job.busy_retry_interval_seconds),
             busy_retry_attempts=config.glue_job.busy_retry_attempts,

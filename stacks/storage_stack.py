@@ -12,6 +12,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import DeploymentConfig
+from stacks.curated_table import CuratedOrdersTable
 from stacks.nag import acknowledge
 from stacks.physical_names import stack_instance_id
 from stacks.retention import removal_policy
@@ -38,6 +39,9 @@ class StorageStack(Stack):
         self._acknowledge_bucket_notifications_handler()
         self.landing_prefix = config.landing_prefix
         self.database = self._build_database(removal)
+        self.curated_table = CuratedOrdersTable(  # the published view: one partition per valid run
+            self, "CuratedOrdersTable", database=self.database, bucket=self.curated_bucket, removal_policy=removal
+        )
         self.topic = NotificationTopic(self, "NotificationTopic", key=self.key)
         for name, value in (
             ("LandingBucketName", self.landing_bucket.bucket_name),

@@ -1,9 +1,18 @@
-"""Transform stage: run the Glue ETL job to completion, then check what it wrote.
+"""Transform stage: write, audit, publish (or quarantine) one run.
 
-glue:startJobRun.sync ─► check results (Lambda) ─► Choice
-  valid   ─► Succeed
-  invalid ─► Fail ValidationFailed (cause: the check's reason)
-A job run that ends FAILED, TIMEOUT or STOPPED fails the stage GlueJobFailed.
+Replay? ─► (a replay: check again with its own threshold) ─┐
+glue:startJobRun.sync (writes the run's staged output + manifest) ─► check results (Lambda) ─┴► Choice
+  valid, rows written ─► publish: glue:CreatePartition (the run's partition of the curated table;
+                         metadata only, atomic for readers; already there = published)
+                         ─► clear quarantine record ─► Succeed
+  valid, no rows      ─► Succeed (nothing to publish)
+  invalid             ─► quarantine: the check's verdict and the replay input to quarantine/orders/run=<run>.json
+                         (the staged output stays, unpublished) ─► Fail ValidationFailed (cause: the check's reason)
+A job run that ends FAILED, TIMEOUT or STOPPED fails the stage GlueJobFailed: nothing is published.
+
+Input: {"run": {"name": <run>, "landing_path": s3://...}, ...}; a replay of a quarantined run:
+{"run": {"name": <run>}, "replay": {"max_rejected_ratio": <number>}} (the quarantine record holds it).
+Every location is named after the run: a redriven or replayed run finds and replaces its own.
 """
 
 from __future__ import annotations
@@ -22,7 +31,15 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.nag import GRANT_READ_ACTIONS, acknowledge, acknowledge_grant_actions, rendered_arn, skip_checkov
+from stacks.curated_table import CuratedOrdersTable, storage_descriptor
+from stacks.nag import (
+    GRANT_KMS_ACTIONS,
+    GRANT_READ_ACTIONS,
+    acknowledge,
+    acknowledge_grant_actions,
+    rendered_arn,
+    skip_checkov,
+)
 from stacks.observed_state_machine import ObservedStateMachine
 
 GLUE_JOB_FAILED = "GlueJobFailed"
@@ -31,6 +48,11 @@ VALIDATION_FAILED = "ValidationFailed"
 GLUE_BUSY_ERRORS = ["Glue.ConcurrentRunsExceededException", "Glue.ThrottlingException"]
 CHECK_RESULTS_CODE = Path(__file__).resolve().parent.parent / "lambda" / "check_results"
 MANIFEST_PREFIX = "manifests/"
+REJECTED_PREFIX = "rejected/orders/"
+QUARANTINE_PREFIX = "quarantine/orders/"
+# glue:CreatePartition and S3 calls of the publish/quarantine steps: transient errors to retry.
+GLUE_TRANSIENT_ERRORS = ["Glue.ThrottlingException", "Glue.InternalServiceException", "Glue.OperationTimeoutException"]
+S3_TRANSIENT_ERRORS = ["S3.S3Exception", "S3.SdkClientException"]
 
 
 class GlueTransformStage(Construct):
@@ -43,6 +65,7 @@ class GlueTransformStage(Construct):
         *,
         job: glue.IJob,
         manifest_bucket: s3.IBucket,
+        curated_table: CuratedOrdersTable,
         max_rejected_ratio: float,
         busy_retry_interval: Duration,
         busy_retry_attempts: int,
@@ -53,8 +76,17 @@ class GlueTransformStage(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
         super().__init__(scope, id_)
-        # One manifest per stage execution: the job writes it, the check reads it.
-        manifest_key = sfn.JsonPath.format(f"{MANIFEST_PREFIX}{{}}.json", sfn.JsonPath.execution_name)
+        # One manifest, one staged output, one quarantine record per run, named after it: a redriven
+        # or replayed run finds its own. The job writes them, the check reads the manifest.
+        run_name = sfn.JsonPath.string_at("$.run.name")
+        manifest_key = sfn.JsonPath.format(f"{MANIFEST_PREFIX}run={{}}.json", run_name)
+        staged_path = sfn.JsonPath.format(
+            f"s3://{{}}/{curated_table.staging_prefix}run={{}}/", curated_table.bucket.bucket_name, run_name
+        )
+        rejected_path = sfn.JsonPath.format(
+            f"s3://{{}}/{REJECTED_PREFIX}run={{}}/", manifest_bucket.bucket_name, run_name
+        )
+        quarantine_key = sfn.JsonPath.format(f"{QUARANTINE_PREFIX}run={{}}.json", run_name)
 
         check_results_logs = logs.LogGroup(
             self, "CheckResultsLogs", encryption_key=log_key, retention=log_retention, removal_policy=removal_policy
@@ -116,7 +148,12 @@ class GlueTransformStage(Construct):
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
             # The job reads exactly this run's admitted files (a redriven run, the same set).
             arguments=sfn.TaskInput.from_object(
-                {"--manifest_key": manifest_key, "--landing_path": sfn.JsonPath.string_at("$.run.landing_path")}
+                {
+                    "--manifest_key": manifest_key,
+                    "--landing_path": sfn.JsonPath.string_at("$.run.landing_path"),
+                    "--curated_path": staged_path,
+                    "--rejected_path": rejected_path,
+                }
             ),
             result_selector={
                 "Id.$": "$.Id",
@@ -135,28 +172,104 @@ class GlueTransformStage(Construct):
         job_failed = sfn.Fail(self, "Transform job failed", error=GLUE_JOB_FAILED, cause_path="$.error.Cause")
         run_job.add_catch(job_failed, errors=["States.TaskFailed"], result_path="$.error")
 
-        check_results = tasks.LambdaInvoke(
-            self,
-            "Check results",
-            lambda_function=self.check_results_function,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "bucket": manifest_bucket.bucket_name,
-                    "key": manifest_key,
-                    "max_rejected_ratio": max_rejected_ratio,
-                }
-            ),
-            payload_response_only=True,
-            result_path="$.check",
-        )
+        def check(name: str, ratio: float | str) -> tasks.LambdaInvoke:
+            return tasks.LambdaInvoke(
+                self,
+                name,
+                lambda_function=self.check_results_function,
+                payload=sfn.TaskInput.from_object(
+                    {"bucket": manifest_bucket.bucket_name, "key": manifest_key, "max_rejected_ratio": ratio}
+                ),
+                payload_response_only=True,
+                result_path="$.check",
+            )
+
+        check_results = check("Check results", max_rejected_ratio)
+        check_replay = check("Check replayed run", sfn.JsonPath.number_at("$.replay.max_rejected_ratio"))
+
         valid = sfn.Succeed(self, "Results valid", output_path="$.check")
         invalid = sfn.Fail(self, "Results invalid", error=VALIDATION_FAILED, cause_path="$.check.reason")
+        publish = tasks.CallAwsService(
+            self,
+            "Publish run",
+            service="glue",
+            action="createPartition",
+            parameters={
+                "DatabaseName": curated_table.database_name,
+                "TableName": curated_table.table_name,
+                "PartitionInput": {
+                    "Values": sfn.JsonPath.array(run_name),
+                    "StorageDescriptor": storage_descriptor(staged_path),
+                },
+            },
+            iam_resources=curated_table.catalog_arns,
+            iam_action="glue:CreatePartition",
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        publish.add_retry(errors=GLUE_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
+        clear_quarantine = tasks.CallAwsService(
+            self,
+            "Clear quarantine record",
+            service="s3",
+            action="deleteObject",
+            parameters={"Bucket": manifest_bucket.bucket_name, "Key": quarantine_key},
+            iam_resources=[manifest_bucket.arn_for_objects(f"{QUARANTINE_PREFIX}*")],
+            iam_action="s3:DeleteObject",
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        clear_quarantine.add_retry(errors=S3_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3)
+        # Published before (a redrive or replay after a publish): the partition is this run's.
+        publish.add_catch(clear_quarantine, errors=["Glue.AlreadyExistsException"], result_path=sfn.JsonPath.DISCARD)
+        quarantine = tasks.CallAwsService(
+            self,
+            "Quarantine run",
+            service="s3",
+            action="putObject",
+            parameters={
+                "Bucket": manifest_bucket.bucket_name,
+                "Key": quarantine_key,
+                "ContentType": "application/json",
+                "Body": sfn.JsonPath.json_to_string(
+                    sfn.JsonPath.object_at("$.quarantine")  # set by the Pass state below
+                ),
+            },
+            iam_resources=[manifest_bucket.arn_for_objects(f"{QUARANTINE_PREFIX}*")],
+            iam_action="s3:PutObject",
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        quarantine.add_retry(errors=S3_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3)
+        note_quarantine = sfn.Pass(
+            self,
+            "Note quarantine",
+            parameters={
+                "run.$": "$.run",
+                "check.$": "$.check",
+                "staged_path": staged_path,
+                # Start the transform stage with this input, max_rejected_ratio raised, to publish it.
+                "replay_input": {
+                    "run": {"name": run_name},
+                    "replay": {"max_rejected_ratio": sfn.JsonPath.number_at("$.check.rejected_ratio")},
+                },
+            },
+            result_path="$.quarantine",
+        )
         results_valid = (
             sfn.Choice(self, "Results valid?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.boolean_equals("$.check.valid", True),
+                    sfn.Condition.number_greater_than("$.check.output_rows", 0),
+                ),
+                publish.next(clear_quarantine).next(valid),
+            )
             .when(sfn.Condition.boolean_equals("$.check.valid", True), valid)
-            .otherwise(invalid)
+            .otherwise(note_quarantine.next(quarantine).next(invalid))
         )
-        definition = run_job.next(check_results).next(results_valid)
+        definition = (
+            sfn.Choice(self, "Replay?")
+            .when(sfn.Condition.is_present("$.replay.max_rejected_ratio"), check_replay.next(results_valid))
+            .otherwise(run_job.next(check_results).next(results_valid))
+        )
 
         observed = ObservedStateMachine(
             self,
@@ -167,7 +280,8 @@ class GlueTransformStage(Construct):
             log_retention=log_retention,
             alarm_topic=alarm_topic,
             removal_policy=removal_policy,
-            comment="Transform stage: run the Glue job, then check its manifest.",
+            comment="Transform stage: the Glue job writes the run's staged output, the check audits its "
+            "manifest, a valid run is published (its catalog partition), an invalid one quarantined.",
         )
         self.state_machine = observed.state_machine
         acknowledge(
@@ -176,5 +290,13 @@ class GlueTransformStage(Construct):
             "and aliases too (<arn>:*); it is this one function.",
             f"AwsSolutions-IAM5[Resource::{rendered_arn(self, self.check_results_function)}:*]",
         )
+        acknowledge(
+            self.state_machine.role,
+            "Writes and deletes the quarantine record of any run; records are named per run.",
+            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, manifest_bucket)}/{QUARANTINE_PREFIX}*]",
+        )
+        if manifest_bucket.encryption_key is not None:  # the quarantine record is written under the bucket's key
+            manifest_bucket.encryption_key.grant_encrypt(self.state_machine.role)
+            acknowledge_grant_actions(self.state_machine.role, *GRANT_KMS_ACTIONS)
         self.log_group = observed.log_group
         self.failure_alarm = observed.failure_alarm

@@ -279,6 +279,8 @@ def _intrinsic(expression: str, data: Any, context: Any) -> Any:
         return hashlib.new(algorithms[algorithm], text.encode()).hexdigest()
     if name == "States.MathAdd":
         return args[0] + args[1]
+    if name == "States.Array":
+        return list(args)
     if name == "States.JsonToString":
         return json.dumps(args[0], separators=(",", ":"))
     if name == "States.StringToJson":

@@ -68,7 +68,7 @@ NO_RESOURCE_LEVEL_ACTIONS = {
 }
 
 # Real-format trigger events (EventBridge delivers them as the execution input).
-OBJECT_CREATED = {
+OBJECT_CREATED: dict[str, Any] = {
     "version": "0",
     "id": "17793124-05d4-b198-2fde-7ededc63b103",
     "detail-type": "Object Created",
@@ -256,11 +256,15 @@ def test_crawl_times_out_after_max_polls(synth: Callable[[str], Synthesized], st
 # --- transform stage ---------------------------------------------------------------------------
 
 
+def transform_states(template: Template) -> dict[str, Any]:
+    return state_machine_definition(template, TRANSFORM)["States"]
+
+
 def test_transform_runs_the_glue_job_to_completion_and_retries_only_when_busy(
     template: Template, config: DeploymentConfig
 ) -> None:
     asl = state_machine_definition(template, TRANSFORM)
-    run_job = asl["States"][asl["StartAt"]]
+    run_job = asl["States"]["Run transform job"]
     assert run_job["Resource"].endswith(":states:::glue:startJobRun.sync")
     assert run_job["Parameters"]["JobName"] == f"${{Ref:{one_resource(template, 'AWS::Glue::Job')[0]}}}"
     busy = [r for r in run_job.get("Retry", []) if "Glue.ConcurrentRunsExceededException" in r["ErrorEquals"]]
@@ -277,55 +281,103 @@ def test_transform_runs_the_glue_job_to_completion_and_retries_only_when_busy(
 
 
 def test_transform_checks_results_with_the_lambda_then_chooses(template: Template) -> None:
-    asl = state_machine_definition(template, TRANSFORM)
-    check = asl["States"][asl["States"][asl["StartAt"]]["Next"]]
+    states = transform_states(template)
+    check = states[states["Run transform job"]["Next"]]
     function_id, function = one_resource(template, "AWS::Lambda::Function", "TransformStageCheckResults")
     assert check["Resource"] == f"${{GetAtt:{function_id}.Arn}}"
     assert function["Properties"]["Handler"] == "handler.handler"
-    assert asl["States"][check["Next"]]["Type"] == "Choice"
+    assert states[check["Next"]]["Type"] == "Choice"
 
 
 # What the pipeline passes each stage about the round it runs in (stacks/pipeline_workflow.py).
 RUN = {"name": "run-7-r1", "key": "0f2d", "landing_path": "s3://landing-bucket/landing/run=run-7-r1/"}
+VALID = {"valid": True, "reason": "ok", "input_rows": 40, "output_rows": 38, "rejected_rows": 2, "rejected_ratio": 0.05}
+INVALID = {
+    "valid": False,
+    "reason": "rejected ratio 0.7000 (7/10) exceeds threshold 0.1000",
+    "input_rows": 10,
+    "output_rows": 3,
+    "rejected_rows": 7,
+    "rejected_ratio": 0.7,
+}
 
 
-def run_transform(template: Template, job: Callable[[], Any], check: dict[str, Any] | None = None) -> Run:
+def run_transform(
+    template: Template,
+    job: Callable[[], Any],
+    check: dict[str, Any] | None = None,
+    *,
+    replay: dict[str, Any] | None = None,
+    publish: Callable[[], Any] = dict,
+) -> Run:
     asl = state_machine_definition(template, TRANSFORM)
 
     def on_task(name: str, state: dict[str, Any], params: Any) -> Any:
-        if state["Resource"].endswith(":glue:startJobRun.sync"):
+        resource = state["Resource"]
+        if resource.endswith(":glue:startJobRun.sync"):
             return job()
+        if resource.endswith(":aws-sdk:glue:createPartition"):
+            return publish()
+        if ":aws-sdk:s3:" in resource:
+            return {}
         assert check is not None, f"{name} ran after the job failed"
         return check
 
-    return simulate(asl, {"trigger": OBJECT_CREATED, "run": RUN}, on_task, execution_name="run-7-transform")
+    execution_input = (
+        {"trigger": OBJECT_CREATED, "run": RUN} if replay is None else {"run": {"name": RUN["name"]}, "replay": replay}
+    )
+    return simulate(asl, execution_input, on_task, execution_name="run-7-transform")
+
+
+def calls(run: Run, name: str) -> list[Any]:
+    return [params for called, params in run.task_calls if called == name]
 
 
 def job_succeeded() -> dict[str, Any]:
     return {"Id": "jr_0123", "JobName": "transform", "JobRunState": "SUCCEEDED", "ExecutionTime": 61}
 
 
-def test_transform_succeeds_with_the_check_result(template: Template, config: DeploymentConfig) -> None:
-    verdict = {"valid": True, "reason": "2 of 40 rows rejected (5.0%)"}
-    run = run_transform(template, job_succeeded, verdict)
+def test_a_valid_run_is_published_as_its_catalog_partition(
+    dev: Synthesized, template: Template, config: DeploymentConfig
+) -> None:
+    run = run_transform(template, job_succeeded, VALID)
     assert run.status == "SUCCEEDED"
-    assert run.output == verdict
-    [job_params] = [params for _, params in run.task_calls[:1]]
-    [check_params] = [params for _, params in run.task_calls[1:]]
-    # The job writes the manifest where the check reads it: one key per stage execution.
-    assert job_params["Arguments"]["--manifest_key"] == check_params["key"] == "manifests/run-7-transform.json"
-    # The job reads exactly the round's admitted files.
-    assert job_params["Arguments"]["--landing_path"] == RUN["landing_path"]
+    assert run.output == VALID
+    [job_params] = calls(run, "Run transform job")
+    [check_params] = calls(run, "Check results")
+    # One manifest, staged output and rejected folder per run, named after it (a redrive finds its own).
+    assert job_params["Arguments"]["--manifest_key"] == check_params["key"] == "manifests/run=run-7-r1.json"
+    assert job_params["Arguments"]["--landing_path"] == RUN["landing_path"]  # exactly the round's files
+    staged = job_params["Arguments"]["--curated_path"]
+    assert staged.endswith("/staging/orders/run=run-7-r1/")
+    assert job_params["Arguments"]["--rejected_path"].endswith("/rejected/orders/run=run-7-r1/")
     assert check_params["max_rejected_ratio"] == config.glue_job.max_rejected_ratio
+    # Publishing is metadata only: the run's partition, pointing at what the job staged.
+    [partition] = calls(run, "Publish run")
+    assert partition["PartitionInput"]["Values"] == ["run-7-r1"]
+    assert partition["PartitionInput"]["StorageDescriptor"]["Location"] == staged
+    table_id, table = one_resource(dev.templates["storage"], "AWS::Glue::Table")
+    assert partition["TableName"] == table["Properties"]["TableInput"]["Name"]
+    assert (
+        partition["PartitionInput"]["StorageDescriptor"]["Columns"]
+        == table["Properties"]["TableInput"]["StorageDescriptor"]["Columns"]
+    )
+    assert calls(run, "Quarantine run") == []
 
 
-def test_the_check_reads_the_bucket_the_job_writes_manifests_to(dev: Synthesized, template: Template) -> None:
-    asl = state_machine_definition(template, TRANSFORM)
-    check = asl["States"][asl["States"][asl["StartAt"]]["Next"]]
-    _, job = one_resource(template, "AWS::Glue::Job")
-    manifest_bucket = job["Properties"]["DefaultArguments"]["--manifest_bucket"]
-    assert check["Parameters"]["bucket"] == render(manifest_bucket)
-    assert imported(dev, manifest_bucket) == {"Ref": storage_id(dev, "AWS::S3::Bucket", "CuratedBucket")}
+def test_a_valid_run_without_rows_publishes_nothing(template: Template) -> None:
+    empty = {**VALID, "input_rows": 0, "output_rows": 0, "rejected_rows": 0, "rejected_ratio": 0.0}
+    run = run_transform(template, job_succeeded, empty)
+    assert run.status == "SUCCEEDED"
+    assert calls(run, "Publish run") == [] and calls(run, "Quarantine run") == []
+
+
+def test_a_run_published_before_is_published(template: Template) -> None:
+    def already() -> Any:
+        raise StateError("Glue.AlreadyExistsException", "Partition already exists.")
+
+    run = run_transform(template, job_succeeded, VALID, publish=already)
+    assert run.status == "SUCCEEDED"
 
 
 @pytest.mark.parametrize("error", ["States.TaskFailed", "Glue.ConcurrentRunsExceededException", "States.Permissions"])
@@ -336,12 +388,40 @@ def test_failed_job_run_fails_the_stage_glue_job_failed(template: Template, erro
     run = run_transform(template, job)
     assert (run.status, run.error) == ("FAILED", "GlueJobFailed")
     assert "boom" in run.cause
-    assert len(run.task_calls) == 1  # the check never ran
+    assert len(run.task_calls) == 1  # the check never ran, nothing was published or quarantined
 
 
-def test_invalid_results_fail_the_stage_validation_failed(template: Template) -> None:
-    run = run_transform(template, job_succeeded, {"valid": False, "reason": "9 of 40 rows rejected (22.5%)"})
-    assert (run.status, run.error, run.cause) == ("FAILED", "ValidationFailed", "9 of 40 rows rejected (22.5%)")
+def test_an_invalid_run_is_quarantined_with_its_reason_and_fails_validation_failed(template: Template) -> None:
+    run = run_transform(template, job_succeeded, INVALID)
+    assert (run.status, run.error, run.cause) == ("FAILED", "ValidationFailed", INVALID["reason"])
+    assert calls(run, "Publish run") == []
+    [record] = calls(run, "Quarantine run")
+    assert record["Key"] == "quarantine/orders/run=run-7-r1.json"
+    body = json.loads(record["Body"])
+    assert body["check"] == INVALID
+    assert body["staged_path"].endswith("/staging/orders/run=run-7-r1/")
+    # The replay input: the same run, checked again at the ratio it had.
+    assert body["replay_input"] == {"run": {"name": "run-7-r1"}, "replay": {"max_rejected_ratio": 0.7}}
+
+
+def test_a_replay_checks_again_with_its_own_threshold_and_publishes(template: Template) -> None:
+    run = run_transform(template, job_succeeded, {**INVALID, "valid": True}, replay={"max_rejected_ratio": 0.7})
+    assert run.status == "SUCCEEDED"
+    assert calls(run, "Run transform job") == []  # the staged output is audited again, not rebuilt
+    [check_params] = calls(run, "Check replayed run")
+    assert (check_params["key"], check_params["max_rejected_ratio"]) == ("manifests/run=run-7-r1.json", 0.7)
+    [partition] = calls(run, "Publish run")
+    assert partition["PartitionInput"]["Values"] == ["run-7-r1"]
+    assert [p["Key"] for p in calls(run, "Clear quarantine record")] == ["quarantine/orders/run=run-7-r1.json"]
+
+
+def test_the_check_reads_the_bucket_the_job_writes_manifests_to(dev: Synthesized, template: Template) -> None:
+    states = transform_states(template)
+    check = states["Check results"]
+    _, job = one_resource(template, "AWS::Glue::Job")
+    manifest_bucket = job["Properties"]["DefaultArguments"]["--manifest_bucket"]
+    assert check["Parameters"]["bucket"] == render(manifest_bucket)
+    assert imported(dev, manifest_bucket) == {"Ref": storage_id(dev, "AWS::S3::Bucket", "CuratedBucket")}
 
 
 # --- pipeline ----------------------------------------------------------------------------------
@@ -444,7 +524,7 @@ def test_object_created_rule_filters_as_eventbridge_matches(
 
     [pattern] = [rule["EventPattern"] for rule in rules(template).values() if "EventPattern" in rule]
     pattern = {**pattern, "detail": {**pattern["detail"], "bucket": {"name": ["landing-bucket"]}}}  # token resolved
-    event = {**OBJECT_CREATED, "detail": {**OBJECT_CREATED["detail"], "object": {"key": key, "size": size}}}
+    event: Any = {**OBJECT_CREATED, "detail": {**OBJECT_CREATED["detail"], "object": {"key": key, "size": size}}}
     assert EventPattern.load(json.dumps(pattern)).matches_event(event) is starts
 
 
