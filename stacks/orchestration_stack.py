@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import DeploymentConfig
@@ -66,5 +67,10 @@ class OrchestrationStack(Stack):
         # Creating the environment validates its network: the endpoints it talks to (or the NAT
         # route) and the security-group rules must exist first, not race it.
         self.mwaa.environment.node.add_dependency(self.network)
+        # CDK makes the DAG upload handler's log group itself (useCdkManagedLogGroup) and keeps it
+        # by default: it follows the stage's removal policy like every other log group here.
+        for node in self.node.find_all():
+            if isinstance(node, logs.CfnLogGroup):
+                node.apply_removal_policy(removal)
         CfnOutput(self, "MwaaEnvironmentName", value=self.mwaa.environment_name)
         CfnOutput(self, "DagBucketName", value=self.mwaa.dag_bucket.bucket_name)

@@ -64,7 +64,10 @@ import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-RUN_NAME = re.compile(r"[0-9A-Za-z_-]{1,80}")
+# The pipeline names a round's run <execution name>-r<round>: an execution name (1-80 characters,
+# none of white space, "/" or control characters, as StartExecution allows) and a short suffix.
+RUN_NAME = re.compile(r"[^\s/\x00-\x1f\x7f-\x9f]{1,100}")
+RUN_NAME_RULE = "1-100 characters, no white space, '/' or control characters"
 # S3 bucket names: what CDK generates and what a console user can create (no s3:// URI, no ARN).
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 BOM = "\ufeff"
@@ -208,7 +211,7 @@ def parse_items(event: Any) -> tuple[str, list[str]]:
         if not isinstance(key, str) or not key:
             raise ValueError(f"{where} field 'key' is {_preview(key)}; expected a non-empty string")
         if not isinstance(run, str) or not RUN_NAME.fullmatch(run):
-            raise ValueError(f"{where} field 'run' is {_preview(run)}; expected a run name [0-9A-Za-z_-]{{1,80}}")
+            raise ValueError(f"{where} field 'run' is {_preview(run)}; expected a run name of {RUN_NAME_RULE}")
         # Listed, not trusted (the file's real size is read from S3), but a bad one means bad wiring.
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
             raise ValueError(f"{where} field 'size' is {_preview(size)}; expected a non-negative integer")
@@ -561,7 +564,7 @@ def parse_summary_event(event: Any) -> tuple[str, str, str]:
             raise ValueError(f"event field 'result_writer.{field}' is {_preview(writer.get(field))}; expected a string")
     run = event.get("run")
     if not isinstance(run, str) or not RUN_NAME.fullmatch(run):
-        raise ValueError(f"event field 'run' is {_preview(run)}; expected a run name [0-9A-Za-z_-]{{1,80}}")
+        raise ValueError(f"event field 'run' is {_preview(run)}; expected a run name of {RUN_NAME_RULE}")
     return writer["Bucket"], writer["Key"], run
 
 

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import all_states, definition_of, evaluate
+from tests.helpers import all_states, definition_of, evaluate, resolve_parameters
 from tests.rehearsal.assets import templates_of
 
 AWS_EXECUTION_NAME = re.compile(r"[0-9A-Za-z_-]{1,80}")
@@ -28,23 +28,33 @@ PARENT_NAMES = (
 )
 
 
-def _child_names(outdir: Path) -> list[tuple[str, str, dict[str, Any]]]:
-    """(stack, state name, the state's Parameters) of every state that starts a child execution."""
+def _child_names(outdir: Path) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """(stack, state name, the state's Parameters, its machine's ASL) of every state starting a child."""
     found = []
     for stack, template in templates_of(outdir).items():
         for resource in template.get("Resources", {}).values():
             if resource["Type"] != "AWS::StepFunctions::StateMachine":
                 continue
-            for name, state in all_states(definition_of(resource)).items():
+            asl = definition_of(resource)
+            for name, state in all_states(asl).items():
                 if ":states:::states:startExecution" in state.get("Resource", ""):
-                    found.append((stack, name, state["Parameters"]))
+                    found.append((stack, name, state["Parameters"], asl))
     return found
 
 
-def _name_for(parameters: dict[str, Any], parent: str) -> str:
+ROUNDS = (1, 2, 20)  # a pipeline's rounds, up to the largest admission.max_rounds allowed
+
+
+def _name_for(parameters: dict[str, Any], asl: dict[str, Any], parent: str, round_: int = 1) -> str:
+    """The child's name as Step Functions computes it: from the context, and from what the machine
+    put in its state data on the way (the round's run, made by the Pass state that writes $.run)."""
     context = {"Execution": {"Name": parent, "Id": f"arn:aws:states:::execution:pipeline:{parent}"}}
+    data: dict[str, Any] = {"round": {"number": round_}}
+    for state in all_states(asl).values():
+        if state.get("Type") == "Pass" and state.get("ResultPath") == "$.run":
+            data["run"] = resolve_parameters(state["Parameters"], data, context)
     if "Name.$" in parameters:
-        return str(evaluate(parameters["Name.$"], {}, context))
+        return str(evaluate(parameters["Name.$"], data, context))
     assert "Name" in parameters, "a child execution without a name: moto and retries need one"
     return str(parameters["Name"])
 
@@ -53,21 +63,21 @@ def test_child_execution_names_fit_aws_rules_for_any_parent_name(assembly: tuple
     stage, outdir = assembly
     starts = _child_names(outdir)
     assert starts, f"{stage}: no state starts a child execution"
-    for stack, state, parameters in starts:
-        names = {parent: _name_for(parameters, parent) for parent in PARENT_NAMES}
-        for parent, child in names.items():
+    for stack, state, parameters, asl in starts:
+        names = {(parent, r): _name_for(parameters, asl, parent, r) for parent in PARENT_NAMES for r in ROUNDS}
+        for (parent, round_), child in names.items():
             assert AWS_EXECUTION_NAME.fullmatch(child), (
-                f"{stage}: {stack} state {state!r} names the child of {parent!r} ({len(parent)} characters) "
-                f"{child!r} ({len(child)} characters): AWS needs 1-80 characters of [0-9A-Za-z_-]"
+                f"{stage}: {stack} state {state!r} names the child of {parent!r} ({len(parent)} characters), "
+                f"round {round_}, {child!r} ({len(child)} characters): AWS needs 1-80 characters of [0-9A-Za-z_-]"
             )
-            assert _name_for(parameters, parent) == child, f"{state}: the child name is not deterministic"
-        assert len(set(names.values())) == len(PARENT_NAMES), f"{state}: different parents, same child name"
+            assert _name_for(parameters, asl, parent, round_) == child, f"{state}: the child name is not deterministic"
+        assert len(set(names.values())) == len(names), f"{state}: different parents or rounds, same child name"
 
 
 def test_stage_names_of_each_pipeline_are_distinct(assembly: tuple[str, Path]) -> None:
     stage, outdir = assembly
     by_stack: dict[str, set[str]] = {}
-    for stack, _state, parameters in _child_names(outdir):
-        child = _name_for(parameters, PARENT_NAMES[0])
+    for stack, _state, parameters, asl in _child_names(outdir):
+        child = _name_for(parameters, asl, PARENT_NAMES[0])
         assert child not in by_stack.setdefault(stack, set()), f"{stage}: two stages share the child name {child}"
         by_stack[stack].add(child)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stacks.config import config_for
-from tests.helpers import render
+from tests.helpers import refs_in, render
 from tests.rehearsal.assets import templates_of
 
 RETAINED = {"Retain", "RetainExceptOnCreate", "Snapshot"}
@@ -44,6 +44,15 @@ def _name_of(resource: dict[str, Any]) -> Any:
     return value
 
 
+def _unique_per_stack_instance(name: Any, template: dict[str, Any]) -> bool:
+    """The stack's id, or the name CloudFormation generated for another resource of the stack (a
+    Ref to a resource without a name of its own): both are new for every stack instance."""
+    if "${Ref:AWS::StackId}" in render(name):
+        return True
+    resources = template.get("Resources", {})
+    return any(_name_of(resources[ref]) is None for ref in refs_in(name) if ref in resources)
+
+
 def _resources(outdir: Path) -> list[tuple[str, str, dict[str, Any]]]:
     return [
         (stack, logical_id, resource)
@@ -70,7 +79,8 @@ def test_every_retained_resource_with_a_name_is_unique_per_stack_instance(assemb
     colliding = [
         f"{stack} {logical_id} ({resource['Type']}) named {render(name)!r}"
         for stack, logical_id, resource in retained
-        if (name := _name_of(resource)) is not None and "${Ref:AWS::StackId}" not in render(name)
+        if (name := _name_of(resource)) is not None
+        and not _unique_per_stack_instance(name, templates_of(outdir)[stack])
     ]
     assert not colliding, (
         f"{stage}: retained resources whose names the next deploy would reuse (AlreadyExists): {colliding}"
