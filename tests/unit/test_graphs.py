@@ -48,9 +48,15 @@ def test_one_picture_per_state_machine_of_the_templates(dev: Synthesized, machin
     assert {m.name for m in machines} >= {"pipeline", "crawl-stage", "transform-stage"}
 
 
-def _states(definition: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], dict]]:
+def _states(definition: dict[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict]]:
+    """Every state with its path, the states inside Map (ItemProcessor, Iterator) and Parallel included."""
     for name, state in definition["States"].items():
-        yield (name,), state
+        yield (*path, name), state
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            yield from _states(processor, (*path, name))
+        for number, branch in enumerate(state.get("Branches", []), start=1):
+            yield from _states(branch, (*path, name, f"branch {number}"))
 
 
 def test_every_retry_catch_choice_and_next_is_an_edge(machines: list[graphs.StateMachineSource]) -> None:
@@ -189,7 +195,7 @@ def test_choice_conditions_are_brief(rule: dict[str, Any], text: str) -> None:
 
 def test_check_mode_reports_stale_pictures_and_writing_fixes_them(assembly: CloudAssembly, tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
-    readme.write_text("# x\n\n<!-- state-machine: pipeline -->\nold\n<!-- /state-machine -->\n")
+    readme.write_text("# x\n\n<!-- state-machine: pipeline -->\nSTALE-PICTURE\n<!-- /state-machine -->\n")
     args = ["--assembly", str(assembly.directory), "--out", str(tmp_path / "docs"), "--readme", str(readme)]
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "gone.md").write_text("a state machine that no longer exists\n")
@@ -197,5 +203,5 @@ def test_check_mode_reports_stale_pictures_and_writing_fixes_them(assembly: Clou
     assert graphs.main(args) == 0
     assert graphs.main([*args, "--check"]) == 0
     assert not (tmp_path / "docs" / "gone.md").exists()
-    assert "```mermaid\nflowchart TD\n" in readme.read_text() and "old" not in readme.read_text()
+    assert "```mermaid\nflowchart TD\n" in readme.read_text() and "STALE-PICTURE" not in readme.read_text()
     assert graphs.render_all(assembly) == graphs.render_all(assembly)  # deterministic
