@@ -99,7 +99,7 @@ class LocalDeployment:
             os.environ.setdefault("MOTO_PORT", endpoint_url.rsplit(":", 1)[-1].rstrip("/"))
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
         clients = {
-            name: session.client(name, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+            name: session.client(name, endpoint_url=endpoint_url)
             for name in ("s3", "sns", "sqs", "glue", "stepfunctions", "dynamodb")
         }
         assembly = CloudAssembly.load(Path(assembly_dir))

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 from unittest import mock
 
 import moto
@@ -606,7 +606,9 @@ def _apply_distributed_map(runtime: LocalRuntime) -> None:
                     env=env,
                     error_name=error,
                     event_type=HistoryEventType.MapRunFailed,
-                    event_details=EventDetails(mapRunFailedEventDetails={"error": error.error_name, "cause": cause}),
+                    event_details=cast(
+                        EventDetails, {"mapRunFailedEventDetails": {"error": error.error_name, "cause": cause}}
+                    ),
                 )
             )
 
@@ -616,7 +618,7 @@ def _apply_distributed_map(runtime: LocalRuntime) -> None:
     original_create_worker = processor_cls._create_worker
 
     def create_worker(self: Any, env: Any, eval_input: Any, job_pool: Any) -> Any:
-        worker = original_create_worker(self, env, eval_input, job_pool)
+        worker: Any = original_create_worker(self, env, eval_input, job_pool)
         worker.local_batcher = batcher_for(env, eval_input.state_name)
         return worker
 
@@ -710,7 +712,7 @@ def _apply_result_writer(runtime: LocalRuntime) -> None:
         prefix = parameters.get("Prefix", "")
         prefix = prefix if prefix in ("", None) or prefix.endswith("/") else prefix + "/"
         folder = f"{prefix or ''}{record.map_run_arn.split(':')[-1]}/"
-        files: dict[str, list[dict[str, str]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+        files: dict[str, list[dict[str, object]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
         for status in ("SUCCEEDED", "FAILED"):
             children = [
                 {
@@ -881,7 +883,7 @@ def _plain_moto() -> Iterator[dict[str, Any]]:
 
     credentials = {"AWS_ACCESS_KEY_ID": "probe", "AWS_SECRET_ACCESS_KEY": "probe", "AWS_DEFAULT_REGION": _REGION}
     with mock.patch.dict(os.environ, credentials), mock.patch.dict(state_manager._transitions):
-        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):  # type: ignore[call-overload]
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
             yield {name: boto3.client(name) for name in ("s3", "glue", "stepfunctions")}
 
 

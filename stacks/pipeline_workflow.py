@@ -166,7 +166,7 @@ class PipelineWorkflow(Construct):
         self, stages: Sequence[PipelineStage], fail: sfn.IChainable, round_end: sfn.IChainable
     ) -> sfn.IChainable:
         first: sfn.IChainable | None = None
-        previous: sfn.INextable | None = None
+        previous: sfn.INextable | _ChoiceBranch | None = None
         for stage in stages:
             run_stage = tasks.StepFunctionsStartExecution(
                 self,

@@ -185,4 +185,4 @@ class SingleFlightLease(Construct):
                 )
             ],
         )
-        policy.attach_to_role(state_machine.role)  # type: ignore[arg-type]
+        policy.attach_to_role(state_machine.role)

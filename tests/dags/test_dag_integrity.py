@@ -86,14 +86,14 @@ def test_waits_for_data_then_runs_the_stages_in_order_skipping_the_rest_when_not
 def test_after_admission_a_short_circuit_reads_its_output(dag: Any, support: Any) -> None:
     """The pipeline state machine's "Proceed after admission?": crawl and transform only if a file was admitted."""
     from airflow.providers.standard.operators.python import ShortCircuitOperator
-    from airflow.sdk import XComArg
+    from airflow.sdk.definitions.xcom_arg import PlainXComArg
 
     proceed = dag.task_dict["proceed_after_admission"]
     assert isinstance(proceed, ShortCircuitOperator)
     assert proceed.ignore_downstream_trigger_rules is True  # every later stage is skipped, not only the next
     assert proceed.python_callable is support.anything_admitted
     summary = proceed.op_kwargs["summary"]
-    assert isinstance(summary, XComArg)
+    assert isinstance(summary, PlainXComArg)  # one operator's XCom: .operator and .key
     assert (summary.operator.task_id, summary.key) == ("admission", support.OUTPUT_XCOM)
 
 

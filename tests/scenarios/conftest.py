@@ -18,7 +18,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def local_assembly(synth) -> Path:  # type: ignore[no-untyped-def]
+def local_assembly(synth) -> Path:
     """The `local` stage (second-long waits) synthesized once per session: what the runs execute."""
     return synth("local").outdir
 

@@ -30,7 +30,7 @@ def upstream() -> dict[str, bool]:
 
 
 @pytest.mark.parametrize("entry", PROBED, ids=[entry.name for entry in PROBED])
-def test_the_gap_is_still_there_upstream(upstream: dict[str, bool], entry) -> None:  # type: ignore[no-untyped-def]
+def test_the_gap_is_still_there_upstream(upstream: dict[str, bool], entry) -> None:
     assert upstream[entry.name], (
         f"upstream moto fixed {entry.name!r} ({entry.gap}): delete its entry and probe from localrun/moto_patches.py"
     )

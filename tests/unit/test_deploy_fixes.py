@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def _resources(synthesized: Synthesized, stack: str, type_: str) -> dict[str, dict[str, Any]]:
-    return dict(synthesized.templates[stack].find_resources(type_))
+    return {lid: dict(r) for lid, r in synthesized.templates[stack].find_resources(type_).items()}
 
 
 def _statements(policy_resources: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

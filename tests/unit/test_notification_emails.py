@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -24,7 +24,7 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
     yield Template.from_stack(stacks["storage"])
 
 
-def only(resources: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def only(resources: Mapping[str, Any]) -> tuple[str, Any]:
     assert len(resources) == 1, resources
     return next(iter(resources.items()))
 

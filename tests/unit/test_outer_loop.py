@@ -35,7 +35,7 @@ def test_make_deploy_adds_mwaa_only_when_it_is_the_outer_loop() -> None:
     assert app.deployed_stack_ids(replace(DEV, outer_loop="mwaa"))[-1] == "GluePipeline-dev-Orchestration"
 
 
-def test_rules_are_enabled_by_default(synth) -> None:  # type: ignore[no-untyped-def]
+def test_rules_are_enabled_by_default(synth) -> None:
     rules = synth("dev").templates["pipeline"].find_resources("AWS::Events::Rule")
     assert len(rules) == 2 and {r["Properties"]["State"] for r in rules.values()} == {"ENABLED"}
 
