@@ -718,9 +718,9 @@ def _apply_result_writer(runtime: LocalRuntime) -> None:
                 {
                     "ExecutionArn": f"{record.map_run_arn}:{index}",
                     "Name": str(index),
-                    "Input": json.dumps(inputs.get(index, {})),
+                    "Input": to_json_str(inputs.get(index, {})),
                     "Status": status,
-                    **({"Output": json.dumps(output)} if status == "SUCCEEDED" else {}),
+                    **({"Output": to_json_str(output)} if status == "SUCCEEDED" else {}),
                 }
                 for index, output in enumerate(outputs)
                 if (output is None) == (status == "FAILED")
