@@ -394,6 +394,14 @@ SCENARIOS: dict[str, Scenario] = {
             act=_same_object_twice,
             expected_statuses=("SUCCEEDED", "SUCCEEDED"),
         ),
+        Scenario(
+            name="job_failed_after_writing",
+            description="The Glue job writes its staged output and manifest, then fails: nothing is published.",
+            faults={"job_outcome": "FAILED_AFTER_WRITING"},
+            act=_put("orders.csv"),
+            expected_statuses=("FAILED",),
+            expected_failed_stage="transform",
+        ),
         *VOLUME_SCENARIOS,
     )
 }
