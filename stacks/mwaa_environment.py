@@ -31,6 +31,7 @@ from aws_cdk import aws_mwaa as mwaa
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
@@ -43,7 +44,7 @@ from stacks.mwaa_facts import (
     MWAA_WEB_SERVER_ACCESS,
 )
 from stacks.nag import GRANT_READ_ACTIONS, GRANT_WRITE_ACTIONS, acknowledge, acknowledge_grant_actions, rendered_arn
-from stacks.pipeline_workflow import PipelineStage
+from stacks.storage_constructs import AccessLogsBucket
 
 DAGS_DIRECTORY = Path(__file__).resolve().parent.parent / "dags"
 # Files in dags/ that are not DAG code: the requirements go to the bucket root, docs stay here.
@@ -53,7 +54,7 @@ _NAME = re.compile(r"^[a-zA-Z][0-9a-zA-Z-_]{0,79}$")
 
 
 def airflow_options(
-    stages: Sequence[PipelineStage],
+    stage_state_machines: Mapping[str, sfn.IStateMachine],
     stage_timeouts: Mapping[str, Duration],
     *,
     landing_bucket_name: str,
@@ -73,10 +74,10 @@ def airflow_options(
         f"{AIRFLOW_OPTIONS_SECTION}.landing_prefix": landing_prefix,  # runs' folders: the stages' run.landing_path
         f"{AIRFLOW_OPTIONS_SECTION}.notification_topic_arn": notification_topic_arn,
     }
-    for stage in stages:
-        options[f"{AIRFLOW_OPTIONS_SECTION}.{stage.name}_state_machine_arn"] = stage.state_machine.state_machine_arn
-        seconds = int(stage_timeouts[stage.name].to_seconds())
-        options[f"{AIRFLOW_OPTIONS_SECTION}.{stage.name}_timeout_seconds"] = str(seconds)
+    for name, state_machine in stage_state_machines.items():
+        options[f"{AIRFLOW_OPTIONS_SECTION}.{name}_state_machine_arn"] = state_machine.state_machine_arn
+        seconds = int(stage_timeouts[name].to_seconds())
+        options[f"{AIRFLOW_OPTIONS_SECTION}.{name}_timeout_seconds"] = str(seconds)
     return options
 
 
@@ -124,6 +125,8 @@ def check_mwaa_settings(
 class MwaaEnvironment(Construct):
     """`.environment` (CfnEnvironment), `.environment_name`, `.execution_role`, `.dag_bucket`.
 
+    Plain props only: the stage state machines by stage name (the DAG's `<name>_state_machine_arn`
+    options) with a timeout each, the landing bucket and prefixes, the topic, the MWAA settings.
     `access_logs_bucket`: where the DAG bucket's server access logs go; a bucket of this stack
     (default: one of its own). Needs the `@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy` flag
     (cdk.json), as the buckets own their objects (no ACLs).
@@ -138,7 +141,7 @@ class MwaaEnvironment(Construct):
         *,
         subnets: Sequence[ec2.ISubnet],
         security_group: ec2.ISecurityGroup,
-        stages: Sequence[PipelineStage],
+        stage_state_machines: Mapping[str, sfn.IStateMachine],
         stage_timeouts: Mapping[str, Duration],
         landing_bucket: s3.IBucket,
         incoming_prefix: str,
@@ -158,8 +161,7 @@ class MwaaEnvironment(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
         super().__init__(scope, id_)
-        requirements_file = dags_directory / "requirements.txt"
-        requirements = requirements_file.read_text()
+        requirements = (dags_directory / "requirements.txt").read_text()
         check_mwaa_settings(
             airflow_version=airflow_version,
             environment_class=environment_class,
@@ -168,50 +170,53 @@ class MwaaEnvironment(Construct):
             web_server_access=web_server_access,
             requirements=requirements,
         )
-        if len(subnets) != 2:
-            raise ValueError(f"MwaaEnvironment subnets: MWAA takes exactly two private subnets, got {len(subnets)}")
-        if not stages:
-            raise ValueError("MwaaEnvironment stages = []: needs at least one stage")
-        missing = [stage.name for stage in stages if stage.name not in stage_timeouts]
-        if missing:
-            raise ValueError(f"MwaaEnvironment stage_timeouts: no timeout for stage(s) {', '.join(missing)}")
-        stack = Stack.of(self)
-
-        # Generated once, from the construct path: MWAA needs a name, and the role's log-group
-        # ARNs (airflow-<name>-*) need the same one. 1-80 characters, ^[a-zA-Z][0-9a-zA-Z-_]*$.
-        self.environment_name = Names.unique_resource_name(
-            self, max_length=80, separator="-", allowed_special_characters="-_"
+        _check_wiring(subnets, stage_state_machines, stage_timeouts)
+        self.environment_name = self._build_environment_name()
+        # A bucket of another stack (e.g. Storage's) would get a log-delivery statement without
+        # aws:SourceArn or aws:SourceAccount (CDK cannot reference this stack's bucket there, it
+        # would be a cycle), so the default is a bucket of this construct's own.
+        self.access_logs_bucket = access_logs_bucket or AccessLogsBucket(
+            self, "AccessLogsBucket", retention=Duration.days(access_log_retention_days), removal_policy=removal_policy
         )
-        if not _NAME.match(self.environment_name):
-            raise ValueError(f"MwaaEnvironment name {self.environment_name!r}: must match {_NAME.pattern}")
+        self.dag_bucket = self._build_dag_bucket(removal_policy)
+        self._deploy_dags(dags_directory, requirements)
+        requirements_version = self._build_requirements_version(requirements) if install_requirements else None
+        self.execution_role = self._build_execution_role(
+            stage_state_machines, landing_bucket, incoming_prefix, notification_topic
+        )
+        self._acknowledge_deploy_time_functions()
+        self.airflow_configuration_options = airflow_options(
+            stage_state_machines,
+            stage_timeouts,
+            landing_bucket_name=landing_bucket.bucket_name,
+            incoming_prefix=incoming_prefix,
+            landing_prefix=landing_prefix,
+            notification_topic_arn=notification_topic.topic_arn,
+            schedule=schedule,
+        )
+        self.environment = self._build_environment(
+            subnets=subnets,
+            security_group=security_group,
+            airflow_version=airflow_version,
+            environment_class=environment_class,
+            min_workers=min_workers,
+            max_workers=max_workers,
+            web_server_access=web_server_access,
+            requirements_version=requirements_version,
+            log_level=log_level,
+        )
 
-        # -- DAG bucket and its contents --------------------------------------------------
-        if access_logs_bucket is None:
-            # A bucket of another stack (e.g. Storage's) would get a log-delivery statement without
-            # aws:SourceArn or aws:SourceAccount (CDK cannot reference this stack's bucket there, it
-            # would be a cycle), so the default is a bucket of this construct's own.
-            access_logs_bucket = s3.Bucket(
-                self,
-                "AccessLogsBucket",
-                encryption=s3.BucketEncryption.S3_MANAGED,  # S3 server access logs need SSE-S3
-                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                enforce_ssl=True,
-                versioned=True,
-                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-                lifecycle_rules=[
-                    s3.LifecycleRule(
-                        expiration=Duration.days(access_log_retention_days),
-                        noncurrent_version_expiration=Duration.days(7),
-                    )
-                ],
-                removal_policy=removal_policy,
-                auto_delete_objects=removal_policy == RemovalPolicy.DESTROY,
-            )
-            acknowledge(
-                access_logs_bucket, "This is the access-log bucket; logging it would recurse.", "AwsSolutions-S1"
-            )
-        self.access_logs_bucket = access_logs_bucket
-        self.dag_bucket = s3.Bucket(
+    def _build_environment_name(self) -> str:
+        """Generated once, from the construct path: MWAA needs a name, and the role's log-group
+        ARNs (airflow-<name>-*) need the same one. 1-80 characters, ^[a-zA-Z][0-9a-zA-Z-_]*$."""
+        name = Names.unique_resource_name(self, max_length=80, separator="-", allowed_special_characters="-_")
+        if not _NAME.match(name):
+            raise ValueError(f"MwaaEnvironment name {name!r}: must match {_NAME.pattern}")
+        return name
+
+    # -- DAG bucket and its contents ------------------------------------------------------
+    def _build_dag_bucket(self, removal_policy: RemovalPolicy) -> s3.Bucket:
+        return s3.Bucket(
             self,
             "DagBucket",
             # SSE-S3: MWAA reads it with the execution role alone, no key policy to keep in step.
@@ -220,12 +225,15 @@ class MwaaEnvironment(Construct):
             enforce_ssl=True,
             versioned=True,  # MWAA requires it, and pins requirements.txt by object version
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=access_logs_bucket,
+            server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="DagBucket/",
             lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(30))],
             removal_policy=removal_policy,
             auto_delete_objects=removal_policy == RemovalPolicy.DESTROY,
         )
+
+    def _deploy_dags(self, dags_directory: Path, requirements: str) -> None:
+        """dags/ under `dags/`, dags/requirements.txt as `requirements.txt` at the bucket root."""
         self.dags_deployment = s3deploy.BucketDeployment(
             self,
             "DeployDags",
@@ -241,32 +249,40 @@ class MwaaEnvironment(Construct):
             sources=[s3deploy.Source.data("requirements.txt", requirements)],
             prune=False,  # the bucket root also holds dags/
         )
-        requirements_version: cr.AwsCustomResource | None = None
-        if install_requirements:
-            # MWAA pins requirements.txt by S3 object version; BucketDeployment does not report
-            # versions, so read the version after each upload. The call's physical id carries the
-            # content hash: changed requirements -> a new call -> a new version -> MWAA updates.
-            requirements_arn = self.dag_bucket.arn_for_objects("requirements.txt")
-            requirements_version = cr.AwsCustomResource(
-                self,
-                "RequirementsVersion",
-                on_update=cr.AwsSdkCall(
-                    service="S3",
-                    action="headObject",
-                    parameters={"Bucket": self.dag_bucket.bucket_name, "Key": "requirements.txt"},
-                    physical_resource_id=cr.PhysicalResourceId.of(hashlib.sha256(requirements.encode()).hexdigest()),
-                    output_paths=["VersionId"],
-                ),
-                policy=cr.AwsCustomResourcePolicy.from_statements(
-                    [iam.PolicyStatement(actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[requirements_arn])]
-                ),
-                install_latest_aws_sdk=False,
-                memory_size=256,
-            )
-            requirements_version.node.add_dependency(self.requirements_deployment)
 
-        # -- execution role ---------------------------------------------------------------
-        self.execution_role = iam.Role(
+    def _build_requirements_version(self, requirements: str) -> cr.AwsCustomResource:
+        """MWAA pins requirements.txt by S3 object version; BucketDeployment does not report
+        versions, so read the version after each upload. The call's physical id carries the
+        content hash: changed requirements -> a new call -> a new version -> MWAA updates."""
+        requirements_arn = self.dag_bucket.arn_for_objects("requirements.txt")
+        requirements_version = cr.AwsCustomResource(
+            self,
+            "RequirementsVersion",
+            on_update=cr.AwsSdkCall(
+                service="S3",
+                action="headObject",
+                parameters={"Bucket": self.dag_bucket.bucket_name, "Key": "requirements.txt"},
+                physical_resource_id=cr.PhysicalResourceId.of(hashlib.sha256(requirements.encode()).hexdigest()),
+                output_paths=["VersionId"],
+            ),
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [iam.PolicyStatement(actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[requirements_arn])]
+            ),
+            install_latest_aws_sdk=False,
+            memory_size=256,
+        )
+        requirements_version.node.add_dependency(self.requirements_deployment)
+        return requirements_version
+
+    # -- execution role -------------------------------------------------------------------
+    def _build_execution_role(
+        self,
+        stage_state_machines: Mapping[str, sfn.IStateMachine],
+        landing_bucket: s3.IBucket,
+        incoming_prefix: str,
+        notification_topic: sns.ITopic,
+    ) -> iam.Role:
+        role = iam.Role(
             self,
             "ExecutionRole",
             assumed_by=iam.CompositePrincipal(
@@ -274,10 +290,9 @@ class MwaaEnvironment(Construct):
             ),
             description="Amazon MWAA execution role: run the pipeline's stage state machines.",
         )
-        role = self.execution_role
-        for stage in stages:
-            stage.state_machine.grant_start_execution(role)
-            stage.state_machine.grant_execution(role, "states:DescribeExecution")
+        for state_machine in stage_state_machines.values():
+            state_machine.grant_start_execution(role)
+            state_machine.grant_execution(role, "states:DescribeExecution")
         self.dag_bucket.grant_read(role)
         # A failed task sends the pipeline's failure notice (the topic's key comes with the grant).
         notification_topic.grant_publish(role)
@@ -290,18 +305,26 @@ class MwaaEnvironment(Construct):
                 conditions={"StringLike": {"s3:prefix": [f"{incoming_prefix}*"]}},
             )
         )
+        for statement in self._mwaa_service_statements():
+            role.add_to_principal_policy(statement)
+        self._acknowledge_role_findings(role, stage_state_machines)
+        return role
+
+    def _mwaa_service_statements(self) -> list[iam.PolicyStatement]:
+        """What MWAA itself needs (execution role policy of the MWAA User Guide), scoped to this environment."""
+        stack = Stack.of(self)
         environment_arn = stack.format_arn(
             service="airflow", resource="environment", resource_name=self.environment_name
         )
-        log_groups_arn = stack.format_arn(
+        self._log_groups_arn = stack.format_arn(
             service="logs",
             resource="log-group",
             resource_name=f"airflow-{self.environment_name}-*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         # MWAA's Celery queues live in the service's own account, hence account "*".
-        celery_queues_arn = stack.format_arn(service="sqs", account="*", resource="airflow-celery-*")
-        for statement in (
+        self._celery_queues_arn = stack.format_arn(service="sqs", account="*", resource="airflow-celery-*")
+        return [
             iam.PolicyStatement(sid="PublishMetrics", actions=["airflow:PublishMetrics"], resources=[environment_arn]),
             iam.PolicyStatement(
                 sid="OwnLogGroups",
@@ -314,7 +337,7 @@ class MwaaEnvironment(Construct):
                     "logs:GetLogGroupFields",
                     "logs:GetQueryResults",
                 ],
-                resources=[log_groups_arn],
+                resources=[self._log_groups_arn],
             ),
             iam.PolicyStatement(
                 sid="NoResourceLevelPermissions",
@@ -331,7 +354,7 @@ class MwaaEnvironment(Construct):
                     "sqs:ReceiveMessage",
                     "sqs:SendMessage",
                 ],
-                resources=[celery_queues_arn],
+                resources=[self._celery_queues_arn],
             ),
             # The Celery queues are encrypted with an AWS owned key (no key of this account).
             iam.PolicyStatement(
@@ -340,24 +363,24 @@ class MwaaEnvironment(Construct):
                 not_resources=[stack.format_arn(service="kms", region="*", resource="key", resource_name="*")],
                 conditions={"StringLike": {"kms:ViaService": [f"sqs.{stack.region}.amazonaws.com"]}},
             ),
-        ):
-            role.add_to_principal_policy(statement)
-        self._acknowledge_role_findings(role, stages, log_groups_arn, celery_queues_arn)
-        self._acknowledge_deploy_time_functions()
+        ]
 
-        # -- the environment ----------------------------------------------------------------
-        self.airflow_configuration_options = airflow_options(
-            stages,
-            stage_timeouts,
-            landing_bucket_name=landing_bucket.bucket_name,
-            incoming_prefix=incoming_prefix,
-            landing_prefix=landing_prefix,
-            notification_topic_arn=notification_topic.topic_arn,
-            schedule=schedule,
-        )
-        module = mwaa.CfnEnvironment.ModuleLoggingConfigurationProperty
-        log = module(enabled=True, log_level=log_level)
-        self.environment = mwaa.CfnEnvironment(
+    # -- the environment --------------------------------------------------------------------
+    def _build_environment(
+        self,
+        *,
+        subnets: Sequence[ec2.ISubnet],
+        security_group: ec2.ISecurityGroup,
+        airflow_version: str,
+        environment_class: str,
+        min_workers: int,
+        max_workers: int,
+        web_server_access: str,
+        requirements_version: cr.AwsCustomResource | None,
+        log_level: str,
+    ) -> mwaa.CfnEnvironment:
+        log = mwaa.CfnEnvironment.ModuleLoggingConfigurationProperty(enabled=True, log_level=log_level)
+        environment = mwaa.CfnEnvironment(
             self,
             "Environment",
             name=self.environment_name,
@@ -365,10 +388,10 @@ class MwaaEnvironment(Construct):
             environment_class=environment_class,
             min_workers=min_workers,
             max_workers=max_workers,
-            execution_role_arn=role.role_arn,
+            execution_role_arn=self.execution_role.role_arn,
             source_bucket_arn=self.dag_bucket.bucket_arn,
             dag_s3_path="dags",
-            requirements_s3_path="requirements.txt" if install_requirements else None,
+            requirements_s3_path="requirements.txt" if requirements_version else None,
             requirements_s3_object_version=(
                 requirements_version.get_response_field("VersionId") if requirements_version else None
             ),
@@ -384,17 +407,16 @@ class MwaaEnvironment(Construct):
             airflow_configuration_options=self.airflow_configuration_options,
         )
         # The role's policy must exist before MWAA validates it, and the DAGs before the first parse.
-        self.environment.node.add_dependency(role, self.dags_deployment)
+        environment.node.add_dependency(self.execution_role, self.dags_deployment)
         if requirements_version:
-            self.environment.node.add_dependency(requirements_version)
+            environment.node.add_dependency(requirements_version)
         # Always deleted with its stack: it holds no data (the DAG bucket does) and a kept
         # environment would bill by the hour and hold its name against the next deploy.
-        self.environment.apply_removal_policy(RemovalPolicy.DESTROY)
+        environment.apply_removal_policy(RemovalPolicy.DESTROY)
+        return environment
 
-    def _acknowledge_role_findings(
-        self, role: iam.Role, stages: Sequence[PipelineStage], log_groups_arn: str, celery_queues_arn: str
-    ) -> None:
-        stack = Stack.of(self)
+    # -- cdk-nag acknowledgements -----------------------------------------------------------
+    def _acknowledge_role_findings(self, role: iam.Role, stage_state_machines: Mapping[str, sfn.IStateMachine]) -> None:
         acknowledge_grant_actions(role, *GRANT_READ_ACTIONS)
         acknowledge(
             role,
@@ -410,25 +432,26 @@ class MwaaEnvironment(Construct):
         acknowledge(
             role,
             "MWAA names its log groups airflow-<environment>-<log type>; only this environment's.",
-            f"AwsSolutions-IAM5[Resource::{_nag_arn(stack, log_groups_arn)}]",
+            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, self._log_groups_arn)}]",
         )
         acknowledge(
             role,
             "MWAA's Celery queues are named airflow-celery-<id> in the service's account.",
-            f"AwsSolutions-IAM5[Resource::{_nag_arn(stack, celery_queues_arn)}]",
+            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, self._celery_queues_arn)}]",
             "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
         )
-        for stage in stages:
-            if stage.state_machine.node.default_child is None:  # imported: cdk-nag spells it another way
+        for name, state_machine in stage_state_machines.items():
+            if state_machine.node.default_child is None:  # imported: cdk-nag spells it another way
                 continue
-            machine = rendered_arn(self, stage.state_machine, attribute="")
+            machine = rendered_arn(self, state_machine, attribute="")
             ref = f'{{"Ref":"{machine[1:-1]}"}}' if machine.startswith("<") else f'{{"Fn::ImportValue":"{machine}"}}'
-            name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{ref}]}}]}}'
+            machine_name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{ref}]}}]}}'
             acknowledge(
                 role,
-                f"DescribeExecution on the executions of the {stage.name} stage state machine "
+                f"DescribeExecution on the executions of the {name} stage state machine "
                 "only; execution names are made per DAG run.",
-                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}:*]",
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+                f"{machine_name}:*]",
             )
 
     def _acknowledge_deploy_time_functions(self) -> None:
@@ -462,10 +485,15 @@ class MwaaEnvironment(Construct):
                 )
 
 
-def _nag_arn(stack: Stack, arn: str) -> str:
-    """How cdk-nag spells an ARN made by format_arn: pseudo parameters as <AWS::...>."""
-    resolved = stack.resolve(arn)
-    if isinstance(resolved, str):
-        return resolved
-    parts = resolved["Fn::Join"][1]
-    return "".join(part if isinstance(part, str) else f"<{part['Ref']}>" for part in parts)
+def _check_wiring(
+    subnets: Sequence[ec2.ISubnet],
+    stage_state_machines: Mapping[str, sfn.IStateMachine],
+    stage_timeouts: Mapping[str, Duration],
+) -> None:
+    if len(subnets) != 2:
+        raise ValueError(f"MwaaEnvironment subnets: MWAA takes exactly two private subnets, got {len(subnets)}")
+    if not stage_state_machines:
+        raise ValueError("MwaaEnvironment stage_state_machines = {}: needs at least one stage")
+    missing = [name for name in stage_state_machines if name not in stage_timeouts]
+    if missing:
+        raise ValueError(f"MwaaEnvironment stage_timeouts: no timeout for stage(s) {', '.join(missing)}")

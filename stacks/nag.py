@@ -6,8 +6,9 @@ checkov reads the synthesized templates: a skip is CloudFormation metadata on th
 
 cdk-nag 3 matches acknowledgements by exact finding id, and an IAM5 finding id spells out the
 resource as it appears in the template: `<LogicalId.Arn>` for a resource of the same stack, the
-export name for one imported from another stack. `rendered_arn` builds that spelling so the
-acknowledgements keep matching whichever stack the resource ends up in.
+export name for one imported from another stack, `<AWS::Region>` for a pseudo parameter in an ARN
+made with `format_arn`. `rendered_arn` builds that spelling so the acknowledgements keep matching
+whichever stack the resource ends up in.
 """
 
 from __future__ import annotations
@@ -100,8 +101,15 @@ def acknowledge_grant_actions(scope: IConstruct, *actions: str) -> None:
     )
 
 
-def rendered_arn(consumer: Construct, resource: IConstruct, attribute: str = "Arn") -> str:
-    """How cdk-nag spells `resource`'s ARN (or Ref with attribute="") in a policy of `consumer`."""
+def rendered_arn(consumer: Construct, resource: IConstruct | str, attribute: str = "Arn") -> str:
+    """How cdk-nag spells an ARN in a policy of `consumer`: `resource`'s ARN (or Ref with
+    attribute=""), or an ARN string made with `format_arn` (pseudo parameters as `<AWS::...>`)."""
+    if isinstance(resource, str):
+        resolved = Stack.of(consumer).resolve(resource)
+        if isinstance(resolved, str):
+            return resolved
+        parts = resolved["Fn::Join"][1]
+        return "".join(part if isinstance(part, str) else f"<{part['Ref']}>" for part in parts)
     producer = Stack.of(resource)
     cfn = resource if CfnResource.is_cfn_resource(resource) else resource.node.default_child
     logical_id = producer.get_logical_id(cfn)  # type: ignore[arg-type]

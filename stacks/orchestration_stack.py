@@ -47,7 +47,7 @@ class OrchestrationStack(Stack):
             "Mwaa",
             subnets=self.network.subnets,
             security_group=self.network.security_group,
-            stages=pipeline.stages,
+            stage_state_machines={stage.name: stage.state_machine for stage in pipeline.stages},
             stage_timeouts=stage_timeouts,
             landing_bucket=storage.landing_bucket,
             incoming_prefix=config.incoming_prefix,

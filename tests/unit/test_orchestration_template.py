@@ -25,7 +25,6 @@ from stacks.config import config_for
 from stacks.mwaa_environment import DAGS_DIRECTORY, MwaaEnvironment, check_mwaa_settings
 from stacks.mwaa_facts import MWAA_AIRFLOW_VERSIONS, MWAA_PRICES
 from stacks.mwaa_network import MWAA_INTERFACE_ENDPOINTS, MwaaNetwork
-from stacks.pipeline_workflow import PipelineStage
 from tests.conftest import Synthesized
 from tests.helpers import as_list, exported_value, one_resource, render, state_machine_definition
 
@@ -350,16 +349,13 @@ def standalone(*, egress: str = "nat-gateway", **settings: Any) -> Template:
         flow_log_key=kms.Key(stack, "Key"),
         flow_log_retention=logs.RetentionDays.ONE_WEEK,
     )
-    stages = [
-        PipelineStage(name=name, state_machine=sfn.StateMachine.from_state_machine_name(stack, name, name))
-        for name in STAGES
-    ]
+    stage_state_machines = {name: sfn.StateMachine.from_state_machine_name(stack, name, name) for name in STAGES}
     MwaaEnvironment(
         stack,
         "Mwaa",
         subnets=network.subnets,
         security_group=network.security_group,
-        stages=stages,
+        stage_state_machines=stage_state_machines,
         stage_timeouts={name: Duration.minutes(30) for name in STAGES},
         landing_bucket=s3.Bucket.from_bucket_name(stack, "Landing", "landing"),
         incoming_prefix="drop/",
