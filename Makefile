@@ -14,7 +14,7 @@ SCENARIO ?= happy_path
 LOCAL_ASSEMBLY := cdk.out.local
 APP_SOURCES := app.py $(wildcard stacks/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt dags/.airflowignore)
 
-.PHONY: setup synth demo scenarios test bench lint diff bootstrap deploy destroy clean graphs why constraints test-fast
+.PHONY: setup synth demo scenarios test bench lint diff bootstrap deploy destroy clean graphs why constraints test-fast cost
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -89,6 +89,11 @@ test-fast: setup lint
 
 bench: setup $(LOCAL_ASSEMBLY)/manifest.json
 	$(BIN)/python -m benchmarks --assembly $(LOCAL_ASSEMBLY)
+
+# $ per burst of 10 / 1,000 / 10,000 files, three designs, from transitions counted in local bursts
+# (10, 100, 1,000 files: a few minutes) and the formula they check; the MWAA comparison; the plot.
+cost: setup $(LOCAL_ASSEMBLY)/manifest.json
+	$(BIN)/python -m localrun.cost --assembly $(LOCAL_ASSEMBLY) --plot docs/cost-per-burst.png
 
 lint: setup
 	$(BIN)/ruff check .

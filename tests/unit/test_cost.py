@@ -1,0 +1,115 @@
+"""`make cost`'s formula, prices and output, without running anything (the local bursts that check
+the formula against counted transitions are in tests/scenarios/test_cost.py, the slow tier)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from localrun import cost
+from localrun.cost import Assumptions, BurstShape, distributed_map, inline_map, per_object, price, projections
+from localrun.pricing import EXPRESS_WORKFLOWS, GLUE, STEP_FUNCTIONS
+from stacks.config import config_for
+from stacks.mwaa_facts import MWAA_PRICES
+
+A = Assumptions()
+
+
+def test_assumptions_follow_the_deployed_config() -> None:
+    dev = config_for("dev")
+    assert A.batch_size == dev.admission.batch_size
+    assert A.poll_interval_seconds == dev.crawler.poll_interval_seconds
+    assert dev.glue_job.worker_type == "G.1X" and A.job_dpus == dev.glue_job.number_of_workers
+
+
+@pytest.mark.parametrize("files", [10, 1_000, 10_000])
+def test_targets_for_the_default_design(files: int) -> None:
+    """Benchmarks of the design, from the formula: the working run of a 10,000-file burst stays
+    within 1,000 Standard transitions; a burst costs at most 2 crawls and 2 job runs."""
+    batched = distributed_map(cost.nominal_shape(files, A), A)
+    assert batched.crawls <= 2 and batched.job_runs <= 2
+    assert batched.run_transitions <= 1_000
+    assert batched.express_requests == 1 + -(-(files - 1) // A.batch_size)
+    # ...but every upload also starts an execution that coalesces: 8 transitions each.
+    assert batched.trigger_transitions == (files - 1) * cost.PIPELINE_COALESCED
+
+
+def test_one_execution_per_object_costs_a_crawl_and_a_job_per_file() -> None:
+    old = per_object(1_000, A)
+    assert (old.crawls, old.job_runs) == (1_000, 1_000)
+    # A happy run of the old design was 14 transitions with one poll (README before 6453f5d).
+    one_poll = per_object(1, replace(A, crawl_seconds=1))
+    assert one_poll.standard_transitions == 14
+
+
+def test_the_inline_map_bills_a_transition_per_file_and_outgrows_one_history() -> None:
+    shape = cost.nominal_shape(3_000, A)
+    inline, batched = inline_map(shape, A), distributed_map(shape, A)
+    assert inline.standard_transitions - batched.standard_transitions == 3_000 + 2 * 4 - batched.express_requests
+    assert inline.lambda_invocations == 3_000 and inline.express_requests == 0
+    assert inline.feasible and not inline_map(cost.nominal_shape(10_000, A), A).feasible
+
+
+def test_designs_order_by_cost_for_big_bursts() -> None:
+    for files in (1_000, 10_000):
+        old, inline, batched = (price(row, A).total for row in projections(files, A))
+        assert batched < inline < old
+
+
+def test_formula_of_a_measured_shape() -> None:
+    """Three rounds (16, 84, and one that found nothing), 99 coalesced, a crawl of two polls."""
+    shape = BurstShape(files=100, coalesced=99, runs=[[16, 84, 0]], polls_per_crawl=[1, 2])
+    counts = distributed_map(shape, A)
+    pipeline = 7 + 9 + 9 + 7
+    admission = 3 * 3 + (1 + 1 + 0)
+    crawl, transform = 5 + 9, 4 + 4
+    assert counts.standard_transitions == 99 * 8 + pipeline + admission + crawl + transform
+    assert (counts.crawls, counts.job_runs, counts.express_requests) == (2, 2, 2)
+
+
+def test_prices_are_dated_and_billed_as_aws_bills_them() -> None:
+    for dated in (STEP_FUNCTIONS, EXPRESS_WORKFLOWS, GLUE):
+        assert dated.as_of and dated.region == "us-east-1"
+    assert EXPRESS_WORKFLOWS.gb_seconds(0.01) == pytest.approx(0.1 * 64 / 1024)  # 100 ms, 64 MB at least
+    assert EXPRESS_WORKFLOWS.gb_seconds(6.3) == pytest.approx(6.3 * 64 / 1024)
+    assert EXPRESS_WORKFLOWS.cost(1_000_000, 0) == pytest.approx(1.00)
+    assert GLUE.crawl_cost(60, 1) == pytest.approx(0.44 / 6)  # 10-minute minimum
+    assert GLUE.job_cost(10, 1) == pytest.approx(0.44 / 60)  # 1-minute minimum
+    assert GLUE.confirmed is False  # until someone checks the pricing page
+
+
+def test_mwaa_comparison_uses_the_repository_prices() -> None:
+    comparison = cost.mwaa_comparison(tasks=15)
+    hourly = MWAA_PRICES.environment_per_hour["mw1.small"] + MWAA_PRICES.additional_worker_per_hour["mw1.small"]
+    expected = hourly * MWAA_PRICES.hours_per_month
+    assert comparison.environment_usd_per_month == pytest.approx(expected)
+    assert 390 < comparison.environment_usd_per_month < 410  # "a $400/month environment"
+    assert comparison.transitions_per_run == 18
+    assert comparison.break_even_runs_per_month == pytest.approx(expected / (18 * 0.025 / 1000))
+    assert all(saving > 0 for *_, saving in comparison.schedules)
+
+
+def test_cli_without_local_runs_prints_the_tables_and_draws_the_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    png, report = tmp_path / "cost.png", tmp_path / "cost.json"
+    assert cost.main(["--measure", "", "--plot", str(png), "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "| 10,000 | (c) Distributed Map, batched | 80,182 (79,992) |" in out
+    assert "break-even at" in out and "to be confirmed" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report.exists()
+
+
+def test_the_docs_show_the_table_and_plot_make_cost_prints() -> None:
+    """The formula rows and the MWAA table in the docs are what the code computes now."""
+    root = Path(__file__).resolve().parents[2]
+    docs = "\n".join(p.read_text() for p in [root / "README.md", *sorted((root / "docs").rglob("*.md"))])
+    rows = [row for files in cost.BURSTS for row in projections(files, A)]
+    for line in cost.burst_table(rows, A).splitlines():
+        assert line in docs, f"stale cost table in the docs (run make cost): {line}"
+    for line in cost.mwaa_table(cost.mwaa_comparison()).splitlines()[2:]:
+        assert line in docs, f"stale MWAA comparison in the docs (run make cost): {line}"
+    assert "docs/cost-per-burst.png" in docs and (root / "docs" / "cost-per-burst.png").exists()
