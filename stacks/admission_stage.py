@@ -18,13 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -38,7 +36,7 @@ from stacks.nag import (
     rendered_arn,
     skip_checkov,
 )
-from stacks.observed_state_machine import ObservedStateMachine
+from stacks.observed_state_machine import ObservedStateMachine, StageObservability
 
 ADMISSION_CODE = Path(__file__).resolve().parent.parent / "lambda" / "admission"
 RESULTS_PREFIX = "admission-results/"
@@ -72,13 +70,10 @@ class FileAdmissionStage(Construct):
         max_file_megabytes: int,
         tolerated_failure_percentage: int,
         timeout: Duration,
-        log_key: kms.IKey,
-        log_retention: logs.RetentionDays,
-        alarm_topic: sns.ITopic,
-        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        observability: StageObservability,
     ) -> None:
         super().__init__(scope, id_)
-        self._log_key, self._log_retention, self._removal_policy = log_key, log_retention, removal_policy
+        self._observability = observability
         self.admit_function = self._build_function(
             "AdmitFiles",
             handler="handler.handler",
@@ -130,10 +125,7 @@ class FileAdmissionStage(Construct):
             "Workflow",
             definition=definition,
             timeout=timeout,
-            log_key=log_key,
-            log_retention=log_retention,
-            alarm_topic=alarm_topic,
-            removal_policy=removal_policy,
+            observability=observability,
             comment="Admission stage: admit or quarantine every file under the incoming prefix.",
         )
         self.state_machine = observed.state_machine
@@ -179,9 +171,9 @@ class FileAdmissionStage(Construct):
         log_group = logs.LogGroup(
             self,
             f"{id_}Logs",
-            encryption_key=self._log_key,
-            retention=self._log_retention,
-            removal_policy=self._removal_policy,
+            encryption_key=self._observability.log_key,
+            retention=self._observability.log_retention,
+            removal_policy=self._observability.removal_policy,
         )
         role = iam.Role(
             self, f"{id_}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
@@ -201,7 +193,7 @@ class FileAdmissionStage(Construct):
             log_group=log_group,
             environment=environment,
             # The bucket name and prefixes are not secret, but encrypted at rest with the stage's key.
-            environment_encryption=self._log_key,
+            environment_encryption=self._observability.log_key,
             # Capped at what the stage can ask for: a runaway caller cannot take the account's concurrency.
             reserved_concurrent_executions=reserved_concurrency,
         )

@@ -10,17 +10,14 @@ Every poll costs four state transitions (Wait, GetCrawler, Choice, count).
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_glue as glue
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import BUSY_RETRY_BACKOFF_RATE
-from stacks.observed_state_machine import ObservedStateMachine
+from stacks.observed_state_machine import ObservedStateMachine, StageObservability
 
 CRAWLER_FAILED = "CrawlerFailed"
 CRAWLER_TIMED_OUT = "CrawlerTimedOut"
@@ -43,10 +40,7 @@ class GlueCrawlStage(Construct):
         busy_retry_interval: Duration,
         busy_retry_attempts: int,
         timeout: Duration,
-        log_key: kms.IKey,
-        log_retention: logs.RetentionDays,
-        alarm_topic: sns.ITopic,
-        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        observability: StageObservability,
     ) -> None:
         super().__init__(scope, id_)
         self.crawler_name = crawler.ref
@@ -62,10 +56,7 @@ class GlueCrawlStage(Construct):
             "Workflow",
             definition=start_crawler.next(wait).next(get_crawler).next(crawl_finished),
             timeout=timeout,
-            log_key=log_key,
-            log_retention=log_retention,
-            alarm_topic=alarm_topic,
-            removal_policy=removal_policy,
+            observability=observability,
             comment="Crawl stage: run the landing crawler and wait for it to finish.",
         )
         self.state_machine = observed.state_machine

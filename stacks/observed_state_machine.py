@@ -6,6 +6,8 @@ an alarm on failed or timed-out executions that notifies a topic.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -19,6 +21,17 @@ from stacks.nag import acknowledge
 from stacks.physical_names import physical_name
 
 
+@dataclass(frozen=True, kw_only=True)
+class StageObservability:
+    """What every state machine construct of a stack shares: the key and retention of its logs, the
+    topic its failure alarm (and the pipeline's notices) go to, and whether its logs outlive the stack."""
+
+    log_key: kms.IKey
+    log_retention: logs.RetentionDays
+    alarm_topic: sns.ITopic
+    removal_policy: RemovalPolicy = RemovalPolicy.DESTROY
+
+
 class ObservedStateMachine(Construct):
     """`sfn.StateMachine` plus its log group and failure alarm; the machine is `.state_machine`."""
 
@@ -29,10 +42,7 @@ class ObservedStateMachine(Construct):
         *,
         definition: sfn.IChainable,
         timeout: Duration,
-        log_key: kms.IKey,
-        log_retention: logs.RetentionDays,
-        alarm_topic: sns.ITopic,
-        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        observability: StageObservability,
         comment: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
@@ -43,11 +53,11 @@ class ObservedStateMachine(Construct):
             # every such group; elsewhere each group grows the account's CloudWatch Logs resource
             # policy, which is capped at 5,120 characters.
             log_group_name=physical_name(
-                self, prefix="/aws/vendedlogs/states/", max_length=512, removal_policy=removal_policy
+                self, prefix="/aws/vendedlogs/states/", max_length=512, removal_policy=observability.removal_policy
             ),
-            encryption_key=log_key,
-            retention=log_retention,
-            removal_policy=removal_policy,
+            encryption_key=observability.log_key,
+            retention=observability.log_retention,
+            removal_policy=observability.removal_policy,
         )
         self.state_machine = sfn.StateMachine(
             self,
@@ -84,4 +94,4 @@ class ObservedStateMachine(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.failure_alarm.add_alarm_action(cloudwatch_actions.SnsAction(alarm_topic))
+        self.failure_alarm.add_alarm_action(cloudwatch_actions.SnsAction(observability.alarm_topic))

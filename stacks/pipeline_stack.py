@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
-
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -15,6 +11,7 @@ from stacks.admission_stage import FileAdmissionStage
 from stacks.config import DeploymentConfig
 from stacks.crawl_stage import GlueCrawlStage
 from stacks.glue_resources import CuratedTransformJob, GlueSecurity, LandingCrawler
+from stacks.observed_state_machine import StageObservability
 from stacks.pipeline_triggers import PipelineTriggers
 from stacks.pipeline_workflow import IncomingFiles, PipelineStage, PipelineWorkflow
 from stacks.retention import log_retention, removal_policy
@@ -23,88 +20,24 @@ from stacks.storage_stack import StorageStack
 from stacks.transform_stage import GlueTransformStage
 
 
-class _Logging(TypedDict):
-    """What every state machine construct of this stack takes for its logs."""
-
-    log_key: kms.IKey
-    log_retention: logs.RetentionDays
-    removal_policy: RemovalPolicy
-
-
 class PipelineStack(Stack):
+    """The pipeline's stages (admission, crawl, transform) over the Glue crawler and job, the
+    workflow that runs them in rounds under a single-flight lease, and its triggers."""
+
     def __init__(
         self, scope: Construct, id_: str, *, config: DeploymentConfig, storage: StorageStack, **kwargs: object
     ) -> None:
         super().__init__(scope, id_, **kwargs)  # type: ignore[arg-type]
-        key, topic = storage.key, storage.topic
-        logging = _Logging(
-            log_key=key,
+        self.observability = StageObservability(
+            log_key=storage.key,
             log_retention=log_retention(config.log_retention_days),
+            alarm_topic=storage.topic,
             removal_policy=removal_policy(config.removal_policy),
         )
-
-        security = GlueSecurity(self, "GlueSecurity", key=key, removal_policy=logging["removal_policy"]).configuration
-        crawler = LandingCrawler(
-            self,
-            "LandingCrawler",
-            bucket=storage.landing_bucket,
-            prefix=config.landing_prefix,
-            database=storage.database,
-            security_configuration=security,
-            key=key,
-        )
-        job = CuratedTransformJob(
-            self,
-            "TransformJob",
-            landing_bucket=storage.landing_bucket,
-            landing_prefix=config.landing_prefix,
-            curated_bucket=storage.curated_bucket,
-            security_configuration=security,
-            key=key,
-            worker_type=config.glue_job.worker_type,
-            number_of_workers=config.glue_job.number_of_workers,
-            timeout=Duration.minutes(config.glue_job.timeout_minutes),
-        )
-        self.crawl_stage = GlueCrawlStage(
-            self,
-            "CrawlStage",
-            crawler=crawler.crawler,
-            poll_interval=Duration.seconds(config.crawler.poll_interval_seconds),
-            max_polls=config.crawler.max_polls,
-            busy_retry_interval=Duration.seconds(config.crawler.busy_retry_interval_seconds),
-            busy_retry_attempts=config.crawler.busy_retry_attempts,
-            timeout=Duration.minutes(config.crawl_stage_timeout_minutes),
-            alarm_topic=topic,
-            **logging,
-        )
-        self.transform_stage = GlueTransformStage(
-            self,
-            "TransformStage",
-            job=job.job,
-            manifest_bucket=storage.curated_bucket,
-            curated_table=storage.curated_table,
-            max_rejected_ratio=config.glue_job.max_rejected_ratio,
-            busy_retry_interval=Duration.seconds(config.glue_job.busy_retry_interval_seconds),
-            busy_retry_attempts=config.glue_job.busy_retry_attempts,
-            timeout=Duration.minutes(config.transform_stage_timeout_minutes),
-            alarm_topic=topic,
-            **logging,
-        )
-        self.admission_stage = FileAdmissionStage(
-            self,
-            "AdmissionStage",
-            bucket=storage.landing_bucket,
-            incoming_prefix=config.incoming_prefix,
-            landing_prefix=config.landing_prefix,
-            quarantine_prefix=config.quarantine_prefix,
-            contract_columns=CONTRACT_COLUMNS,
-            batch_size=config.admission.batch_size,
-            max_file_megabytes=config.admission.max_file_megabytes,
-            tolerated_failure_percentage=config.admission.tolerated_failure_percentage,
-            timeout=Duration.minutes(config.admission_stage_timeout_minutes),
-            alarm_topic=topic,
-            **logging,
-        )
+        crawler, job = self._build_glue(config, storage)
+        self.crawl_stage = self._build_crawl_stage(config, crawler)
+        self.transform_stage = self._build_transform_stage(config, storage, job)
+        self.admission_stage = self._build_admission_stage(config, storage)
         self.stages = [
             PipelineStage(
                 name="admission",
@@ -116,9 +49,104 @@ class PipelineStack(Stack):
             PipelineStage(name="transform", state_machine=self.transform_stage.state_machine),
         ]
         self.lease = SingleFlightLease(
-            self, "Lease", lease_name="pipeline", key=key, removal_policy=logging["removal_policy"]
+            self, "Lease", lease_name="pipeline", key=storage.key, removal_policy=self.observability.removal_policy
         )
-        self.workflow = PipelineWorkflow(
+        self.workflow = self._build_workflow(config, storage)
+        self.triggers = PipelineTriggers(
+            self,
+            "Triggers",
+            state_machine=self.workflow.state_machine,
+            landing_bucket=storage.landing_bucket,
+            incoming_prefix=config.incoming_prefix,
+            schedule=config.schedule,
+            key=storage.key,
+            enabled=config.outer_loop == "eventbridge",
+        )
+        for name, construct in (
+            ("AdmissionStage", self.admission_stage),
+            ("CrawlStage", self.crawl_stage),
+            ("TransformStage", self.transform_stage),
+            ("Pipeline", self.workflow),
+        ):
+            CfnOutput(self, f"{name}StateMachineArn", value=construct.state_machine.state_machine_arn)
+
+    def _build_glue(
+        self, config: DeploymentConfig, storage: StorageStack
+    ) -> tuple[LandingCrawler, CuratedTransformJob]:
+        """The landing crawler and the transform job, under one Glue security configuration."""
+        security = GlueSecurity(
+            self, "GlueSecurity", key=storage.key, removal_policy=self.observability.removal_policy
+        ).configuration
+        crawler = LandingCrawler(
+            self,
+            "LandingCrawler",
+            bucket=storage.landing_bucket,
+            prefix=config.landing_prefix,
+            database=storage.database,
+            security_configuration=security,
+            key=storage.key,
+        )
+        job = CuratedTransformJob(
+            self,
+            "TransformJob",
+            landing_bucket=storage.landing_bucket,
+            landing_prefix=config.landing_prefix,
+            curated_bucket=storage.curated_bucket,
+            security_configuration=security,
+            key=storage.key,
+            worker_type=config.glue_job.worker_type,
+            number_of_workers=config.glue_job.number_of_workers,
+            timeout=Duration.minutes(config.glue_job.timeout_minutes),
+        )
+        return crawler, job
+
+    def _build_crawl_stage(self, config: DeploymentConfig, crawler: LandingCrawler) -> GlueCrawlStage:
+        return GlueCrawlStage(
+            self,
+            "CrawlStage",
+            crawler=crawler.crawler,
+            poll_interval=Duration.seconds(config.crawler.poll_interval_seconds),
+            max_polls=config.crawler.max_polls,
+            busy_retry_interval=Duration.seconds(config.crawler.busy_retry_interval_seconds),
+            busy_retry_attempts=config.crawler.busy_retry_attempts,
+            timeout=Duration.minutes(config.crawl_stage_timeout_minutes),
+            observability=self.observability,
+        )
+
+    def _build_transform_stage(
+        self, config: DeploymentConfig, storage: StorageStack, job: CuratedTransformJob
+    ) -> GlueTransformStage:
+        return GlueTransformStage(
+            self,
+            "TransformStage",
+            job=job.job,
+            manifest_bucket=storage.curated_bucket,
+            curated_table=storage.curated_table,
+            max_rejected_ratio=config.glue_job.max_rejected_ratio,
+            busy_retry_interval=Duration.seconds(config.glue_job.busy_retry_interval_seconds),
+            busy_retry_attempts=config.glue_job.busy_retry_attempts,
+            timeout=Duration.minutes(config.transform_stage_timeout_minutes),
+            observability=self.observability,
+        )
+
+    def _build_admission_stage(self, config: DeploymentConfig, storage: StorageStack) -> FileAdmissionStage:
+        return FileAdmissionStage(
+            self,
+            "AdmissionStage",
+            bucket=storage.landing_bucket,
+            incoming_prefix=config.incoming_prefix,
+            landing_prefix=config.landing_prefix,
+            quarantine_prefix=config.quarantine_prefix,
+            contract_columns=CONTRACT_COLUMNS,
+            batch_size=config.admission.batch_size,
+            max_file_megabytes=config.admission.max_file_megabytes,
+            tolerated_failure_percentage=config.admission.tolerated_failure_percentage,
+            timeout=Duration.minutes(config.admission_stage_timeout_minutes),
+            observability=self.observability,
+        )
+
+    def _build_workflow(self, config: DeploymentConfig, storage: StorageStack) -> PipelineWorkflow:
+        return PipelineWorkflow(
             self,
             "Pipeline",
             stages=self.stages,
@@ -129,25 +157,6 @@ class PipelineStack(Stack):
                 landing_prefix=config.landing_prefix,
             ),
             max_rounds=config.admission.max_rounds,
-            topic=topic,
             timeout=Duration.minutes(config.pipeline_timeout_minutes),
-            **logging,
+            observability=self.observability,
         )
-        self.triggers = PipelineTriggers(
-            self,
-            "Triggers",
-            state_machine=self.workflow.state_machine,
-            landing_bucket=storage.landing_bucket,
-            incoming_prefix=config.incoming_prefix,
-            schedule=config.schedule,
-            key=key,
-            enabled=config.outer_loop == "eventbridge",
-        )
-
-        for name, construct in (
-            ("AdmissionStage", self.admission_stage),
-            ("CrawlStage", self.crawl_stage),
-            ("TransformStage", self.transform_stage),
-            ("Pipeline", self.workflow),
-        ):
-            CfnOutput(self, f"{name}StateMachineArn", value=construct.state_machine.state_machine_arn)

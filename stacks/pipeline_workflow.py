@@ -26,17 +26,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.nag import acknowledge, acknowledge_grant_actions, rendered_arn
-from stacks.observed_state_machine import ObservedStateMachine
+from stacks.observed_state_machine import ObservedStateMachine, StageObservability
 from stacks.single_flight_lease import SingleFlightLease
 
 INVALID_TRIGGER = "InvalidTriggerEvent"
@@ -98,16 +95,14 @@ class PipelineWorkflow(Construct):
         lease: SingleFlightLease,
         files: IncomingFiles,
         max_rounds: int,
-        topic: sns.ITopic,
         timeout: Duration,
-        log_key: kms.IKey,
-        log_retention: logs.RetentionDays,
-        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        observability: StageObservability,  # its alarm topic also gets the pipeline's notices
     ) -> None:
         super().__init__(scope, id_)
         if not stages:
             raise ValueError("PipelineWorkflow stages = []: needs at least one stage")
-        self._topic, self._lease, self._files, self._max_rounds = topic, lease, files, max_rounds
+        self._topic, self._lease, self._files = observability.alarm_topic, lease, files
+        self._max_rounds = max_rounds
 
         fail = self._build_failure_path()
         done = sfn.Succeed(self, "Pipeline succeeded")
@@ -130,10 +125,7 @@ class PipelineWorkflow(Construct):
             "Workflow",
             definition=definition,
             timeout=timeout,
-            log_key=log_key,
-            log_retention=log_retention,
-            alarm_topic=topic,
-            removal_policy=removal_policy,
+            observability=observability,
             comment="Pipeline: one run at a time; each round admits, crawls and transforms, then notifies.",
         )
         self.state_machine = observed.state_machine

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -40,7 +38,7 @@ from stacks.nag import (
     rendered_arn,
     skip_checkov,
 )
-from stacks.observed_state_machine import ObservedStateMachine
+from stacks.observed_state_machine import ObservedStateMachine, StageObservability
 
 GLUE_JOB_FAILED = "GlueJobFailed"
 VALIDATION_FAILED = "ValidationFailed"
@@ -70,10 +68,7 @@ class GlueTransformStage(Construct):
         busy_retry_interval: Duration,
         busy_retry_attempts: int,
         timeout: Duration,
-        log_key: kms.IKey,
-        log_retention: logs.RetentionDays,
-        alarm_topic: sns.ITopic,
-        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        observability: StageObservability,
     ) -> None:
         super().__init__(scope, id_)
         # One manifest, one staged output, one quarantine record per run, named after it: a redriven
@@ -89,7 +84,11 @@ class GlueTransformStage(Construct):
         quarantine_key = sfn.JsonPath.format(f"{QUARANTINE_PREFIX}run={{}}.json", run_name)
 
         check_results_logs = logs.LogGroup(
-            self, "CheckResultsLogs", encryption_key=log_key, retention=log_retention, removal_policy=removal_policy
+            self,
+            "CheckResultsLogs",
+            encryption_key=observability.log_key,
+            retention=observability.log_retention,
+            removal_policy=observability.removal_policy,
         )
         # An explicit role instead of AWSLambdaBasicExecutionRole: write to its own log group only.
         check_results_role = iam.Role(
@@ -276,10 +275,7 @@ class GlueTransformStage(Construct):
             "Workflow",
             definition=definition,
             timeout=timeout,
-            log_key=log_key,
-            log_retention=log_retention,
-            alarm_topic=alarm_topic,
-            removal_policy=removal_policy,
+            observability=observability,
             comment="Transform stage: the Glue job writes the run's staged output, the check audits its "
             "manifest, a valid run is published (its catalog partition), an invalid one quarantined.",
         )
