@@ -425,7 +425,9 @@ def test_unsupported_settings_fail_synth_with_one_line(setting: str, value: Any,
 
 
 def test_cost_table_in_the_docs_is_computed_from_the_dated_price_parameters() -> None:
-    docs = (DAGS_DIRECTORY.parent / "README.md").read_text()
+    readme = (DAGS_DIRECTORY.parent / "README.md").read_text()
+    assert "](docs/mwaa-costs.md)" in readme  # the runbook links the cost detail
+    docs = (DAGS_DIRECTORY.parent / "docs" / "mwaa-costs.md").read_text()
     prices = MWAA_PRICES
     assert f"as of {prices.as_of}" in docs and prices.region in docs and prices.source in docs
     for environment_class, hourly in prices.environment_per_hour.items():
