@@ -15,6 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.config import GLUE_WORKER_TYPES
 from stacks.nag import (
     GRANT_KMS_ACTIONS,
     GRANT_READ_ACTIONS,
@@ -30,18 +31,13 @@ GLUE_CODE = Path(__file__).resolve().parent.parent / "glue"
 _ZIP_TIMESTAMP = (2020, 1, 1, 0, 0, 0)
 # Glue 5.0 runs Spark 3.5.4 and Python 3.11: requirements-dev.txt pins pyspark to match.
 GLUE_VERSION = glue.GlueVersion.V5_0
-_WORKER_TYPES = {
-    "G.1X": glue.WorkerType.G_1X,
-    "G.2X": glue.WorkerType.G_2X,
-    "G.4X": glue.WorkerType.G_4X,
-    "G.8X": glue.WorkerType.G_8X,
-    "G.12X": glue.WorkerType.G_12X,
-    "G.16X": glue.WorkerType.G_16X,
-    "R.1X": glue.WorkerType.R_1X,
-    "R.2X": glue.WorkerType.R_2X,
-    "R.4X": glue.WorkerType.R_4X,
-    "R.8X": glue.WorkerType.R_8X,
-}
+
+
+def glue_worker_type(name: str) -> glue.WorkerType:
+    """A worker type as the config names it (GLUE_WORKER_TYPES, "G.1X") as CDK's WorkerType (G_1X)."""
+    if name not in GLUE_WORKER_TYPES:
+        raise ValueError(f"Glue worker type {name!r}: must be one of {', '.join(GLUE_WORKER_TYPES)}")
+    return glue.WorkerType[name.replace(".", "_")]
 
 
 def python_package_zip(package: Path) -> Path:
@@ -259,7 +255,7 @@ class CuratedTransformJob(Construct):
             glue_version=GLUE_VERSION,
             description="Validates one run's landing CSV orders; stages curated Parquet, rejected rows, a manifest.",
             worker_configuration=glue.WorkerConfiguration(
-                worker_type=_WORKER_TYPES[worker_type], number_of_workers=number_of_workers
+                worker_type=glue_worker_type(worker_type), number_of_workers=number_of_workers
             ),
             timeout=timeout,
             max_concurrent_runs=1,  # the lease runs one pipeline at a time; a second run would be a bug
