@@ -12,7 +12,16 @@ from localrun.deployment import LocalDeployment, scheduled_event
 from localrun.runner import SAMPLES, SCENARIOS, describe_execution, run_scenario
 
 CRAWL_OK = ["Start crawler", "Wait for crawler", "Get crawler", "Crawl finished?", "Crawl succeeded"]
-TRANSFORM_OK = ["Run transform job", "Check results", "Results valid?", "Results valid"]
+# Write (the job stages the run's output), audit (the check), publish (the run's partition).
+TRANSFORM_OK = [
+    "Replay?",
+    "Run transform job",
+    "Check results",
+    "Results valid?",
+    "Publish run",
+    "Clear quarantine record",
+    "Results valid",
+]
 ADMISSION_OK = ["Admit files", "Summarize admission", "Admission done"]
 # Lease taken, one round (admission, crawl, transform), its notice, nothing waiting, lease released.
 PIPELINE_START = ["Trigger recognised?", "First round", "Take lease", "Start round"]
@@ -85,7 +94,7 @@ def test_happy_path(deployment: LocalDeployment) -> None:
     [pipeline] = report["pipeline_runs"]
     assert pipeline["path"] == PIPELINE_OK
     assert stage(report, "crawl")["path"] == CRAWL_OK
-    assert stage(report, "transform")["path"] == TRANSFORM_OK
+    assert stage(report, "transform")["path"][-1] == "Results valid"  # nothing to publish, nothing failed
     [notice] = report["notifications"]
     assert notice["subject"] == "Pipeline SUCCEEDED"
     checked = notice["message"]["stages"]["transform"]["Output"]
@@ -143,7 +152,7 @@ def test_crawl_never_finishes_times_out(deployment: LocalDeployment) -> None:
 def test_job_run_failure(deployment: LocalDeployment, scenario: str, state: str) -> None:
     report = run(deployment, scenario)
     transform = stage(report, "transform")
-    assert transform["path"] == ["Run transform job", "Transform job failed"]
+    assert transform["path"] == ["Replay?", "Run transform job", "Transform job failed"]
     assert transform["error"] == "GlueJobFailed"
     assert json.loads(transform["cause"])["JobRunState"] == state
     message = failure_notice(report, transform)
@@ -164,7 +173,7 @@ def test_job_concurrency_exceeded_then_retried(deployment: LocalDeployment) -> N
 def test_check_results_fails_the_stage(deployment: LocalDeployment, scenario: str, reason: str) -> None:
     report = run(deployment, scenario)
     transform = stage(report, "transform")
-    assert transform["path"][-1] == "Results invalid"
+    assert transform["path"][-3:] == ["Note quarantine", "Quarantine run", "Results invalid"]
     assert transform["error"] == "ValidationFailed"
     assert reason in transform["cause"]
     message = failure_notice(report, transform)
@@ -237,8 +246,8 @@ def test_duplicate_event_is_processed_once(deployment: LocalDeployment) -> None:
 
 def test_nothing_new_is_a_noted_no_op(deployment: LocalDeployment) -> None:
     report = run(deployment, "nothing_new")
-    assert stage(report, "transform")["path"] == TRANSFORM_OK
+    assert stage(report, "transform")["path"][-1] == "Results valid"  # nothing to publish, nothing failed
     [notice] = report["notifications"]
     output = notice["message"]["stages"]["transform"]["Output"]
     assert (notice["subject"], output["input_rows"]) == ("Pipeline SUCCEEDED", 0)
-    assert output["reason"].startswith("no new rows since the last run")
+    assert output["reason"].startswith("no new rows in this run's files")
