@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from moto.events.models import EventPattern
 
 from localrun import moto_patches
-from localrun.assembly import ACCOUNT_ID, PARTITION, REGION, CloudAssembly, Resolver, physical_name
+from localrun.assembly import ACCOUNT_ID, PARTITION, REGION, CloudAssembly, Resolver, StackTemplate, physical_name
 from localrun.glue_standin import GlueFaults
 
 _MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
@@ -95,104 +95,20 @@ class LocalDeployment:
         runtime = moto_patches.active()
         glue = runtime.glue
         glue.reset()
-        if endpoint_url:
-            os.environ.setdefault("MOTO_PORT", endpoint_url.rsplit(":", 1)[-1].rstrip("/"))
-        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-        clients = {
-            name: session.client(name, endpoint_url=endpoint_url)
-            for name in ("s3", "sns", "sqs", "glue", "stepfunctions", "dynamodb")
-        }
+        clients = _clients(endpoint_url)
         assembly = CloudAssembly.load(Path(assembly_dir))
         storage, pipeline = assembly.stack_ending("-Storage"), assembly.stack_ending("-Pipeline")
         resolver = Resolver(assembly)
         for stack in (storage, pipeline):
             _register_physical_ids(resolver, stack.name, stack.template)
-
-        s3, glue_client, sfn = clients["s3"], clients["glue"], clients["stepfunctions"]
-        for stack in (storage, pipeline):
-            for logical_id in stack.resources("AWS::S3::Bucket"):
-                s3.create_bucket(Bucket=resolver.physical[(stack.name, logical_id)]["Ref"])
-            for logical_id in stack.resources("AWS::Glue::Database"):
-                glue_client.create_database(DatabaseInput={"Name": resolver.physical[(stack.name, logical_id)]["Ref"]})
-            for table in stack.resources("AWS::Glue::Table").values():  # the published view (curated table)
-                props = resolver.resolve(stack.name, table["Properties"])
-                glue_client.create_table(DatabaseName=props["DatabaseName"], TableInput=props["TableInput"])
-        topic_id, _ = storage.one("AWS::SNS::Topic")
-        topic_name = resolver.physical[(storage.name, topic_id)]["TopicName"]
-        topic_arn = clients["sns"].create_topic(Name=topic_name)["TopicArn"]
-        queue_url = clients["sqs"].create_queue(QueueName=f"{storage.name}-notifications-reader")["QueueUrl"]
-        queue_attributes = clients["sqs"].get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-        queue_arn = queue_attributes["Attributes"]["QueueArn"]
-        clients["sns"].subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-
-        crawler_id, crawler = pipeline.one("AWS::Glue::Crawler")
-        props = resolver.resolve(pipeline.name, crawler["Properties"])
-        glue_client.create_crawler(
-            Name=resolver.physical[(pipeline.name, crawler_id)]["Ref"],
-            Role=props["Role"],
-            DatabaseName=props["DatabaseName"],
-            Targets={"S3Targets": [{"Path": t["Path"]} for t in props["Targets"]["S3Targets"]]},
-        )
-        job_id, job = pipeline.one("AWS::Glue::Job")
-        props = resolver.resolve(pipeline.name, job["Properties"])
-        glue_client.create_job(
-            Name=resolver.physical[(pipeline.name, job_id)]["Ref"],
-            Role=props["Role"],
-            Command=props["Command"],
-            DefaultArguments=props.get("DefaultArguments", {}),
-            GlueVersion=props.get("GlueVersion"),
-            ExecutionProperty=props.get("ExecutionProperty", {"MaxConcurrentRuns": 1}),
-            Timeout=props.get("Timeout", 2880),
-        )
-        for logical_id, function in pipeline.resources("AWS::Lambda::Function").items():
-            arn = resolver.physical[(pipeline.name, logical_id)]["Arn"]
-            module, attribute = _load_handler(assembly.directory, function)
-            variables = resolver.resolve(pipeline.name, function["Properties"]).get("Environment", {}).get("Variables")
-            runtime.route_lambda(
-                arn, module, attribute, logging.getLogger(f"localrun.lambda.{logical_id}"), environment=variables
-            )
-        tables = []
-        for logical_id, table in pipeline.resources("AWS::DynamoDB::Table").items():
-            props = table["Properties"]
-            tables.append(resolver.physical[(pipeline.name, logical_id)]["Ref"])
-            clients["dynamodb"].create_table(
-                TableName=resolver.physical[(pipeline.name, logical_id)]["Ref"],
-                KeySchema=props["KeySchema"],
-                AttributeDefinitions=props["AttributeDefinitions"],
-                BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
-            )
-
-        machines: dict[str, str] = {}
-        for logical_id, machine in pipeline.resources("AWS::StepFunctions::StateMachine").items():
-            definition = resolver.resolve(pipeline.name, machine["Properties"]["DefinitionString"])
-            ids = resolver.physical[(pipeline.name, logical_id)]
-            arn = sfn.create_state_machine(
-                name=ids["Name"],
-                definition=definition,
-                roleArn=resolver.resolve(pipeline.name, machine["Properties"]["RoleArn"]),
-                type="STANDARD",
-            )["stateMachineArn"]
-            for short in ("AdmissionStage", "CrawlStage", "TransformStage", "Pipeline"):
-                if logical_id.startswith(short):
-                    machines[short.replace("Stage", "").lower()] = arn
-
-        queue_urls = {}
-        for logical_id in pipeline.resources("AWS::SQS::Queue"):
-            ids = resolver.physical[(pipeline.name, logical_id)]
-            queue_urls[ids["Arn"]] = clients["sqs"].create_queue(QueueName=ids["QueueName"])["QueueUrl"]
-
-        rules = []
-        for logical_id, rule in pipeline.resources("AWS::Events::Rule").items():
-            props = resolver.resolve(pipeline.name, rule["Properties"])
-            rules.append(
-                RuleSpec(
-                    logical_id,
-                    props.get("EventPattern"),
-                    props.get("ScheduleExpression"),
-                    props.get("Targets", []),
-                    props.get("State") != "DISABLED",
-                )
-            )
+        _create_storage(clients, resolver, (storage, pipeline))
+        topic_arn, queue_url = _create_topic_with_reader(clients, resolver, storage)
+        _create_glue(clients, resolver, pipeline)
+        _route_lambdas(runtime, resolver, assembly, pipeline)
+        tables = _create_tables(clients, resolver, pipeline)
+        machines = _create_state_machines(clients, resolver, pipeline)
+        queue_urls = _create_queues(clients, resolver, pipeline)
+        rules = _read_rules(resolver, pipeline)
 
         landing_id, _ = storage.one("AWS::S3::Bucket", "LandingBucket")
         curated_id, _ = storage.one("AWS::S3::Bucket", "CuratedBucket")
@@ -359,6 +275,137 @@ class LocalDeployment:
             for execution in running:
                 with contextlib.suppress(ClientError):
                     sfn.stop_execution(executionArn=execution["executionArn"], error="LocalRunTeardown")
+
+
+# -- bring-up steps: each creates on moto what one kind of resource of the assembly declares ----
+
+
+def _clients(endpoint_url: str | None) -> dict[str, Any]:
+    if endpoint_url:
+        os.environ.setdefault("MOTO_PORT", endpoint_url.rsplit(":", 1)[-1].rstrip("/"))
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    return {
+        name: session.client(name, endpoint_url=endpoint_url)
+        for name in ("s3", "sns", "sqs", "glue", "stepfunctions", "dynamodb")
+    }
+
+
+def _create_storage(clients: dict[str, Any], resolver: Resolver, stacks: tuple[StackTemplate, ...]) -> None:
+    """Buckets, Glue databases and Glue tables (the published view) of every stack."""
+    s3, glue_client = clients["s3"], clients["glue"]
+    for stack in stacks:
+        for logical_id in stack.resources("AWS::S3::Bucket"):
+            s3.create_bucket(Bucket=resolver.physical[(stack.name, logical_id)]["Ref"])
+        for logical_id in stack.resources("AWS::Glue::Database"):
+            glue_client.create_database(DatabaseInput={"Name": resolver.physical[(stack.name, logical_id)]["Ref"]})
+        for table in stack.resources("AWS::Glue::Table").values():  # the published view (curated table)
+            props = resolver.resolve(stack.name, table["Properties"])
+            glue_client.create_table(DatabaseName=props["DatabaseName"], TableInput=props["TableInput"])
+
+
+def _create_topic_with_reader(clients: dict[str, Any], resolver: Resolver, storage: StackTemplate) -> tuple[str, str]:
+    """The notification topic, with an SQS queue subscribed so that runs can read the notices."""
+    topic_id, _ = storage.one("AWS::SNS::Topic")
+    topic_name = resolver.physical[(storage.name, topic_id)]["TopicName"]
+    topic_arn = clients["sns"].create_topic(Name=topic_name)["TopicArn"]
+    queue_url = clients["sqs"].create_queue(QueueName=f"{storage.name}-notifications-reader")["QueueUrl"]
+    queue_attributes = clients["sqs"].get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    queue_arn = queue_attributes["Attributes"]["QueueArn"]
+    clients["sns"].subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    return topic_arn, queue_url
+
+
+def _create_glue(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> None:
+    """The crawler and the job (the Glue stand-in decides how their runs end)."""
+    glue_client = clients["glue"]
+    crawler_id, crawler = pipeline.one("AWS::Glue::Crawler")
+    props = resolver.resolve(pipeline.name, crawler["Properties"])
+    glue_client.create_crawler(
+        Name=resolver.physical[(pipeline.name, crawler_id)]["Ref"],
+        Role=props["Role"],
+        DatabaseName=props["DatabaseName"],
+        Targets={"S3Targets": [{"Path": t["Path"]} for t in props["Targets"]["S3Targets"]]},
+    )
+    job_id, job = pipeline.one("AWS::Glue::Job")
+    props = resolver.resolve(pipeline.name, job["Properties"])
+    glue_client.create_job(
+        Name=resolver.physical[(pipeline.name, job_id)]["Ref"],
+        Role=props["Role"],
+        Command=props["Command"],
+        DefaultArguments=props.get("DefaultArguments", {}),
+        GlueVersion=props.get("GlueVersion"),
+        ExecutionProperty=props.get("ExecutionProperty", {"MaxConcurrentRuns": 1}),
+        Timeout=props.get("Timeout", 2880),
+    )
+
+
+def _route_lambdas(runtime: Any, resolver: Resolver, assembly: CloudAssembly, pipeline: StackTemplate) -> None:
+    """Every function runs in-process, loaded from its synthesized asset directory."""
+    for logical_id, function in pipeline.resources("AWS::Lambda::Function").items():
+        arn = resolver.physical[(pipeline.name, logical_id)]["Arn"]
+        module, attribute = _load_handler(assembly.directory, function)
+        variables = resolver.resolve(pipeline.name, function["Properties"]).get("Environment", {}).get("Variables")
+        runtime.route_lambda(
+            arn, module, attribute, logging.getLogger(f"localrun.lambda.{logical_id}"), environment=variables
+        )
+
+
+def _create_tables(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> list[str]:
+    tables = []
+    for logical_id, table in pipeline.resources("AWS::DynamoDB::Table").items():
+        props = table["Properties"]
+        tables.append(resolver.physical[(pipeline.name, logical_id)]["Ref"])
+        clients["dynamodb"].create_table(
+            TableName=resolver.physical[(pipeline.name, logical_id)]["Ref"],
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+        )
+    return tables
+
+
+def _create_state_machines(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> dict[str, str]:
+    """Each definition as synthesized, resolved; by short name (admission, crawl, transform, pipeline)."""
+    sfn = clients["stepfunctions"]
+    machines: dict[str, str] = {}
+    for logical_id, machine in pipeline.resources("AWS::StepFunctions::StateMachine").items():
+        definition = resolver.resolve(pipeline.name, machine["Properties"]["DefinitionString"])
+        ids = resolver.physical[(pipeline.name, logical_id)]
+        arn = sfn.create_state_machine(
+            name=ids["Name"],
+            definition=definition,
+            roleArn=resolver.resolve(pipeline.name, machine["Properties"]["RoleArn"]),
+            type="STANDARD",
+        )["stateMachineArn"]
+        for short in ("AdmissionStage", "CrawlStage", "TransformStage", "Pipeline"):
+            if logical_id.startswith(short):
+                machines[short.replace("Stage", "").lower()] = arn
+    return machines
+
+
+def _create_queues(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> dict[str, str]:
+    """The rules' dead-letter queues: queue ARN -> URL."""
+    queue_urls = {}
+    for logical_id in pipeline.resources("AWS::SQS::Queue"):
+        ids = resolver.physical[(pipeline.name, logical_id)]
+        queue_urls[ids["Arn"]] = clients["sqs"].create_queue(QueueName=ids["QueueName"])["QueueUrl"]
+    return queue_urls
+
+
+def _read_rules(resolver: Resolver, pipeline: StackTemplate) -> list[RuleSpec]:
+    rules = []
+    for logical_id, rule in pipeline.resources("AWS::Events::Rule").items():
+        props = resolver.resolve(pipeline.name, rule["Properties"])
+        rules.append(
+            RuleSpec(
+                logical_id,
+                props.get("EventPattern"),
+                props.get("ScheduleExpression"),
+                props.get("Targets", []),
+                props.get("State") != "DISABLED",
+            )
+        )
+    return rules
 
 
 def eventbridge_execution_name(event: dict[str, Any]) -> str:
