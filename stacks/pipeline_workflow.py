@@ -6,6 +6,7 @@ Trigger recognised? ─► Take lease ─ held by a running execution ─► Coa
      (nothing admitted) skips the rest of the round
   ─► Notify round ─► Next round ─► Look at incoming ─ files waiting, rounds left ─► Start round
   ─► Release lease ─► Look at incoming again ─ files waiting, rounds left ─► Retake lease ─► Start round
+                                            └ files waiting, rounds spent ─► Continue in a new execution
   ─► Pipeline succeeded
 each stage: Catch States.ALL ─► note the stage ─► Stage error known?
   the stage execution failed (States.TaskFailed, its DescribeExecution JSON as the cause)
@@ -16,7 +17,8 @@ An unrecognised trigger event is notified as a failure of stage "trigger" (Inval
 
 The look after the release closes the race with an upload that lands while the lease is being
 released: its own execution coalesced into this one, so this one must see it. Files still waiting
-when max_rounds is spent stay under incoming/ for the next trigger (the schedule at the latest).
+when max_rounds is spent are handed to a new execution of this machine (Continue in a new
+execution), so a long burst never strands files until the next schedule tick.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -40,6 +43,8 @@ INVALID_TRIGGER = "InvalidTriggerEvent"
 PIPELINE_FAILED = "PipelineFailed"
 # Step Functions execution names: 1-80 characters; only these characters keep CloudWatch logging working.
 STAGE_NAME_PATTERN = r"[0-9A-Za-z_-]{1,47}"
+# The trigger of an execution that continues another whose rounds were spent.
+CONTINUATION_SOURCE = "glue-pipeline.continuation"
 SNS_TRANSIENT_ERRORS = ["SNS.InternalErrorException", "SNS.ThrottledException", "SNS.KMSThrottlingException"]
 
 
@@ -218,6 +223,7 @@ class PipelineWorkflow(Construct):
         after_release = self._look_at_incoming("Look at incoming after release").next(
             sfn.Choice(self, "Files arrived during release?")
             .when(self._files_waiting_and_rounds_left(), retake)
+            .when(sfn.Condition.number_greater_than("$.waiting.count", 0), self._build_continuation(done))
             .otherwise(done)
         )
         release.next(after_release)
@@ -229,6 +235,36 @@ class PipelineWorkflow(Construct):
         )
         notify.next(next_round).next(look)
         return notify
+
+    def _build_continuation(self, done: sfn.IChainable) -> sfn.IChainable:
+        """Rounds spent and files still waiting: a fresh execution of this machine takes over.
+
+        Their own executions coalesced into this one, so without it they would wait for the next
+        schedule tick. A new execution (not more rounds here) keeps each history short. Its name
+        is derived from this one's: a retried or redriven execution cannot start a second one.
+        """
+        continuation = sfn.CustomState(
+            self,
+            "Continue in a new execution",
+            state_json={
+                "Type": "Task",
+                "Resource": f"arn:{Stack.of(self).partition}:states:::states:startExecution",
+                "Parameters": {
+                    "StateMachineArn.$": "$$.StateMachine.Id",
+                    "Name.$": "States.Format('{}-next', States.Hash($$.Execution.Name, 'MD5'))",
+                    "Input": {
+                        "detail-type": "Scheduled Event",
+                        "source": CONTINUATION_SOURCE,
+                        "detail": {"continues.$": "$$.Execution.Id"},
+                    },
+                },
+                "ResultPath": None,
+            },
+        )
+        # Started already (a retry or a redrive of this execution): the files are in its hands.
+        continuation.add_catch(done, errors=["StepFunctions.ExecutionAlreadyExistsException"])
+        continuation.next(done)
+        return continuation
 
     def _look_at_incoming(self, id_: str) -> tasks.CallAwsService:
         files = self._files
@@ -370,6 +406,14 @@ class PipelineWorkflow(Construct):
         # SnsPublish grants sns:Publish only; an encrypted topic also needs its key.
         self._topic.grant_publish(self.state_machine)
         self._lease.grant_holder_lookup(self.state_machine)
+        # A separate policy (the default one cannot name this machine: the machine depends on it).
+        iam.Policy(
+            self,
+            "ContinueInNewExecution",
+            statements=[
+                iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.state_machine.state_machine_arn])
+            ],
+        ).attach_to_role(self.state_machine.role)
         acknowledge_grant_actions(self.state_machine.role, "kms:GenerateDataKey*")
         stack = Stack.of(self)
         for stage in stages:

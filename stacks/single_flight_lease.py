@@ -173,6 +173,7 @@ class SingleFlightLease(Construct):
             "HolderLookup",
             statements=[
                 iam.PolicyStatement(
+                    # Is the holder still running? (DescribeExecution of one of its own executions)
                     actions=["states:DescribeExecution"],
                     resources=[
                         state_machine.stack.format_arn(

@@ -440,6 +440,7 @@ def simulate(
             "Id": f"arn:aws:states:us-east-1:111122223333:execution:machine:{execution_name}",
         },
         "State": {"EnteredTime": "2026-11-24T10:00:00.000Z"},
+        "StateMachine": {"Id": "arn:aws:states:us-east-1:111122223333:stateMachine:machine"},
     }
     run, data, name = Run(), execution_input, asl["StartAt"]
     for _ in range(max_steps):

@@ -610,12 +610,18 @@ def test_pipeline_may_start_only_the_three_stage_machines(dev: Synthesized, temp
     stage_ids = {state_machine_logical_id(template, prefix) for prefix in (ADMISSION, CRAWL, TRANSFORM)}
     pipeline_id = state_machine_logical_id(template, PIPELINE)
     starts = [s for s in specific if "states:startexecution" in lower_actions(s)]
+    # One start of itself (a continuation when rounds are spent), the rest the stage machines.
+    itself = [s for s in starts if s["Resource"] == {"Ref": pipeline_id}]
+    assert len(itself) == 1 and lower_actions(itself[0]) == {"states:startexecution"}
+    starts = [s for s in starts if s not in itself]
     assert len(starts) == 1 and lower_actions(starts[0]) == {"states:startexecution"}
     assert sorted(as_list(starts[0]["Resource"]), key=json.dumps) == sorted(
         ({"Ref": lid} for lid in stage_ids), key=json.dumps
     )
     for statement in specific:
         actions = lower_actions(statement)
+        if statement in itself:
+            continue
         if actions == {"states:describeexecution"} and refs_in(statement["Resource"]) == {pipeline_id}:
             # The lease: is its holder, an execution of this same machine, still running?
             assert render(statement["Resource"]).endswith(f":execution:${{GetAtt:{pipeline_id}.Name}}:*")

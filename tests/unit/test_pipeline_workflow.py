@@ -57,6 +57,7 @@ class World:
     started: list[dict[str, Any]] = field(default_factory=list)
     published: list[dict[str, Any]] = field(default_factory=list)
     lease_writes: list[str] = field(default_factory=list)
+    continued: list[dict[str, Any]] = field(default_factory=list)  # executions started to take over
 
     def on_task(self, name: str, state: dict[str, Any], params: Any) -> Any:
         resource = state["Resource"]
@@ -82,6 +83,9 @@ class World:
         if resource.endswith(":aws-sdk:s3:listObjectsV2"):
             assert params["MaxKeys"] == 1 and params["Prefix"] == config_for("dev").incoming_prefix
             return {"KeyCount": self.waiting.pop(0) if self.waiting else 0}
+        if resource.endswith(":states:::states:startExecution"):
+            self.continued.append(params)
+            return {"ExecutionArn": f"{ME}-next", "StartDate": 1}
         assert resource.endswith(":states:startExecution.sync:2"), name
         return self._start_stage(params)
 
@@ -236,7 +240,7 @@ def test_a_file_that_lands_while_the_lease_is_released_is_not_stranded(asl: dict
     assert world.lease_writes == ["take", "release", "take", "release"] and world.holder is None
 
 
-def test_rounds_stop_at_max_rounds_and_leave_the_rest_for_the_next_trigger(asl: dict[str, Any]) -> None:
+def test_when_rounds_are_spent_a_new_execution_takes_over_the_waiting_files(asl: dict[str, Any]) -> None:
     max_rounds = config_for("dev").admission.max_rounds
     world = World(waiting=[1] * 50)  # files keep arriving
     result = run(asl, world)
@@ -244,6 +248,18 @@ def test_rounds_stop_at_max_rounds_and_leave_the_rest_for_the_next_trigger(asl: 
     assert len(world.published) == max_rounds
     assert len(world.started) == 3 * max_rounds
     assert world.lease_writes == ["take", "release"] and world.holder is None
+    # The files that arrived meanwhile are not left for the next schedule tick: their own
+    # executions coalesced into this one, so it hands them to a fresh execution of itself.
+    [continuation] = world.continued
+    assert continuation["StateMachineArn"] == "arn:aws:states:us-east-1:111122223333:stateMachine:machine"  # itself
+    assert continuation["Name"] == f"{hashlib.md5(EXECUTION.encode()).hexdigest()}-next"  # a retry: the same
+    assert continuation["Input"]["detail-type"] == "Scheduled Event"  # recognised as a trigger
+    assert continuation["Input"]["detail"]["continues"] == ME
+
+
+def test_no_continuation_when_nothing_is_waiting(asl: dict[str, Any]) -> None:
+    world = World(waiting=[0, 0])
+    assert run(asl, world).status == "SUCCEEDED" and world.continued == []
 
 
 # --- failures ----------------------------------------------------------------------------------
