@@ -8,6 +8,7 @@ the longest parent names AWS can give, from the synthesized definitions of every
 
 from __future__ import annotations
 
+import json
 import re
 import string
 import uuid
@@ -71,7 +72,13 @@ def test_child_execution_names_fit_aws_rules_for_any_parent_name(assembly: tuple
                 f"round {round_}, {child!r} ({len(child)} characters): AWS needs 1-80 characters of [0-9A-Za-z_-]"
             )
             assert _name_for(parameters, asl, parent, round_) == child, f"{state}: the child name is not deterministic"
-        assert len(set(names.values())) == len(names), f"{state}: different parents or rounds, same child name"
+        for round_ in ROUNDS:  # different parents never share a child
+            per_parent = {names[(parent, round_)] for parent in PARENT_NAMES}
+            assert len(per_parent) == len(PARENT_NAMES), f"{state}: different parents, same child name"
+        if "$.run" in json.dumps(parameters):  # started in every round: each round its own child
+            for parent in PARENT_NAMES:
+                per_round = {names[(parent, round_)] for round_ in ROUNDS}
+                assert len(per_round) == len(ROUNDS), f"{state}: different rounds, same child name"
 
 
 def test_stage_names_of_each_pipeline_are_distinct(assembly: tuple[str, Path]) -> None:
