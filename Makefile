@@ -70,7 +70,8 @@ scenarios: setup $(LOCAL_ASSEMBLY)/manifest.json
 WHY_LOCAL = $(filter command line,$(origin SCENARIO))
 why: setup $(if $(WHY_LOCAL),$(LOCAL_ASSEMBLY)/manifest.json)
 	$(BIN)/python -m localrun.why $(if $(WHY_LOCAL),--local --scenario $(SCENARIO) --assembly $(LOCAL_ASSEMBLY),--stage $(STAGE)) \
-	  $(if $(EXECUTION),--execution $(EXECUTION)) $(if $(REGION),--region $(REGION)) $(if $(PROFILE),--profile $(PROFILE))
+	  $(if $(EXECUTION),--execution $(EXECUTION)) $(if $(REGION),--region $(REGION)) $(if $(PROFILE),--profile $(PROFILE)) \
+	  $(if $(DAG_RUN),--dag-run-id '$(DAG_RUN)') $(if $(ENVIRONMENT),--environment $(ENVIRONMENT))
 
 # Pictures of every state machine, from the dev stage as deployed (docs/state-machines, README).
 DEV_ASSEMBLY := cdk.out.dev

@@ -773,6 +773,38 @@ def _probe_result_writer() -> bool:
         return not body["ResultFiles"]["SUCCEEDED"]
 
 
+def _apply_s3_listing_reader(runtime: LocalRuntime) -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import resource_eval_s3
+
+    cls = resource_eval_s3.ResourceEvalS3
+
+    def handle_list_objects_v2(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
+        """Every object under the prefix, page after page; none is an empty list (AWS: a map over 0 items)."""
+        s3 = cls._get_s3_client(resource_runtime_part=resource_runtime_part, state_credentials=state_credentials)
+        parameters, contents = env.stack.pop(), []
+        for page in s3.get_paginator("list_objects_v2").paginate(**parameters):
+            contents += page.get("Contents", [])
+        env.stack.append(contents)
+
+    runtime.replace(cls, "_handle_list_objects_v2", staticmethod(handle_list_objects_v2))
+
+
+def _probe_s3_listing_reader() -> bool:
+    """Still a gap while a Distributed Map over an empty prefix fails (KeyError 'Contents')."""
+    definition = json.loads(json.dumps(_DISTRIBUTED_MAP))
+    definition["States"]["Each"]["ItemReader"]["Parameters"] = {"Bucket": _BUCKET, "Prefix": "nothing-here/"}
+    with _plain_moto() as clients:
+        clients["s3"].create_bucket(Bucket=_BUCKET)
+        arn = _create_machine(clients, "empty-listing", definition)
+        execution = clients["stepfunctions"].start_execution(stateMachineArn=arn, name="e")["executionArn"]
+        deadline = time.monotonic() + 30
+        while (status := clients["stepfunctions"].describe_execution(executionArn=execution)["status"]) == "RUNNING":
+            if time.monotonic() > deadline:
+                return True
+            time.sleep(0.1)
+        return status != "SUCCEEDED"
+
+
 REGISTRY: tuple[MotoPatch, ...] = (
     MotoPatch(
         "glue-startJobRun-sync",
@@ -822,6 +854,13 @@ REGISTRY: tuple[MotoPatch, ...] = (
         "children and fails the run with States.ExceedToleratedFailureThreshold",
         _apply_distributed_map,
         _probe_distributed_map,
+    ),
+    MotoPatch(
+        "s3-listing-reader",
+        "a Distributed Map's S3 listing reader fails on an empty prefix (KeyError 'Contents') and reads "
+        "only the first page (1,000 objects); AWS maps over every object under the prefix, or none",
+        _apply_s3_listing_reader,
+        _probe_s3_listing_reader,
     ),
     MotoPatch(
         "result-writer-files",

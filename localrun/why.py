@@ -565,6 +565,72 @@ def why(
     return render(diagnose(clients, arn, region=region)), 0
 
 
+# -- the MWAA loop: a DAG run ------------------------------------------------------------------
+STAGE_OUTPUTS = {"admission": "AdmissionStage", "crawl": "CrawlStage", "transform": "TransformStage"}
+
+
+def stage_state_machines(cloudformation: Any, stage: str) -> dict[str, str]:
+    """The stage state machines the DAG runs, from the Pipeline stack's outputs."""
+    stack = f"GluePipeline-{stage}-Pipeline"
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    }
+    return {name: outputs[f"{prefix}StateMachineArn"] for name, prefix in STAGE_OUTPUTS.items()}
+
+
+def dag_stages() -> tuple[list[str], Callable[[str, str, str], str]]:
+    """The DAG's stages in order and its execution-naming function, from the deployed DAG folder."""
+    dags = str(ROOT / "dags")
+    if dags not in sys.path:
+        sys.path.insert(0, dags)
+    import glue_pipeline_support as support  # the module MWAA runs: same names, same order
+
+    return [stage.name for stage in support.STAGES], support.stage_execution_name
+
+
+def why_dag_run(
+    clients: dict[str, Any],
+    *,
+    region: str,
+    dag_id: str,
+    run_id: str,
+    state_machines: dict[str, str],
+    environment: str | None = None,
+) -> tuple[str, int]:
+    """The failed task of a DAG run, its stage execution's diagnosis and where its Airflow task log is.
+
+    Each stage task starts its execution under a name fixed by (dag_id, run_id, stage), so the
+    executions of a DAG run are found without asking Airflow.
+    """
+    stages, name_of = dag_stages()
+    sfn, lines = clients["stepfunctions"], [f"DAG {dag_id}, run {run_id}"]
+    group = f"airflow-{environment or '<environment>'}-Task"
+    for stage in stages:
+        arn = execution_arn_for(state_machines[stage], name_of(dag_id, run_id, stage))
+        try:
+            status = sfn.describe_execution(executionArn=arn)["status"]
+        except sfn.exceptions.ExecutionDoesNotExist:
+            lines += [
+                f"  task {stage}: never started its execution ({arn.rsplit(':', 1)[-1]})",
+                "  the run stopped before it: an earlier task failed or was skipped (nothing admitted),",
+                f"  or its options were missing. Task log: {group}, streams dag_id={dag_id}/run_id={run_id}/",
+                f"  {log_console(region, group)}",
+            ]
+            return "\n".join(lines) + "\n", 0
+        lines.append(f"  task {stage}: stage execution {status}")
+        if status in UNSUCCESSFUL:
+            lines += [
+                f"  Airflow task log: {group}, stream dag_id={dag_id}/run_id={run_id}/task_id={stage}/attempt=<n>.log",
+                f"  {log_console(region, group)}",
+                "",
+            ]
+            return "\n".join(lines) + "\n" + render(diagnose(clients, arn, region=region)), 0
+        if status == "RUNNING":
+            return "\n".join([*lines, "  still running: nothing has failed yet"]) + "\n", 1
+    return "\n".join([*lines, "  every stage execution succeeded: nothing to diagnose"]) + "\n", 1
+
+
 def _aws(args: argparse.Namespace) -> int:
     import boto3
 
@@ -574,6 +640,18 @@ def _aws(args: argparse.Namespace) -> int:
         print("error: no region: pass --region or configure one (AWS_REGION, the profile)", file=sys.stderr)
         return 2
     clients = clients_for(session)
+    if args.dag_run_id:
+        machines = stage_state_machines(clients["cloudformation"], args.stage)
+        text, status = why_dag_run(
+            clients,
+            region=region,
+            dag_id=args.dag_id,
+            run_id=args.dag_run_id,
+            state_machines=machines,
+            environment=args.environment,
+        )
+        print(text, end="")
+        return status
     machine = args.state_machine or pipeline_state_machine(clients["cloudformation"], args.stage)
     text, status = why(clients, region=region, state_machine_arn=machine, execution=args.execution)
     print(text, end="")
@@ -621,6 +699,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", default="dev", help="whose Pipeline stack to read the state machine from")
     parser.add_argument("--execution", help="execution ARN or name (default: the latest unsuccessful one)")
     parser.add_argument("--state-machine", help="pipeline state machine ARN (default: from the stack's outputs)")
+    parser.add_argument("--dag-run-id", help="the MWAA loop: diagnose this DAG run instead of an execution")
+    parser.add_argument("--dag-id", default="glue_pipeline")
+    parser.add_argument("--environment", help="the MWAA environment name (output MwaaEnvironmentName)")
     parser.add_argument("--region")
     parser.add_argument("--profile")
     parser.add_argument("--local", action="store_true", help="run --scenario on moto, then diagnose it")

@@ -105,3 +105,12 @@ def test_a_thousand_files_are_admitted_in_batches_by_one_run(deployment: LocalDe
     assert [s["express_requests"] for s in admission] == [10]  # 1,000 files in batches of 100
     # Standard transitions do not grow with the files: 16 + 3 + 10 + 5 + 4.
     assert report["transitions"] <= 40
+
+
+def test_a_schedule_tick_with_nothing_waiting_admits_nothing_and_crawls_nothing(deployment: LocalDeployment) -> None:
+    [execution] = deployment.schedule_tick()
+    assert deployment.wait(execution)["status"] == "SUCCEEDED"
+    assert deployment.executions("crawl") == [] and deployment.executions("transform") == []
+    [notice] = deployment.notifications()
+    admission = notice["message"]["stages"]["admission"]["Output"]
+    assert (admission["admitted"], admission["quarantined"]) == (0, 0)

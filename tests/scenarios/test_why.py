@@ -140,3 +140,47 @@ def test_console_links_escape_log_groups_as_the_console_does() -> None:
     link = why.log_console("eu-west-1", "/aws-glue/jobs/error", "jr_1")
     assert link.endswith("#logsV2:log-groups/log-group/$252Faws-glue$252Fjobs$252Ferror/log-events/jr_1")
     assert why.execution_arn_for("arn:aws:states:r:1:stateMachine:m", "run-1") == "arn:aws:states:r:1:execution:m:run-1"
+
+
+def _start_stage(deployment: LocalDeployment, stage: str, name: str, run: dict[str, Any]) -> str:
+    """What a DAG task does: start its stage's execution under the name the DAG gives it."""
+    sfn = deployment.clients["stepfunctions"]
+    arn = sfn.start_execution(
+        stateMachineArn=deployment.state_machines[stage],
+        name=name,
+        input=json.dumps({"trigger": {"source": "airflow"}, "run": run}),
+    )["executionArn"]
+    deployment.wait(arn)
+    return str(arn)
+
+
+def test_mwaa_mode_finds_the_failed_task_of_a_dag_run_and_its_stage_execution(deployment: LocalDeployment) -> None:
+    stages, name_of = why.dag_stages()
+    assert stages == ["admission", "crawl", "transform"]
+    dag_id, run_id = "glue_pipeline", "scheduled__2026-11-24T02:00:00+00:00"
+    run = {"name": "dagrun-r1", "key": "0" * 32, "landing_path": f"s3://{deployment.landing_bucket}/landing/run=x/"}
+    deployment.faults.crawl_outcome = "FAILED"
+    for stage in ("admission", "crawl"):  # what the DAG ran before the crawl task failed
+        _start_stage(deployment, stage, name_of(dag_id, run_id, stage), run)
+    text, status = why.why_dag_run(
+        _clients(),
+        region=REGION,
+        dag_id=dag_id,
+        run_id=run_id,
+        state_machines=deployment.state_machines,
+        environment="GluePipeline-dev-Mwaa",
+    )
+    assert status == 0
+    assert "task admission: stage execution SUCCEEDED" in text and "task crawl: stage execution FAILED" in text
+    assert f"airflow-GluePipeline-dev-Mwaa-Task, stream dag_id={dag_id}/run_id={run_id}/task_id=crawl/" in text
+    assert "CrawlerFailed" in text  # the stage execution's own diagnosis follows
+    assert "task transform" not in text
+
+
+def test_mwaa_mode_names_the_task_that_never_started(deployment: LocalDeployment) -> None:
+    dag_id, run_id = "glue_pipeline", "manual__2026-11-26T03:00:00+00:00"
+    text, status = why.why_dag_run(
+        _clients(), region=REGION, dag_id=dag_id, run_id=run_id, state_machines=deployment.state_machines
+    )
+    assert status == 0 and "task admission: never started its execution" in text
+    assert "airflow-<environment>-Task" in text
