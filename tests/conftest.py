@@ -9,7 +9,8 @@ the DAG tests can load.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,12 @@ import pytest
 # Node 24 for jsii. pytest imports this conftest before any test module, and nothing above
 # imports aws_cdk, so jsii's Node is started only after PATH points at the venv's Node.
 import stacks.node_runtime  # noqa: F401
+
+# Where boto3 sends requests, set by tests that run a moto server (tests/dags): restored after every
+# test module, so no later test talks to a server that is gone (the variables outlive the DAG
+# tests' own monkeypatch once Airflow has run a DAG in this process).
+_ENDPOINT_PREFIXES = ("AWS_ENDPOINT_URL", "MOTO_")
+_ENDPOINTS_AT_START = {k: v for k, v in os.environ.items() if k.startswith(_ENDPOINT_PREFIXES)}
 
 if TYPE_CHECKING:
     import aws_cdk as cdk
@@ -62,3 +69,12 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synthesiz
         return result
 
     return _synth
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _endpoints_restored() -> Iterator[None]:
+    yield
+    for name in [k for k in os.environ if k.startswith(_ENDPOINT_PREFIXES)]:
+        if name not in _ENDPOINTS_AT_START:
+            del os.environ[name]
+    os.environ.update(_ENDPOINTS_AT_START)

@@ -128,8 +128,9 @@ def _invoke(
     )
     variables = {k: render(v) for k, v in function.get("Environment", {}).get("Variables", {}).items()}
     variables = {k: BUCKET if v.startswith("${") else v for k, v in variables.items()}
+    # The machine's own AWS settings stay out: the handler talks to the moto of its interpreter only.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))},
         **variables,
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
