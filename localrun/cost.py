@@ -71,11 +71,14 @@ ADMISSION_FIXED = 3
 # Crawl stage: Start crawler, Wait, Get crawler, Crawl finished?, Crawl succeeded; 4 per extra poll.
 CRAWL_FIXED = 5
 CRAWL_PER_EXTRA_POLL = 4
-# Transform stage: Run transform job, Check results, Results valid?, Results valid.
-TRANSFORM_FIXED = 4
+# Transform stage (write, audit, publish): Replay?, Run transform job, Check results, Results valid?,
+# Publish run, Clear quarantine record, Results valid.
+TRANSFORM_FIXED = 7
 # (a): a happy run of the per-object design (3dd5706 and before, as measured then): pipeline 5
 # (Trigger recognised?, Run crawl stage, Run transform stage, Notify success, Succeeded).
 PER_OBJECT_PIPELINE = 5
+# and its transform stage then: Run transform job, Check results, Results valid?, Results valid.
+PER_OBJECT_TRANSFORM = 4
 # (b): an inline Map cannot read an S3 listing (ItemReader is Distributed only): a ListObjectsV2 page
 # (1,000 keys) and a "more pages?" Choice per page, then one Task state per file in each iteration.
 INLINE_PER_PAGE = 2
@@ -240,7 +243,7 @@ def inline_map(shape: BurstShape, assumptions: Assumptions) -> BurstCounts:
 def per_object(files: int, assumptions: Assumptions) -> BurstCounts:
     """(a): every upload a whole run, crawl and job each (uncontended: a lower bound; on AWS the runs
     collide on the one crawler and the job's MaxConcurrentRuns, and every refused start retries)."""
-    run = PER_OBJECT_PIPELINE + CRAWL_FIXED + CRAWL_PER_EXTRA_POLL * (assumptions.polls - 1) + TRANSFORM_FIXED
+    run = PER_OBJECT_PIPELINE + CRAWL_FIXED + CRAWL_PER_EXTRA_POLL * (assumptions.polls - 1) + PER_OBJECT_TRANSFORM
     return BurstCounts(
         variant="per_object",
         files=files,

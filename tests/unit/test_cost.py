@@ -64,7 +64,7 @@ def test_formula_of_a_measured_shape() -> None:
     counts = distributed_map(shape, A)
     pipeline = 7 + 9 + 9 + 7
     admission = 3 * 3 + (1 + 1 + 0)
-    crawl, transform = 5 + 9, 4 + 4
+    crawl, transform = 5 + 9, 7 + 7
     assert counts.standard_transitions == 99 * 8 + pipeline + admission + crawl + transform
     assert (counts.crawls, counts.job_runs, counts.express_requests) == (2, 2, 2)
 
@@ -97,7 +97,7 @@ def test_cli_without_local_runs_prints_the_tables_and_draws_the_plot(
     png, report = tmp_path / "cost.png", tmp_path / "cost.json"
     assert cost.main(["--measure", "", "--plot", str(png), "--report", str(report)]) == 0
     out = capsys.readouterr().out
-    assert "| 10,000 | (c) Distributed Map, batched | 80,182 (79,992) |" in out
+    assert "| 10,000 | (c) Distributed Map, batched | 80,188 (79,992) |" in out
     assert "break-even at" in out and "to be confirmed" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report.exists()
