@@ -293,7 +293,7 @@ SCENARIOS: dict[str, Scenario] = {
     for s in (
         Scenario(
             name="happy_path",
-            description="A CSV lands under the landing prefix; crawl, transform, notify success.",
+            description="A CSV lands under the incoming prefix; admission, crawl, transform, notify success.",
             act=_put("orders.csv"),
             expected_statuses=("SUCCEEDED",),
         ),

@@ -309,6 +309,9 @@ class PipelineWorkflow(Construct):
         # is not the stage execution's JSON) are notified as caught, without stage_execution.
         self.notify_failure = self._notify("Notify failure", failure_notice)
         self.notify_failure.next(release)
+        # A rejected trigger took no lease: its notice goes straight to the Fail state.
+        self._notify_rejected_trigger = self._notify("Notify rejected trigger", failure_notice)
+        self._notify_rejected_trigger.next(pipeline_failed)
         notify_stage_failure = self._notify(
             "Notify stage failure",
             {**failure_notice, "stage_execution": sfn.JsonPath.string_at("$.error.ExecutionArn")},
@@ -375,7 +378,7 @@ class PipelineWorkflow(Construct):
                 "trigger.$": "$",
             },
         )
-        return reject.next(self.notify_failure)
+        return reject.next(self._notify_rejected_trigger)
 
     def _notify(self, id_: str, message: dict[str, Any], subject: str | None = None) -> tasks.SnsPublish:
         """Publish a notice to the topic, retrying SNS's transient errors; the state's input passes through."""

@@ -37,7 +37,7 @@ def test_demo_shows_the_run_and_its_cost(local_assembly: Path, tmp_path: Path) -
         "      crawl ▸ Get crawler",
         "  transform ▸ Check results",
         "  ✉ SNS: Pipeline SUCCEEDED",
-        "14 state transitions = $0.000350",
+        "32 state transitions = $0.000800",
         "✓ happy_path: as expected",
     ):
         assert line in out, line

@@ -189,14 +189,8 @@ def test_object_outside_prefix_starts_nothing(deployment: LocalDeployment) -> No
 def test_malformed_event_is_rejected_and_notified(deployment: LocalDeployment) -> None:
     report = run(deployment, "malformed_event")
     [pipeline] = report["pipeline_runs"]
-    # The release that follows every failure deletes only this execution's own lease: a no-op here.
-    assert pipeline["path"] == [
-        "Trigger recognised?",
-        "Reject trigger",
-        "Notify failure",
-        "Release lease after failure",
-        "Pipeline failed",
-    ]
+    # No lease was taken, so none is released: notice, then Fail.
+    assert pipeline["path"] == ["Trigger recognised?", "Reject trigger", "Notify rejected trigger", "Pipeline failed"]
     message = failure_notice(report)
     assert (message["stage"], message["error"]) == ("trigger", "InvalidTriggerEvent")
     assert "expected an S3 Object Created event" in message["cause"]
