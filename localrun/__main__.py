@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from localrun import why
 from localrun.assembly import RESYNTHESIZE, AssemblyError, newer_sources
@@ -15,26 +16,8 @@ from localrun.runner import ROOT, SCENARIOS, run_scenario, write_report
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localrun", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run one scenario on the synthesized assembly")
-    demo.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.local")
-    demo.add_argument("--scenario", default="happy_path")
-    demo.add_argument("--reports", type=Path, default=ROOT / "reports")
-    every = commands.add_parser("all", help="run every scenario, one fresh deployment each")
-    every.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.local")
-    every.add_argument("--reports", type=Path, default=ROOT / "reports")
-    commands.add_parser("list", help="list the scenarios")
-    args = parser.parse_args(argv)
-    # moto's interpreter logs every failed state at ERROR with its whole parse tree; a failing
-    # state is what the fault scenarios are about, and the run report shows it readably.
-    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-    if args.command == "demo":  # the Lambda's own log lines, as CloudWatch Logs would hold them
-        lambda_log = logging.StreamHandler(sys.stdout)
-        lambda_log.setFormatter(logging.Formatter("             λ %(message)s"))
-        logging.getLogger("localrun.lambda").addHandler(lambda_log)
-        logging.getLogger("localrun.lambda").setLevel(logging.INFO)
-
+    args = _parser().parse_args(argv)
+    _configure_logging(args.command)
     if args.command == "list":
         for scenario in SCENARIOS.values():
             print(f"{scenario.name:<26} {scenario.description}")
@@ -47,17 +30,47 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "all":
         return run_all(args.assembly, args.reports)
+    return run_demo(args.assembly, args.scenario, args.reports)
 
+
+def _parser() -> argparse.ArgumentParser:
+    """The `demo`, `all` and `list` subcommands and their options."""
+    parser = argparse.ArgumentParser(prog="python -m localrun", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run one scenario on the synthesized assembly")
+    demo.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.local")
+    demo.add_argument("--scenario", default="happy_path")
+    demo.add_argument("--reports", type=Path, default=ROOT / "reports")
+    every = commands.add_parser("all", help="run every scenario, one fresh deployment each")
+    every.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.local")
+    every.add_argument("--reports", type=Path, default=ROOT / "reports")
+    commands.add_parser("list", help="list the scenarios")
+    return parser
+
+
+def _configure_logging(command: str) -> None:
+    # moto's interpreter logs every failed state at ERROR with its whole parse tree; a failing
+    # state is what the fault scenarios are about, and the run report shows it readably.
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+    if command == "demo":  # the Lambda's own log lines, as CloudWatch Logs would hold them
+        lambda_log = logging.StreamHandler(sys.stdout)
+        lambda_log.setFormatter(logging.Formatter("             λ %(message)s"))
+        logging.getLogger("localrun.lambda").addHandler(lambda_log)
+        logging.getLogger("localrun.lambda").setLevel(logging.INFO)
+
+
+def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
+    """One scenario on a fresh deployment, narrated as it runs, then its outcome and cost."""
     from localrun.deployment import LocalDeployment, local_aws  # moto import is slow: after arg checks
 
-    scenario = SCENARIOS[args.scenario]
+    scenario = SCENARIOS[scenario_name]
     started = time.monotonic()
     print(f"▶ scenario {scenario.name}: {scenario.description}")
     with local_aws():
         try:
-            deployment = LocalDeployment.bring_up(args.assembly)
+            deployment = LocalDeployment.bring_up(assembly)
         except (AssemblyError, OSError) as error:
-            return assembly_error(args.assembly, error)
+            return assembly_error(assembly, error)
         print(
             f"  stacks up on moto in {time.monotonic() - started:.1f} s "
             f"(landing s3://{deployment.landing_bucket}/{deployment.landing_prefix})"
@@ -68,6 +81,25 @@ def main(argv: list[str] | None = None) -> int:
             deployment.stop_running()
         # what `make why` prints on AWS for this failure, from the same history and log groups
         diagnosis = why.for_deployment(deployment) if "FAILED" in report["statuses"] else ""
+    _print_outcome(report)
+    path = write_report(report, reports)
+    print(
+        f"  {report['transitions']} state transitions = ${report['cost_usd']:.6f} at Standard prices "
+        f"(${report['price']['usd_per_1000_standard_transitions']}/1,000, {report['price']['as_of']})"
+    )
+    print(
+        f"  report: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}; "
+        f"wall time {time.monotonic() - started:.1f} s"
+    )
+    if diagnosis:
+        print(f"\n{diagnosis}")
+    verdict = "as expected" if report["as_expected"] else "NOT as expected"
+    print(f"{'✓' if report['as_expected'] else '✗'} {scenario.name}: {verdict}")
+    return 0 if report["as_expected"] else 1
+
+
+def _print_outcome(report: dict[str, Any]) -> None:
+    """The run's notifications, dead letters, and pipeline and stage executions."""
     for note in report["notifications"]:
         message = note["message"]
         if message.get("status") == "FAILED":
@@ -91,20 +123,6 @@ def main(argv: list[str] | None = None) -> int:
             f"    {stage['stage']:<9} {stage['status']:<9} {stage['transitions']:>3} transitions  "
             f"{' → '.join(stage['path'])}"
         )
-    path = write_report(report, args.reports)
-    print(
-        f"  {report['transitions']} state transitions = ${report['cost_usd']:.6f} at Standard prices "
-        f"(${report['price']['usd_per_1000_standard_transitions']}/1,000, {report['price']['as_of']})"
-    )
-    print(
-        f"  report: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}; "
-        f"wall time {time.monotonic() - started:.1f} s"
-    )
-    if diagnosis:
-        print(f"\n{diagnosis}")
-    verdict = "as expected" if report["as_expected"] else "NOT as expected"
-    print(f"{'✓' if report['as_expected'] else '✗'} {scenario.name}: {verdict}")
-    return 0 if report["as_expected"] else 1
 
 
 def preflight(assembly: Path, reports: Path) -> str | None:

@@ -545,27 +545,18 @@ def rewrite_distributed_maps(definition: dict[str, Any]) -> tuple[dict[str, Any]
 
 
 def _apply_distributed_map(runtime: LocalRuntime) -> None:
-    from moto.stepfunctions.parser.api import HistoryEventType
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-        FailureEvent,
-        FailureEventException,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-        StatesErrorNameType,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
-        distributed_iteration_component as iteration,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
-        distributed_item_processor as processor,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
-        distributed_item_processor_worker as worker_module,
-    )
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-    from moto.stepfunctions.parser.asl.eval.states import ItemData, MapData
+    batchers = _remember_item_batchers(runtime)
 
+    def batcher_for(env: Any, state_name: str) -> dict[str, Any] | None:
+        machine_arn = env.states.context_object.context_object_data["StateMachine"]["Id"]
+        return batchers.get((machine_arn, state_name))
+
+    _batch_map_runs(runtime, batcher_for)
+    _select_items_per_batch(runtime, batcher_for)
+
+
+def _remember_item_batchers(runtime: LocalRuntime) -> dict[tuple[str, str], dict[str, Any]]:
+    """Definitions rewritten for moto's parser; each Map state's ItemBatcher kept aside."""
     batchers: dict[tuple[str, str], dict[str, Any]] = {}  # (state machine ARN, Map state) -> ItemBatcher
     backend_cls = sfn_parser_models.StepFunctionsParserBackend
     original_create = backend_cls.create_state_machine
@@ -579,9 +570,24 @@ def _apply_distributed_map(runtime: LocalRuntime) -> None:
 
     runtime.replace(backend_cls, "create_state_machine", create_state_machine)
 
-    def batcher_for(env: Any, state_name: str) -> dict[str, Any] | None:
-        machine_arn = env.states.context_object.context_object_data["StateMachine"]["Id"]
-        return batchers.get((machine_arn, state_name))
+    return batchers
+
+
+def _batch_map_runs(runtime: LocalRuntime, batcher_for: Callable[[Any, str], dict[str, Any] | None]) -> None:
+    """Items in batches, one child per batch; a run over its tolerated failures fails as on AWS."""
+    from moto.stepfunctions.parser.api import HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        distributed_iteration_component as iteration,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
     component = iteration.DistributedIterationComponent
     original_map_run = component._map_run
@@ -594,8 +600,6 @@ def _apply_distributed_map(runtime: LocalRuntime) -> None:
             env.stack.append([items[i : i + size] for i in range(0, len(items), size)])
         original_map_run(self, env, eval_input)
         outputs = env.stack[-1]
-        record = eval_input.map_run_record
-        record.local_inputs = getattr(record, "local_inputs", {})
         failed = sum(1 for output in outputs if output is None)
         count, percentage = eval_input.tolerated_failure_count or 0, eval_input.tolerated_failure_percentage or 0
         if outputs and failed > count and failed * 100.0 / len(outputs) > percentage:
@@ -613,6 +617,17 @@ def _apply_distributed_map(runtime: LocalRuntime) -> None:
             )
 
     runtime.replace(component, "_map_run", map_run)
+
+
+def _select_items_per_batch(runtime: LocalRuntime, batcher_for: Callable[[Any, str], dict[str, Any] | None]) -> None:
+    """A child's input is {"Items": [...]} with ItemSelector applied to each item (AWS's order)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+        distributed_item_processor as processor,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+        distributed_item_processor_worker as worker_module,
+    )
+    from moto.stepfunctions.parser.asl.eval.states import ItemData, MapData
 
     processor_cls = processor.DistributedItemProcessor
     original_create_worker = processor_cls._create_worker

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -34,6 +34,7 @@ from stacks.nag import (
     acknowledge,
     acknowledge_grant_actions,
     rendered_arn,
+    rendered_state_machine_name,
     skip_checkov,
 )
 from stacks.observed_state_machine import ObservedStateMachine, StageObservability
@@ -74,7 +75,37 @@ class FileAdmissionStage(Construct):
     ) -> None:
         super().__init__(scope, id_)
         self._observability = observability
-        self.admit_function = self._build_function(
+        self.admit_function = self._build_admit_function(
+            bucket, incoming_prefix, landing_prefix, quarantine_prefix, contract_columns, max_file_megabytes
+        )
+        self.summarize_function = self._build_summarize_function(bucket)
+        admit = self._build_distributed_map(bucket, incoming_prefix, batch_size, tolerated_failure_percentage)
+        definition = admit.next(self._build_summarize()).next(
+            sfn.Succeed(self, "Admission done", output_path="$.admission")
+        )
+        observed = ObservedStateMachine(
+            self,
+            "Workflow",
+            definition=definition,
+            timeout=timeout,
+            observability=observability,
+            comment="Admission stage: admit or quarantine every file under the incoming prefix.",
+        )
+        self.state_machine = observed.state_machine
+        self._acknowledge_machine_findings(bucket)
+        self.log_group = observed.log_group
+        self.failure_alarm = observed.failure_alarm
+
+    def _build_admit_function(
+        self,
+        bucket: s3.IBucket,
+        incoming_prefix: str,
+        landing_prefix: str,
+        quarantine_prefix: str,
+        contract_columns: Sequence[str],
+        max_file_megabytes: int,
+    ) -> lambda_.Function:
+        function = self._build_function(
             "AdmitFiles",
             handler="handler.handler",
             description="Admits a batch of incoming files into the run's landing folder or quarantines them.",
@@ -91,8 +122,11 @@ class FileAdmissionStage(Construct):
             },
             reserved_concurrency=MAX_CONCURRENT_BATCHES,
         )
-        self._grant_moves(bucket, incoming_prefix, landing_prefix, quarantine_prefix)
-        self.summarize_function = self._build_function(
+        self._grant_moves(function, bucket, incoming_prefix, landing_prefix, quarantine_prefix)
+        return function
+
+    def _build_summarize_function(self, bucket: s3.IBucket) -> lambda_.Function:
+        function = self._build_function(
             "SummarizeAdmission",
             handler="handler.summarize",
             description="Totals a run's admission from the Distributed Map's result files.",
@@ -101,11 +135,12 @@ class FileAdmissionStage(Construct):
             environment={},
             reserved_concurrency=2,
         )
-        bucket.grant_read(self.summarize_function, f"{RESULTS_PREFIX}*")
-        self._acknowledge_reads(self.summarize_function, bucket, RESULTS_PREFIX)
+        bucket.grant_read(function, f"{RESULTS_PREFIX}*")
+        self._acknowledge_reads(function, bucket, RESULTS_PREFIX)
+        return function
 
-        admit = self._build_distributed_map(bucket, incoming_prefix, batch_size, tolerated_failure_percentage)
-        summarize = tasks.LambdaInvoke(
+    def _build_summarize(self) -> tasks.LambdaInvoke:
+        return tasks.LambdaInvoke(
             self,
             "Summarize admission",
             lambda_function=self.summarize_function,
@@ -119,25 +154,18 @@ class FileAdmissionStage(Construct):
             retry_on_service_exceptions=True,
             result_path="$.admission",
         )
-        definition = admit.next(summarize).next(sfn.Succeed(self, "Admission done", output_path="$.admission"))
-        observed = ObservedStateMachine(
-            self,
-            "Workflow",
-            definition=definition,
-            timeout=timeout,
-            observability=observability,
-            comment="Admission stage: admit or quarantine every file under the incoming prefix.",
-        )
-        self.state_machine = observed.state_machine
+
+    def _acknowledge_machine_findings(self, bucket: s3.IBucket) -> None:
+        role = self.state_machine.role
         for function in (self.admit_function, self.summarize_function):
             acknowledge(
-                self.state_machine.role,
+                role,
                 "CDK's LambdaInvoke grants invoke on the function's versions and aliases too (<arn>:*).",
                 f"AwsSolutions-IAM5[Resource::{rendered_arn(self, function)}:*]",
             )
         executions = (
             "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-            f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{Stack.of(self).get_logical_id(self.state_machine.node.default_child)}"}}]}}]}}'  # type: ignore[arg-type]
+            f"{rendered_state_machine_name(self, self.state_machine)}"
         )
         acknowledge(
             self.state_machine,
@@ -147,14 +175,12 @@ class FileAdmissionStage(Construct):
             f"AwsSolutions-IAM5[Resource::{executions}/*:*]",
         )
         acknowledge(
-            self.state_machine.role,
+            role,
             f"CDK's ResultWriterV2 grants its object actions on the whole bucket; the map writes only "
             f"under its ResultWriter prefix, {RESULTS_PREFIX}.",
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{rendered_arn(self, bucket, attribute='')}/*]",
         )
-        acknowledge_grant_actions(self.state_machine.role, *GRANT_READ_ACTIONS, *GRANT_WRITE_ACTIONS)
-        self.log_group = observed.log_group
-        self.failure_alarm = observed.failure_alarm
+        acknowledge_grant_actions(role, *GRANT_READ_ACTIONS, *GRANT_WRITE_ACTIONS)
 
     def _build_function(
         self,
@@ -217,9 +243,10 @@ class FileAdmissionStage(Construct):
         )
         return function
 
-    def _grant_moves(self, bucket: s3.IBucket, incoming: str, landing: str, quarantine: str) -> None:
+    def _grant_moves(
+        self, function: lambda_.Function, bucket: s3.IBucket, incoming: str, landing: str, quarantine: str
+    ) -> None:
         """Read and delete under incoming/; read and write under the landing and quarantine folders."""
-        function = self.admit_function
         bucket.grant_read(function, f"{incoming}*")
         bucket.grant_delete(function, f"{incoming}*")
         for prefix in (landing, quarantine):

@@ -118,7 +118,6 @@ class LandingCrawler(Construct):
         key: kms.IKey,
     ) -> None:
         super().__init__(scope, id_)
-        stack = Stack.of(self)
         self.role = iam.Role(
             self,
             "Role",
@@ -126,6 +125,28 @@ class LandingCrawler(Construct):
             description="Landing crawler: read the landing prefix, write tables.",
         )
         bucket.grant_read(self.role, f"{prefix}*")
+        self._grant_catalog_access(database)
+        _grant_glue_logging(self.role, key, "/aws-glue/crawlers")
+        self._acknowledge_findings(bucket, prefix, database)
+        self.crawler = glue.CfnCrawler(
+            self,
+            "Crawler",
+            role=self.role.role_arn,
+            database_name=database.database_name,
+            description="Catalogs the landing prefix for the transform job and for Athena.",
+            targets=glue.CfnCrawler.TargetsProperty(
+                s3_targets=[glue.CfnCrawler.S3TargetProperty(path=bucket.s3_url_for_object(prefix))]
+            ),
+            crawler_security_configuration=security_configuration.security_configuration_name,
+            recrawl_policy=glue.CfnCrawler.RecrawlPolicyProperty(recrawl_behavior="CRAWL_NEW_FOLDERS_ONLY"),
+            schema_change_policy=glue.CfnCrawler.SchemaChangePolicyProperty(
+                update_behavior="LOG", delete_behavior="LOG"
+            ),
+        )
+
+    def _grant_catalog_access(self, database: glue.IDatabase) -> None:
+        """Read the database, create and update its tables and partitions."""
+        stack = Stack.of(self)
         table_arn = stack.format_arn(service="glue", resource="table", resource_name=f"{database.database_name}/*")
         iam.Grant.add_to_principal(
             grantee=self.role,
@@ -144,7 +165,9 @@ class LandingCrawler(Construct):
             ],
             resource_arns=[stack.format_arn(service="glue", resource="catalog"), database.database_arn, table_arn],
         )
-        _grant_glue_logging(self.role, key, "/aws-glue/crawlers")
+
+    def _acknowledge_findings(self, bucket: s3.IBucket, prefix: str, database: glue.IDatabase) -> None:
+        """The cdk-nag wildcard findings on the role, each with its reason."""
         acknowledge_grant_actions(self.role, *GRANT_READ_ACTIONS, *GRANT_KMS_ACTIONS)
         acknowledge(
             self.role,
@@ -162,21 +185,6 @@ class LandingCrawler(Construct):
             "Glue names its crawler log groups and streams itself, under this prefix.",
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
             "log-group:/aws-glue/crawlers*]",
-        )
-        self.crawler = glue.CfnCrawler(
-            self,
-            "Crawler",
-            role=self.role.role_arn,
-            database_name=database.database_name,
-            description="Catalogs the landing prefix for the transform job and for Athena.",
-            targets=glue.CfnCrawler.TargetsProperty(
-                s3_targets=[glue.CfnCrawler.S3TargetProperty(path=bucket.s3_url_for_object(prefix))]
-            ),
-            crawler_security_configuration=security_configuration.security_configuration_name,
-            recrawl_policy=glue.CfnCrawler.RecrawlPolicyProperty(recrawl_behavior="CRAWL_NEW_FOLDERS_ONLY"),
-            schema_change_policy=glue.CfnCrawler.SchemaChangePolicyProperty(
-                update_behavior="LOG", delete_behavior="LOG"
-            ),
         )
 
 
@@ -198,12 +206,30 @@ class CuratedTransformJob(Construct):
         timeout: Duration,
     ) -> None:
         super().__init__(scope, id_)
-        self.role = iam.Role(
+        self.role = self._build_role()
+        self._grant_access(landing_bucket, landing_prefix, curated_bucket, key)
+        self._acknowledge_findings(landing_bucket, landing_prefix, curated_bucket)
+        self.job = self._build_job(
+            curated_bucket=curated_bucket,
+            security_configuration=security_configuration,
+            worker_type=worker_type,
+            number_of_workers=number_of_workers,
+            timeout=timeout,
+        )
+
+    def _build_role(self) -> iam.Role:
+        """The job's execution role, assumed by Glue."""
+        return iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
             description="Transform job: read landing, write curated and manifests.",
         )
+
+    def _grant_access(
+        self, landing_bucket: s3.IBucket, landing_prefix: str, curated_bucket: s3.IBucket, key: kms.IKey
+    ) -> None:
+        """Read the landing prefix, read and write the curated bucket, write logs and Glue metrics."""
         landing_bucket.grant_read(self.role, f"{landing_prefix}*")
         curated_bucket.grant_read_write(self.role)
         _grant_glue_logging(self.role, key, "/aws-glue/jobs")
@@ -215,6 +241,11 @@ class CuratedTransformJob(Construct):
             resource_arns=["*"],
             conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
         )
+
+    def _acknowledge_findings(
+        self, landing_bucket: s3.IBucket, landing_prefix: str, curated_bucket: s3.IBucket
+    ) -> None:
+        """The cdk-nag wildcard findings on the role, each with its reason."""
         acknowledge(
             self.role,
             "cloudwatch:PutMetricData has no resource-level permissions; the statement is "
@@ -245,7 +276,17 @@ class CuratedTransformJob(Construct):
             "<AWS::Region>/*]",
         )
 
-        self.job = glue.PySparkEtlJob(
+    def _build_job(
+        self,
+        *,
+        curated_bucket: s3.IBucket,
+        security_configuration: glue.ISecurityConfiguration,
+        worker_type: str,
+        number_of_workers: int,
+        timeout: Duration,
+    ) -> glue.PySparkEtlJob:
+        """The PySpark ETL job itself, running as the role."""
+        return glue.PySparkEtlJob(
             self,
             "Job",
             role=self.role,

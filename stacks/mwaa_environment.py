@@ -43,7 +43,14 @@ from stacks.mwaa_facts import (
     MWAA_MAX_WORKERS,
     MWAA_WEB_SERVER_ACCESS,
 )
-from stacks.nag import GRANT_READ_ACTIONS, GRANT_WRITE_ACTIONS, acknowledge, acknowledge_grant_actions, rendered_arn
+from stacks.nag import (
+    GRANT_READ_ACTIONS,
+    GRANT_WRITE_ACTIONS,
+    acknowledge,
+    acknowledge_grant_actions,
+    rendered_arn,
+    rendered_state_machine_name,
+)
 from stacks.storage_constructs import AccessLogsBucket
 
 DAGS_DIRECTORY = Path(__file__).resolve().parent.parent / "dags"
@@ -443,9 +450,7 @@ class MwaaEnvironment(Construct):
         for name, state_machine in stage_state_machines.items():
             if state_machine.node.default_child is None:  # imported: cdk-nag spells it another way
                 continue
-            machine = rendered_arn(self, state_machine, attribute="")
-            ref = f'{{"Ref":"{machine[1:-1]}"}}' if machine.startswith("<") else f'{{"Fn::ImportValue":"{machine}"}}'
-            machine_name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{ref}]}}]}}'
+            machine_name = rendered_state_machine_name(self, state_machine)
             acknowledge(
                 role,
                 f"DescribeExecution on the executions of the {name} stage state machine "

@@ -117,3 +117,10 @@ def rendered_arn(consumer: Construct, resource: IConstruct | str, attribute: str
         return f"<{logical_id}.{attribute}>" if attribute else f"<{logical_id}>"
     value = cfn.get_att(attribute).to_string() if attribute else cfn.ref  # type: ignore[union-attr]
     return str(producer.resolve(producer.export_value(value))["Fn::ImportValue"])
+
+
+def rendered_state_machine_name(consumer: Construct, state_machine: IConstruct) -> str:
+    """How cdk-nag spells a state machine's name (the 7th field of its ARN) in a policy of `consumer`."""
+    machine = rendered_arn(consumer, state_machine, attribute="")
+    ref = f'{{"Ref":"{machine[1:-1]}"}}' if machine.startswith("<") else f'{{"Fn::ImportValue":"{machine}"}}'
+    return f'{{"Fn::Select":[6,{{"Fn::Split":[":",{ref}]}}]}}'

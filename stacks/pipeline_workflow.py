@@ -35,7 +35,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.nag import acknowledge, acknowledge_grant_actions, rendered_arn
+from stacks.nag import acknowledge, acknowledge_grant_actions, rendered_arn, rendered_state_machine_name
 from stacks.observed_state_machine import ObservedStateMachine, StageObservability
 from stacks.single_flight_lease import SingleFlightLease
 
@@ -418,10 +418,8 @@ class PipelineWorkflow(Construct):
             ],
         ).attach_to_role(self.state_machine.role)
         acknowledge_grant_actions(self.state_machine.role, "kms:GenerateDataKey*")
-        stack = Stack.of(self)
         for stage in stages:
-            machine = stage.state_machine.node.default_child
-            name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{stack.get_logical_id(machine)}"}}]}}]}}'  # type: ignore[arg-type]
+            name = rendered_state_machine_name(self, stage.state_machine)
             acknowledge(
                 self.state_machine.role,
                 "startExecution.sync:2 describes and stops the child executions it starts; their names "

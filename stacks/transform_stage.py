@@ -83,6 +83,25 @@ class GlueTransformStage(Construct):
         )
         quarantine_key = sfn.JsonPath.format(f"{QUARANTINE_PREFIX}run={{}}.json", run_name)
 
+        self.check_results_function = self._build_check_results_function(manifest_bucket, observability)
+        run_job = self._build_run_job(
+            job, manifest_key, staged_path, rejected_path, busy_retry_interval, busy_retry_attempts
+        )
+        check_results = self._build_check("Check results", manifest_bucket, manifest_key, max_rejected_ratio)
+        check_replay = self._build_check(
+            "Check replayed run",
+            manifest_bucket,
+            manifest_key,
+            sfn.JsonPath.number_at("$.replay.max_rejected_ratio"),
+        )
+        definition = self._build_definition(
+            run_job, check_results, check_replay, manifest_bucket, curated_table, run_name, staged_path, quarantine_key
+        )
+        self._build_state_machine(definition, timeout, observability, manifest_bucket)
+
+    def _build_check_results_function(
+        self, manifest_bucket: s3.IBucket, observability: StageObservability
+    ) -> lambda_.Function:
         check_results_logs = logs.LogGroup(
             self,
             "CheckResultsLogs",
@@ -98,7 +117,7 @@ class GlueTransformStage(Construct):
             description="check-results Lambda: read manifests, write its logs.",
         )
         check_results_logs.grant_write(check_results_role)
-        self.check_results_function = lambda_.Function(
+        check_results_function = lambda_.Function(
             self,
             "CheckResults",
             runtime=lambda_.Runtime.PYTHON_3_14,
@@ -114,7 +133,7 @@ class GlueTransformStage(Construct):
             # cap keeps a runaway caller from taking the account's concurrency.
             reserved_concurrent_executions=2,
         )
-        manifest_bucket.grant_read(self.check_results_function, f"{MANIFEST_PREFIX}*")
+        manifest_bucket.grant_read(check_results_function, f"{MANIFEST_PREFIX}*")
         acknowledge_grant_actions(check_results_role, *GRANT_READ_ACTIONS)
         acknowledge(
             check_results_role,
@@ -127,19 +146,29 @@ class GlueTransformStage(Construct):
             "AwsSolutions-IAM5[Resource::*]",
         )
         acknowledge(
-            self.check_results_function,
+            check_results_function,
             "Invoked synchronously by the state machine, which retries and "
             "catches its errors; an asynchronous-invocation DLQ would never receive anything.",
             "Serverless-LambdaDLQ",
         )
         skip_checkov(
-            self.check_results_function,
+            check_results_function,
             "Reads one manifest from S3 with a role scoped to the manifest prefix and reaches nothing "
             "inside a VPC; a VPC would add an S3 endpoint and ENIs for no isolation gained.",
             "CKV_AWS_117",
             resource_type="AWS::Lambda::Function",
         )
+        return check_results_function
 
+    def _build_run_job(
+        self,
+        job: glue.IJob,
+        manifest_key: str,
+        staged_path: str,
+        rejected_path: str,
+        busy_retry_interval: Duration,
+        busy_retry_attempts: int,
+    ) -> tasks.GlueStartJobRun:
         run_job = tasks.GlueStartJobRun(
             self,
             "Run transform job",
@@ -170,24 +199,66 @@ class GlueTransformStage(Construct):
         )
         job_failed = sfn.Fail(self, "Transform job failed", error=GLUE_JOB_FAILED, cause_path="$.error.Cause")
         run_job.add_catch(job_failed, errors=["States.TaskFailed"], result_path="$.error")
+        return run_job
 
-        def check(name: str, ratio: float | str) -> tasks.LambdaInvoke:
-            return tasks.LambdaInvoke(
-                self,
-                name,
-                lambda_function=self.check_results_function,
-                payload=sfn.TaskInput.from_object(
-                    {"bucket": manifest_bucket.bucket_name, "key": manifest_key, "max_rejected_ratio": ratio}
-                ),
-                payload_response_only=True,
-                result_path="$.check",
-            )
+    def _build_check(
+        self, name: str, manifest_bucket: s3.IBucket, manifest_key: str, ratio: float | str
+    ) -> tasks.LambdaInvoke:
+        return tasks.LambdaInvoke(
+            self,
+            name,
+            lambda_function=self.check_results_function,
+            payload=sfn.TaskInput.from_object(
+                {"bucket": manifest_bucket.bucket_name, "key": manifest_key, "max_rejected_ratio": ratio}
+            ),
+            payload_response_only=True,
+            result_path="$.check",
+        )
 
-        check_results = check("Check results", max_rejected_ratio)
-        check_replay = check("Check replayed run", sfn.JsonPath.number_at("$.replay.max_rejected_ratio"))
-
+    def _build_definition(
+        self,
+        run_job: tasks.GlueStartJobRun,
+        check_results: tasks.LambdaInvoke,
+        check_replay: tasks.LambdaInvoke,
+        manifest_bucket: s3.IBucket,
+        curated_table: CuratedOrdersTable,
+        run_name: str,
+        staged_path: str,
+        quarantine_key: str,
+    ) -> sfn.Choice:
         valid = sfn.Succeed(self, "Results valid", output_path="$.check")
         invalid = sfn.Fail(self, "Results invalid", error=VALIDATION_FAILED, cause_path="$.check.reason")
+        publish, clear_quarantine = self._build_publish(
+            manifest_bucket, curated_table, run_name, staged_path, quarantine_key
+        )
+        quarantine, note_quarantine = self._build_quarantine(manifest_bucket, run_name, staged_path, quarantine_key)
+        results_valid = (
+            sfn.Choice(self, "Results valid?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.boolean_equals("$.check.valid", True),
+                    sfn.Condition.number_greater_than("$.check.output_rows", 0),
+                ),
+                publish.next(clear_quarantine).next(valid),
+            )
+            .when(sfn.Condition.boolean_equals("$.check.valid", True), valid)
+            .otherwise(note_quarantine.next(quarantine).next(invalid))
+        )
+        definition = (
+            sfn.Choice(self, "Replay?")
+            .when(sfn.Condition.is_present("$.replay.max_rejected_ratio"), check_replay.next(results_valid))
+            .otherwise(run_job.next(check_results).next(results_valid))
+        )
+        return definition
+
+    def _build_publish(
+        self,
+        manifest_bucket: s3.IBucket,
+        curated_table: CuratedOrdersTable,
+        run_name: str,
+        staged_path: str,
+        quarantine_key: str,
+    ) -> tuple[tasks.CallAwsService, tasks.CallAwsService]:
         publish = tasks.CallAwsService(
             self,
             "Publish run",
@@ -219,6 +290,11 @@ class GlueTransformStage(Construct):
         clear_quarantine.add_retry(errors=S3_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3)
         # Published before (a redrive or replay after a publish): the partition is this run's.
         publish.add_catch(clear_quarantine, errors=["Glue.AlreadyExistsException"], result_path=sfn.JsonPath.DISCARD)
+        return publish, clear_quarantine
+
+    def _build_quarantine(
+        self, manifest_bucket: s3.IBucket, run_name: str, staged_path: str, quarantine_key: str
+    ) -> tuple[tasks.CallAwsService, sfn.Pass]:
         quarantine = tasks.CallAwsService(
             self,
             "Quarantine run",
@@ -252,24 +328,15 @@ class GlueTransformStage(Construct):
             },
             result_path="$.quarantine",
         )
-        results_valid = (
-            sfn.Choice(self, "Results valid?")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.boolean_equals("$.check.valid", True),
-                    sfn.Condition.number_greater_than("$.check.output_rows", 0),
-                ),
-                publish.next(clear_quarantine).next(valid),
-            )
-            .when(sfn.Condition.boolean_equals("$.check.valid", True), valid)
-            .otherwise(note_quarantine.next(quarantine).next(invalid))
-        )
-        definition = (
-            sfn.Choice(self, "Replay?")
-            .when(sfn.Condition.is_present("$.replay.max_rejected_ratio"), check_replay.next(results_valid))
-            .otherwise(run_job.next(check_results).next(results_valid))
-        )
+        return quarantine, note_quarantine
 
+    def _build_state_machine(
+        self,
+        definition: sfn.IChainable,
+        timeout: Duration,
+        observability: StageObservability,
+        manifest_bucket: s3.IBucket,
+    ) -> None:
         observed = ObservedStateMachine(
             self,
             "Workflow",
