@@ -10,6 +10,7 @@ import pytest
 
 from glue.contract import COLUMNS
 from stacks.admission_stage import ADMIT_TIMEOUT, MAX_CONCURRENT_BATCHES, RESULTS_PREFIX
+from stacks.config import MAX_BATCH_INPUT_BYTES
 from tests.conftest import stage_config
 from tests.helpers import all_states, one_resource, render, state_machine_definition
 
@@ -37,7 +38,10 @@ def test_the_map_reads_the_incoming_listing_in_batches_of_the_configured_size(st
     reader = admit["ItemReader"]
     assert reader["Resource"].endswith(":states:::s3:listObjectsV2")
     assert reader["Parameters"]["Prefix"] == config.incoming_prefix
-    assert admit["ItemBatcher"] == {"MaxItemsPerBatch": config.admission.batch_size}
+    assert admit["ItemBatcher"] == {
+        "MaxItemsPerBatch": config.admission.batch_size,
+        "MaxInputBytesPerBatch": MAX_BATCH_INPUT_BYTES,
+    }
     # Each listed object, with the run it is admitted into; the listing's other fields are dropped.
     assert admit["ItemSelector"] == {
         "key.$": "$$.Map.Item.Value.Key",
@@ -68,7 +72,10 @@ def test_the_admission_lambda_fits_an_express_child_and_knows_the_contract(stage
     _, function = one_resource(synthesized.templates["pipeline"], "AWS::Lambda::Function", "AdmissionStageAdmitFiles")
     props = function["Properties"]
     assert props["Timeout"] == ADMIT_TIMEOUT.to_seconds() < 5 * 60  # an Express child runs 5 minutes at most
-    assert props["ReservedConcurrentExecutions"] >= MAX_CONCURRENT_BATCHES  # never throttled by its own map
+    if config.reserve_lambda_concurrency:  # never throttled by its own map
+        assert props["ReservedConcurrentExecutions"] >= MAX_CONCURRENT_BATCHES
+    else:  # the account's pool: a new account's quota would refuse any reservation
+        assert "ReservedConcurrentExecutions" not in props
     variables = {k: render(v) for k, v in props["Environment"]["Variables"].items()}
     assert variables["CONTRACT_COLUMNS"] == ",".join(COLUMNS)
     assert (variables["INCOMING_PREFIX"], variables["LANDING_PREFIX"], variables["QUARANTINE_PREFIX"]) == (
