@@ -59,11 +59,13 @@ RESULT_WRITER_ACTIONS = (
 # What the admit Lambda calls (lambda/admission/handler.py): HeadObject / GetObject (with IfMatch),
 # CopyObject (also as a multipart copy), PutObject of the reason sidecar, DeleteObject with IfMatch
 # of the source. With SSE-KMS: Decrypt to read a source, GenerateDataKey (and Decrypt for multipart
-# parts) to write. No s3:DeleteObjectVersion: a delete leaves a delete marker in the versioned bucket.
-ADMIT_SOURCE_ACTIONS = ("s3:GetObject", "s3:DeleteObject", "kms:Decrypt")
+# parts) to write. CopyObject copies an uploader's object tags: GetObjectTagging on the source,
+# PutObjectTagging on the copy. No s3:DeleteObjectVersion: a delete leaves a delete marker.
+ADMIT_SOURCE_ACTIONS = ("s3:GetObject", "s3:GetObjectTagging", "s3:DeleteObject", "kms:Decrypt")
 ADMIT_DESTINATION_ACTIONS = (
     "s3:GetObject",
     "s3:PutObject",
+    "s3:PutObjectTagging",
     "s3:AbortMultipartUpload",
     "kms:GenerateDataKey",
     "kms:Decrypt",
