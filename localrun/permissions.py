@@ -174,11 +174,28 @@ def _principal_match(statement: _Statement, principal: Principal) -> str | None:
     return None
 
 
+_CONDITION_OPERATORS = {
+    "Null",
+    "StringEquals",
+    "ArnEquals",
+    "StringNotEquals",
+    "ArnNotEquals",
+    "StringEqualsIgnoreCase",
+    "StringLike",
+    "ArnLike",
+    "StringNotLike",
+    "ArnNotLike",
+    "Bool",
+}
+
+
 def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> bool:
     """IAM condition operators this pipeline's policies use; anything else is refused, not guessed."""
     lowered = {k.lower(): v for k, v in context.items()}
     for operator, pairs in conditions.items():
         op, if_exists = operator.removesuffix("IfExists"), operator.endswith("IfExists")
+        if op not in _CONDITION_OPERATORS:
+            raise PermissionModelError(f"condition operator {operator} is not evaluated locally")
         for key, expected_raw in pairs.items():
             expected = [str(e) for e in (expected_raw if isinstance(expected_raw, list) else [expected_raw])]
             actual = lowered.get(key.lower())
@@ -200,10 +217,8 @@ def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> boo
                 holds = any(fnmatch.fnmatchcase(actual, e) for e in expected)
             elif op in ("StringNotLike", "ArnNotLike"):
                 holds = not any(fnmatch.fnmatchcase(actual, e) for e in expected)
-            elif op == "Bool":
+            else:  # Bool
                 holds = actual.lower() == expected[0].lower()
-            else:
-                raise PermissionModelError(f"condition operator {operator} is not evaluated locally")
             if not holds:
                 return False
     return True
@@ -622,10 +637,15 @@ def probe() -> bool:
     """Still a gap while a state machine whose role has no policy at all may write to S3."""
     from localrun.moto_patches import _BUCKET, _plain_moto, _run_task
 
-    with _plain_moto() as clients:
-        clients["s3"].create_bucket(Bucket=_BUCKET)
-        task = {
-            "Resource": "arn:aws:states:::aws-sdk:s3:putObject",
-            "Parameters": {"Bucket": _BUCKET, "Key": "written-without-a-grant", "Body": "x"},
-        }
-        return _run_task(clients, "nogrant", task)["status"] == "SUCCEEDED"
+    global _store
+    before, _store = _store, PolicyStore()  # no policy for anyone (consulted only where the entry is applied)
+    try:
+        with _plain_moto() as clients:
+            clients["s3"].create_bucket(Bucket=_BUCKET)
+            task = {
+                "Resource": "arn:aws:states:::aws-sdk:s3:putObject",
+                "Parameters": {"Bucket": _BUCKET, "Key": "written-without-a-grant", "Body": "x"},
+            }
+            return _run_task(clients, "nogrant", task)["status"] == "SUCCEEDED"
+    finally:
+        _store = before
