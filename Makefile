@@ -10,6 +10,9 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 CDK = $(BIN)/python -m stacks.node_runtime node_modules/aws-cdk/bin/cdk
 STAGE ?= dev
+# Notification e-mail addresses, comma-separated (prod requires one): EMAILS=ops@example.com
+EMAILS ?=
+CONTEXT = -c stage=$(STAGE) $(if $(EMAILS),-c notification_emails=$(EMAILS))
 SCENARIO ?= happy_path
 LOCAL_ASSEMBLY := cdk.out.local
 APP_SOURCES := app.py $(wildcard stacks/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt dags/.airflowignore)
@@ -52,7 +55,7 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 
 synth: setup
 	@: stage $(STAGE): $(DEPLOY_STACKS)
-	$(CDK) synth -c stage=$(STAGE) --quiet
+	$(CDK) synth $(CONTEXT) --quiet
 	@echo "templates in cdk.out/"
 
 # The local stage: the same stacks with second-long waits, synthesized once and reused.
@@ -103,25 +106,25 @@ lint: setup
 
 diff: setup
 	@: stage $(STAGE): $(DEPLOY_STACKS)
-	$(CDK) diff -c stage=$(STAGE)
+	$(CDK) diff $(CONTEXT)
 
 # Storage and Pipeline; the Orchestration (MWAA) stack only when the stage's outer_loop is "mwaa".
 # Validates STAGE and that stage's config only: anything wrong stops make (status 2, under make -n
 # too) with one line naming the field, the value and what is allowed.
-stage_stacks = $(shell $(BIN)/python app.py --deploy-stacks '$(STAGE)')
+stage_stacks = $(shell $(BIN)/python app.py --deploy-stacks '$(STAGE)' '$(EMAILS)')
 stacks_or_stop = $(if $(filter 0,$(.SHELLSTATUS)),$(1),$(error $(or $(filter-out error:,$(1)),app.py --deploy-stacks failed (see above))))
 DEPLOY_STACKS = $(call stacks_or_stop,$(stage_stacks))
 
 bootstrap: setup
 	@: stage $(STAGE): $(DEPLOY_STACKS)
-	$(CDK) bootstrap -c stage=$(STAGE)
+	$(CDK) bootstrap $(CONTEXT)
 
 deploy: setup
-	$(CDK) deploy -c stage=$(STAGE) $(DEPLOY_STACKS)
+	$(CDK) deploy $(CONTEXT) $(DEPLOY_STACKS)
 
 destroy: setup
 	@: stage $(STAGE): $(DEPLOY_STACKS)
-	$(CDK) destroy -c stage=$(STAGE) --all
+	$(CDK) destroy $(CONTEXT) --all
 
 clean:
 	rm -rf cdk.out $(LOCAL_ASSEMBLY) $(DEV_ASSEMBLY) .pytest_cache

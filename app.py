@@ -83,9 +83,10 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
     return app, {"storage": storage, "pipeline": pipeline, "orchestration": orchestration}
 
 
-# Context keys this app reads. CDK's own keys are namespaced (`@aws-cdk/...`, `aws:cdk:...`,
+# Context keys this app reads: the stage, and the deployer's notification addresses (prod requires
+# one; they are not the repository's to know). CDK's own keys are namespaced (`@aws-cdk/...`, `aws:cdk:...`,
 # lookups such as `availability-zones:account=...`); any other plain key is a typo such as `stag`.
-APP_CONTEXT_KEYS = ("stage",)
+APP_CONTEXT_KEYS = ("stage", "notification_emails")
 
 
 def stage_from_context(context: dict[str, object]) -> object:
@@ -93,26 +94,35 @@ def stage_from_context(context: dict[str, object]) -> object:
     for key, value in context.items():
         if key not in APP_CONTEXT_KEYS and not key.startswith("@") and ":" not in key:
             raise ConfigError(
-                f"context {key} = {value!r}: not a key this app reads; the one it reads is stage "
-                f"(-c stage=dev|prod|local)"
+                f"context {key} = {value!r}: not a key this app reads; the ones it reads are stage "
+                "(-c stage=dev|prod|local) and notification_emails (-c notification_emails=a@example.com,b@example.com)"
             )
     return context.get("stage", "dev")
 
 
+def emails_from_context(context: dict[str, object]) -> tuple[str, ...]:
+    """The addresses `-c notification_emails=a@x,b@y` names (comma-separated; none when absent or empty)."""
+    value = context.get("notification_emails", "")
+    return tuple(email.strip() for email in str(value).split(",") if email.strip())
+
+
 def main(argv: list[str]) -> int:
-    """Synthesize the stage the context names (`cdk synth -c stage=...`), or, with
-    `--deploy-stacks STAGE`, print the stacks `make deploy` deploys. Invalid config or context:
+    """Synthesize the stage the context names (`cdk synth -c stage=... [-c notification_emails=...]`),
+    or, with `--deploy-stacks STAGE [EMAILS]`, print the stacks `make deploy` deploys. Invalid config or context:
     one line on stderr naming the field or key, the value and what is allowed; exit status 2."""
     if argv[:1] == ["--deploy-stacks"]:  # for make, which reads stdout: the stacks or the error line
         try:
-            print(*deployed_stack_ids(config_for(argv[1] if len(argv) == 2 else None)))
+            stage = argv[1] if len(argv) in (2, 3) else None
+            emails = emails_from_context({"notification_emails": argv[2]} if len(argv) == 3 else {})
+            print(*deployed_stack_ids(config_for(stage, notification_emails=emails)))
         except ConfigError as error:
             print(f"error: {error}")
             return 2
         return 0
     try:
         probe = cdk.App()
-        config = config_for(stage_from_context(probe.node.get_all_context()))
+        context = probe.node.get_all_context()
+        config = config_for(stage_from_context(context), notification_emails=emails_from_context(context))
         app, _ = build_app(config=config, outdir=probe.outdir)
         app.synth()
     except ConfigError as error:

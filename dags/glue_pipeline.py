@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.sdk import DAG, XComArg, chain
 from glue_pipeline_support import (
@@ -32,6 +31,7 @@ from glue_pipeline_support import (
     MACROS,
     OUTPUT_XCOM,
     STAGES,
+    IncomingDataSensor,
     StageExecutionOperator,
     anything_admitted,
     failure_notice,
@@ -62,9 +62,10 @@ with DAG(
     user_defined_macros=MACROS,
     tags=["glue-pipeline", "outer-loop", "step-functions"],
 ) as dag:
-    wait_for_data = S3KeySensor(
+    wait_for_data = IncomingDataSensor(
         task_id="wait_for_data",
-        doc_md="Waits (deferred, in the triggerer) until a .csv file exists under the incoming prefix.",
+        doc_md="Waits (deferred, in the triggerer) until a .csv file exists under the incoming prefix; "
+        "a day without one skips the run (not a failure, no notice).",
         bucket_name="{{ pipeline_option('landing_bucket') }}",
         bucket_key="{{ pipeline_option('incoming_prefix') }}*.csv",
         wildcard_match=True,

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
 from airflow.providers.amazon.aws.operators.step_function import StepFunctionStartExecutionOperator
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.providers.amazon.aws.triggers.step_function import StepFunctionsExecutionCompleteTrigger
 from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.sdk import conf
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
@@ -359,3 +360,20 @@ class StageExecutionOperator(StepFunctionStartExecutionOperator):
             cause=execution.get("cause", "-"),
             execution_arn=execution["executionArn"],
         )
+
+
+class IncomingDataSensor(S3KeySensor):
+    """`S3KeySensor` for which a day without files is not a failure: its timeout skips the run.
+
+    Only the timeout: an error (the bucket cannot be read, an option is missing) still fails the
+    task and sends the FAILED notice. `soft_fail` would skip those too, and hide them.
+    """
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSensorTimeout as timeout:
+            raise AirflowSkipException(
+                f"no file matching {self.bucket_key} arrived within {timedelta(seconds=self.timeout)}: "
+                "nothing to run; the next scheduled run looks again"
+            ) from timeout

@@ -28,9 +28,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.nag import (
-    GRANT_KMS_ACTIONS,
     GRANT_READ_ACTIONS,
-    GRANT_WRITE_ACTIONS,
     acknowledge,
     acknowledge_grant_actions,
     rendered_arn,
@@ -45,6 +43,31 @@ RESULTS_PREFIX = "admission-results/"
 ADMIT_TIMEOUT = Duration.minutes(4)
 # Child workflows at once (MaxConcurrency), and so admission Lambdas at once.
 MAX_CONCURRENT_BATCHES = 10
+# Concurrency reserved for the summary Lambda when the stage reserves any: one summary per round.
+SUMMARIZE_RESERVED_CONCURRENCY = 2
+# What the Distributed Map's ResultWriter does with its prefix (the actions AWS documents for it):
+# writes the result files and manifest, multipart for large ones; with SSE-KMS, a data key to
+# encrypt each object and Decrypt for the parts of a multipart upload (aws/aws-cdk#32144).
+RESULT_WRITER_ACTIONS = (
+    "s3:PutObject",
+    "s3:GetObject",
+    "s3:ListMultipartUploadParts",
+    "s3:AbortMultipartUpload",
+    "kms:GenerateDataKey",
+    "kms:Decrypt",
+)
+# What the admit Lambda calls (lambda/admission/handler.py): HeadObject / GetObject (with IfMatch),
+# CopyObject (also as a multipart copy), PutObject of the reason sidecar, DeleteObject with IfMatch
+# of the source. With SSE-KMS: Decrypt to read a source, GenerateDataKey (and Decrypt for multipart
+# parts) to write. No s3:DeleteObjectVersion: a delete leaves a delete marker in the versioned bucket.
+ADMIT_SOURCE_ACTIONS = ("s3:GetObject", "s3:DeleteObject", "kms:Decrypt")
+ADMIT_DESTINATION_ACTIONS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:AbortMultipartUpload",
+    "kms:GenerateDataKey",
+    "kms:Decrypt",
+)
 LAMBDA_TRANSIENT_ERRORS = [
     "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
@@ -68,18 +91,26 @@ class FileAdmissionStage(Construct):
         quarantine_prefix: str,
         contract_columns: Sequence[str],
         batch_size: int,
+        max_batch_input_bytes: int,
         max_file_megabytes: int,
         tolerated_failure_percentage: int,
+        reserve_concurrency: bool,
         timeout: Duration,
         observability: StageObservability,
     ) -> None:
         super().__init__(scope, id_)
         self._observability = observability
+        self._reserve_concurrency = reserve_concurrency
         self.admit_function = self._build_admit_function(
             bucket, incoming_prefix, landing_prefix, quarantine_prefix, contract_columns, max_file_megabytes
         )
         self.summarize_function = self._build_summarize_function(bucket)
-        admit = self._build_distributed_map(bucket, incoming_prefix, batch_size, tolerated_failure_percentage)
+        admit = self._build_distributed_map(
+            bucket,
+            incoming_prefix,
+            sfn.ItemBatcher(max_items_per_batch=batch_size, max_input_bytes_per_batch=max_batch_input_bytes),
+            tolerated_failure_percentage,
+        )
         definition = admit.next(self._build_summarize()).next(
             sfn.Succeed(self, "Admission done", output_path="$.admission")
         )
@@ -92,6 +123,8 @@ class FileAdmissionStage(Construct):
             comment="Admission stage: admit or quarantine every file under the incoming prefix.",
         )
         self.state_machine = observed.state_machine
+        # The ResultWriter's grant, scoped to its prefix and with the bucket key (see _PrefixResultWriter).
+        bucket.grants.actions_on_object_keys(self.state_machine, f"{RESULTS_PREFIX}*", *RESULT_WRITER_ACTIONS)
         self._acknowledge_machine_findings(bucket)
         self.log_group = observed.log_group
         self.failure_alarm = observed.failure_alarm
@@ -120,7 +153,7 @@ class FileAdmissionStage(Construct):
                 "MAX_FILE_BYTES": str(max_file_megabytes * 1024 * 1024),
                 "CONTRACT_COLUMNS": ",".join(contract_columns),
             },
-            reserved_concurrency=MAX_CONCURRENT_BATCHES,
+            reserved_concurrency=MAX_CONCURRENT_BATCHES,  # one per child workflow at once
         )
         self._grant_moves(function, bucket, incoming_prefix, landing_prefix, quarantine_prefix)
         return function
@@ -133,7 +166,7 @@ class FileAdmissionStage(Construct):
             memory_size=256,
             timeout=Duration.minutes(2),
             environment={},
-            reserved_concurrency=2,
+            reserved_concurrency=SUMMARIZE_RESERVED_CONCURRENCY,
         )
         bucket.grant_read(function, f"{RESULTS_PREFIX}*")
         self._acknowledge_reads(function, bucket, RESULTS_PREFIX)
@@ -176,11 +209,10 @@ class FileAdmissionStage(Construct):
         )
         acknowledge(
             role,
-            f"CDK's ResultWriterV2 grants its object actions on the whole bucket; the map writes only "
-            f"under its ResultWriter prefix, {RESULTS_PREFIX}.",
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{rendered_arn(self, bucket, attribute='')}/*]",
+            f"The Distributed Map's ResultWriter names its result files and manifest itself, under "
+            f"{RESULTS_PREFIX}<map run id>/; the role may write there and nowhere else in the bucket.",
+            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, bucket)}/{RESULTS_PREFIX}*]",
         )
-        acknowledge_grant_actions(role, *GRANT_READ_ACTIONS, *GRANT_WRITE_ACTIONS)
 
     def _build_function(
         self,
@@ -220,9 +252,19 @@ class FileAdmissionStage(Construct):
             environment=environment,
             # The bucket name and prefixes are not secret, but encrypted at rest with the stage's key.
             environment_encryption=self._observability.log_key,
-            # Capped at what the stage can ask for: a runaway caller cannot take the account's concurrency.
-            reserved_concurrent_executions=reserved_concurrency,
+            # Where the stage reserves concurrency: capped at what the stage can ask for, so a runaway
+            # caller cannot take the account's concurrency (and every reservation leaves the pool).
+            reserved_concurrent_executions=reserved_concurrency if self._reserve_concurrency else None,
         )
+        if not self._reserve_concurrency:
+            skip_checkov(
+                function,
+                "No reserved concurrency in this stage (config reserve_lambda_concurrency): a reservation "
+                "comes out of the account's pool, and a new account's quota refuses the deploy. Its "
+                "callers are bounded anyway: the Distributed Map's MaxConcurrency, one summary per round.",
+                "CKV_AWS_115",
+                resource_type="AWS::Lambda::Function",
+            )
         acknowledge(
             role,
             "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
@@ -247,26 +289,34 @@ class FileAdmissionStage(Construct):
         self, function: lambda_.Function, bucket: s3.IBucket, incoming: str, landing: str, quarantine: str
     ) -> None:
         """Read and delete under incoming/; read and write under the landing and quarantine folders."""
-        bucket.grant_read(function, f"{incoming}*")
-        bucket.grant_delete(function, f"{incoming}*")
+        bucket.grants.actions_on_object_keys(function, f"{incoming}*", *ADMIT_SOURCE_ACTIONS)
         for prefix in (landing, quarantine):
             # Read too: a retried batch looks for a file it already moved at its destination.
-            bucket.grant_read(function, f"{prefix}*")
-            bucket.grant_put(function, f"{prefix}*")
-        for prefix in (incoming, landing, quarantine):
-            self._acknowledge_reads(function, bucket, prefix)
-        acknowledge_grant_actions(function.role, *GRANT_WRITE_ACTIONS)  # type: ignore[arg-type]
+            bucket.grants.actions_on_object_keys(function, f"{prefix}*", *ADMIT_DESTINATION_ACTIONS)
+        # A HeadObject of a key that is not there answers 404 only to a caller that may list the
+        # bucket (403 otherwise): the retried batch's lookup at the destination needs that answer.
+        iam.Grant.add_to_principal(grantee=function, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn])
+        for prefix, why in (
+            (incoming, "Files under the incoming prefix have the names their uploaders gave them."),
+            (landing, "Admitted files and their records go under the run's folder, named at run time."),
+            (quarantine, "Quarantined files and their reasons go under the run's folder, named at run time."),
+        ):
+            acknowledge(function.role, why, f"AwsSolutions-IAM5[Resource::{rendered_arn(self, bucket)}/{prefix}*]")  # type: ignore[arg-type]
 
     def _acknowledge_reads(self, function: lambda_.Function, bucket: s3.IBucket, prefix: str) -> None:
-        acknowledge_grant_actions(function.role, *GRANT_READ_ACTIONS, *GRANT_KMS_ACTIONS)  # type: ignore[arg-type]
+        acknowledge_grant_actions(function.role, *GRANT_READ_ACTIONS)  # type: ignore[arg-type]
         acknowledge(
             function.role,  # type: ignore[arg-type]
-            f"Files under {prefix} have the names their uploaders gave them.",
+            f"Files under {prefix} are named at run time.",
             f"AwsSolutions-IAM5[Resource::{rendered_arn(self, bucket)}/{prefix}*]",
         )
 
     def _build_distributed_map(
-        self, bucket: s3.IBucket, incoming_prefix: str, batch_size: int, tolerated_failure_percentage: int
+        self,
+        bucket: s3.IBucket,
+        incoming_prefix: str,
+        item_batcher: sfn.ItemBatcher,
+        tolerated_failure_percentage: int,
     ) -> sfn.DistributedMap:
         admit = sfn.DistributedMap(
             self,
@@ -278,10 +328,12 @@ class FileAdmissionStage(Construct):
                 "size": sfn.JsonPath.number_at("$$.Map.Item.Value.Size"),
                 "run": sfn.JsonPath.string_at("$.run.name"),
             },
-            item_batcher=sfn.ItemBatcher(max_items_per_batch=batch_size),
+            # At most batch_size files, and at most max_batch_input_bytes of input (keys escaped in
+            # JSON can grow): a batch stays far below Step Functions' 256 KiB state limit.
+            item_batcher=item_batcher,
             map_execution_type=sfn.StateMachineType.EXPRESS,
             tolerated_failure_percentage=tolerated_failure_percentage,
-            result_writer_v2=sfn.ResultWriterV2(bucket=bucket, prefix=RESULTS_PREFIX),
+            result_writer_v2=_PrefixResultWriter(bucket=bucket, prefix=RESULTS_PREFIX),
             max_concurrency=MAX_CONCURRENT_BATCHES,
             result_path="$.admission_map",
         )
@@ -302,3 +354,11 @@ class FileAdmissionStage(Construct):
         )
         admit.item_processor(admit_batch)
         return admit
+
+
+class _PrefixResultWriter(sfn.ResultWriterV2):
+    """CDK's ResultWriterV2 without its own grant, which covers every object of the bucket and not
+    the bucket's key (aws/aws-cdk#32144): the stage grants RESULT_WRITER_ACTIONS on its prefix."""
+
+    def provide_policy_statements(self) -> list[iam.PolicyStatement]:
+        return []

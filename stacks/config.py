@@ -27,6 +27,8 @@ from stacks.mwaa_facts import (
 GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X", "G.12X", "G.16X", "R.1X", "R.2X", "R.4X", "R.8X")
 REMOVAL_POLICIES = ("destroy", "retain")
 OUTER_LOOPS = ("eventbridge", "mwaa")
+# Step Functions log levels (LoggingConfiguration.Level): every event, errors only, fatal only, none.
+STATE_MACHINE_LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
 # CloudWatch Logs retention: the day counts it accepts, each by its name in CDK's RetentionDays.
 LOG_RETENTION_DAYS = {
     1: "ONE_DAY",
@@ -67,6 +69,11 @@ def _positive_int(path: str, value: object, *, maximum: int | None = None) -> No
         _fail(path, value, "must be an integer > 0")
     if maximum is not None and value > maximum:  # type: ignore[operator]
         _fail(path, value, f"must be an integer between 1 and {maximum}")
+
+
+def _boolean(path: str, value: object) -> None:
+    if not isinstance(value, bool):
+        _fail(path, value, "must be True or False")
 
 
 def _one_of(path: str, value: object, allowed: tuple[str, ...]) -> None:
@@ -243,6 +250,17 @@ class GlueJobConfig:
 
 
 MAX_BATCH_MEGABYTES = 10_240
+# Step Functions caps a state's input and output at 256 KiB (States.DataLimitExceeded). A child
+# workflow's input is its batch, {"Items": [{"key", "size", "run"}, ...]}: the Distributed Map cuts
+# batches at MAX_BATCH_INPUT_BYTES (ItemBatcher MaxInputBytesPerBatch), half the cap, and batch_size
+# is bounded so that a full batch of the longest keys S3 allows still fits that with room to spare.
+STATE_PAYLOAD_LIMIT_BYTES = 256 * 1024
+MAX_BATCH_INPUT_BYTES = STATE_PAYLOAD_LIMIT_BYTES // 2
+MAX_S3_KEY_BYTES = 1024
+# One item at its largest: a 1,024-byte key, a size of up to 5 TB (13 digits), a run name of an
+# 80-character execution name plus "-r<round>", and the JSON around them (with a comma).
+MAX_ADMISSION_ITEM_BYTES = len('{"key":"","size":,"run":""},') + MAX_S3_KEY_BYTES + 13 + 80 + len("-r20")
+MAX_BATCH_SIZE = (MAX_BATCH_INPUT_BYTES - len('{"Items":[]}')) // MAX_ADMISSION_ITEM_BYTES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -260,7 +278,14 @@ class AdmissionConfig:
     max_rounds: int = 3
 
     def validate(self, path: str) -> None:
-        _positive_int(f"{path}.batch_size", self.batch_size, maximum=1000)
+        if isinstance(self.batch_size, int) and self.batch_size > MAX_BATCH_SIZE:
+            _fail(
+                f"{path}.batch_size",
+                self.batch_size,
+                f"must be an integer between 1 and {MAX_BATCH_SIZE}: a batch of {MAX_S3_KEY_BYTES}-byte keys "
+                f"must fit {MAX_BATCH_INPUT_BYTES:,} bytes, half of Step Functions' 256 KiB state limit",
+            )
+        _positive_int(f"{path}.batch_size", self.batch_size)
         _positive_int(f"{path}.max_file_megabytes", self.max_file_megabytes, maximum=5120)
         # At ~100 MB/s a Lambda reads 10 GB in under two minutes: a full batch of the largest files
         # must fit the admission Lambda's 4 minutes (ADMIT_TIMEOUT in stacks/admission_stage.py).
@@ -322,6 +347,17 @@ class DeploymentConfig:
     # At least max_rounds x the three stage timeouts: a timeout never cuts a round short.
     pipeline_timeout_minutes: int = 660
     notification_emails: tuple[str, ...] = ()
+    # A stage whose failure notices and alarms must reach someone: it refuses to synthesize
+    # without an address (`-c notification_emails=...`, see app.py).
+    notifications_required: bool = False
+    # Reserve Lambda concurrency for the pipeline's functions (admit 10, summarize 2, check 2): a
+    # runaway caller cannot starve them, but every reservation comes out of the account's pool,
+    # of which Lambda keeps 100 unreserved; a new account's quota (often 10 or 50) refuses the deploy.
+    reserve_lambda_concurrency: bool = False
+    # What the state machines log: ALL with execution data shows every state's input and output
+    # (every file key) and costs per event; ERROR without data logs failures and their errors only.
+    state_machine_log_level: Literal["ALL", "ERROR", "FATAL", "OFF"] = "ALL"
+    state_machine_log_execution_data: bool = True
     removal_policy: Literal["destroy", "retain"] = "destroy"
     log_retention_days: int = 30
     mwaa: MwaaConfig = field(default_factory=MwaaConfig)
@@ -380,6 +416,23 @@ class DeploymentConfig:
                 f"timeouts ({stages}) = {stages * self.admission.max_rounds}",
             )
         _validate_emails(f"{p}.notification_emails", self.notification_emails)
+        _boolean(f"{p}.notifications_required", self.notifications_required)
+        if self.notifications_required and not self.notification_emails:
+            _fail(
+                f"{p}.notification_emails",
+                self.notification_emails,
+                f"stage {p} needs at least one address for its failure notices and alarms: "
+                "-c notification_emails=ops@example.com (make ... EMAILS=ops@example.com)",
+            )
+        _boolean(f"{p}.reserve_lambda_concurrency", self.reserve_lambda_concurrency)
+        _one_of(f"{p}.state_machine_log_level", self.state_machine_log_level, STATE_MACHINE_LOG_LEVELS)
+        _boolean(f"{p}.state_machine_log_execution_data", self.state_machine_log_execution_data)
+        if self.state_machine_log_level == "OFF" and self.state_machine_log_execution_data:
+            _fail(
+                f"{p}.state_machine_log_execution_data",
+                self.state_machine_log_execution_data,
+                "must be False when state_machine_log_level is OFF (nothing is logged)",
+            )
         _one_of(f"{p}.removal_policy", self.removal_policy, REMOVAL_POLICIES)
         _one_of(f"{p}.outer_loop", self.outer_loop, OUTER_LOOPS)
         if self.log_retention_days not in LOG_RETENTION_DAYS:
@@ -413,17 +466,23 @@ class DeploymentConfig:
 
 # --- the stages ---------------------------------------------------------------------------------
 # One function per stage: a stage's config is built, and so validated, only when that stage is
-# selected, so a mistake in dev does not stop `make synth STAGE=prod`. DEV, PROD, LOCAL and STAGES
-# still read as constants: they are built on first use (module __getattr__ below).
+# selected, so a mistake in dev does not stop `make synth STAGE=prod`. DEV and LOCAL still read as
+# constants: they are built on first use (module __getattr__ below).
 
 
-def dev_stage() -> DeploymentConfig:
-    return DeploymentConfig(stage="dev")
+def dev_stage(*, notification_emails: tuple[str, ...] = ()) -> DeploymentConfig:
+    return DeploymentConfig(stage="dev", notification_emails=notification_emails)
 
 
-def prod_stage() -> DeploymentConfig:
+def prod_stage(*, notification_emails: tuple[str, ...] = ()) -> DeploymentConfig:
     return DeploymentConfig(
         stage="prod",
+        # The addresses are the deployer's: `-c notification_emails=...` (app.py), required here.
+        notification_emails=notification_emails,
+        notifications_required=True,
+        reserve_lambda_concurrency=True,
+        state_machine_log_level="ERROR",
+        state_machine_log_execution_data=False,
         glue_job=GlueJobConfig(number_of_workers=5, timeout_minutes=120),
         crawl_stage_timeout_minutes=90,
         transform_stage_timeout_minutes=180,
@@ -434,10 +493,10 @@ def prod_stage() -> DeploymentConfig:
     )
 
 
-def local_stage() -> DeploymentConfig:
+def local_stage(*, notification_emails: tuple[str, ...] = ()) -> DeploymentConfig:
     """The dev stage with second-long waits and retries: what `make demo` and the scenario tests
     synthesize and execute locally. Deployable, but meant for local runs."""
-    dev = dev_stage()
+    dev = dev_stage(notification_emails=notification_emails)
     return replace(
         dev,
         stage="local",
@@ -452,7 +511,7 @@ def local_stage() -> DeploymentConfig:
     )
 
 
-STAGE_BUILDERS: dict[str, Callable[[], DeploymentConfig]] = {
+STAGE_BUILDERS: dict[str, Callable[..., DeploymentConfig]] = {
     "dev": dev_stage,
     "prod": prod_stage,
     "local": local_stage,
@@ -460,22 +519,22 @@ STAGE_BUILDERS: dict[str, Callable[[], DeploymentConfig]] = {
 
 if TYPE_CHECKING:  # built on first use by __getattr__
     DEV: DeploymentConfig
-    PROD: DeploymentConfig
     LOCAL: DeploymentConfig
-    STAGES: dict[str, DeploymentConfig]
 
 
-def config_for(stage: object) -> DeploymentConfig:
-    """The validated config of one deployment stage, or a ConfigError naming the stages there are."""
+def config_for(stage: object, *, notification_emails: tuple[str, ...] = ()) -> DeploymentConfig:
+    """The validated config of one deployment stage, or a ConfigError naming the stages there are.
+
+    `notification_emails`: the deployer's addresses (they are not the repository's to know).
+    """
     builder = STAGE_BUILDERS.get(stage) if isinstance(stage, str) else None
     if builder is None:
         raise ConfigError(f"config stage = {stage!r}: must be one of {', '.join(STAGE_BUILDERS)}")
-    return builder()
+    return builder(notification_emails=notification_emails)
 
 
 def __getattr__(name: str) -> object:
-    if name in ("DEV", "PROD", "LOCAL"):
+    # No PROD: prod is built only with the deployer's addresses (config_for("prod", notification_emails=...)).
+    if name in ("DEV", "LOCAL"):
         return config_for(name.lower())
-    if name == "STAGES":
-        return {stage: config_for(stage) for stage in STAGE_BUILDERS}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

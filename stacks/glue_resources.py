@@ -6,6 +6,7 @@ import hashlib
 import io
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
@@ -19,7 +20,6 @@ from stacks.config import GLUE_WORKER_TYPES
 from stacks.nag import (
     GRANT_KMS_ACTIONS,
     GRANT_READ_ACTIONS,
-    GRANT_WRITE_ACTIONS,
     acknowledge,
     acknowledge_grant_actions,
     rendered_arn,
@@ -31,6 +31,16 @@ GLUE_CODE = Path(__file__).resolve().parent.parent / "glue"
 _ZIP_TIMESTAMP = (2020, 1, 1, 0, 0, 0)
 # Glue 5.0 runs Spark 3.5.4 and Python 3.11: requirements-dev.txt pins pyspark to match.
 GLUE_VERSION = glue.GlueVersion.V5_0
+# What the job does under each of its curated prefixes (Spark's overwrite, write, read back; the
+# manifest's PutObject), with the bucket key: a data key to write, Decrypt to read and for multipart parts.
+CURATED_OBJECT_ACTIONS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "kms:GenerateDataKey",
+    "kms:Decrypt",
+)
 
 
 def glue_worker_type(name: str) -> glue.WorkerType:
@@ -85,8 +95,9 @@ class GlueSecurity(Construct):
         )
 
 
-def _grant_glue_logging(role: iam.IGrantable, key: kms.IKey, log_group_prefix: str) -> None:
-    """Glue writes to /aws-glue/<kind>... log groups it names itself, encrypted with the key."""
+def _grant_glue_logging(role: iam.IGrantable, log_group_prefix: str) -> None:
+    """Glue writes to /aws-glue/<kind>... log groups it names itself; CloudWatch Logs encrypts them
+    with the key (the key policy's AllowCloudWatchLogs), the role only associates it."""
     stack = Stack.of(role.grant_principal)  # type: ignore[arg-type]
     iam.Grant.add_to_principal(
         grantee=role,
@@ -100,7 +111,6 @@ def _grant_glue_logging(role: iam.IGrantable, key: kms.IKey, log_group_prefix: s
             )
         ],
     )
-    key.grant_encrypt_decrypt(role)
 
 
 class LandingCrawler(Construct):
@@ -115,7 +125,6 @@ class LandingCrawler(Construct):
         prefix: str,
         database: glue.IDatabase,
         security_configuration: glue.ISecurityConfiguration,
-        key: kms.IKey,
     ) -> None:
         super().__init__(scope, id_)
         self.role = iam.Role(
@@ -124,9 +133,11 @@ class LandingCrawler(Construct):
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
             description="Landing crawler: read the landing prefix, write tables.",
         )
+        # Reads the landing files: the bucket grant brings kms:Decrypt, the one key action a crawler
+        # needs (it writes no S3 data; its logs are encrypted by CloudWatch Logs).
         bucket.grant_read(self.role, f"{prefix}*")
         self._grant_catalog_access(database)
-        _grant_glue_logging(self.role, key, "/aws-glue/crawlers")
+        _grant_glue_logging(self.role, "/aws-glue/crawlers")
         self._acknowledge_findings(bucket, prefix, database)
         self.crawler = glue.CfnCrawler(
             self,
@@ -168,7 +179,7 @@ class LandingCrawler(Construct):
 
     def _acknowledge_findings(self, bucket: s3.IBucket, prefix: str, database: glue.IDatabase) -> None:
         """The cdk-nag wildcard findings on the role, each with its reason."""
-        acknowledge_grant_actions(self.role, *GRANT_READ_ACTIONS, *GRANT_KMS_ACTIONS)
+        acknowledge_grant_actions(self.role, *GRANT_READ_ACTIONS)
         acknowledge(
             self.role,
             "The crawler reads every object under the landing prefix.",
@@ -199,6 +210,7 @@ class CuratedTransformJob(Construct):
         landing_bucket: s3.IBucket,
         landing_prefix: str,
         curated_bucket: s3.IBucket,
+        curated_prefixes: Sequence[str],
         security_configuration: glue.ISecurityConfiguration,
         key: kms.IKey,
         worker_type: str,
@@ -207,8 +219,8 @@ class CuratedTransformJob(Construct):
     ) -> None:
         super().__init__(scope, id_)
         self.role = self._build_role()
-        self._grant_access(landing_bucket, landing_prefix, curated_bucket, key)
-        self._acknowledge_findings(landing_bucket, landing_prefix, curated_bucket)
+        self._grant_access(landing_bucket, landing_prefix, curated_bucket, curated_prefixes, key)
+        self._acknowledge_findings(landing_bucket, landing_prefix, curated_bucket, curated_prefixes)
         self.job = self._build_job(
             curated_bucket=curated_bucket,
             security_configuration=security_configuration,
@@ -227,12 +239,26 @@ class CuratedTransformJob(Construct):
         )
 
     def _grant_access(
-        self, landing_bucket: s3.IBucket, landing_prefix: str, curated_bucket: s3.IBucket, key: kms.IKey
+        self,
+        landing_bucket: s3.IBucket,
+        landing_prefix: str,
+        curated_bucket: s3.IBucket,
+        curated_prefixes: Sequence[str],
+        key: kms.IKey,
     ) -> None:
-        """Read the landing prefix, read and write the curated bucket, write logs and Glue metrics."""
+        """Read the landing prefix; read, write and delete under its curated prefixes; logs and metrics."""
         landing_bucket.grant_read(self.role, f"{landing_prefix}*")
-        curated_bucket.grant_read_write(self.role)
-        _grant_glue_logging(self.role, key, "/aws-glue/jobs")
+        for prefix in curated_prefixes:
+            # Spark's overwrite deletes what a redriven run wrote before, writes (multipart for large
+            # files) and reads its output back to count it.
+            curated_bucket.grants.actions_on_object_keys(self.role, f"{prefix}*", *CURATED_OBJECT_ACTIONS)
+        # Spark lists its output folders; a listing shows names only.
+        iam.Grant.add_to_principal(
+            grantee=self.role, actions=["s3:ListBucket"], resource_arns=[curated_bucket.bucket_arn]
+        )
+        # The security configuration: S3 output under SSE-KMS and client-side encrypted bookmarks.
+        key.grant_encrypt_decrypt(self.role)
+        _grant_glue_logging(self.role, "/aws-glue/jobs")
         # The job publishes job and observability metrics (--enable-metrics, on by default) to
         # CloudWatch under the Glue namespace.
         iam.Grant.add_to_principal(
@@ -243,7 +269,11 @@ class CuratedTransformJob(Construct):
         )
 
     def _acknowledge_findings(
-        self, landing_bucket: s3.IBucket, landing_prefix: str, curated_bucket: s3.IBucket
+        self,
+        landing_bucket: s3.IBucket,
+        landing_prefix: str,
+        curated_bucket: s3.IBucket,
+        curated_prefixes: Sequence[str],
     ) -> None:
         """The cdk-nag wildcard findings on the role, each with its reason."""
         acknowledge(
@@ -252,17 +282,18 @@ class CuratedTransformJob(Construct):
             "limited to the Glue metric namespace by condition.",
             "AwsSolutions-IAM5[Resource::*]",
         )
-        acknowledge_grant_actions(self.role, *GRANT_READ_ACTIONS, *GRANT_WRITE_ACTIONS, *GRANT_KMS_ACTIONS)
+        acknowledge_grant_actions(self.role, *GRANT_READ_ACTIONS, *GRANT_KMS_ACTIONS)
         acknowledge(
             self.role,
             "The job reads every object under the landing prefix.",
             f"AwsSolutions-IAM5[Resource::{rendered_arn(self, landing_bucket)}/{landing_prefix}*]",
         )
-        acknowledge(
-            self.role,
-            "The job writes curated data, rejected rows and manifests across the curated bucket.",
-            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, curated_bucket)}/*]",
-        )
+        for prefix in curated_prefixes:
+            acknowledge(
+                self.role,
+                f"The job writes, rereads and replaces the objects of each run under {prefix}, named at run time.",
+                f"AwsSolutions-IAM5[Resource::{rendered_arn(self, curated_bucket)}/{prefix}*]",
+            )
         acknowledge(
             self.role,
             "Glue names its job log groups and streams itself, under this prefix.",

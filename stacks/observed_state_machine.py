@@ -1,7 +1,8 @@
 """A Step Functions state machine with the controls every one of ours has.
 
-Timeout, logging at ALL (with execution data) to its own KMS-encrypted log group, X-Ray, and
-an alarm on failed or timed-out executions that notifies a topic.
+Timeout, logging (at the stack's level: ALL with execution data in dev, ERROR without in prod) to
+its own KMS-encrypted log group, X-Ray, and an alarm on failed or timed-out executions that
+notifies a topic.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from stacks.physical_names import physical_name
 @dataclass(frozen=True, kw_only=True)
 class StageObservability:
     """What every state machine construct of a stack shares: the key and retention of its logs, the
-    topic its failure alarm (and the pipeline's notices) go to, and whether its logs outlive the stack."""
+    topic its failure alarm (and the pipeline's notices) go to, whether its logs outlive the stack,
+    and what the machines log (level; every state's input and output, or not)."""
 
     log_key: kms.IKey
     log_retention: logs.RetentionDays
     alarm_topic: sns.ITopic
     removal_policy: RemovalPolicy = RemovalPolicy.DESTROY
+    log_level: sfn.LogLevel = sfn.LogLevel.ALL
+    include_execution_data: bool = True
 
 
 class ObservedStateMachine(Construct):
@@ -67,8 +71,20 @@ class ObservedStateMachine(Construct):
             timeout=timeout,
             tracing_enabled=True,
             comment=comment,
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            logs=sfn.LogOptions(
+                destination=self.log_group,
+                level=observability.log_level,
+                include_execution_data=observability.include_execution_data,
+            ),
         )
+        if observability.log_level != sfn.LogLevel.ALL:
+            acknowledge(
+                self.state_machine,
+                "The stage's config logs failures only (state_machine_log_level): every event with its "
+                "data would log each file key and bill each event; X-Ray and the execution history "
+                "still show every state, and the failure alarm fires.",
+                "AwsSolutions-SF1",
+            )
         acknowledge(
             self.state_machine.role,
             "X-Ray tracing and CloudWatch Logs vended delivery (logs:CreateLogDelivery ...) "

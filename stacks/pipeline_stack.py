@@ -8,7 +8,7 @@ from constructs import Construct
 
 from glue.contract import COLUMNS as CONTRACT_COLUMNS
 from stacks.admission_stage import FileAdmissionStage
-from stacks.config import DeploymentConfig
+from stacks.config import MAX_BATCH_INPUT_BYTES, DeploymentConfig
 from stacks.crawl_stage import GlueCrawlStage
 from stacks.glue_resources import CuratedTransformJob, GlueSecurity, LandingCrawler
 from stacks.observed_state_machine import StageObservability
@@ -17,7 +17,7 @@ from stacks.pipeline_workflow import IncomingFiles, PipelineStage, PipelineWorkf
 from stacks.retention import log_retention, removal_policy
 from stacks.single_flight_lease import SingleFlightLease
 from stacks.storage_stack import StorageStack
-from stacks.transform_stage import GlueTransformStage
+from stacks.transform_stage import MANIFEST_PREFIX, REJECTED_PREFIX, GlueTransformStage
 
 
 class PipelineStack(Stack):
@@ -33,6 +33,8 @@ class PipelineStack(Stack):
             log_retention=log_retention(config.log_retention_days),
             alarm_topic=storage.topic,
             removal_policy=removal_policy(config.removal_policy),
+            log_level=sfn.LogLevel[config.state_machine_log_level],
+            include_execution_data=config.state_machine_log_execution_data,
         )
         crawler, job = self._build_glue(config, storage)
         self.crawl_stage = self._build_crawl_stage(config, crawler)
@@ -84,7 +86,6 @@ class PipelineStack(Stack):
             prefix=config.landing_prefix,
             database=storage.database,
             security_configuration=security,
-            key=storage.key,
         )
         job = CuratedTransformJob(
             self,
@@ -92,6 +93,8 @@ class PipelineStack(Stack):
             landing_bucket=storage.landing_bucket,
             landing_prefix=config.landing_prefix,
             curated_bucket=storage.curated_bucket,
+            # Its staged output, rejected rows and manifests (the transform stage names them per run).
+            curated_prefixes=(storage.curated_table.staging_prefix, REJECTED_PREFIX, MANIFEST_PREFIX),
             security_configuration=security,
             key=storage.key,
             worker_type=config.glue_job.worker_type,
@@ -127,6 +130,7 @@ class PipelineStack(Stack):
             busy_retry_attempts=config.glue_job.busy_retry_attempts,
             timeout=Duration.minutes(config.transform_stage_timeout_minutes),
             observability=self.observability,
+            reserve_concurrency=config.reserve_lambda_concurrency,
         )
 
     def _build_admission_stage(self, config: DeploymentConfig, storage: StorageStack) -> FileAdmissionStage:
@@ -139,8 +143,10 @@ class PipelineStack(Stack):
             quarantine_prefix=config.quarantine_prefix,
             contract_columns=CONTRACT_COLUMNS,
             batch_size=config.admission.batch_size,
+            max_batch_input_bytes=MAX_BATCH_INPUT_BYTES,
             max_file_megabytes=config.admission.max_file_megabytes,
             tolerated_failure_percentage=config.admission.tolerated_failure_percentage,
+            reserve_concurrency=config.reserve_lambda_concurrency,
             timeout=Duration.minutes(config.admission_stage_timeout_minutes),
             observability=self.observability,
         )

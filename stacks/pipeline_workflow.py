@@ -69,14 +69,14 @@ class PipelineStage:
 
 
 def child_execution_name(stage: str) -> str:
-    """The stage execution's name: the round's key (an MD5 of the run name), then the stage.
+    """The stage execution's name (an intrinsic): the round's key (an MD5 of the run name), then the stage.
 
     Deterministic, so a retried or redriven pipeline finds its child instead of starting a second
     one; 32 + 1 + at most 47 characters, all in [0-9A-Za-z_-], whatever the parent is called
     (EventBridge names executions <event id>_<uuid>, 73 characters: <parent>-<stage> would not fit
-    the 80 allowed). The console links child and parent (`associate_with_parent`).
+    the 80 allowed). The console links child and parent (AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID).
     """
-    return sfn.JsonPath.format(f"{{}}-{stage}", sfn.JsonPath.string_at("$.run.key"))
+    return f"States.Format('{{}}-{stage}', $.run.key)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,20 +165,7 @@ class PipelineWorkflow(Construct):
         first: sfn.IChainable | None = None
         previous: sfn.INextable | _ChoiceBranch | None = None
         for stage in stages:
-            run_stage = tasks.StepFunctionsStartExecution(
-                self,
-                f"Run {stage.name} stage",
-                state_machine=stage.state_machine,
-                integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-                # Deterministic child name: a redriven or retried parent cannot start a second child.
-                name=child_execution_name(stage.name),
-                associate_with_parent=True,
-                input=sfn.TaskInput.from_object(
-                    {"trigger": sfn.JsonPath.object_at("$$.Execution.Input"), "run": sfn.JsonPath.object_at("$.run")}
-                ),
-                result_selector={"ExecutionArn.$": "$.ExecutionArn", "Status.$": "$.Status", "Output.$": "$.Output"},
-                result_path=f"$.stages.{stage.name}",
-            )
+            run_stage = self._run_stage(stage)
             note_stage = sfn.Pass(
                 self,
                 f"{stage.name.capitalize()} stage failed",
@@ -198,6 +185,33 @@ class PipelineWorkflow(Construct):
         assert first is not None and previous is not None
         previous.next(round_end)
         return first
+
+    def _run_stage(self, stage: PipelineStage) -> sfn.CustomState:
+        """`states:startExecution.sync:2` of the stage's machine, as CDK's StepFunctionsStartExecution
+        renders it. A raw state: that task grants Describe/StopExecution on `execution:<name>*`, which
+        also matches every other machine whose name starts with this one's; `_grant_and_acknowledge`
+        grants them on this machine's executions only (`execution:<name>:*`)."""
+        return sfn.CustomState(
+            self,
+            f"Run {stage.name} stage",
+            state_json={
+                "Type": "Task",
+                "Resource": f"arn:{Stack.of(self).partition}:states:::states:startExecution.sync:2",
+                "Parameters": {
+                    "Input": {
+                        "trigger.$": "$$.Execution.Input",
+                        "run.$": "$.run",
+                        # The console links child and parent.
+                        "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id",
+                    },
+                    "StateMachineArn": stage.state_machine.state_machine_arn,
+                    # Deterministic child name: a redriven or retried parent cannot start a second child.
+                    "Name.$": child_execution_name(stage.name),
+                },
+                "ResultSelector": {"ExecutionArn.$": "$.ExecutionArn", "Status.$": "$.Status", "Output.$": "$.Output"},
+                "ResultPath": f"$.stages.{stage.name}",
+            },
+        )
 
     def _build_round_end(self, start_round: sfn.IChainable, done: sfn.IChainable) -> sfn.IChainable:
         """Notify the round; another round while files wait; release; look once more after the release."""
@@ -418,14 +432,28 @@ class PipelineWorkflow(Construct):
             ],
         ).attach_to_role(self.state_machine.role)
         acknowledge_grant_actions(self.state_machine.role, "kms:GenerateDataKey*")
+        # The lease table is encrypted with the key: its states need the key explicitly.
+        self._lease.grant_table_key(self.state_machine)
+        role = self.state_machine.role
         for stage in stages:
+            # startExecution.sync:2: start the stage's machine, then describe (and, when this
+            # execution stops, stop) the child it started, which is one of that machine's executions.
+            stage.state_machine.grant_start_execution(role)
+            stage.state_machine.grant_execution(role, "states:DescribeExecution", "states:StopExecution")
             name = rendered_state_machine_name(self, stage.state_machine)
             acknowledge(
-                self.state_machine.role,
+                role,
                 "startExecution.sync:2 describes and stops the child executions it starts; their names "
                 "are made at run time, under this one stage state machine.",
-                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}*]",
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}:*]",
             )
+        # .sync learns that a child ended from this managed rule, which Step Functions creates on first use.
+        managed_rule = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            resource_arns=[Stack.of(self).format_arn(service="events", resource="rule", resource_name=managed_rule)],
+        )
         acknowledge(
             self._lease,
             "The lease holder is one of this state machine's own executions, named at run time.",

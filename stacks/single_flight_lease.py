@@ -29,6 +29,10 @@ from stacks.nag import acknowledge
 CONDITION_FAILED = "DynamoDB.ConditionalCheckFailedException"
 # How an aws-sdk integration names the error of a DescribeExecution for an execution that is gone.
 HOLDER_GONE = "Sfn.ExecutionDoesNotExistException"
+# What DynamoDB asks of a caller of a table under a customer managed key: Decrypt (and DescribeKey)
+# to use the table key for reads, Encrypt and GenerateDataKey for writes. The table's tasks grant
+# only the DynamoDB actions; without these the first "Take lease" fails with an AccessDenied.
+TABLE_KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
 DYNAMODB_TRANSIENT_ERRORS = [
     "DynamoDB.ProvisionedThroughputExceededException",
     "DynamoDB.RequestLimitExceeded",
@@ -51,6 +55,7 @@ class SingleFlightLease(Construct):
     ) -> None:
         super().__init__(scope, id_)
         self.lease_name = lease_name
+        self._table_key = key
         self.table = dynamodb.Table(
             self,
             "Table",
@@ -161,6 +166,10 @@ class SingleFlightLease(Construct):
             errors=DYNAMODB_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=5, backoff_rate=2
         )
         return release
+
+    def grant_table_key(self, grantee: iam.IGrantable) -> None:
+        """Let `grantee` (the machine whose states take and release the lease) use the table's key."""
+        self._table_key.grant(grantee, *TABLE_KEY_ACTIONS)
 
     def grant_holder_lookup(self, state_machine: sfn.StateMachine) -> None:
         """Let `state_machine` describe its own executions (the lease holders it checks).

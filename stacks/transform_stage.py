@@ -31,7 +31,6 @@ from constructs import Construct
 
 from stacks.curated_table import CuratedOrdersTable, storage_descriptor
 from stacks.nag import (
-    GRANT_KMS_ACTIONS,
     GRANT_READ_ACTIONS,
     acknowledge,
     acknowledge_grant_actions,
@@ -69,8 +68,10 @@ class GlueTransformStage(Construct):
         busy_retry_attempts: int,
         timeout: Duration,
         observability: StageObservability,
+        reserve_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, id_)
+        self._reserve_concurrency = reserve_concurrency
         # One manifest, one staged output, one quarantine record per run, named after it: a redriven
         # or replayed run finds its own. The job writes them, the check reads the manifest.
         run_name = sfn.JsonPath.string_at("$.run.name")
@@ -129,10 +130,20 @@ class GlueTransformStage(Construct):
             timeout=Duration.seconds(30),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=check_results_logs,
-            # One check per transform run, and the job runs one at a time: two is headroom, and the
-            # cap keeps a runaway caller from taking the account's concurrency.
-            reserved_concurrent_executions=2,
+            # Where the stage reserves concurrency: one check per transform run, and the job runs one
+            # at a time: two is headroom, and the cap keeps a runaway caller from taking the account's
+            # concurrency (every reservation leaves the account's pool).
+            reserved_concurrent_executions=2 if self._reserve_concurrency else None,
         )
+        if not self._reserve_concurrency:
+            skip_checkov(
+                check_results_function,
+                "No reserved concurrency in this stage (config reserve_lambda_concurrency): a reservation "
+                "comes out of the account's pool, and a new account's quota refuses the deploy. One "
+                "check runs per transform run.",
+                "CKV_AWS_115",
+                resource_type="AWS::Lambda::Function",
+            )
         manifest_bucket.grant_read(check_results_function, f"{MANIFEST_PREFIX}*")
         acknowledge_grant_actions(check_results_role, *GRANT_READ_ACTIONS)
         acknowledge(
@@ -359,7 +370,7 @@ class GlueTransformStage(Construct):
             f"AwsSolutions-IAM5[Resource::{rendered_arn(self, manifest_bucket)}/{QUARANTINE_PREFIX}*]",
         )
         if manifest_bucket.encryption_key is not None:  # the quarantine record is written under the bucket's key
-            manifest_bucket.encryption_key.grant_encrypt(self.state_machine.role)
-            acknowledge_grant_actions(self.state_machine.role, *GRANT_KMS_ACTIONS)
+            # A single-part PutObject with SSE-KMS asks KMS for a data key and nothing else.
+            manifest_bucket.encryption_key.grant(self.state_machine.role, "kms:GenerateDataKey")
         self.log_group = observed.log_group
         self.failure_alarm = observed.failure_alarm

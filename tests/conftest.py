@@ -1,6 +1,6 @@
 """Fixtures shared by every test package: the synthesized app, once per stage per session.
 
-`synth("dev")` builds `app.build_app(config=config_for("dev"))` into a temporary directory and
+`synth("dev")` builds `app.build_app(config=stage_config("dev"))` into a temporary directory and
 synthesizes it (cdk-nag runs as part of synth, so a finding fails every test that asks for that
 stage). The result is cached: each stage is synthesized at most once per session, however many
 tests and test packages use it. `synth("local").outdir` is a cloud assembly the local runner and
@@ -31,6 +31,19 @@ if TYPE_CHECKING:
     import aws_cdk as cdk
     from aws_cdk.assertions import Template
 
+    from stacks.config import DeploymentConfig
+
+
+# The deployer's address a stage that requires one (prod) is synthesized with in tests.
+TEST_NOTIFICATION_EMAILS = ("ops@example.com",)
+
+
+def stage_config(stage: str) -> DeploymentConfig:
+    """`config_for(stage)` as the tests deploy it: prod with TEST_NOTIFICATION_EMAILS, the others as they are."""
+    from stacks.config import config_for
+
+    return config_for(stage, notification_emails=TEST_NOTIFICATION_EMAILS if stage == "prod" else ())
+
 
 @dataclass(frozen=True)
 class Synthesized:
@@ -48,7 +61,6 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synthesiz
     from aws_cdk.assertions import Template
 
     import app as cdk_app
-    from stacks.config import config_for
 
     cache: dict[str, Synthesized | Exception] = {}
 
@@ -56,7 +68,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synthesiz
         if stage not in cache:
             try:
                 outdir = tmp_path_factory.mktemp(f"cdk-{stage}", numbered=True)
-                app, stacks = cdk_app.build_app(config=config_for(stage), outdir=str(outdir))
+                app, stacks = cdk_app.build_app(config=stage_config(stage), outdir=str(outdir))
                 app.synth()
                 # Template.from_stack reuses the assembly synthesized above (no second synth).
                 templates = {name: Template.from_stack(stack) for name, stack in stacks.items()}

@@ -577,7 +577,8 @@ def _read_json(bucket: str, key: str) -> Any:
 
 
 def _result_files(manifest: dict[str, Any], status: str, where: str) -> list[str]:
-    result_files = manifest.get("ResultFiles")
+    # A Map Run over zero items (an empty incoming/ on a schedule tick) has no result files to list.
+    result_files = manifest.get("ResultFiles", {})
     files = result_files.get(status, []) if isinstance(result_files, dict) else None
     if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("Key"), str) for f in files):
         raise ValueError(f"{where}: ResultFiles.{status} must be a list of {{'Key', 'Size'}}, got {_preview(files)}")

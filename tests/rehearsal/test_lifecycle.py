@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stacks.config import config_for
+from tests.conftest import stage_config
 from tests.helpers import refs_in, render
 from tests.rehearsal.assets import templates_of
 
@@ -63,7 +63,7 @@ def _resources(outdir: Path) -> list[tuple[str, str, dict[str, Any]]]:
 
 def test_outside_production_destroy_leaves_nothing_behind(assembly: tuple[str, Path]) -> None:
     stage, outdir = assembly
-    if config_for(stage).is_production:
+    if stage_config(stage).is_production:
         return  # production keeps its data on purpose; see the test below
     kept = [
         f"{stack} {logical_id} ({resource['Type']}): DeletionPolicy {resource.get('DeletionPolicy')}"

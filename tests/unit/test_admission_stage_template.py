@@ -10,7 +10,8 @@ import pytest
 
 from glue.contract import COLUMNS
 from stacks.admission_stage import ADMIT_TIMEOUT, MAX_CONCURRENT_BATCHES, RESULTS_PREFIX
-from stacks.config import config_for
+from stacks.config import MAX_BATCH_INPUT_BYTES
+from tests.conftest import stage_config
 from tests.helpers import all_states, one_resource, render, state_machine_definition
 
 if TYPE_CHECKING:
@@ -32,12 +33,15 @@ def _map(synthesized: Synthesized) -> dict[str, Any]:
 
 def test_the_map_reads_the_incoming_listing_in_batches_of_the_configured_size(stage: tuple[str, Any]) -> None:
     name, synthesized = stage
-    config = config_for(name)
+    config = stage_config(name)
     admit = _map(synthesized)
     reader = admit["ItemReader"]
     assert reader["Resource"].endswith(":states:::s3:listObjectsV2")
     assert reader["Parameters"]["Prefix"] == config.incoming_prefix
-    assert admit["ItemBatcher"] == {"MaxItemsPerBatch": config.admission.batch_size}
+    assert admit["ItemBatcher"] == {
+        "MaxItemsPerBatch": config.admission.batch_size,
+        "MaxInputBytesPerBatch": MAX_BATCH_INPUT_BYTES,
+    }
     # Each listed object, with the run it is admitted into; the listing's other fields are dropped.
     assert admit["ItemSelector"] == {
         "key.$": "$$.Map.Item.Value.Key",
@@ -50,7 +54,7 @@ def test_children_are_express_and_failed_batches_are_tolerated_up_to_the_config(
     name, synthesized = stage
     admit = _map(synthesized)
     assert admit["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}
-    assert admit["ToleratedFailurePercentage"] == config_for(name).admission.tolerated_failure_percentage
+    assert admit["ToleratedFailurePercentage"] == stage_config(name).admission.tolerated_failure_percentage
     assert admit["MaxConcurrency"] == MAX_CONCURRENT_BATCHES
     writer = admit["ResultWriter"]
     assert writer["Resource"].endswith(":states:::s3:putObject")
@@ -64,11 +68,14 @@ def test_children_are_express_and_failed_batches_are_tolerated_up_to_the_config(
 
 def test_the_admission_lambda_fits_an_express_child_and_knows_the_contract(stage: tuple[str, Any]) -> None:
     name, synthesized = stage
-    config = config_for(name)
+    config = stage_config(name)
     _, function = one_resource(synthesized.templates["pipeline"], "AWS::Lambda::Function", "AdmissionStageAdmitFiles")
     props = function["Properties"]
     assert props["Timeout"] == ADMIT_TIMEOUT.to_seconds() < 5 * 60  # an Express child runs 5 minutes at most
-    assert props["ReservedConcurrentExecutions"] >= MAX_CONCURRENT_BATCHES  # never throttled by its own map
+    if config.reserve_lambda_concurrency:  # never throttled by its own map
+        assert props["ReservedConcurrentExecutions"] >= MAX_CONCURRENT_BATCHES
+    else:  # the account's pool: a new account's quota would refuse any reservation
+        assert "ReservedConcurrentExecutions" not in props
     variables = {k: render(v) for k, v in props["Environment"]["Variables"].items()}
     assert variables["CONTRACT_COLUMNS"] == ",".join(COLUMNS)
     assert (variables["INCOMING_PREFIX"], variables["LANDING_PREFIX"], variables["QUARANTINE_PREFIX"]) == (

@@ -18,7 +18,6 @@ from stacks.config import (
     GLUE_WORKER_TYPES,
     MWAA_AIRFLOW_VERSIONS,
     MWAA_ENVIRONMENT_CLASSES,
-    STAGES,
     ConfigError,
     CrawlerConfig,
     DeploymentConfig,
@@ -27,6 +26,7 @@ from stacks.config import (
     config_for,
     validate_cron,
 )
+from tests.conftest import TEST_NOTIFICATION_EMAILS, stage_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -250,7 +250,7 @@ def test_crawl_stage_must_outlast_busy_retries_and_every_poll() -> None:
 
 @pytest.mark.parametrize("stage", ["dev", "prod", "local"])
 def test_every_stage_fits_its_worst_case_inside_its_timeouts(stage: str) -> None:
-    config = config_for(stage)
+    config = stage_config(stage)
     assert config.crawl_stage_worst_case()[0] < config.crawl_stage_timeout_minutes * 60
     assert config.transform_stage_worst_case()[0] < config.transform_stage_timeout_minutes * 60
     assert (
@@ -298,11 +298,11 @@ def test_a_batch_of_the_largest_files_must_fit_the_admission_lambda() -> None:
     from stacks.config import AdmissionConfig
 
     with pytest.raises(ConfigError) as raised:
-        DeploymentConfig(stage="dev", admission=AdmissionConfig(batch_size=1000, max_file_megabytes=64))
+        DeploymentConfig(stage="dev", admission=AdmissionConfig(batch_size=100, max_file_megabytes=200))
     assert_message(
         str(raised.value),
         "dev.admission.max_file_megabytes",
-        64,
+        200,
         "batch_size x max_file_megabytes must be at most 10,240 MB",
     )
 
@@ -420,7 +420,7 @@ def test_unknown_stage_names_the_stages_there_are() -> None:
 
 @pytest.mark.parametrize("stage", ["dev", "prod", "local"])
 def test_stage_configs_are_valid(stage: str) -> None:
-    config = config_for(stage)
+    config = stage_config(stage)
     assert config.stage == stage
     assert replace(config) == config  # building it again runs every rule again
     assert config.is_production == (stage == "prod")
@@ -430,12 +430,12 @@ def test_stage_configs_are_valid(stage: str) -> None:
 def test_an_invalid_stage_does_not_stop_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
     # As if dev's settings in stacks/config.py had a mistake: only dev (and local, which is dev
     # with short waits) fail; prod is built and validated on its own.
-    def broken_dev() -> DeploymentConfig:
+    def broken_dev(**_: object) -> DeploymentConfig:
         return DeploymentConfig(stage="dev", schedule="cron(0 2 31 2 ? *)")
 
     monkeypatch.setattr(config_module, "dev_stage", broken_dev)
     monkeypatch.setitem(config_module.STAGE_BUILDERS, "dev", broken_dev)
-    assert config_for("prod").stage == "prod"
+    assert stage_config("prod").stage == "prod"
     for stage in ("dev", "local"):
         with pytest.raises(ConfigError, match=r"^config dev\.schedule = 'cron\(0 2 31 2 \? \*\)': "):
             config_for(stage)
@@ -449,7 +449,7 @@ def test_stage_must_be_named_exactly(stage: object) -> None:
 
 
 def test_only_prod_retains_data() -> None:
-    assert {stage: config.removal_policy for stage, config in STAGES.items()} == {
+    assert {stage: stage_config(stage).removal_policy for stage in ("dev", "prod", "local")} == {
         "dev": "destroy",
         "prod": "retain",
         "local": "destroy",
@@ -488,3 +488,71 @@ def test_app_rejects_an_unknown_stage_with_one_line_and_exit_2() -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == ["error: config stage = 'nope': must be one of dev, prod, local"]
     assert result.stdout == ""
+
+
+# --- issue 15: limits, notices, concurrency and logging per stage -------------------------------
+
+
+def test_a_full_batch_of_the_longest_keys_fits_half_the_state_limit() -> None:
+    """A child workflow's input is its batch; with 1,024-byte keys it must stay far below 256 KiB."""
+    from stacks.config import MAX_BATCH_INPUT_BYTES, MAX_BATCH_SIZE, AdmissionConfig
+
+    run = "r" * 80 + "-r20"
+    items = [{"key": "k" * 1024, "size": 5 * 1024**4, "run": run} for _ in range(MAX_BATCH_SIZE)]
+    batch = json.dumps({"Items": items}, separators=(",", ":")).encode()
+    assert len(batch) <= MAX_BATCH_INPUT_BYTES <= 256 * 1024 // 2
+    assert DeploymentConfig(stage="dev", admission=AdmissionConfig(batch_size=MAX_BATCH_SIZE, max_file_megabytes=1))
+    # On main, batch_size 1000 (and 10 MB files) was accepted: about 1.1 MB of input per batch.
+    with pytest.raises(ConfigError) as raised:
+        DeploymentConfig(stage="dev", admission=AdmissionConfig(batch_size=1000, max_file_megabytes=10))
+    assert_message(
+        str(raised.value),
+        "dev.admission.batch_size",
+        1000,
+        f"must be an integer between 1 and {MAX_BATCH_SIZE}: a batch of 1024-byte keys must fit 131,072 bytes",
+    )
+    for stage in ("dev", "prod", "local"):
+        assert stage_config(stage).admission.batch_size <= MAX_BATCH_SIZE
+
+
+def test_prod_refuses_to_build_without_a_notification_address() -> None:
+    with pytest.raises(ConfigError) as raised:
+        config_for("prod")
+    assert_message(
+        str(raised.value),
+        "prod.notification_emails",
+        (),
+        "stage prod needs at least one address for its failure notices and alarms: -c notification_emails=",
+    )
+    assert config_for("prod", notification_emails=TEST_NOTIFICATION_EMAILS).notification_emails == ("ops@example.com",)
+    # The address is checked like any other; dev and local need none.
+    with pytest.raises(ConfigError, match=r"^config prod\.notification_emails = 'ops': each must be an e-mail"):
+        config_for("prod", notification_emails=("ops",))
+    assert config_for("dev").notification_emails == () and config_for("local").notification_emails == ()
+
+
+def test_lambda_concurrency_is_reserved_in_prod_only() -> None:
+    assert {stage: stage_config(stage).reserve_lambda_concurrency for stage in ("dev", "prod", "local")} == {
+        "dev": False,
+        "prod": True,
+        "local": False,
+    }
+    assert_message(error_of(reserve_lambda_concurrency="yes"), "dev.reserve_lambda_concurrency", "yes", "True or False")
+
+
+def test_state_machine_logging_is_per_stage() -> None:
+    levels = {
+        stage: (stage_config(stage).state_machine_log_level, stage_config(stage).state_machine_log_execution_data)
+        for stage in ("dev", "prod", "local")
+    }
+    # prod: failures only, without every state's input and output (file keys, at a price per event).
+    assert levels == {"dev": ("ALL", True), "prod": ("ERROR", False), "local": ("ALL", True)}
+    assert_message(
+        error_of(state_machine_log_level="DEBUG"), "dev.state_machine_log_level", "DEBUG", "must be one of ALL, ERROR"
+    )
+    assert_message(
+        error_of(state_machine_log_level="OFF"),
+        "dev.state_machine_log_execution_data",
+        True,
+        "must be False when state_machine_log_level is OFF",
+    )

@@ -25,7 +25,7 @@ from stacks.config import config_for
 from stacks.mwaa_environment import DAGS_DIRECTORY, MwaaEnvironment, check_mwaa_settings
 from stacks.mwaa_facts import MWAA_AIRFLOW_VERSIONS, MWAA_PRICES
 from stacks.mwaa_network import MWAA_INTERFACE_ENDPOINTS, MwaaNetwork
-from tests.conftest import Synthesized
+from tests.conftest import Synthesized, stage_config
 from tests.helpers import as_list, exported_value, one_resource, render, state_machine_definition
 
 MWAA = "AWS::MWAA::Environment"
@@ -139,7 +139,7 @@ def test_mwaa_security_group_references_itself(template: Template) -> None:
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_environment_settings_come_from_config(synth: Callable[[str], Synthesized], stage: str) -> None:
-    props, mwaa = environment(synth(stage).templates["orchestration"]), config_for(stage).mwaa
+    props, mwaa = environment(synth(stage).templates["orchestration"]), stage_config(stage).mwaa
     assert props["AirflowVersion"] == mwaa.airflow_version
     assert props["EnvironmentClass"] == mwaa.environment_class
     assert (props["MinWorkers"], props["MaxWorkers"]) == (mwaa.min_workers, mwaa.max_workers)

@@ -17,6 +17,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks.config import DeploymentConfig, config_for
+from tests.conftest import stage_config
 from tests.helpers import (
     STATE_MACHINE_TYPE,
     Run,
@@ -158,7 +159,7 @@ def test_start_crawler_retries_only_while_the_crawler_is_busy(template: Template
 def test_poll_loop_waits_the_configured_interval_then_reads_the_crawler(
     synth: Callable[[str], Synthesized], stage: str
 ) -> None:
-    template, config = synth(stage).templates["pipeline"], config_for(stage)
+    template, config = synth(stage).templates["pipeline"], stage_config(stage)
     asl = state_machine_definition(template, CRAWL)
     states = asl["States"]
     wait_name = states[asl["StartAt"]]["Next"]
@@ -243,7 +244,7 @@ def test_crawler_not_yet_running_is_polled_again_not_failed(template: Template) 
 
 @pytest.mark.parametrize("stage", ["dev", "local"])
 def test_crawl_times_out_after_max_polls(synth: Callable[[str], Synthesized], stage: str) -> None:
-    config = config_for(stage)
+    config = stage_config(stage)
     run = run_crawl(synth(stage).templates["pipeline"], itertools.repeat(crawler("RUNNING")))
     assert (run.status, run.error) == ("FAILED", "CrawlerTimedOut"), run.trace[-5:]
     polls = len(run.task_calls) - 1
@@ -436,7 +437,7 @@ MACHINES = [ADMISSION, CRAWL, TRANSFORM, PIPELINE]
 @pytest.mark.parametrize("prefix", MACHINES)
 def test_state_machine_timeout_comes_from_config(synth: Callable[[str], Synthesized], stage: str, prefix: str) -> None:
     asl = state_machine_definition(synth(stage).templates["pipeline"], prefix)
-    assert asl["TimeoutSeconds"] == TIMEOUT_MINUTES[prefix](config_for(stage)) * 60
+    assert asl["TimeoutSeconds"] == TIMEOUT_MINUTES[prefix](stage_config(stage)) * 60
 
 
 @pytest.mark.parametrize("prefix", MACHINES)
