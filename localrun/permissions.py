@@ -317,6 +317,13 @@ class PolicyStore:
                 if sse.get("SSEEnabled") and sse.get("KMSMasterKeyId"):
                     self.keys[ids["Arn"]] = sse["KMSMasterKeyId"]
 
+    def role(self, logical_prefix: str) -> str:
+        """The ARN of the one role whose logical id starts with `logical_prefix`."""
+        found = [arn for arn, name in self.role_names.items() if name.split("/")[-1].startswith(logical_prefix)]
+        if len(found) != 1:
+            raise AssemblyError(f"expected one role {logical_prefix}*, found {len(found)}")
+        return found[0]
+
     # -- evaluating --
     def _resource_statements(self, resource: str) -> list[_Statement]:
         if resource.startswith(f"arn:{PARTITION}:s3:::"):  # a bucket policy covers the bucket and its objects

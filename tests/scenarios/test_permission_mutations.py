@@ -120,8 +120,7 @@ def _start_admission_as_mwaa(deployment: LocalDeployment) -> None:
     """What the DAG's StepFunctionStartExecutionOperator does, signed with the MWAA role's credentials."""
     store = permissions.policies()
     assert store is not None
-    [role] = [arn for arn, name in store.role_names.items() if name.split("/")[-1].startswith(MWAA_START.role)]
-    permissions.assume_by_access_key("mwaa-execution-role", permissions.Principal(role))
+    permissions.assume_by_access_key("mwaa-execution-role", permissions.Principal(store.role(MWAA_START.role)))
     sfn = boto3.client("stepfunctions", aws_access_key_id="mwaa-execution-role", aws_secret_access_key="x")
     sfn.start_execution(stateMachineArn=deployment.state_machines["admission"], name="dag-run-admission", input="{}")
 
