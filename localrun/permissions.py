@@ -253,6 +253,7 @@ class PolicyStore:
     keys: dict[str, str] = field(default_factory=dict)  # encrypted resource ARN -> KMS key ARN
     role_names: dict[str, str] = field(default_factory=dict)  # role ARN -> logical id (for reports)
     exercised: set[tuple[str, str, str]] = field(default_factory=set)  # (principal, action, resource) allowed
+    denied: list[str] = field(default_factory=list)  # every AccessDenied message raised, in order
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- reading the assembly --
@@ -367,7 +368,10 @@ class PolicyStore:
         for request in requests:
             reason = self.denial(principal, request)
             if reason is not None:
-                raise access_denied(principal, request, reason, service=service, operation=operation)
+                error = access_denied(principal, request, reason, service=service, operation=operation)
+                with self._lock:
+                    self.denied.append(str(error.response["Error"]["Message"]))
+                raise error
         with self._lock:
             self.exercised.update((principal.arn, r.action, r.resource) for r in requests)
 
