@@ -12,7 +12,7 @@ CDK = $(BIN)/python -m stacks.node_runtime node_modules/aws-cdk/bin/cdk
 STAGE ?= dev
 # Notification e-mail addresses, comma-separated (prod requires one): EMAILS=ops@example.com
 EMAILS ?=
-CONTEXT = -c stage=$(STAGE) $(if $(EMAILS),-c notification_emails=$(EMAILS))
+CONTEXT = -c stage=$(STAGE)$(if $(EMAILS), -c notification_emails=$(EMAILS))
 SCENARIO ?= happy_path
 LOCAL_ASSEMBLY := cdk.out.local
 APP_SOURCES := app.py $(wildcard stacks/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt dags/.airflowignore)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Synthesized
+from tests.conftest import Synthesized, stage_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
@@ -42,7 +42,7 @@ def checkov(outdir: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module", params=["dev", "prod", "local"])
 def report(request: pytest.FixtureRequest, synth: Callable[[str], Synthesized]) -> dict[str, Any]:
-    return checkov(synth(request.param).outdir)
+    return {**checkov(synth(request.param).outdir), "stage": request.param}
 
 
 def test_checkov_is_the_pinned_version(report: dict[str, Any]) -> None:
@@ -73,8 +73,10 @@ CDK_HANDLERS = ("Custom", "BucketNotificationsHandler", "AWS679f53fac", "LogRete
 
 def test_what_is_skipped_is_known(report: dict[str, Any]) -> None:
     # Skipped: the access-log buckets' own logging; on the app's Lambdas, the DLQ (invoked
-    # synchronously) and VPC checks only (reserved concurrency is set, never skipped); on CDK's own
-    # deploy-time handlers and the log group CDK makes for one, the Lambda and log checks.
+    # synchronously) and VPC checks, and reserved concurrency only in a stage that reserves none
+    # (config reserve_lambda_concurrency); on CDK's own deploy-time handlers and the log group CDK
+    # makes for one, the Lambda and log checks.
+    reserves = stage_config(report["stage"]).reserve_lambda_concurrency
     for check in report["results"]["skipped_checks"]:
         check_id = check["check_id"]
         resource_type, logical_id = check["resource"].rsplit(".", 1)
@@ -83,7 +85,7 @@ def test_what_is_skipped_is_known(report: dict[str, Any]) -> None:
         elif resource_type == "AWS::S3::Bucket" and "AccessLogsBucket" in logical_id:
             allowed = {"CKV_AWS_18"}
         elif resource_type == "AWS::Lambda::Function":
-            allowed = {"CKV_AWS_116", "CKV_AWS_117"}
+            allowed = {"CKV_AWS_116", "CKV_AWS_117"} | (set() if reserves else {"CKV_AWS_115"})
         elif resource_type == "AWS::DynamoDB::Table" and logical_id.startswith("LeaseTable"):
             allowed = {"CKV_AWS_28"}  # point-in-time recovery of one short-lived lease item
         else:
@@ -91,7 +93,12 @@ def test_what_is_skipped_is_known(report: dict[str, Any]) -> None:
         assert check_id in allowed, f"{check_id} skipped on {check['resource']}"
 
 
-def test_the_check_lambda_reserves_its_concurrency(synth: Callable[[str], Synthesized]) -> None:
-    functions = synth("dev").templates["pipeline"].find_resources("AWS::Lambda::Function")
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_the_check_lambda_reserves_its_concurrency_where_the_stage_says(
+    synth: Callable[[str], Synthesized], stage: str
+) -> None:
+    functions = synth(stage).templates["pipeline"].find_resources("AWS::Lambda::Function")
     [check] = [f for logical_id, f in functions.items() if logical_id.startswith("TransformStageCheckResults")]
-    assert check["Properties"]["ReservedConcurrentExecutions"] == 2
+    expected = 2 if stage_config(stage).reserve_lambda_concurrency else None
+    assert check["Properties"].get("ReservedConcurrentExecutions") == expected
+    assert (stage, expected) in (("dev", None), ("prod", 2))

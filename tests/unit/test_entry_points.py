@@ -37,8 +37,13 @@ def run(args: list[str], *, context: dict[str, object] | None = None) -> subproc
         ({"stage": "Prod"}, f"error: config stage = 'Prod': {STAGES_ALLOWED}"),
         (
             {"stag": "prod"},
-            "error: context stag = 'prod': not a key this app reads; the one it reads is stage "
-            "(-c stage=dev|prod|local)",
+            "error: context stag = 'prod': not a key this app reads; the ones it reads are stage "
+            "(-c stage=dev|prod|local) and notification_emails (-c notification_emails=a@example.com,b@example.com)",
+        ),
+        (
+            {"stage": "prod"},
+            "error: config prod.notification_emails = (): stage prod needs at least one address for its "
+            "failure notices and alarms: -c notification_emails=ops@example.com (make ... EMAILS=ops@example.com)",
         ),
     ],
 )
@@ -51,7 +56,7 @@ def test_an_invalid_config_fails_synth_in_one_line() -> None:
     # As if dev's schedule in stacks/config.py named a date that never occurs.
     script = (
         "import sys, stacks.config as c\n"
-        "c.STAGE_BUILDERS['dev'] = lambda: c.DeploymentConfig(stage='dev', schedule='cron(0 2 31 2 ? *)')\n"
+        "c.STAGE_BUILDERS['dev'] = lambda **_: c.DeploymentConfig(stage='dev', schedule='cron(0 2 31 2 ? *)')\n"
         "import app\n"
         "sys.exit(app.main([]))\n"
     )
@@ -91,10 +96,24 @@ def test_make_synth_with_an_empty_stage_is_an_error_not_dev() -> None:
 
 
 @pytest.mark.parametrize(
-    ("stage", "stacks"),
-    [("dev", "GluePipeline-dev-Storage GluePipeline-dev-Pipeline"), ("prod", "GluePipeline-prod-Storage")],
+    ("stage", "emails", "stacks"),
+    [
+        ("dev", "", "GluePipeline-dev-Storage GluePipeline-dev-Pipeline"),
+        ("prod", "ops@example.com", "GluePipeline-prod-Storage"),
+    ],
 )
-def test_make_deploy_names_the_stage_stacks(stage: str, stacks: str) -> None:
-    result = run([*MAKE, "-n", "deploy", f"STAGE={stage}"])
+def test_make_deploy_names_the_stage_stacks(stage: str, emails: str, stacks: str) -> None:
+    result = run([*MAKE, "-n", "deploy", f"STAGE={stage}", f"EMAILS={emails}"])
     assert result.returncode == 0, result.stderr
-    assert f"deploy -c stage={stage} {stacks}" in result.stdout
+    context = f"-c stage={stage}" + (f" -c notification_emails={emails}" if emails else "")
+    assert f"deploy {context} {stacks}" in result.stdout
+
+
+def test_make_deploy_of_prod_without_an_address_stops_in_one_line() -> None:
+    result = run([*MAKE, "-n", "deploy", "STAGE=prod"])
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(
+        "*** config prod.notification_emails = (): stage prod needs at least one address for its failure notices "
+        "and alarms: -c notification_emails=ops@example.com (make ... EMAILS=ops@example.com).  Stop."
+    ), result.stderr
+    assert "cdk" not in result.stdout
