@@ -93,6 +93,8 @@ def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
     )
     if diagnosis:
         print(f"\n{diagnosis}")
+    for denied in report.get("access_denied", []):  # a missing grant: what AWS would refuse (localrun/permissions.py)
+        print(f"  ✗ AccessDenied: {denied}")
     verdict = "as expected" if report["as_expected"] else "NOT as expected"
     print(f"{'✓' if report['as_expected'] else '✗'} {scenario.name}: {verdict}")
     return 0 if report["as_expected"] else 1

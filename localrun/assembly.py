@@ -132,6 +132,18 @@ class Resolver:
         if fn == "Fn::Split":
             separator, text = arg
             return str(self.resolve(stack, text)).split(separator)
+        if fn == "Fn::Sub":  # ${Name} is a Ref, ${Logical.Attribute} a GetAtt (CDK's AWS managed policy ARNs)
+            text, variables = (arg, {}) if isinstance(arg, str) else arg
+
+            def substitute(match: re.Match[str]) -> str:
+                name = match.group(1)
+                if name in variables:
+                    return str(self.resolve(stack, variables[name]))
+                if "." in name:
+                    return self._attribute(stack, *name.split(".", 1))
+                return str(self.resolve(stack, {"Ref": name}))
+
+            return re.sub(r"\$\{([^}!][^}]*)\}", substitute, text)
         if fn == "Fn::ImportValue":
             name = self.resolve(stack, arg)
             if name not in self.exports:

@@ -26,7 +26,7 @@ import boto3
 from botocore.exceptions import ClientError
 from moto.events.models import EventPattern
 
-from localrun import moto_patches
+from localrun import moto_patches, permissions
 from localrun.assembly import ACCOUNT_ID, PARTITION, REGION, CloudAssembly, Resolver, StackTemplate, physical_name
 from localrun.glue_standin import GlueFaults
 
@@ -64,6 +64,7 @@ class RuleSpec:
     schedule: str | None
     targets: list[dict[str, Any]]  # resolved AWS::Events::Rule Targets (Arn, Input settings, ...)
     enabled: bool = True
+    arn: str = ""  # the rule's ARN (the dead-letter queue's policy names it as aws:SourceArn)
     matcher: EventPattern | None = field(init=False, repr=False)  # moto's matcher, parsed once
 
     def __post_init__(self) -> None:
@@ -99,8 +100,10 @@ class LocalDeployment:
         assembly = CloudAssembly.load(Path(assembly_dir))
         storage, pipeline = assembly.stack_ending("-Storage"), assembly.stack_ending("-Pipeline")
         resolver = Resolver(assembly)
-        for stack in (storage, pipeline):
+        for stack in assembly.stacks.values():  # every stack: the MWAA role's policies name the others
             _register_physical_ids(resolver, stack.name, stack.template)
+        # From here on every call a role makes is evaluated against the assembly's policies.
+        permissions.install(permissions.PolicyStore.from_assembly(assembly, resolver))
         _create_storage(clients, resolver, (storage, pipeline))
         topic_arn, queue_url = _create_topic_with_reader(clients, resolver, storage)
         _create_glue(clients, resolver, pipeline)
@@ -181,24 +184,31 @@ class LocalDeployment:
         for target in rule.targets:
             try:
                 name = eventbridge_execution_name(event)
-                started.append(self.start(target["Arn"], target_input(target, event), name=name))
+                with permissions.acting_as(permissions.Principal(target["RoleArn"]) if "RoleArn" in target else None):
+                    started.append(self.start(target["Arn"], target_input(target, event), name=name))
             except ClientError as error:
                 dlq = target.get("DeadLetterConfig", {}).get("Arn")
                 if dlq not in self.queue_urls:
                     raise
                 # As EventBridge writes it: the event, and why it was not delivered, as attributes.
                 code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
-                self.clients["sqs"].send_message(
-                    QueueUrl=self.queue_urls[dlq],
-                    MessageBody=json.dumps(event),
-                    MessageAttributes={
-                        "RULE_ARN": {"DataType": "String", "StringValue": f"rule/{rule.logical_id}"},
-                        "TARGET_ARN": {"DataType": "String", "StringValue": target["Arn"]},
-                        "ERROR_CODE": {"DataType": "String", "StringValue": code},
-                        "ERROR_MESSAGE": {"DataType": "String", "StringValue": message[:256] or code},
-                    },
-                )
+                with permissions.acting_as(permissions.Principal("events.amazonaws.com", source_arn=rule.arn)):
+                    self._send_dead_letter(dlq, rule, target, event, code, message)
         return started
+
+    def _send_dead_letter(
+        self, dlq: str, rule: RuleSpec, target: dict[str, Any], event: dict[str, Any], code: str, message: str
+    ) -> None:
+        self.clients["sqs"].send_message(
+            QueueUrl=self.queue_urls[dlq],
+            MessageBody=json.dumps(event),
+            MessageAttributes={
+                "RULE_ARN": {"DataType": "String", "StringValue": f"rule/{rule.logical_id}"},
+                "TARGET_ARN": {"DataType": "String", "StringValue": target["Arn"]},
+                "ERROR_CODE": {"DataType": "String", "StringValue": code},
+                "ERROR_MESSAGE": {"DataType": "String", "StringValue": message[:256] or code},
+            },
+        )
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Events parked in the rules' dead-letter queues (drained), with the error that parked them."""
@@ -348,6 +358,8 @@ def _route_lambdas(runtime: Any, resolver: Resolver, assembly: CloudAssembly, pi
         runtime.route_lambda(
             arn, module, attribute, logging.getLogger(f"localrun.lambda.{logical_id}"), environment=variables
         )
+        role = permissions.Principal(resolver.resolve(pipeline.name, function["Properties"]["Role"]))
+        runtime.lambda_handlers[arn] = permissions.run_as(role, runtime.lambda_handlers[arn])
 
 
 def _create_tables(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> list[str]:
@@ -403,6 +415,7 @@ def _read_rules(resolver: Resolver, pipeline: StackTemplate) -> list[RuleSpec]:
                 props.get("ScheduleExpression"),
                 props.get("Targets", []),
                 props.get("State") != "DISABLED",
+                resolver.physical[(pipeline.name, logical_id)]["Arn"],
             )
         )
     return rules
@@ -506,6 +519,8 @@ def _register_physical_ids(resolver: Resolver, stack: str, template: dict[str, A
             ids = {"Ref": arn, "Arn": arn, "Name": name}
         elif type_ == "AWS::DynamoDB::Table":
             ids = {"Ref": name, "Arn": f"{prefix}:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"}
+        elif type_ == "AWS::Events::Rule":
+            ids = {"Ref": name, "Arn": f"{prefix}:events:{REGION}:{ACCOUNT_ID}:rule/{name}"}
         elif type_ == "AWS::KMS::Key":
             ids = {"Ref": name, "Arn": f"{prefix}:kms:{REGION}:{ACCOUNT_ID}:key/{name}"}
         elif type_ == "AWS::SQS::Queue":

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
 from moto.glue import models as glue_models
 from moto.s3.models import FakeDeleteMarker, s3_backends
 
-from localrun import local_logs
+from localrun import local_logs, permissions
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -129,9 +130,13 @@ class LocalGlue:
         outcome = self.faults.crawl_outcome
         if outcome == "NEVER_ENDS" or seen <= self.faults.crawl_polls - 1:
             return
+        denied = self._crawler_denied(crawler) if outcome != "FAILED" else None
         if outcome == "FAILED":
             crawl.status = "FAILED"
             crawl.error_message = "Internal Service Exception: the crawler could not read s3 objects (fault)"
+        elif denied:
+            crawl.status = "FAILED"
+            crawl.error_message = denied
         else:
             crawl.status = "COMPLETED"
         local_logs.crawl_ended(
@@ -141,9 +146,45 @@ class LocalGlue:
             error_message=getattr(crawl, "error_message", None),
         )
 
+    def _crawler_denied(self, crawler: Any) -> str | None:
+        """What the crawler's role may not do of what a crawl does (AccessDenied's message), or None."""
+        principal = permissions.Principal(crawler.role)
+        backend = s3_backends[self._account_id][self._partition]
+        try:
+            for target in crawler.targets.get("S3Targets", []):
+                bucket, prefix = _parse_s3_url(target["Path"])
+                permissions.authorize_call("s3", "ListObjectsV2", {"Bucket": bucket, "Prefix": prefix}, principal)
+                for key in [k for k in _live_keys(backend, bucket) if k.startswith(prefix)]:
+                    permissions.authorize_call("s3", "GetObject", {"Bucket": bucket, "Key": key}, principal)
+                # It reads the database and creates (or updates) a table named after the folder it crawls.
+                table = prefix.rstrip("/").rsplit("/", 1)[-1] or bucket
+                database = {"DatabaseName": crawler.database_name}
+                for operation, params in (
+                    ("GetDatabase", database),
+                    ("GetTables", database),
+                    ("CreateTable", {**database, "TableName": table}),
+                ):
+                    permissions.authorize_call("glue", operation, params, principal)
+        except ClientError as error:
+            return str(error.response["Error"]["Message"])
+        return None
+
     def _advance_job_run(self, job: Any, run: Any) -> None:
         if run.status not in ("STARTING", "RUNNING"):
             return
+        try:
+            self._end_job_run(job, run)
+        except ClientError as error:  # the job's role may not read or write what it must: Spark fails the run
+            run.status = "FAILED"
+            run.error_message = f"AmazonS3Exception: {error.response['Error']['Message']}"
+        local_logs.glue_job_run_ended(
+            job_name=job.name,
+            run_id=run.job_run_id,
+            state=run.status,
+            error_message=getattr(run, "error_message", None),
+        )
+
+    def _end_job_run(self, job: Any, run: Any) -> None:
         outcome = self.faults.job_outcome
         if outcome == "FAILED_AFTER_WRITING":
             self._write_outputs(job, run)
@@ -158,12 +199,6 @@ class LocalGlue:
         else:
             self._write_outputs(job, run)
             run.status = "SUCCEEDED"
-        local_logs.glue_job_run_ended(
-            job_name=job.name,
-            run_id=run.job_run_id,
-            state=run.status,
-            error_message=getattr(run, "error_message", None),
-        )
 
     def _write_outputs(self, job: Any, run: Any) -> None:
         """Run the job's own code (`glue.run.run_job`) on the run's objects in moto S3."""
@@ -171,8 +206,12 @@ class LocalGlue:
 
         args = {**(job.default_arguments or {}), **(run.arguments or {})}
         backend = s3_backends[self._account_id][self._partition]
+        role = permissions.Principal(job.role)  # what the job reads and writes, it does as its role
         landing_bucket, landing_prefix = _parse_s3_url(args["--landing_path"])
+        permissions.authorize_call("s3", "ListObjectsV2", {"Bucket": landing_bucket, "Prefix": landing_prefix}, role)
         keys = run_input_keys(_live_keys(backend, landing_bucket), landing_prefix)
+        for key in keys:
+            permissions.authorize_call("s3", "GetObject", {"Bucket": landing_bucket, "Key": key}, role)
         with tempfile.TemporaryDirectory(prefix="glue-standin-") as folder:
             root = Path(folder)
             local_inputs: dict[str, str] = {}
@@ -191,7 +230,9 @@ class LocalGlue:
                 recorded_as={**local_inputs, **outputs},
             )
             for local, url in outputs.items():
-                _put_folder(backend, Path(local), url)
+                _put_folder(backend, Path(local), url, role)
+        manifest_at = {"Bucket": args["--manifest_bucket"], "Key": args["--manifest_key"]}
+        permissions.authorize_call("s3", "PutObject", manifest_at, role)
         backend.put_object(args["--manifest_bucket"], args["--manifest_key"], json.dumps(manifest).encode("utf-8"))
 
 
@@ -201,15 +242,19 @@ def _live_keys(backend: Any, bucket: str) -> list[str]:
     return [key for key in store.keys() if not isinstance(store.get(key), FakeDeleteMarker)]
 
 
-def _put_folder(backend: Any, folder: Path, url: str) -> None:
+def _put_folder(backend: Any, folder: Path, url: str, role: permissions.Principal) -> None:
     """Replace what is under `url` with the files Spark wrote to `folder` (overwrite mode on S3)."""
     bucket, prefix = _parse_s3_url(url)
     prefix = prefix if prefix.endswith("/") else f"{prefix}/"
+    permissions.authorize_call("s3", "ListObjectsV2", {"Bucket": bucket, "Prefix": prefix}, role)
     for key in [k for k in _live_keys(backend, bucket) if k.startswith(prefix)]:
+        permissions.authorize_call("s3", "DeleteObject", {"Bucket": bucket, "Key": key}, role)
         backend.delete_object(bucket, key)
     for path in sorted(folder.rglob("*")):
         if path.is_file() and not path.name.startswith("."):  # Hadoop's local .crc files
-            backend.put_object(bucket, prefix + path.relative_to(folder).as_posix(), path.read_bytes())
+            key = prefix + path.relative_to(folder).as_posix()
+            permissions.authorize_call("s3", "PutObject", {"Bucket": bucket, "Key": key}, role)
+            backend.put_object(bucket, key, path.read_bytes())
 
 
 @functools.cache

@@ -54,7 +54,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-from localrun import local_logs
+from localrun import limits, local_logs, permissions
 from localrun.assembly import ACCOUNT_ID, PARTITION
 from localrun.glue_standin import LocalGlue
 
@@ -367,6 +367,9 @@ def _apply_lambda_in_process(runtime: LocalRuntime) -> None:
             return original(parameters, region, state_credentials)
         payload = parameters.get("Payload")
         event: dict = json.loads(payload) if isinstance(payload, (str, bytes)) else (payload or {})
+        # The caller's lambda:InvokeFunction and Lambda's payload limits (localrun/permissions.py, limits.py).
+        permissions.authorize_call("lambda", "Invoke", parameters, permissions.current())
+        limits.check_lambda_request(parameters["FunctionName"], event)
         try:
             with local_logs.lambda_invocation(parameters["FunctionName"].rsplit(":", 1)[-1]):
                 result = handler(event, None)
@@ -376,6 +379,8 @@ def _apply_lambda_in_process(runtime: LocalRuntime) -> None:
                 "FunctionError": "Unhandled",
                 "Payload": {"errorType": type(error).__name__, "errorMessage": str(error)},
             }
+        if too_large := limits.lambda_response_error(result):
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": too_large}
         return {"StatusCode": 200, "Payload": _to_json_safe(result)}
 
     runtime.replace(lambda_eval_utils, "_invoke_lambda_function", invoke)
@@ -920,6 +925,16 @@ REGISTRY: tuple[MotoPatch, ...] = (
         _apply_job_runs,
         _probe_job_runs,
         stand_in=True,
+    ),
+    # -- permissions and limits (localrun/permissions.py, localrun/limits.py) --
+    MotoPatch("iam-enforcement", permissions.GAP, permissions.apply, permissions.probe),
+    MotoPatch("s3-key-length", limits.S3_KEY_GAP, limits.apply_s3_key_length, limits.probe_s3_key_length),
+    MotoPatch(
+        "lambda-payload-limits",
+        limits.LAMBDA_GAP,
+        lambda runtime: None,  # enforced inside the lambda-in-process entry, which owns the invocation
+        None,
+        no_probe_because="moto invokes no Lambda without Docker (see lambda-in-process)",
     ),
 )
 

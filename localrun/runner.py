@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from localrun import permissions
 from localrun.deployment import LocalDeployment, object_created_event
 from localrun.pricing import STEP_FUNCTIONS
 
@@ -466,6 +467,8 @@ def run_scenario(
             stages.append({"stage": stage, **describe_execution(deployment, execution["executionArn"])})
     notifications = deployment.notifications()
     dead_letters = deployment.dead_letters()
+    policies = permissions.policies()  # what the run's callers were refused (a grant missing)
+    access_denied = list(policies.denied) if policies else []
     transitions = sum(r["transitions"] for r in runs) + sum(s["transitions"] for s in stages)
     report = {
         "scenario": scenario.name,
@@ -475,6 +478,7 @@ def run_scenario(
         "stage_runs": stages,
         "notifications": notifications,
         "dead_letters": dead_letters,
+        "access_denied": access_denied,
         "transitions": transitions,
         "cost_usd": round(STEP_FUNCTIONS.standard_cost(transitions), 8),
         "price": {

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 
-from localrun import moto_patches
+from localrun import moto_patches, permissions
 from localrun.deployment import LocalDeployment
 from tests.conftest import Synthesized
 from tests.dags.conftest import DAG_ID, REPO, parse_dag_file
@@ -32,6 +32,7 @@ from tests.helpers import exported_value, one_resource
 STAGES = ["admission", "crawl", "transform"]
 TASKS = ["wait_for_data", "admission", "proceed_after_admission", "crawl", "transform"]
 SAMPLE = REPO / "samples" / "orders.csv"
+MWAA_ACCESS_KEY = "mwaa-execution-role"  # the access key id Airflow signs with: the MWAA role's
 
 pytestmark = pytest.mark.slow  # Airflow DAG runs (see pyproject.toml)
 
@@ -110,7 +111,8 @@ def local_env(airflow_db: Path, moto_server: MotoServer) -> Iterator[pytest.Monk
             json.dumps(
                 {
                     "conn_type": "aws",
-                    "login": "testing",
+                    # Airflow's calls are the MWAA execution role's (registered per deployment below).
+                    "login": MWAA_ACCESS_KEY,
                     "password": "testing",
                     "extra": {"region_name": "us-east-1", "endpoint_url": moto_server.url},
                 }
@@ -128,6 +130,9 @@ def empty_deployment(
     """A fresh local deployment with nothing under the incoming prefix, and the options that point at it."""
     requests.post(f"{moto_server.url}/moto-api/reset", timeout=10).raise_for_status()
     deployment = LocalDeployment.bring_up(local_stage.outdir, endpoint_url=moto_server.url)
+    store = permissions.policies()
+    assert store is not None
+    permissions.assume_by_access_key(MWAA_ACCESS_KEY, permissions.Principal(store.role("MwaaExecutionRole")))
     with pytest.MonkeyPatch.context() as patch:
         for name, value in environment_options(local_stage, deployment).items():
             patch.setenv(name, value)
