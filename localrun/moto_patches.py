@@ -35,10 +35,11 @@ import moto
 from botocore.exceptions import ClientError
 from moto.awslambda import urls as lambda_urls
 from moto.awslambda.responses import LambdaResponse
+from moto.core.responses import ActionResult
 from moto.glue import models as glue_models
 from moto.glue import responses as glue_responses
 from moto.moto_api import state_manager
-from moto.sns import models as sns_models
+from moto.sns import responses as sns_responses
 from moto.stepfunctions import exceptions as sfn_exceptions
 from moto.stepfunctions.parser import models as sfn_parser_models
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
@@ -882,15 +883,16 @@ def _listed(subscription: Any) -> dict[str, str]:
 
 
 def _apply_email_confirmation(runtime: LocalRuntime) -> None:
+    # Only the API's answer changes (moto's own publishing lists subscriptions too, and delivers).
     # The recipient's click is `subscription.confirmed = True` on moto's model (no e-mail is sent).
     for method in ("list_subscriptions", "list_subscriptions_by_topic"):
-        original = getattr(sns_models.SNSBackend, method)
+        original = getattr(sns_responses.SNSResponse, method)
 
-        def listed(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> tuple[list, Any]:
-            subscriptions, token = _original(self, *args, **kwargs)
-            return [_listed(s) for s in subscriptions], token
+        def listed(self: Any, _original: Any = original) -> ActionResult:
+            result = cast(dict[str, Any], _original(self).result)
+            return ActionResult({**result, "Subscriptions": [_listed(s) for s in result["Subscriptions"]]})
 
-        runtime.replace(sns_models.SNSBackend, method, listed)
+        runtime.replace(sns_responses.SNSResponse, method, listed)
 
 
 def _probe_email_confirmation() -> bool:
