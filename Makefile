@@ -17,7 +17,7 @@ SCENARIO ?= happy_path
 LOCAL_ASSEMBLY := cdk.out.local
 APP_SOURCES := app.py $(wildcard stacks/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt dags/.airflowignore)
 
-.PHONY: setup synth demo scenarios test bench lint diff bootstrap deploy destroy clean graphs why constraints test-fast cost
+.PHONY: setup synth demo scenarios test bench lint diff bootstrap preflight deploy destroy clean graphs why constraints test-fast cost
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -119,7 +119,16 @@ bootstrap: setup
 	@: stage $(STAGE): $(DEPLOY_STACKS)
 	$(CDK) bootstrap $(CONTEXT)
 
-deploy: setup
+# What only the account can say before a deploy (README "Before the first deploy"): the STAGE's
+# synthesized stacks against the Lambda concurrency quota, the CDK bootstrap version, the services of
+# the region, pending e-mail confirmations; what no API lists, to check by hand. Fails on a blocking
+# problem. Credentials and region from boto3's chain (as the CDK CLI's), or REGION=…, PROFILE=….
+preflight: setup
+	$(CDK) synth $(CONTEXT) --quiet
+	$(BIN)/python -m localrun.preflight --stage $(STAGE) --assembly cdk.out --stacks $(DEPLOY_STACKS) \
+	  $(if $(REGION),--region $(REGION)) $(if $(PROFILE),--profile $(PROFILE))
+
+deploy: setup preflight
 	$(CDK) deploy $(CONTEXT) $(DEPLOY_STACKS)
 
 destroy: setup

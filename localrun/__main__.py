@@ -61,11 +61,16 @@ def _configure_logging(command: str) -> None:
 
 def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
     """One scenario on a fresh deployment, narrated as it runs, then its outcome and cost."""
+    from localrun import published
     from localrun.deployment import LocalDeployment, local_aws  # moto import is slow: after arg checks
+    from localrun.glue_standin import spark_session, start_spark_in_background
 
     scenario = SCENARIOS[scenario_name]
     started = time.monotonic()
     print(f"▶ scenario {scenario.name}: {scenario.description}")
+    log_file = _log_to_file(reports / f"{scenario.name}.log")
+    if scenario.faults.get("job_outcome", "SUCCEEDED") in ("SUCCEEDED", "FAILED_AFTER_WRITING"):
+        start_spark_in_background(log_file=log_file)  # up while the stacks come up; the job needs it
     with local_aws():
         try:
             deployment = LocalDeployment.bring_up(assembly)
@@ -81,14 +86,16 @@ def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
             deployment.stop_running()
         # what `make why` prints on AWS for this failure, from the same history and log groups
         diagnosis = why.for_deployment(deployment) if "FAILED" in report["statuses"] else ""
+        data = published.run_data(deployment, report, lambda: spark_session(log_file=log_file))
     _print_outcome(report)
+    print("\n".join(published.render(data)))
     path = write_report(report, reports)
     print(
         f"  {report['transitions']} state transitions = ${report['cost_usd']:.6f} at Standard prices "
         f"(${report['price']['usd_per_1000_standard_transitions']}/1,000, {report['price']['as_of']})"
     )
     print(
-        f"  report: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}; "
+        f"  report: {_shown(path)}, Spark and moto logs: {_shown(log_file)}; "
         f"wall time {time.monotonic() - started:.1f} s"
     )
     if diagnosis:
@@ -98,6 +105,30 @@ def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
     verdict = "as expected" if report["as_expected"] else "NOT as expected"
     print(f"{'✓' if report['as_expected'] else '✗'} {scenario.name}: {verdict}")
     return 0 if report["as_expected"] else 1
+
+
+def _shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def _log_to_file(path: Path) -> Path:
+    """Spark's and moto's log lines (and py4j's, and Python warnings) into `path`, not the demo's output."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.captureWarnings(True)
+    for name, level in (
+        ("moto", logging.WARNING),
+        ("moto.stepfunctions.parser", logging.ERROR),
+        ("py4j", logging.INFO),
+        ("py.warnings", logging.WARNING),
+    ):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.addHandler(handler)
+        logger.propagate = False
+    return path
 
 
 def _print_outcome(report: dict[str, Any]) -> None:

@@ -6,17 +6,16 @@ number of GetJobRun polls and then has written curated rows, rejected rows and a
 outcome of each is a fault knob (`GlueFaults`). Errors come from moto's own exception classes,
 so they reach the state machine exactly as moto (and AWS) report them.
 
-A run that succeeds runs the job's own code: `glue.run.run_job`, the function glue/job.py calls
-on Glue, on a local SparkSession (one per process, started at the first job run: local[1], UI
-off, small memory). The run's objects are copied out of moto S3 into a temporary folder under
-their keys, Spark reads and writes there, and what it wrote is put back into moto S3 at the
-job's s3:// paths, as the job would have written it. The verdict a local run shows is the one
-the deployed job gives on the same files.
+A run that succeeds runs the job's own code: `glue.run.run_job`, the function glue/job.py calls on
+Glue, on a local SparkSession (one per process, started at the first job run, or earlier in the
+background by `start_spark_in_background` as the demo does: local[1], UI off, small memory). The
+run's objects are copied out of moto S3 into a temporary folder under their keys, Spark reads and
+writes there, and what it wrote is put back into moto S3 at the job's s3:// paths, as the job would
+have written it. The verdict a local run shows is the one the deployed job gives on the same files.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import tempfile
 import threading
@@ -257,21 +256,51 @@ def _put_folder(backend: Any, folder: Path, url: str, role: permissions.Principa
             backend.put_object(bucket, key, path.read_bytes())
 
 
-@functools.cache
-def spark_session() -> SparkSession:
-    """The process's one local SparkSession (about 5-10 s to start, once)."""
+_spark_lock = threading.Lock()  # one session per process, however many threads ask at once
+_spark: SparkSession | None = None
+
+
+def spark_session(*, log_file: Path | None = None) -> SparkSession:
+    """The process's one local SparkSession (about 5-10 s to start, once).
+
+    With `log_file`, the JVM's own output (log4j's startup warnings, anything it prints) is
+    appended there instead of the terminal; only the call that starts the session chooses.
+    """
+    global _spark
+    with _spark_lock:
+        if _spark is None:
+            _spark = _start_spark(log_file)
+        return _spark
+
+
+def _start_spark(log_file: Path | None) -> SparkSession:
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession
 
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("glue-standin")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", "512m")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
+    conf = (
+        SparkConf()
+        .setMaster("local[1]")
+        .setAppName("glue-standin")
+        .set("spark.ui.enabled", "false")
+        .set("spark.ui.showConsoleProgress", "false")
+        .set("spark.driver.memory", "512m")
+        .set("spark.sql.shuffle.partitions", "1")
+        .set("spark.sql.session.timeZone", "UTC")
     )
+    if log_file is not None:  # launch_gateway's popen_kwargs: PySpark's hook for the JVM's output
+        with log_file.open("ab") as log:
+            SparkContext(conf=conf, gateway=launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log}))
+    session = SparkSession.builder.config(conf=conf).getOrCreate()
     # The reader's extra-fields column makes Spark warn about every file's header; errors still show.
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def start_spark_in_background(*, log_file: Path | None = None) -> threading.Thread:
+    """Start the session in a thread, so the JVM comes up while the stacks do; a job run that
+    asks for it meanwhile waits for it. (A warm-up job on top was measured and dropped: on two
+    busy cores it only moved the first job's compile time ahead of the real one.)"""
+    thread = threading.Thread(target=lambda: spark_session(log_file=log_file), name="spark-start", daemon=True)
+    thread.start()
+    return thread

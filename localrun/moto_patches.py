@@ -33,9 +33,13 @@ from unittest import mock
 
 import moto
 from botocore.exceptions import ClientError
+from moto.awslambda import urls as lambda_urls
+from moto.awslambda.responses import LambdaResponse
+from moto.core.responses import ActionResult
 from moto.glue import models as glue_models
 from moto.glue import responses as glue_responses
 from moto.moto_api import state_manager
+from moto.sns import responses as sns_responses
 from moto.stepfunctions import exceptions as sfn_exceptions
 from moto.stepfunctions.parser import models as sfn_parser_models
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
@@ -825,6 +829,88 @@ def _probe_s3_listing_reader() -> bool:
         return status != "SUCCEEDED"
 
 
+# -- What only the account can say (make preflight, localrun/preflight.py) ----------------------
+# Lambda's default quota of concurrent executions per account and region; moto's own knob for it
+# (MOTO_LAMBDA_CONCURRENCY_QUOTA, read by its PutFunctionConcurrency) sets another.
+LAMBDA_DEFAULT_CONCURRENCY_QUOTA = 1000
+_ACCOUNT_SETTINGS_PATH = r"{0}/(?P<api_version>[^/]+)/account-settings/?$"
+
+
+def _account_settings(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+    """GetAccountSettings as AWS answers it: the quota, and what reservations leave unreserved."""
+    response = LambdaResponse()
+    response.setup_class(request, full_url, headers)
+    functions = list(response.backend.list_functions())
+    quota = int(os.environ.get("MOTO_LAMBDA_CONCURRENCY_QUOTA", LAMBDA_DEFAULT_CONCURRENCY_QUOTA))
+    reserved = sum(int(f.reserved_concurrency or 0) for f in functions)
+    settings = {
+        "AccountLimit": {
+            "TotalCodeSize": 80_530_636_800,
+            "CodeSizeUnzipped": 262_144_000,
+            "CodeSizeZipped": 52_428_800,
+            "ConcurrentExecutions": quota,
+            "UnreservedConcurrentExecutions": quota - reserved,
+        },
+        "AccountUsage": {"TotalCodeSize": sum(f.code_size for f in functions), "FunctionCount": len(functions)},
+    }
+    return 200, {"content-type": "application/json"}, json.dumps(settings)
+
+
+def _apply_lambda_account_settings(runtime: LocalRuntime) -> None:
+    # moto builds its URL table from urls.url_paths on every request: one more path routes the call.
+    runtime.update(lambda_urls.url_paths, {_ACCOUNT_SETTINGS_PATH: _account_settings})
+
+
+def _probe_lambda_account_settings() -> bool:
+    import boto3
+
+    with _plain_moto():
+        try:
+            boto3.client("lambda").get_account_settings()
+        except ClientError:
+            return True
+        return False
+
+
+_PENDING = "PendingConfirmation"
+
+
+def _listed(subscription: Any) -> dict[str, str]:
+    """A subscription as ListSubscriptions(ByTopic) shows it: an unconfirmed one has no ARN yet."""
+    pending = subscription.protocol in ("email", "email-json") and not subscription.confirmed
+    return {
+        "SubscriptionArn": _PENDING if pending else subscription.arn,
+        "Owner": subscription.owner,
+        "Protocol": subscription.protocol,
+        "Endpoint": subscription.endpoint,
+        "TopicArn": subscription.topic_arn,
+    }
+
+
+def _apply_email_confirmation(runtime: LocalRuntime) -> None:
+    # Only the API's answer changes (moto's own publishing lists subscriptions too, and delivers).
+    # The recipient's click is `subscription.confirmed = True` on moto's model (no e-mail is sent).
+    for method in ("list_subscriptions", "list_subscriptions_by_topic"):
+        original = getattr(sns_responses.SNSResponse, method)
+
+        def listed(self: Any, _original: Any = original) -> ActionResult:
+            result = cast(dict[str, Any], _original(self).result)
+            return ActionResult({**result, "Subscriptions": [_listed(s) for s in result["Subscriptions"]]})
+
+        runtime.replace(sns_responses.SNSResponse, method, listed)
+
+
+def _probe_email_confirmation() -> bool:
+    import boto3
+
+    with _plain_moto():
+        sns = boto3.client("sns")
+        topic = sns.create_topic(Name="probe")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")
+        listed = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        return listed[0]["SubscriptionArn"] != _PENDING
+
+
 REGISTRY: tuple[MotoPatch, ...] = (
     MotoPatch(
         "glue-startJobRun-sync",
@@ -896,6 +982,20 @@ REGISTRY: tuple[MotoPatch, ...] = (
         _apply_lambda_in_process,
         None,
         no_probe_because="reproducing it needs Docker; without Docker moto cannot invoke at all",
+    ),
+    MotoPatch(
+        "lambda-account-settings",
+        "GetAccountSettings is not implemented (404); AWS answers the account's concurrency quota and "
+        "what its functions' reservations leave unreserved (make preflight reads it)",
+        _apply_lambda_account_settings,
+        _probe_lambda_account_settings,
+    ),
+    MotoPatch(
+        "sns-email-confirmation",
+        "an e-mail subscription is confirmed at once; AWS lists it with SubscriptionArn "
+        "'PendingConfirmation' until the recipient follows the link in the confirmation message",
+        _apply_email_confirmation,
+        _probe_email_confirmation,
     ),
     MotoPatch(
         "crawl-status-names",

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import datetime
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from localrun.runner import MIXED_DROP
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def localrun(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "localrun", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "localrun", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
     )
 
 
@@ -28,8 +35,17 @@ def test_missing_assembly_says_how_to_make_one(tmp_path: Path) -> None:
     assert f"no cloud assembly at {tmp_path / 'absent'}: synthesize it again: `make demo` does" in result.stderr
 
 
-def test_demo_shows_the_run_and_its_cost(local_assembly: Path, tmp_path: Path) -> None:
-    result = localrun("demo", "--assembly", str(local_assembly), "--reports", str(tmp_path))
+@pytest.fixture(scope="module")
+def happy_demo(
+    local_assembly: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`make demo` once for the tests below: its output and its reports folder."""
+    reports = tmp_path_factory.mktemp("demo-reports")
+    return localrun("demo", "--assembly", str(local_assembly), "--reports", str(reports)), reports
+
+
+def test_demo_shows_the_run_and_its_cost(happy_demo: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    result, tmp_path = happy_demo
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     for line in (
@@ -54,3 +70,59 @@ def test_a_fault_scenario_exits_0_when_it_fails_as_expected(local_assembly: Path
     diagnosis = result.stdout.split("\n✗ run ", 1)[1]
     assert "FAILED at stage crawl: CrawlerFailed" in diagnosis.splitlines()[0]
     assert "] ERROR : Internal Service Exception" in diagnosis and "redrive-execution" in diagnosis
+
+
+def _sample_orders() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """samples/orders.csv split by the sample's two bad rows (a negative amount, 30 February)."""
+
+    def bad(row: dict[str, str]) -> bool:
+        try:
+            datetime.date.fromisoformat(row["order_date"])
+        except ValueError:
+            return True
+        return row["amount"].startswith("-")
+
+    with (ROOT / "samples" / "orders.csv").open(newline="") as sample:
+        rows = list(csv.DictReader(sample))
+    return [r for r in rows if not bad(r)], [r for r in rows if bad(r)]
+
+
+def test_demo_ends_with_the_published_rows_read_back_through_the_catalog(
+    happy_demo: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    result, reports = happy_demo
+    assert result.returncode == 0, result.stderr[-2000:]
+    valid, invalid = _sample_orders()
+    lines = result.stdout.splitlines()
+    [at] = [i for i, line in enumerate(lines) if line.startswith("  published: ")]
+    published = re.fullmatch(
+        r"  published: (\S+)\.orders partition \((\S+)\), (\d+) rows at s3://(\S+)/staging/orders/run=\2/", lines[at]
+    )
+    assert published, lines[at]
+    assert int(published.group(3)) == len(valid) == 38
+    assert lines[at + 1] == "    order_id | customer_id | order_date | amount | currency"
+    first = sorted(valid, key=lambda r: r["order_id"])[:3]  # the rows a reader sees first, from the CSV itself
+    assert lines[at + 2 : at + 5] == [f"    {' | '.join(row.values())}" for row in first]
+    assert lines[at + 5] == f"    … {len(valid) - 3} more"
+    assert lines[at + 6] == f"  rejected rows: {len(invalid)} (amount: negative 1, order_date: not yyyy-MM-dd 1)"
+    assert lines[at + 7] == "  quarantined files: none"
+    assert lines[at + 8].startswith("  32 state transitions = $")  # the cost line follows the data
+    assert lines[at + 9].startswith("  report: ") and "Spark and moto logs: " in lines[at + 9]
+    # Spark's console noise is in the log file, not in the demo's output
+    for stream in (result.stdout, result.stderr):
+        assert "Setting default log level" not in stream and " WARN " not in stream
+    assert result.stderr == ""
+    assert "Setting default log level" in (reports / "happy_path.log").read_text()
+
+
+def test_demo_lists_each_quarantined_file_with_its_reason(local_assembly: Path, tmp_path: Path) -> None:
+    result = localrun("demo", "--assembly", str(local_assembly), "--scenario", "mixed_drop", "--reports", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    shown = [line for line in result.stdout.splitlines() if line.startswith("  quarantined: quarantine/run=")]
+    codes = sorted(line.split(" — ", 1)[1].split(":", 1)[0] for line in shown)
+    assert codes == sorted(code for _, code in MIXED_DROP.values() if code)
+    for name, (_, code) in MIXED_DROP.items():
+        if code and not name.endswith("/"):
+            assert any(line.split(" — ")[0].endswith(f"/{name}") and f" — {code}: " in line for line in shown), name
+    [published] = [line for line in result.stdout.splitlines() if line.startswith("  published: ")]
+    assert f", {2 * len(_sample_orders()[0])} rows at " in published  # two admitted copies of the sample

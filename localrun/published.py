@@ -1,0 +1,160 @@
+"""What a local run left for its readers, read back as they would read it: the demo's last lines.
+
+- Published partitions: each partition the transform stage registered in the Data Catalog, its
+  row count and a few rows, read from the partition's own `StorageDescriptor.Location` (what
+  Athena or Spark through the catalog reads), with the columns in the catalog's order.
+- Quarantined files: every file admission moved to the quarantine prefix, with the reason code
+  and text from its `.reason.json` sidecar.
+- Rejected rows: the rows the job set aside, counted by `reject_reason`, from the rejected CSV
+  the run's manifest names.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from localrun.deployment import LocalDeployment
+
+SAMPLE_ROWS = 3
+QUARANTINE_PREFIX = "quarantine/"  # the stage's quarantine_prefix (stacks/config.py): the local stage's
+SIDECAR_SUFFIX = ".reason.json"
+
+
+@dataclass(frozen=True)
+class PublishedPartition:
+    table: str  # database.table
+    values: tuple[str, ...]
+    location: str
+    columns: tuple[str, ...]
+    row_count: int
+    rows: tuple[tuple[Any, ...], ...]  # the first SAMPLE_ROWS by the first column
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    key: str
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunData:
+    partitions: list[PublishedPartition] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def _split(url: str) -> tuple[str, str]:
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def published_partitions(deployment: LocalDeployment, spark: Callable[[], SparkSession]) -> list[PublishedPartition]:
+    """Every registered partition of every catalog table, read back through its location (Spark is
+    asked for only when there is one)."""
+    glue, found = deployment.clients["glue"], []
+    for database in glue.get_databases()["DatabaseList"]:
+        for table in glue.get_tables(DatabaseName=database["Name"])["TableList"]:
+            columns = tuple(c["Name"] for c in table["StorageDescriptor"]["Columns"])
+            partitions = glue.get_partitions(DatabaseName=database["Name"], TableName=table["Name"])["Partitions"]
+            for partition in partitions:
+                location = partition["StorageDescriptor"]["Location"]
+                count, rows = _read_parquet(deployment.clients["s3"], spark(), location, columns)
+                found.append(
+                    PublishedPartition(
+                        table=f"{database['Name']}.{table['Name']}",
+                        values=tuple(partition["Values"]),
+                        location=location,
+                        columns=columns,
+                        row_count=count,
+                        rows=rows,
+                    )
+                )
+    return found
+
+
+def _read_parquet(
+    s3: Any, spark: SparkSession, location: str, columns: tuple[str, ...]
+) -> tuple[int, tuple[tuple[Any, ...], ...]]:
+    """The Parquet under an s3:// location, copied out of moto S3 and read with Spark."""
+    bucket, prefix = _split(location)
+    with tempfile.TemporaryDirectory(prefix="published-") as folder:
+        for key in _keys(s3, bucket, prefix):
+            path = Path(folder) / key[len(prefix) :].lstrip("/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        frame = spark.read.parquet(folder).select(*columns)
+        rows = frame.orderBy(columns[0]).limit(SAMPLE_ROWS).collect()
+        return frame.count(), tuple(tuple(row) for row in rows)
+
+
+def quarantined_files(deployment: LocalDeployment) -> list[Quarantined]:
+    s3, found = deployment.clients["s3"], []
+    for key in _keys(s3, deployment.landing_bucket, QUARANTINE_PREFIX):
+        if key.endswith(SIDECAR_SUFFIX):
+            sidecar = json.loads(s3.get_object(Bucket=deployment.landing_bucket, Key=key)["Body"].read())
+            found.append(Quarantined(key.removesuffix(SIDECAR_SUFFIX), sidecar["code"], sidecar["reason"]))
+    return found
+
+
+def rejected_rows(deployment: LocalDeployment, report: dict[str, Any]) -> dict[str, int]:
+    """Rejected rows by reason, from the rejected CSV of each run whose manifest a notice names."""
+    s3, counts = deployment.clients["s3"], Counter[str]()
+    for note in report["notifications"]:
+        manifest_url = note["message"].get("stages", {}).get("transform", {}).get("Output", {}).get("manifest")
+        if not manifest_url:
+            continue
+        manifest = json.loads(s3.get_object(Bucket=_split(manifest_url)[0], Key=_split(manifest_url)[1])["Body"].read())
+        bucket, prefix = _split(manifest["rejected_path"])
+        for key in _keys(s3, bucket, prefix):
+            if key.endswith(".csv"):
+                text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+                counts.update(row["reject_reason"] for row in csv.DictReader(io.StringIO(text)))
+    return dict(counts)
+
+
+def run_data(deployment: LocalDeployment, report: dict[str, Any], spark: Callable[[], SparkSession]) -> RunData:
+    return RunData(
+        partitions=published_partitions(deployment, spark),
+        quarantined=quarantined_files(deployment),
+        rejected_by_reason=rejected_rows(deployment, report),
+    )
+
+
+def render(data: RunData) -> list[str]:
+    lines = []
+    for partition in data.partitions:
+        values = ", ".join(partition.values)
+        lines += [
+            f"  published: {partition.table} partition ({values}), {partition.row_count} rows at {partition.location}",
+            f"    {' | '.join(partition.columns)}",
+            *(f"    {' | '.join(map(str, row))}" for row in partition.rows),
+        ]
+        if partition.row_count > len(partition.rows):
+            lines.append(f"    … {partition.row_count - len(partition.rows)} more")
+    if not data.partitions:
+        lines.append("  published: nothing (no partition registered in the catalog)")
+    if data.rejected_by_reason:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(data.rejected_by_reason.items()))
+        lines.append(f"  rejected rows: {sum(data.rejected_by_reason.values())} ({reasons})")
+    for file in data.quarantined:
+        lines.append(f"  quarantined: {file.key} — {file.code}: {file.reason}")
+    if not data.quarantined:
+        lines.append("  quarantined files: none")
+    return lines
