@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import tempfile
 import threading
 from collections.abc import Callable
@@ -156,8 +157,12 @@ class LocalGlue:
             run.status = "TIMEOUT"
             run.error_message = f"Job run timed out after {run.timeout or job.timeout} minutes (fault)"
         else:
-            self._write_outputs(job, run)
-            run.status = "SUCCEEDED"
+            try:
+                self._write_outputs(job, run)
+            except Exception as error:  # noqa: BLE001 - the job's own crash: the run FAILED, as Glue records it
+                run.status, run.error_message = "FAILED", glue_error_message(error)
+            else:
+                run.status = "SUCCEEDED"
         local_logs.glue_job_run_ended(
             job_name=job.name,
             run_id=run.job_run_id,
@@ -193,6 +198,22 @@ class LocalGlue:
             for local, url in outputs.items():
                 _put_folder(backend, Path(local), url)
         backend.put_object(args["--manifest_bucket"], args["--manifest_key"], json.dumps(manifest).encode("utf-8"))
+
+
+# Glue's JobRun.ErrorMessage is a line or two, not the driver's stack trace (that goes to the error log).
+ERROR_MESSAGE_CHARS = 1000
+
+
+def glue_error_message(error: BaseException) -> str:
+    """What Glue records as a crashed run's ErrorMessage: the exception's class and its first line
+    (a Py4J error's Java exception rather than its "An error occurred while calling" preamble)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    java = next((line for line in lines if re.match(r"^[\w.$]+(Exception|Error)\b", line)), None)
+    if type(error).__name__ == "Py4JJavaError" and java is not None:
+        message = java
+    else:
+        message = f"{type(error).__name__}: {lines[0] if lines else 'no message'}"
+    return message if len(message) <= ERROR_MESSAGE_CHARS else message[: ERROR_MESSAGE_CHARS - 1] + "…"
 
 
 def _live_keys(backend: Any, bucket: str) -> list[str]:
