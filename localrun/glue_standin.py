@@ -207,7 +207,7 @@ ERROR_MESSAGE_CHARS = 1000
 def glue_error_message(error: BaseException) -> str:
     """What Glue records as a crashed run's ErrorMessage: the exception's class and its first line
     (a Py4J error's Java exception rather than its "An error occurred while calling" preamble)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line.strip().removeprefix(": ") for line in str(error).splitlines() if line.strip()]
     java = next((line for line in lines if re.match(r"^[\w.$]+(Exception|Error)\b", line)), None)
     if type(error).__name__ == "Py4JJavaError" and java is not None:
         message = java

@@ -9,15 +9,16 @@
               and in one log line.
 
 Per file, in this order, the first failure is the reason (``code`` in brackets): the key is under
-INCOMING_PREFIX [outside_incoming]; it is not a folder marker, i.e. does not end in "/"
-[folder_marker]; S3 can read it: not in an archived storage class (GLACIER, DEEP_ARCHIVE, an
-Intelligent-Tiering archive tier) unless restored [archived], and GetObject is not refused for the
-object itself [unreadable]; its name ends in ".csv", lowercase, as the EventBridge rule's suffix
-filter [not_csv]; it is not empty [empty] and at most MAX_FILE_BYTES [too_large] (its real size,
-from S3: the event's size is not trusted); it decodes as UTF-8, a byte-order mark allowed
-[not_utf8]; its header (first CSV record) is CONTRACT_COLUMNS exactly: same names, same order
-[header_mismatch]; its records split the way the reader splits them [bad_csv]: every quoted field
-closed, a quote inside one doubled, one kind of line break (LF or CRLF) between records.
+INCOMING_PREFIX [outside_incoming]; S3 can read it: not in an archived storage class (GLACIER,
+DEEP_ARCHIVE, an Intelligent-Tiering archive tier) unless restored [archived], and its read or copy
+is not refused for the object itself [unreadable] (found whenever it shows: it wins over any other
+reason); it is not a folder marker, i.e. does not end in "/" [folder_marker]; its name ends in
+".csv", lowercase, as the EventBridge rule's suffix filter [not_csv]; it is not empty [empty] and
+at most MAX_FILE_BYTES [too_large] (its real size, from S3: the event's size is not trusted); it
+decodes as UTF-8, a byte-order mark allowed [not_utf8]; its header (first CSV record) is
+CONTRACT_COLUMNS exactly: same names, same order [header_mismatch]; its records split the way the
+reader splits them [bad_csv]: every quoted field closed, a quote inside one doubled, one kind of
+line break (LF or CRLF) between records.
 
 Records are counted while the file streams through the UTF-8 check, by the reader contract (README,
 glue/transform.py): RFC 4180 quoting (a field that starts with a quote runs to the closing quote,
