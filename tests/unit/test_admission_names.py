@@ -111,3 +111,12 @@ def test_a_retried_batch_finds_surprising_names_by_their_records(adm: ModuleType
     again = admit(adm, *batch)
 
     assert again == first and keys(s3) == moved
+
+
+def test_the_jobs_listing_reads_the_admitted_files_not_their_records() -> None:
+    from glue.run import run_input_keys
+
+    folder = f"landing/run={RUN}/"
+    listed = [record_of("incoming/a.csv"), landed("incoming/a.csv"), folder]
+
+    assert run_input_keys(listed, folder) == [landed("incoming/a.csv")]
