@@ -151,7 +151,9 @@ def test_counting_is_fast_enough_for_the_largest_file(adm: ModuleType) -> None:
         counter.feed(block)
     elapsed = time.perf_counter() - started
     assert counter.finish() is None and counter.data_records == 3 * 200 * 1001
-    assert elapsed < 10, f"{elapsed:.1f} s for {3 * len(block):,} characters"
+    # ~24 MB in 30 s is 100 MB in about 2 minutes, inside the 4-minute batch even on a busy machine
+    # (a few seconds when idle).
+    assert elapsed < 30, f"{elapsed:.1f} s for {3 * len(block):,} characters"
 
 
 @pytest.mark.slow  # a Spark session
