@@ -29,8 +29,13 @@ REJECTED_CSV_OPTIONS = {"header": "true", "quote": '"', "escape": '"', "multiLin
 
 def run_input_keys(keys: Iterable[str], prefix: str) -> list[str]:
     """The run's input objects among `keys`: every object under `prefix` that is not a folder
-    marker, in key order (the order "newest" duplicates are decided by)."""
-    return sorted(key for key in keys if key.startswith(prefix) and not key.endswith("/"))
+    marker or an admission record (`_admitted/*.json`, not CSV), in key order (the order "newest"
+    duplicates are decided by)."""
+    return sorted(
+        key
+        for key in keys
+        if key.startswith(prefix) and not key.endswith("/") and not key[len(prefix) :].startswith("_admitted/")
+    )
 
 
 def curated_schema() -> StructType:

@@ -17,6 +17,7 @@ have written it. The verdict a local run shows is the one the deployed job gives
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import threading
 from collections.abc import Callable
@@ -196,8 +197,18 @@ class LocalGlue:
             run.status = "TIMEOUT"
             run.error_message = f"Job run timed out after {run.timeout or job.timeout} minutes (fault)"
         else:
-            self._write_outputs(job, run)
-            run.status = "SUCCEEDED"
+            try:
+                self._write_outputs(job, run)
+            except Exception as error:  # noqa: BLE001 - the job's own crash: the run FAILED, as Glue records it
+                run.status, run.error_message = "FAILED", glue_error_message(error)
+            else:
+                run.status = "SUCCEEDED"
+        local_logs.glue_job_run_ended(
+            job_name=job.name,
+            run_id=run.job_run_id,
+            state=run.status,
+            error_message=getattr(run, "error_message", None),
+        )
 
     def _write_outputs(self, job: Any, run: Any) -> None:
         """Run the job's own code (`glue.run.run_job`) on the run's objects in moto S3."""
@@ -233,6 +244,22 @@ class LocalGlue:
         manifest_at = {"Bucket": args["--manifest_bucket"], "Key": args["--manifest_key"]}
         permissions.authorize_call("s3", "PutObject", manifest_at, role)
         backend.put_object(args["--manifest_bucket"], args["--manifest_key"], json.dumps(manifest).encode("utf-8"))
+
+
+# Glue's JobRun.ErrorMessage is a line or two, not the driver's stack trace (that goes to the error log).
+ERROR_MESSAGE_CHARS = 1000
+
+
+def glue_error_message(error: BaseException) -> str:
+    """What Glue records as a crashed run's ErrorMessage: the exception's class and its first line
+    (a Py4J error's Java exception rather than its "An error occurred while calling" preamble)."""
+    lines = [line.strip().removeprefix(": ") for line in str(error).splitlines() if line.strip()]
+    java = next((line for line in lines if re.match(r"^[\w.$]+(Exception|Error)\b", line)), None)
+    if type(error).__name__ == "Py4JJavaError" and java is not None:
+        message = java
+    else:
+        message = f"{type(error).__name__}: {lines[0] if lines else 'no message'}"
+    return message if len(message) <= ERROR_MESSAGE_CHARS else message[: ERROR_MESSAGE_CHARS - 1] + "…"
 
 
 def _live_keys(backend: Any, bucket: str) -> list[str]:

@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -100,6 +101,7 @@ class Diagnosis:
     redrive: str | None = None
     redrive_note: str = ""
     rerun: str = ""
+    problems: list[str] = field(default_factory=list)  # what could not be read: why prints the rest
 
     @property
     def console(self) -> str:
@@ -389,23 +391,56 @@ def state_machine_evidence(sfn: Any, logs: Any, diagnosis: Diagnosis) -> LogExce
     )
 
 
+def one_line(error: BaseException) -> str:
+    """An error as one line: its class and first line (a Py4J error's stack trace stays out)."""
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def _attempt(diagnosis: Diagnosis, what: str, call: Callable[[], Any]) -> Any:
+    """`call()`, or None with a note on the diagnosis: `why` prints what it can, never a traceback."""
+    try:
+        return call()
+    except Exception as error:  # noqa: BLE001 - any failure to read evidence is reported, not raised
+        diagnosis.problems.append(f"could not read {what}: {one_line(error)}")
+        return None
+
+
 def gather_logs(clients: dict[str, Any], events: list[dict[str, Any]], diagnosis: Diagnosis) -> None:
     """The log lines behind the failure: each Glue job run, crawler and Lambda the execution used."""
     seen: set[tuple[str, str]] = set()
     for task in tasks_of(events):
         excerpt: LogExcerpt | None = None
         if task.resource_type == "glue" and task.resource.startswith("startJobRun"):
-            excerpt = glue_job_evidence(clients["glue"], clients["logs"], task, diagnosis.region)
+            excerpt = _attempt(
+                diagnosis,
+                f"the Glue job run of {task.state!r}",
+                partial(glue_job_evidence, clients["glue"], clients["logs"], task, diagnosis.region),
+            )
         elif task.resource_type == "aws-sdk:glue" and task.resource in ("startCrawler", "getCrawler"):
             if ("crawler", str(task.parameters.get("Name"))) in seen:
                 continue
             seen.add(("crawler", str(task.parameters.get("Name"))))
-            excerpt = crawl_evidence(clients["glue"], clients["logs"], task, diagnosis)
+            excerpt = _attempt(
+                diagnosis,
+                f"the crawler of {task.state!r}",
+                partial(crawl_evidence, clients["glue"], clients["logs"], task, diagnosis),
+            )
         elif task.resource_type == "lambda":
-            excerpt = lambda_evidence(clients["logs"], task, diagnosis.region)
+            excerpt = _attempt(
+                diagnosis,
+                f"the Lambda log of {task.state!r}",
+                partial(lambda_evidence, clients["logs"], task, diagnosis.region),
+            )
         if excerpt is not None:
             diagnosis.logs.append(excerpt)
-    diagnosis.logs.append(state_machine_evidence(clients["stepfunctions"], clients["logs"], diagnosis))
+    own = _attempt(
+        diagnosis,
+        "the state machine's own log",
+        lambda: state_machine_evidence(clients["stepfunctions"], clients["logs"], diagnosis),
+    )
+    if own is not None:
+        diagnosis.logs.append(own)
 
 
 # -- the diagnosis -----------------------------------------------------------------------------
@@ -427,14 +462,18 @@ def diagnose(clients: dict[str, Any], execution_arn: str, *, region: str, depth:
     )
     if diagnosis.status not in UNSUCCESSFUL:
         return diagnosis
-    events = history(sfn, execution_arn)
-    locate_failure(events, diagnosis)
+    events = _attempt(diagnosis, "the execution history", lambda: history(sfn, execution_arn)) or []
+    _attempt(diagnosis, "the failed state", lambda: locate_failure(events, diagnosis))
     child = child_execution(diagnosis.cause)
     if child and depth < 3:
-        diagnosis.child = diagnose(clients, child, region=region, depth=depth + 1)
-    else:
+        diagnosis.child = _attempt(
+            diagnosis,
+            f"the stage's execution {child}",
+            lambda: diagnose(clients, child, region=region, depth=depth + 1),
+        )
+    if diagnosis.child is None:
         gather_logs(clients, events, diagnosis)
-    _redrive(sfn, execution, diagnosis)
+    _attempt(diagnosis, "whether it can be redriven", lambda: _redrive(sfn, execution, diagnosis))
     return diagnosis
 
 
@@ -485,6 +524,7 @@ def render(diagnosis: Diagnosis, *, width: int = 160) -> str:
         if d.cause and not d.child:
             lines.append(clip(f"{indent}  cause: {readable_cause(d.cause)}"))
         lines.append(f"{indent}  console: {d.console}")
+        lines.extend(clip(f"{indent}  ! {problem}") for problem in d.problems)
         if d.child:
             lines.append(f"{indent}  ↳ the stage's own execution:")
             execution_lines(d.child, indent + "    ")
@@ -562,7 +602,14 @@ def why(
     )
     if arn is None:
         return f"no failed, timed-out or aborted execution of {state_machine_arn}\n", 1
-    return render(diagnose(clients, arn, region=region)), 0
+    try:
+        diagnosis = diagnose(clients, arn, region=region)
+    except Exception as error:  # noqa: BLE001 - the execution itself cannot be read: say so, in one line
+        return f"✗ could not read execution {arn}: {one_line(error)}\n", 2
+    try:
+        return render(diagnosis), 0
+    except Exception as error:  # noqa: BLE001 - what was found, unrendered, rather than a traceback
+        return f"✗ execution {arn} {diagnosis.status}: {diagnosis.error} ({one_line(error)} while rendering)\n", 2
 
 
 # -- the MWAA loop: a DAG run ------------------------------------------------------------------

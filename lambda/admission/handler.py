@@ -2,40 +2,63 @@
 
 ``handler`` (one child workflow of the admission stage's Distributed Map, one batch):
     event     {"items": [{"key": "incoming/a/b.csv", "size": 123, "run": "<run name>"}, ...]}
-    response  {"admitted": [{"key", "destination"}],
-               "quarantined": [{"key", "destination", "reason", "code"}]}
+    response  {"admitted": int, "quarantined": int, "records": int, "by_reason": {code: int},
+               "examples": [at most BATCH_EXAMPLES {"key", "code", "reason"}, each cut to SHOWN_CHARS]}
+              bounded whatever the batch size and key lengths (Step Functions caps a state's output
+              at 256 KiB); each file's full decision is in its admission record or reason sidecar,
+              and in one log line.
 
 Per file, in this order, the first failure is the reason (``code`` in brackets): the key is under
-INCOMING_PREFIX [outside_incoming]; it is not a folder marker, i.e. does not end in "/"
-[folder_marker]; its name ends in ".csv", lowercase, as the EventBridge rule's suffix filter
-[not_csv]; it is not empty [empty] and at most MAX_FILE_BYTES [too_large] (its real size, from
-S3: the event's size is not trusted); it decodes as UTF-8, a byte-order mark allowed [not_utf8];
-its header (first CSV record) is CONTRACT_COLUMNS exactly: same names, same order [header_mismatch].
-The rows are the Glue job's business; a file with a header alone is admitted.
+INCOMING_PREFIX [outside_incoming]; S3 can read it: not in an archived storage class (GLACIER,
+DEEP_ARCHIVE, an Intelligent-Tiering archive tier) unless restored [archived], and its read or copy
+is not refused for the object itself [unreadable] (found whenever it shows: it wins over any other
+reason); it is not a folder marker, i.e. does not end in "/" [folder_marker]; its name ends in
+".csv", lowercase, as the EventBridge rule's suffix filter [not_csv]; it is not empty [empty] and
+at most MAX_FILE_BYTES [too_large] (its real size, from S3: the event's size is not trusted); it
+decodes as UTF-8, a byte-order mark allowed [not_utf8]; its header (first CSV record) is
+CONTRACT_COLUMNS exactly: same names, same order [header_mismatch]; its records split the way the
+reader splits them [bad_csv]: every quoted field closed, a quote inside one doubled, one kind of
+line break (LF or CRLF) between records.
 
-Where files go, with <rel> the key relative to INCOMING_PREFIX:
-    admitted     <LANDING_PREFIX>run=<run>/<rel>
-    quarantined  <QUARANTINE_PREFIX>run=<run>/<rel>, plus <that>.reason.json:
-                 {"reason", "code", "run", "original_key", "size", "admitted_at"}
-    a folder marker ("incoming/a/", rel "a/") is stored as <QUARANTINE_PREFIX>run=<run>/a.folder-marker
-    (the incoming prefix's own marker, rel "", as .folder-marker): a key ending in "/" would
-    show as yet another folder in the console, and the sidecar could not sit beside it.
+Records are counted while the file streams through the UTF-8 check, by the reader contract (README,
+glue/transform.py): RFC 4180 quoting (a field that starts with a quote runs to the closing quote,
+across line breaks; "" inside it is one quote), records end at LF or CRLF outside quotes, empty
+lines are no records, the first record is the header. The count goes into the admission record,
+where the Glue job and the check add them up.
+
+Names (deterministic, so a retried batch finds its own work): with h = the first 40 hex digits of
+SHA-256 of the original key (UTF-8), nothing a reader can misread (no hidden-file "_" or ".", glob,
+"//", "..", ":" or "\\", and a short key however long the original):
+    admitted     <LANDING_PREFIX>run=<run>/<h>.csv, and its admission record
+                 <LANDING_PREFIX>run=<run>/_admitted/<h>.json: {"original_key", "object_key", "size",
+                 "etag", "last_modified" (the upload's, ISO-8601 UTC), "records", "run"}
+    quarantined  <QUARANTINE_PREFIX>run=<run>/<h><the original extension>, plus <that>.reason.json:
+                 {"reason", "code", "run", "original_key", "size", "admitted_at", ...}
+    a folder marker ("incoming/a/") is stored as <h>.folder-marker: a key ending in "/" would show
+    as yet another folder in the console, and the sidecar could not sit beside it.
     a key outside INCOMING_PREFIX is not this stage's to move (a wiring bug, or another run's
-    data): reported as quarantined with destination null, and left where it is.
+    data): counted as quarantined with no destination, and left where it is.
+    a poison object (archived, unreadable: S3 refuses it the same way on every attempt) cannot be
+    copied: its sidecar goes to the quarantine folder alone, with the version it was, and the
+    object leaves incoming/ by a delete, which in a versioned bucket (as the storage stack makes
+    it) keeps it as a noncurrent version; in a bucket without versions it is left where it is.
 
-A move is CopyObject (conditional on the ETag that was checked) and then DeleteObject
-(conditional on the same ETag): nothing is deleted before its copy and sidecar exist, and a file
-replaced while it is being admitted is checked again (before the copy) or left under incoming
-for the next round (after it). A retried or redriven batch converges: a file no longer under
-incoming is reported from where an earlier attempt put it (the landing run folder, or the
-quarantine sidecar); a file that is nowhere raises FileLostError. The same key twice in one batch
-is admitted once and reported once. S3 errors other than a vanished source re-raise: the Map's
+A move is CopyObject (conditional on the ETag that was checked), then the record or sidecar, then
+DeleteObject (conditional on the same ETag): nothing leaves incoming/ before its copy and record
+exist, so a batch that fails half-way strands nothing (the job reads the run's records), and a
+file replaced while it is being admitted is checked again (before the copy) or left under
+incoming/ for the next round (after it). A retried or redriven batch converges: a file no longer
+under incoming/ is reported from its record or sidecar; a file that is nowhere raises
+FileLostError. The same key twice in one batch is admitted once and counted once. S3 errors that
+are not about the object (throttling, 5xx, the function's own missing grants) re-raise: the Map's
 retry and tolerated failures handle them.
 
 ``summarize`` totals a run's admission from the Distributed Map's ResultWriter output:
-    event     {"result_writer": {"Bucket": str, "Key": ".../manifest.json"}, "run": str}
-    response  {"run", "admitted", "quarantined", "by_reason": {code: count}, "failed_batches",
-               "failed_items", "examples": [up to 10 {"key", "reason"}]}
+    event     {"result_writer": {"Bucket": str, "Key": ".../manifest.json"} (or null: no Map Run
+               output, e.g. no items), "run": str}
+    response  {"run", "admitted", "quarantined", "records", "by_reason": {code: count},
+               "failed_batches", "failed_items", "examples": [up to SUMMARY_EXAMPLES {"key", "code",
+               "reason"}]}
 
 Configuration comes from environment variables, read on each call: LANDING_BUCKET (one bucket
 holds incoming, landing and quarantine), INCOMING_PREFIX, LANDING_PREFIX, QUARANTINE_PREFIX,
@@ -48,13 +71,14 @@ from __future__ import annotations
 import codecs
 import csv
 import functools
+import hashlib
 import io
 import itertools
 import json
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,21 +97,34 @@ BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 BOM = "\ufeff"
 FOLDER_MARKER_SUFFIX = ".folder-marker"
 SIDECAR_SUFFIX = ".reason.json"
-# The decoded text kept to read the header from; the rest of the file is only checked for UTF-8.
+RECORDS_FOLDER = "_admitted/"
+# Hex digits of SHA-256 in a safe name: 160 bits, no collision among any run's files.
+NAME_HEX_DIGITS = 40
+# An extension kept on a quarantined file's safe name (so it opens with the right program).
+SAFE_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,16}")
+# The decoded text kept to read the header from; the rest of the file is checked and counted.
 HEADER_CHARS = 64 * 1024
 READ_CHUNK_BYTES = 1024 * 1024
 # CopyObject copies at most 5 GiB; a larger file (too large, so quarantined) goes by multipart copy.
 COPY_OBJECT_LIMIT = 5 * 1024**3
 # A file replaced this many times while being checked fails the batch rather than loop.
 MAX_ATTEMPTS = 3
-MAX_EXAMPLES = 10
-RESULT_LISTS = ("admitted", "quarantined")
+# A batch's response names a few files (each file's decision is in its record or sidecar); the
+# run's summary a few more. Keys and reasons shown are cut to SHOWN_CHARS: S3 allows 1,024-byte keys.
+BATCH_EXAMPLES = 5
+SUMMARY_EXAMPLES = 10
+SHOWN_CHARS = 300
+BATCH_COUNTS = ("admitted", "quarantined", "records")
 # How much of a found header a reason shows (it ends up in an SNS notice).
 SHOWN_COLUMNS = 12
 SHOWN_NAME_CHARS = 40
 
 _VANISHED_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _CHANGED_CODES = frozenset({"PreconditionFailed", "412"})
+# S3's answers about the object itself, the same on every attempt: poison, never retried.
+_ARCHIVED_CODES = frozenset({"InvalidObjectState", "ObjectNotInActiveTierError"})
+_REFUSED_CODES = frozenset({"AccessDenied", "403", "InvalidRequest"})
+ARCHIVED_STORAGE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})  # GLACIER_IR reads like STANDARD
 
 
 @functools.cache
@@ -112,6 +149,14 @@ class _Changed(Exception):
     """The source object is no longer the version that was checked."""
 
 
+class _Refused(Exception):
+    """S3 refuses to read or copy the object itself, the same way on every attempt (poison)."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        super().__init__(rejection.reason)
+        self.rejection = rejection
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     bucket: str
@@ -129,23 +174,50 @@ class Rejection:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Source:
+    """What HeadObject says about the object under incoming/ that is being admitted."""
+
+    size: int
+    etag: str
+    last_modified: datetime
+    version_id: str | None  # None (or "null") when the bucket keeps no versions
+    storage_class: str = "STANDARD"
+    archive_status: str | None = None
+    restore: str | None = None
+
+    @classmethod
+    def from_head(cls, head: Mapping[str, Any]) -> Source:
+        return cls(
+            size=int(head["ContentLength"]),
+            etag=str(head["ETag"]),
+            last_modified=head["LastModified"],
+            version_id=head.get("VersionId"),
+            storage_class=str(head.get("StorageClass") or "STANDARD"),
+            archive_status=head.get("ArchiveStatus"),
+            restore=head.get("Restore"),
+        )
+
+    @property
+    def versioned(self) -> bool:
+        return self.version_id not in (None, "null")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Decision:
     key: str
     destination: str | None
     rejection: Rejection | None = None
     size: int | None = None
-    resumed: bool = False  # reported from the destination of an earlier attempt
+    records: int = 0  # data records of an admitted file
+    resumed: bool = False  # reported from the record or sidecar of an earlier attempt
     note: str | None = None
 
-    def as_result(self) -> dict[str, Any]:
+    def logged(self) -> dict[str, Any]:
+        """The log line's fields (the whole decision; the batch's response keeps only counts)."""
+        fields: dict[str, Any] = {"key": self.key, "destination": self.destination}
         if self.rejection is None:
-            return {"key": self.key, "destination": self.destination}
-        return {
-            "key": self.key,
-            "destination": self.destination,
-            "reason": self.rejection.reason,
-            "code": self.rejection.code,
-        }
+            return {**fields, "records": self.records}
+        return {**fields, "reason": self.rejection.reason, "code": self.rejection.code}
 
 
 # --- configuration and events -------------------------------------------------------------------
@@ -257,8 +329,10 @@ def size_rejection(size: int, max_file_bytes: int) -> Rejection | None:
     return None
 
 
-def scan_utf8(chunks: Iterable[bytes], keep_chars: int = HEADER_CHARS) -> tuple[str, bool, Rejection | None]:
-    """Decode a stream as UTF-8 without holding it whole.
+def scan_utf8(
+    chunks: Iterable[bytes], keep_chars: int = HEADER_CHARS, on_text: Callable[[str], None] | None = None
+) -> tuple[str, bool, Rejection | None]:
+    """Decode a stream as UTF-8 without holding it whole, handing each decoded piece to `on_text`.
 
     Returns (the first ``keep_chars`` characters, whether that is all of the text, None), or a
     not_utf8 rejection naming the first bad byte, its offset and line, and a likely encoding.
@@ -282,6 +356,8 @@ def scan_utf8(chunks: Iterable[bytes], keep_chars: int = HEADER_CHARS) -> tuple[
         offset += len(chunk)
         newlines += chunk.count(b"\n")
         total_chars += len(text)
+        if on_text is not None and text:
+            on_text(text)
         if kept_chars < keep_chars:
             kept.append(text[: keep_chars - kept_chars])
             kept_chars += len(kept[-1])
@@ -372,18 +448,183 @@ def _show_columns(found: list[str]) -> str:
     return _listed([_show(name) for name in found], ",")
 
 
+class RecordCounter:
+    """Count a CSV text's records as the reader splits them, fed in pieces (`feed`, then `finish`).
+
+    The reader contract (README, glue/transform.py): a field that starts with a quote is quoted and
+    runs to its closing quote, across line breaks, with "" for a quote inside it; a quote elsewhere
+    is an ordinary character; a record ends at LF or CRLF outside quotes; an empty line is no
+    record. What the reader would split differently is a bad_csv rejection naming the line: a
+    quoted field never closed, a closing quote followed by more than a separator or line break
+    (a quote not doubled, e.g. a backslash escape), a lone CR, a file whose records end in LF and
+    CRLF both (the reader takes the first line's line break for the whole file).
+    """
+
+    _SPECIAL = re.compile(r'["\r\n]')
+    _ENDINGS = {"LF": "LF", "CRLF": "CRLF", "CR": "a lone CR"}
+
+    def __init__(self) -> None:
+        self.records = 0  # non-empty records so far, the header included
+        self.problem: Rejection | None = None
+        self._started = False
+        self._line = 1  # physical line of the current position
+        self._in_quotes = False
+        self._quote_line = 0  # where the open quoted field started
+        self._after_quote = False  # in a quoted field, just read a quote: doubled, or the field's end
+        self._after_cr = False  # outside quotes, just read CR: CRLF, or a lone CR
+        self._content = False  # the current record has characters
+        self._previous = "\n"  # the character before the position ("\n" at a record's start)
+        self._ending: str | None = None  # the first record's line break
+
+    @property
+    def data_records(self) -> int:
+        """Records after the header."""
+        return max(self.records - 1, 0)
+
+    def feed(self, text: str) -> None:
+        if not self._started:
+            self._started, text = True, text.removeprefix(BOM)
+        position, end = 0, len(text)
+        while position < end and self.problem is None:
+            if self._after_cr:
+                self._after_cr = False
+                if text[position] == "\n":
+                    self._record_ends("CRLF")
+                    position += 1
+                    continue
+                self._record_ends("CR")
+                continue
+            if self._after_quote:
+                self._after_quote = False
+                following = text[position]
+                if following == '"':  # a doubled quote: still inside the field
+                    position += 1
+                    continue
+                self._in_quotes = False
+                if following not in ",\r\n":
+                    self._fail(
+                        f"line {self._line}: a quoted field's closing quote is followed by {following!r}; a quote "
+                        'inside a quoted field must be doubled ("" not \\"): the reader would split this file '
+                        "differently"
+                    )
+                    return
+            if self._in_quotes:
+                closing_at = text.find('"', position)
+                stop = end if closing_at < 0 else closing_at
+                self._line += text.count("\n", position, stop)
+                if closing_at < 0:
+                    return
+                position, self._after_quote = closing_at + 1, True
+                continue
+            match = self._SPECIAL.search(text, position)
+            stop = end if match is None else match.start()
+            if stop > position:
+                self._content, self._previous = True, text[stop - 1]
+            if match is None:
+                return
+            position = stop + 1
+            character = text[stop]
+            if character == '"':
+                if self._previous in ",\n":  # a field's first character: a quoted field
+                    self._in_quotes, self._quote_line = True, self._line
+                self._content, self._previous = True, '"'
+            elif character == "\n":
+                self._record_ends("LF")
+            else:
+                self._after_cr = True
+
+    def finish(self) -> Rejection | None:
+        """The end of the text: the last record (no line break after it) and any problem."""
+        if self.problem is None and self._after_cr:
+            self._after_cr = False
+            self._record_ends("CR")
+        if self.problem is None and self._in_quotes and not self._after_quote:
+            self._fail(
+                f"line {self._quote_line}: a quoted field starts here and is never closed (an unpaired '\"'): "
+                "the reader would take the rest of the file as one value"
+            )
+        if self.problem is None and self._content:
+            self.records += 1
+            self._content = False
+        return self.problem
+
+    def _record_ends(self, ending: str) -> None:
+        if ending == "CR":
+            self._fail(
+                f"line {self._line} ends in a lone CR (a classic Mac line break), which the reader does not "
+                "split records at: save the file with LF or CRLF line breaks"
+            )
+            return
+        if self._ending is None:
+            self._ending = ending
+        elif ending != self._ending:
+            self._fail(
+                f"line {self._line} ends in {self._ENDINGS[ending]}, the lines before it in "
+                f"{self._ENDINGS[self._ending]}: the reader takes the first line's line break for the whole "
+                "file; save it with one kind of line break"
+            )
+            return
+        if self._content:
+            self.records += 1
+        self._line += 1
+        self._content, self._previous = False, "\n"
+
+    def _fail(self, reason: str) -> None:
+        self.problem = Rejection("bad_csv", reason)
+
+
 # --- where files go (pure) ----------------------------------------------------------------------
 
 
+def safe_name(key: str) -> str:
+    """The name a file gets in the run's folders: hex digits of SHA-256 of its original key."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:NAME_HEX_DIGITS]
+
+
+def run_folder(prefix: str, run: str) -> str:
+    return f"{prefix}run={run}/"
+
+
 def landing_key(config: Config, key: str, run: str) -> str:
-    return f"{config.landing_prefix}run={run}/{key.removeprefix(config.incoming_prefix)}"
+    return f"{run_folder(config.landing_prefix, run)}{safe_name(key)}.csv"
+
+
+def record_key(config: Config, key: str, run: str) -> str:
+    return f"{run_folder(config.landing_prefix, run)}{RECORDS_FOLDER}{safe_name(key)}.json"
 
 
 def quarantine_key(config: Config, key: str, run: str) -> str:
-    relative = key.removeprefix(config.incoming_prefix)
     if key.endswith("/"):
-        relative = relative[:-1] + FOLDER_MARKER_SUFFIX
-    return f"{config.quarantine_prefix}run={run}/{relative}"
+        extension = FOLDER_MARKER_SUFFIX
+    else:
+        name = key.rsplit("/", 1)[-1]
+        dot = name.rfind(".")
+        extension = name[dot:] if dot > 0 and SAFE_EXTENSION.fullmatch(name[dot:]) else ""
+    return f"{run_folder(config.quarantine_prefix, run)}{safe_name(key)}{extension}"
+
+
+def archived_rejection(source: Source) -> Rejection | None:
+    """An object S3 will not read or copy until it is restored (HeadObject tells)."""
+    restored = 'ongoing-request="false"' in (source.restore or "")
+    if source.storage_class in ARCHIVED_STORAGE_CLASSES and not restored:
+        tier = source.storage_class
+    elif source.archive_status:  # Intelligent-Tiering's archive tiers
+        tier = f"{source.storage_class} {source.archive_status}"
+    else:
+        return None
+    return _archived(f"stored in {tier}")
+
+
+def _archived(where: str) -> Rejection:
+    return Rejection(
+        "archived",
+        f"{where}: S3 reads an archived object only after a restore (aws s3api restore-object), so it cannot "
+        "be admitted; restore it, then upload it to incoming/ again",
+    )
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
 
 
 # --- S3 -----------------------------------------------------------------------------------------
@@ -394,8 +635,9 @@ def _error_code(error: ClientError) -> str:
 
 
 @contextmanager
-def _source_errors() -> Iterator[None]:
-    """A missing source object becomes _Vanished, a failed ETag condition _Changed; the rest re-raise."""
+def _source_errors(operation: str = "") -> Iterator[None]:
+    """A missing source object becomes _Vanished, a failed ETag condition _Changed, an archived one
+    (and, for a read of the source, a refused one) _Refused; the rest re-raise."""
     try:
         yield
     except ClientError as error:
@@ -404,44 +646,91 @@ def _source_errors() -> Iterator[None]:
             raise _Vanished() from error
         if code in _CHANGED_CODES:
             raise _Changed() from error
+        if code in _ARCHIVED_CODES:
+            raise _Refused(_archived(f"S3 answered {code} to {operation or 'a read'}")) from error
+        if code in _REFUSED_CODES and operation == "GetObject":
+            message = str(error.response.get("Error", {}).get("Message", ""))
+            raise _Refused(_unreadable(code, message)) from error
         raise
 
 
+def _unreadable(code: str, message: str) -> Rejection:
+    return Rejection(
+        "unreadable",
+        f"S3 refuses to read this object ({code}{': ' + message if message else ''}) although the function may "
+        "read the folder: encrypted with another KMS key or a customer-provided key? Upload it again without them",
+    )
+
+
 def _call(operation: str, **kwargs: Any) -> Any:
-    with _source_errors():
+    with _source_errors(_OPERATIONS.get(operation, operation)):
         return getattr(_s3_client(), operation)(**kwargs)
 
 
-def inspect(config: Config, key: str) -> tuple[Rejection | None, int, str]:
-    """Check one file under incoming; return (rejection or None, its size, the ETag checked)."""
-    head = _call("head_object", Bucket=config.bucket, Key=key)
-    size, etag = int(head["ContentLength"]), str(head["ETag"])
-    rejection = name_rejection(config, key) or size_rejection(size, config.max_file_bytes)
+_OPERATIONS = {"get_object": "GetObject", "copy_object": "CopyObject", "head_object": "HeadObject"}
+
+
+def inspect(config: Config, key: str) -> tuple[Rejection | None, Source, int]:
+    """Check one file under incoming; return (rejection or None, what HeadObject said, data records)."""
+    source = Source.from_head(_call("head_object", Bucket=config.bucket, Key=key))
+    archived = archived_rejection(source)
+    if archived is not None:
+        raise _Refused(archived)
+    rejection = name_rejection(config, key) or size_rejection(source.size, config.max_file_bytes)
     if rejection is not None or not key.endswith(".csv"):
-        return rejection, size, etag
-    body = _call("get_object", Bucket=config.bucket, Key=key, IfMatch=etag)["Body"]
+        return rejection, source, 0
+    body = _call("get_object", Bucket=config.bucket, Key=key, IfMatch=source.etag)["Body"]
+    counter = RecordCounter()
     with closing(body):
-        text, complete, rejection = scan_utf8(body.iter_chunks(READ_CHUNK_BYTES), keep_chars=HEADER_CHARS)
-    return rejection or header_rejection(text, complete, config.columns), size, etag
-
-
-def _copy(config: Config, key: str, destination: str, size: int, etag: str) -> None:
-    source = {"Bucket": config.bucket, "Key": key}
-    if size <= COPY_OBJECT_LIMIT:
-        _call("copy_object", CopySource=source, Bucket=config.bucket, Key=destination, CopySourceIfMatch=etag)
-        return
-    with _source_errors():  # boto3's managed copy: multipart, each part copied inside S3
-        _s3_client().copy(
-            source,
-            config.bucket,
-            destination,
-            ExtraArgs={"CopySourceIfMatch": etag},
-            Config=TransferConfig(multipart_threshold=COPY_OBJECT_LIMIT),
+        text, complete, rejection = scan_utf8(
+            body.iter_chunks(READ_CHUNK_BYTES), keep_chars=HEADER_CHARS, on_text=counter.feed
         )
+    rejection = rejection or header_rejection(text, complete, config.columns) or counter.finish()
+    return rejection, source, counter.data_records
+
+
+def _copy(config: Config, key: str, destination: str, source: Source) -> None:
+    copy_source = {"Bucket": config.bucket, "Key": key}
+    try:
+        if source.size <= COPY_OBJECT_LIMIT:
+            _call(
+                "copy_object",
+                CopySource=copy_source,
+                Bucket=config.bucket,
+                Key=destination,
+                CopySourceIfMatch=source.etag,
+            )
+            return
+        with _source_errors("CopyObject"):  # boto3's managed copy: multipart, each part copied inside S3
+            _s3_client().copy(
+                copy_source,
+                config.bucket,
+                destination,
+                ExtraArgs={"CopySourceIfMatch": source.etag},
+                Config=TransferConfig(multipart_threshold=COPY_OBJECT_LIMIT),
+            )
+    except ClientError as error:
+        if _error_code(error) in _REFUSED_CODES:
+            _read_probe(config, key, source)  # the source's fault (raises _Refused), or the destination's
+        raise
     # Parts copied on worker threads: make sure the whole copy is there before the source goes.
     copied = _s3_client().head_object(Bucket=config.bucket, Key=destination)
-    if int(copied["ContentLength"]) != size:
-        raise RuntimeError(f"multipart copy of {key} to {destination} has {copied['ContentLength']} of {size} bytes")
+    if int(copied["ContentLength"]) != source.size:
+        raise RuntimeError(
+            f"multipart copy of {key} to {destination} has {copied['ContentLength']} of {source.size} bytes"
+        )
+
+
+def _read_probe(config: Config, key: str, source: Source) -> None:
+    """A refused copy: read the source's first byte to tell whose fault it is (_Refused if the source's)."""
+    if source.size:
+        _call("get_object", Bucket=config.bucket, Key=key, IfMatch=source.etag, Range="bytes=0-0")["Body"].close()
+
+
+def _put_json(config: Config, key: str, document: dict[str, Any]) -> None:
+    _s3_client().put_object(
+        Bucket=config.bucket, Key=key, Body=json.dumps(document, indent=2).encode(), ContentType="application/json"
+    )
 
 
 def _delete_source(config: Config, key: str, etag: str) -> str | None:
@@ -455,59 +744,120 @@ def _delete_source(config: Config, key: str, etag: str) -> str | None:
     return None
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def admit_once(config: Config, key: str, run: str) -> Decision:
-    rejection, size, etag = inspect(config, key)
-    if rejection is None:
-        destination = landing_key(config, key, run)
-        _copy(config, key, destination, size, etag)
+    try:
+        rejection, source, records = inspect(config, key)
+    except _Refused as refused:
+        return _set_aside(config, key, run, refused.rejection)
+    try:
+        if rejection is None:
+            return _land(config, key, run, source, records)
+        return _quarantine(config, key, run, source, rejection)
+    except _Refused as refused:  # the copy was refused: the object's fault, found late
+        return _set_aside(config, key, run, refused.rejection)
+
+
+def _land(config: Config, key: str, run: str, source: Source, records: int) -> Decision:
+    destination = landing_key(config, key, run)
+    _copy(config, key, destination, source)
+    record = {
+        "original_key": key,
+        "object_key": destination,
+        "size": source.size,
+        "etag": source.etag,
+        "last_modified": _utc(source.last_modified),
+        "records": records,
+        "run": run,
+    }
+    _put_json(config, record_key(config, key, run), record)  # before the delete: nothing is stranded
+    note = _delete_source(config, key, source.etag)
+    return Decision(key=key, destination=destination, size=source.size, records=records, note=note)
+
+
+def _quarantine(config: Config, key: str, run: str, source: Source, rejection: Rejection) -> Decision:
+    destination = quarantine_key(config, key, run)
+    _copy(config, key, destination, source)
+    _put_json(config, destination + SIDECAR_SUFFIX, _sidecar(key, run, rejection, source.size))
+    note = _delete_source(config, key, source.etag)
+    return Decision(key=key, destination=destination, rejection=rejection, size=source.size, note=note)
+
+
+def _sidecar(key: str, run: str, rejection: Rejection, size: int | None, **more: Any) -> dict[str, Any]:
+    return {
+        "reason": rejection.reason,
+        "code": rejection.code,
+        "run": run,
+        "original_key": key,
+        "size": size,
+        "admitted_at": _now(),
+        **more,
+    }
+
+
+def _set_aside(config: Config, key: str, run: str, rejection: Rejection) -> Decision:
+    """A poison object (S3 will not read or copy it): its sidecar alone goes to quarantine, and the
+    object leaves incoming/ by a delete if the bucket keeps its version, or stays where it is."""
+    head = _call("head_object", Bucket=config.bucket, Key=key)
+    source = Source.from_head(head)
+    destination = quarantine_key(config, key, run)
+    kept: dict[str, Any]
+    if source.versioned:
+        kept = {"kept_as": {"key": key, "version_id": source.version_id, "storage_class": source.storage_class}}
+        reason = f"{rejection.reason} (kept as version {source.version_id} of its key; not copied)"
     else:
-        destination = quarantine_key(config, key, run)
-        _copy(config, key, destination, size, etag)
-        sidecar = {
-            "reason": rejection.reason,
-            "code": rejection.code,
-            "run": run,
-            "original_key": key,
-            "size": size,
-            "admitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        _s3_client().put_object(
-            Bucket=config.bucket,
-            Key=destination + SIDECAR_SUFFIX,
-            Body=json.dumps(sidecar, indent=2).encode(),
-            ContentType="application/json",
-        )
-    note = _delete_source(config, key, etag)
-    return Decision(key=key, destination=destination, rejection=rejection, size=size, note=note)
+        kept = {"left_at": key}
+        reason = f"{rejection.reason} (left under incoming/: the bucket keeps no versions; not copied)"
+    rejection = Rejection(rejection.code, reason)
+    _put_json(config, destination + SIDECAR_SUFFIX, _sidecar(key, run, rejection, source.size, copied=False, **kept))
+    note = _delete_source(config, key, source.etag) if source.versioned else "left where it is"
+    return Decision(key=key, destination=destination + SIDECAR_SUFFIX, rejection=rejection, size=source.size, note=note)
 
 
 def find_earlier(config: Config, key: str, run: str) -> Decision:
-    """Report a file that is no longer under incoming from where an earlier attempt put it."""
-    if name_rejection(config, key) is None:
-        destination = landing_key(config, key, run)
-        try:
-            head = _call("head_object", Bucket=config.bucket, Key=destination)
-        except _Vanished:
-            pass
-        else:
-            return Decision(key=key, destination=destination, size=int(head["ContentLength"]), resumed=True)
+    """Report a file that is no longer under incoming from its record or sidecar."""
+    record = _read_document(config, record_key(config, key, run))
+    if isinstance(record, dict) and record.get("original_key") == key:
+        return Decision(
+            key=key,
+            destination=str(record.get("object_key")),
+            size=record.get("size"),
+            records=int(record.get("records") or 0),
+            resumed=True,
+        )
     destination = quarantine_key(config, key, run)
-    try:
-        body = _call("get_object", Bucket=config.bucket, Key=destination + SIDECAR_SUFFIX)["Body"].read()
-    except _Vanished:
-        sidecar = None
-    else:
-        try:
-            sidecar = json.loads(body)
-        except ValueError:
-            sidecar = None  # not a sidecar this function wrote
+    sidecar = _read_document(config, destination + SIDECAR_SUFFIX)
     if not isinstance(sidecar, dict) or sidecar.get("original_key") != key:
         raise FileLostError(
-            f"{key} is no longer under incoming, yet it is neither at {landing_key(config, key, run)} nor "
-            f"at {destination} (with a {SIDECAR_SUFFIX} sidecar naming it): deleted by someone, or lost"
+            f"{key} is no longer under incoming, yet neither its admission record "
+            f"{record_key(config, key, run)} nor its sidecar {destination}{SIDECAR_SUFFIX} names it: "
+            "deleted by someone, or lost"
         )
     rejection = Rejection(str(sidecar.get("code", "unknown")), str(sidecar.get("reason", "")))
+    if sidecar.get("copied") is False:
+        destination += SIDECAR_SUFFIX
     return Decision(key=key, destination=destination, rejection=rejection, size=sidecar.get("size"), resumed=True)
+
+
+def _read_document(config: Config, key: str) -> Any:
+    """A JSON document this function wrote, or None (absent, or not JSON: not one of ours)."""
+    try:
+        body = _s3_client().get_object(Bucket=config.bucket, Key=key)["Body"].read()
+    except ClientError as error:
+        if _error_code(error) in _VANISHED_CODES:
+            return None
+        raise  # our own folders: a refusal here is a missing grant, not a poison object
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
 
 
 def admit(config: Config, key: str, run: str) -> Decision:
@@ -525,47 +875,75 @@ def admit(config: Config, key: str, run: str) -> Decision:
     raise SourceChangedError(f"{key} was replaced {MAX_ATTEMPTS} times while being admitted; try again later")
 
 
-def handler(event: Any, context: Any) -> dict[str, list[dict[str, Any]]]:
+class BatchResult:
+    """A batch's counts and a few examples: bounded whatever the batch size and key lengths."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(BATCH_COUNTS, 0)
+        self.by_reason: Counter[str] = Counter()
+        self.quarantined: list[dict[str, str]] = []
+
+    def add(self, decision: Decision) -> None:
+        if decision.rejection is None:
+            self.counts["admitted"] += 1
+            self.counts["records"] += decision.records
+            return
+        self.counts["quarantined"] += 1
+        self.by_reason[decision.rejection.code] += 1
+        rejection = decision.rejection
+        entry = {"key": _shown(decision.key), "code": rejection.code, "reason": _shown(rejection.reason)}
+        self.quarantined.append(entry)
+        self.quarantined[:] = examples(self.quarantined, BATCH_EXAMPLES)  # never more than a few held
+
+    def as_output(self) -> dict[str, Any]:
+        return {**self.counts, "by_reason": dict(sorted(self.by_reason.items())), "examples": self.quarantined}
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
     config = load_config(os.environ)
     run, keys = parse_items(event)
-    result: dict[str, list[dict[str, Any]]] = {"admitted": [], "quarantined": []}
+    result = BatchResult()
     for key in keys:
         decision = admit(config, key, run)
-        result["quarantined" if decision.rejection else "admitted"].append(decision.as_result())
-        # One structured line per file for CloudWatch Logs Insights.
+        result.add(decision)
+        # One structured line per file for CloudWatch Logs Insights: the whole decision.
         print(
             json.dumps(
                 {
                     "message": "admission decision",
                     "run": run,
                     "decision": "quarantined" if decision.rejection else "admitted",
-                    **decision.as_result(),
+                    **decision.logged(),
                     "size": decision.size,
                     "resumed": decision.resumed,
                     **({"note": decision.note} if decision.note else {}),
                 }
             )
         )
-    return result
+    return result.as_output()
 
 
 # --- summary of a run ---------------------------------------------------------------------------
 
 
-def parse_summary_event(event: Any) -> tuple[str, str, str]:
-    """Return (bucket, manifest key, run); ValueError naming the field otherwise."""
+def parse_summary_event(event: Any) -> tuple[dict[str, str] | None, str]:
+    """Return (the ResultWriter's {Bucket, Key} or None, run); ValueError naming the field otherwise."""
     if not isinstance(event, dict):
         raise ValueError(f"event must be a JSON object, got {_preview(event)}")
-    writer = event.get("result_writer")
+    run = event.get("run")
+    if not isinstance(run, str) or not RUN_NAME.fullmatch(run):
+        raise ValueError(f"event field 'run' is {_preview(run)}; expected a run name of {RUN_NAME_RULE}")
+    if "result_writer" not in event:
+        raise ValueError("event field 'result_writer' is missing; expected {'Bucket', 'Key'} or null")
+    writer = event["result_writer"]
+    if writer is None:
+        return None, run  # a Map Run that wrote nothing (no items): nothing to total
     if not isinstance(writer, dict):
         raise ValueError(f"event field 'result_writer' is {_preview(writer)}; expected {{'Bucket', 'Key'}}")
     for field in ("Bucket", "Key"):
         if not isinstance(writer.get(field), str) or not writer[field]:
             raise ValueError(f"event field 'result_writer.{field}' is {_preview(writer.get(field))}; expected a string")
-    run = event.get("run")
-    if not isinstance(run, str) or not RUN_NAME.fullmatch(run):
-        raise ValueError(f"event field 'run' is {_preview(run)}; expected a run name of {RUN_NAME_RULE}")
-    return writer["Bucket"], writer["Key"], run
+    return {"Bucket": writer["Bucket"], "Key": writer["Key"]}, run
 
 
 def _read_json(bucket: str, key: str) -> Any:
@@ -577,15 +955,15 @@ def _read_json(bucket: str, key: str) -> Any:
 
 
 def _result_files(manifest: dict[str, Any], status: str, where: str) -> list[str]:
-    # A Map Run over zero items (an empty incoming/ on a schedule tick) has no result files to list.
-    result_files = manifest.get("ResultFiles", {})
-    files = result_files.get(status, []) if isinstance(result_files, dict) else None
+    """The result files of one status; none when the manifest lists none (a zero-item Map Run)."""
+    result_files = manifest.get("ResultFiles") or {}
+    files = result_files.get(status) or [] if isinstance(result_files, dict) else None
     if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("Key"), str) for f in files):
         raise ValueError(f"{where}: ResultFiles.{status} must be a list of {{'Key', 'Size'}}, got {_preview(files)}")
     return [f["Key"] for f in files]
 
 
-def _records(bucket: str, key: str) -> list[dict[str, Any]]:
+def _child_records(bucket: str, key: str) -> list[dict[str, Any]]:
     records = _read_json(bucket, key)
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ValueError(f"s3://{bucket}/{key}: expected a JSON array of child executions")
@@ -596,22 +974,36 @@ def _as_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def _batch_output(record: dict[str, Any]) -> dict[str, Any]:
+    try:
+        output = _as_json(record.get("Output"))
+    except ValueError:
+        output = None
+    valid = (
+        isinstance(output, dict)
+        and all(isinstance(output.get(f), int) and not isinstance(output.get(f), bool) for f in BATCH_COUNTS)
+        and isinstance(output.get("by_reason"), dict)
+        and isinstance(output.get("examples"), list)
+    )
+    if not valid:
+        raise ValueError(
+            f"child execution {record.get('Name')!r} succeeded, but its Output is not an admission result: "
+            f"{_preview(record.get('Output'))}"
+        )
+    return output
+
+
 def tally(run: str, succeeded: Iterable[dict[str, Any]], failed: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Total the child executions' records (pure): counts, reasons and a few examples."""
-    admitted = 0
-    quarantined: list[dict[str, Any]] = []
+    totals = dict.fromkeys(BATCH_COUNTS, 0)
+    by_reason: Counter[str] = Counter()
+    shown: list[dict[str, Any]] = []
     for record in succeeded:
-        try:
-            output = _as_json(record.get("Output"))
-        except ValueError:
-            output = None
-        if not isinstance(output, dict) or not all(isinstance(output.get(f), list) for f in RESULT_LISTS):
-            raise ValueError(
-                f"child execution {record.get('Name')!r} succeeded, but its Output is not an admission result: "
-                f"{_preview(record.get('Output'))}"
-            )
-        admitted += len(output["admitted"])
-        quarantined.extend(output["quarantined"])
+        output = _batch_output(record)
+        for field in BATCH_COUNTS:
+            totals[field] += output[field]
+        by_reason.update({str(code): int(count) for code, count in output["by_reason"].items()})
+        shown = examples([*shown, *output["examples"]], SUMMARY_EXAMPLES)
     failed_batches = failed_items = 0
     for record in failed:
         failed_batches += 1
@@ -621,35 +1013,38 @@ def tally(run: str, succeeded: Iterable[dict[str, Any]], failed: Iterable[dict[s
             batch = None
         items = batch.get("Items", batch.get("items")) if isinstance(batch, dict) else None
         failed_items += len(items) if isinstance(items, list) else 0
-    by_reason = Counter(str(q.get("code")) for q in quarantined)
     return {
         "run": run,
-        "admitted": admitted,
-        "quarantined": len(quarantined),
+        **totals,
         "by_reason": dict(sorted(by_reason.items())),
         "failed_batches": failed_batches,
         "failed_items": failed_items,
-        "examples": _examples(quarantined),
+        "examples": shown,
     }
 
 
-def _examples(quarantined: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Up to MAX_EXAMPLES, taking one of each reason code in turn, so every kind of problem shows."""
+def examples(entries: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` entries, taking one of each reason code in turn, so every kind of problem shows."""
     by_code: dict[str, list[dict[str, Any]]] = {}
-    for entry in quarantined:
+    for entry in entries:
         by_code.setdefault(str(entry.get("code")), []).append(entry)
-    examples: list[dict[str, Any]] = []
+    chosen: list[dict[str, Any]] = []
     depth = 0
-    while len(examples) < MAX_EXAMPLES and any(len(entries) > depth for entries in by_code.values()):
-        for entries in by_code.values():
-            if depth < len(entries) and len(examples) < MAX_EXAMPLES:
-                examples.append({"key": entries[depth].get("key"), "reason": entries[depth].get("reason")})
+    while len(chosen) < limit and any(len(group) > depth for group in by_code.values()):
+        for group in by_code.values():
+            if depth < len(group) and len(chosen) < limit:
+                chosen.append(group[depth])
         depth += 1
-    return examples
+    return chosen
 
 
 def summarize(event: Any, context: Any) -> dict[str, Any]:
-    bucket, manifest_key, run = parse_summary_event(event)
+    writer, run = parse_summary_event(event)
+    if writer is None:
+        summary = tally(run, [], [])
+        print(json.dumps({"message": "admission summary", "manifest": None, **summary}))
+        return summary
+    bucket, manifest_key = writer["Bucket"], writer["Key"]
     manifest = _read_json(bucket, manifest_key)
     where = f"s3://{bucket}/{manifest_key}"
     if not isinstance(manifest, dict):
@@ -661,8 +1056,8 @@ def summarize(event: Any, context: Any) -> dict[str, Any]:
     pending = _result_files(manifest, "PENDING", where)
     summary = tally(
         run,
-        (record for key in succeeded for record in _records(results_bucket, key)),
-        (record for key in failed for record in _records(results_bucket, key)),
+        (record for key in succeeded for record in _child_records(results_bucket, key)),
+        (record for key in failed for record in _child_records(results_bucket, key)),
     )
     print(json.dumps({"message": "admission summary", "manifest": where, "pending_files": len(pending), **summary}))
     return summary

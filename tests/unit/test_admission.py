@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import re
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -35,6 +37,7 @@ ENV = {
     "CONTRACT_COLUMNS": HEADER,
 }
 EXPECTED = f"expected {HEADER}; found "
+EMPTY_BATCH = {"admitted": 0, "quarantined": 0, "records": 0, "by_reason": {}, "examples": []}
 
 
 def load_handler() -> ModuleType:
@@ -91,9 +94,49 @@ def keys(s3: Any) -> set[str]:
     return {obj["Key"] for page in pages for obj in page.get("Contents", [])}
 
 
+def safe(key: str) -> str:
+    """The contract's safe name (ADMISSION_CONTRACT §1), computed here independently of the handler."""
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def landed(key: str, run: str = RUN) -> str:
+    return f"landing/run={run}/{safe(key)}.csv"
+
+
+def record_of(key: str, run: str = RUN) -> str:
+    return f"landing/run={run}/_admitted/{safe(key)}.json"
+
+
+def quarantined_at(key: str, extension: str, run: str = RUN) -> str:
+    return f"quarantine/run={run}/{safe(key)}{extension}"
+
+
 def admit(adm: ModuleType, *item_keys: str, run: str = RUN, size: int = 1) -> dict[str, Any]:
-    result: dict[str, Any] = adm.handler({"items": [{"key": k, "size": size, "run": run} for k in item_keys]}, None)
-    return result
+    """Run the handler on one batch; return each file's decision as {"admitted": [{"key", "destination"}],
+    "quarantined": [{"key", "destination", "reason", "code"}]} (recorded as the handler makes them; its
+    response keeps only counts, checked here to agree)."""
+    decisions: list[Any] = []
+    original = adm.admit
+
+    def recording(config: Any, key: str, run_: str) -> Any:
+        decisions.append(original(config, key, run_))
+        return decisions[-1]
+
+    setattr(adm, "admit", recording)  # noqa: B010 - the handler looks `admit` up on its module
+    try:
+        output = adm.handler({"items": [{"key": k, "size": size, "run": run} for k in item_keys]}, None)
+    finally:
+        setattr(adm, "admit", original)  # noqa: B010
+    view: dict[str, Any] = {"admitted": [], "quarantined": []}
+    for decision in decisions:
+        entry = {"key": decision.key, "destination": decision.destination}
+        if decision.rejection is None:
+            view["admitted"].append(entry)
+        else:
+            view["quarantined"].append({**entry, "reason": decision.rejection.reason, "code": decision.rejection.code})
+    assert (output["admitted"], output["quarantined"]) == (len(view["admitted"]), len(view["quarantined"]))
+    assert output["records"] == sum(d.records for d in decisions if d.rejection is None)
+    return view
 
 
 def quarantined_one(adm: ModuleType, s3: Any, key: str, body: str | bytes) -> dict[str, Any]:
@@ -103,6 +146,7 @@ def quarantined_one(adm: ModuleType, s3: Any, key: str, body: str | bytes) -> di
     assert result["admitted"] == []
     [entry] = result["quarantined"]
     destination = entry["destination"]
+    assert destination.startswith(f"quarantine/run={RUN}/{safe(key)}")
     assert keys(s3) == {destination, destination + ".reason.json"}
     assert read(s3, destination) == (body.encode() if isinstance(body, str) else body)
     sidecar = json.loads(read(s3, destination + ".reason.json"))
@@ -146,7 +190,7 @@ def test_configuration_is_read_when_called_not_at_import(
         module.handler({"items": []}, None)
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    assert module.handler({"items": []}, None) == {"admitted": [], "quarantined": []}
+    assert module.handler({"items": []}, None) == EMPTY_BATCH
 
 
 def test_configuration_from_the_environment(adm: ModuleType) -> None:
@@ -260,13 +304,13 @@ def test_good_file_moves_to_the_runs_landing_folder(adm: ModuleType, s3: Any, bo
 
     result = admit(adm, "incoming/orders.csv")
 
-    destination = f"landing/run={RUN}/orders.csv"
+    destination = landed("incoming/orders.csv")
     assert result == {"admitted": [{"key": "incoming/orders.csv", "destination": destination}], "quarantined": []}
-    assert keys(s3) == {destination}
+    assert keys(s3) == {destination, record_of("incoming/orders.csv")}
     assert read(s3, destination) == body.encode()
 
 
-def test_nested_paths_keep_their_folders(adm: ModuleType, s3: Any) -> None:
+def test_nested_paths_get_flat_safe_names(adm: ModuleType, s3: Any) -> None:
     put(s3, "incoming/shop-a/2024/05/orders.csv", GOOD)
     put(s3, "incoming/shop-b/2024/05/orders.csv", GOOD)
     put(s3, "incoming/shop-b/2024/05/notes.txt", "hello")
@@ -279,10 +323,12 @@ def test_nested_paths_keep_their_folders(adm: ModuleType, s3: Any) -> None:
     )
 
     assert [a["destination"] for a in result["admitted"]] == [
-        f"landing/run={RUN}/shop-a/2024/05/orders.csv",
-        f"landing/run={RUN}/shop-b/2024/05/orders.csv",
+        landed("incoming/shop-a/2024/05/orders.csv"),
+        landed("incoming/shop-b/2024/05/orders.csv"),
     ]
-    assert [q["destination"] for q in result["quarantined"]] == [f"quarantine/run={RUN}/shop-b/2024/05/notes.txt"]
+    assert [q["destination"] for q in result["quarantined"]] == [
+        quarantined_at("incoming/shop-b/2024/05/notes.txt", ".txt")
+    ]
     assert not any(k.startswith("incoming/") for k in keys(s3))
 
 
@@ -293,7 +339,7 @@ def test_real_size_is_read_from_s3_not_the_event(adm: ModuleType, s3: Any) -> No
     small = admit(adm, "incoming/small.csv", size=10**12)
     big = admit(adm, "incoming/big.csv", size=1)
 
-    assert small["admitted"] == [{"key": "incoming/small.csv", "destination": f"landing/run={RUN}/small.csv"}]
+    assert small["admitted"] == [{"key": "incoming/small.csv", "destination": landed("incoming/small.csv")}]
     assert [q["code"] for q in big["quarantined"]] == ["too_large"]
 
 
@@ -430,7 +476,8 @@ def test_bad_file_is_quarantined_with_its_reason(
     entry = quarantined_one(adm, s3, f"incoming/{name}", body)
 
     assert entry["key"] == f"incoming/{name}"
-    assert entry["destination"] == f"quarantine/run={RUN}/{name}"
+    extension = name[name.rfind(".") :] if "." in name else ""
+    assert entry["destination"] == quarantined_at(f"incoming/{name}", extension)
     assert entry["code"] == code
     assert entry["reason"].startswith(reason), entry["reason"]
 
@@ -474,8 +521,8 @@ def test_header_without_a_line_break_in_the_kept_text(
 @pytest.mark.parametrize(
     ("key", "destination"),
     [
-        ("incoming/2024/", "2024.folder-marker"),
-        ("incoming/shop-a/2024/", "shop-a/2024.folder-marker"),
+        ("incoming/2024/", ".folder-marker"),
+        ("incoming/shop-a/2024/", ".folder-marker"),
         ("incoming/", ".folder-marker"),  # the incoming prefix's own marker, made by "Create folder"
     ],
 )
@@ -486,7 +533,7 @@ def test_folder_marker_is_quarantined_under_a_name_without_the_slash(
 
     assert entry == {
         "key": key,
-        "destination": f"quarantine/run={RUN}/{destination}",
+        "destination": quarantined_at(key, destination),
         "reason": "a folder marker (a key ending in '/'), not a file",
         "code": "folder_marker",
     }
@@ -563,29 +610,33 @@ def test_retry_after_the_move_reports_files_from_their_destination(adm: ModuleTy
 
 def test_retry_after_a_partial_batch(adm: ModuleType, s3: Any) -> None:
     # An earlier attempt moved the first file and died: the second one is still under incoming.
-    put(s3, f"landing/run={RUN}/a.csv", GOOD)
+    put(s3, "incoming/a.csv", GOOD)
+    admit(adm, "incoming/a.csv")
     put(s3, "incoming/b.csv", GOOD)
 
     result = admit(adm, "incoming/a.csv", "incoming/b.csv")
 
-    assert [a["destination"] for a in result["admitted"]] == [f"landing/run={RUN}/a.csv", f"landing/run={RUN}/b.csv"]
-    assert keys(s3) == {f"landing/run={RUN}/a.csv", f"landing/run={RUN}/b.csv"}
+    assert [a["destination"] for a in result["admitted"]] == [landed("incoming/a.csv"), landed("incoming/b.csv")]
+    assert keys(s3) == {landed(k) for k in ("incoming/a.csv", "incoming/b.csv")} | {
+        record_of(k) for k in ("incoming/a.csv", "incoming/b.csv")
+    }
 
 
 def test_retry_after_copy_before_delete_finishes_the_move(adm: ModuleType, s3: Any) -> None:
     # The attempt died between the copy and the delete: the file is in both places.
     put(s3, "incoming/a.csv", GOOD)
-    put(s3, f"landing/run={RUN}/a.csv", GOOD)
+    put(s3, landed("incoming/a.csv"), GOOD)  # copied, no record yet
     put(s3, "incoming/bad.csv", REORDERED)
-    put(s3, f"quarantine/run={RUN}/bad.csv", REORDERED)  # copied, no sidecar yet
+    put(s3, quarantined_at("incoming/bad.csv", ".csv"), REORDERED)  # copied, no sidecar yet
 
     result = admit(adm, "incoming/a.csv", "incoming/bad.csv")
 
     assert len(result["admitted"]) == len(result["quarantined"]) == 1
     assert keys(s3) == {
-        f"landing/run={RUN}/a.csv",
-        f"quarantine/run={RUN}/bad.csv",
-        f"quarantine/run={RUN}/bad.csv.reason.json",
+        landed("incoming/a.csv"),
+        record_of("incoming/a.csv"),
+        quarantined_at("incoming/bad.csv", ".csv"),
+        quarantined_at("incoming/bad.csv", ".csv.reason.json"),
     }
 
 
@@ -600,15 +651,15 @@ def test_redrive_reports_the_reason_from_the_sidecar(
         "size": 12,
         "admitted_at": "2024-05-01T00:00:00+00:00",
     }
-    put(s3, f"quarantine/run={RUN}/bad.csv", REORDERED)
-    put(s3, f"quarantine/run={RUN}/bad.csv.reason.json", json.dumps(sidecar))
+    put(s3, quarantined_at("incoming/bad.csv", ".csv"), REORDERED)
+    put(s3, quarantined_at("incoming/bad.csv", ".csv.reason.json"), json.dumps(sidecar))
 
     result = admit(adm, "incoming/bad.csv")
 
     assert result["quarantined"] == [
         {
             "key": "incoming/bad.csv",
-            "destination": f"quarantine/run={RUN}/bad.csv",
+            "destination": quarantined_at("incoming/bad.csv", ".csv"),
             "reason": sidecar["reason"],
             "code": "header_mismatch",
         }
@@ -620,19 +671,23 @@ def test_redrive_reports_the_reason_from_the_sidecar(
     "setup",
     [
         {},  # nowhere at all
-        {"landing/run=another_run/a.csv": GOOD},  # admitted by another run: not this run's
+        {record_of("incoming/a.csv", "another_run"): "{}"},  # admitted by another run: not this run's
+        {landed("incoming/a.csv"): GOOD},  # a copy without its record is not admitted
         {
-            f"quarantine/run={RUN}/a.csv.reason.json": json.dumps({"original_key": "incoming/other.csv"}),
+            quarantined_at("incoming/a.csv", ".csv.reason.json"): json.dumps({"original_key": "incoming/other.csv"}),
         },  # a sidecar naming another file
-        {f"quarantine/run={RUN}/a.csv.reason.json": "{not json"},
+        {quarantined_at("incoming/a.csv", ".csv.reason.json"): "{not json"},
     ],
-    ids=["nowhere", "other_run", "other_sidecar", "broken_sidecar"],
+    ids=["nowhere", "other_run", "copy_without_record", "other_sidecar", "broken_sidecar"],
 )
 def test_a_file_that_is_nowhere_fails_the_batch_loudly(adm: ModuleType, s3: Any, setup: dict[str, str]) -> None:
     for key, body in setup.items():
         put(s3, key, body)
 
-    with pytest.raises(adm.FileLostError, match=re.escape("incoming/a.csv is no longer under incoming, yet it is")):
+    with pytest.raises(
+        adm.FileLostError,
+        match=re.escape("incoming/a.csv is no longer under incoming, yet neither its admission record"),
+    ):
         admit(adm, "incoming/a.csv")
 
 
@@ -658,16 +713,16 @@ def test_concurrent_batch_that_lost_the_race_reports_the_winners_move(
     copy_object = client.copy_object
 
     def other_attempt_wins(**kwargs: Any) -> Any:
-        s3.copy_object(CopySource={"Bucket": BUCKET, "Key": "incoming/a.csv"}, Bucket=BUCKET, Key=kwargs["Key"])
-        s3.delete_object(Bucket=BUCKET, Key="incoming/a.csv")
+        monkeypatch.setattr(client, "copy_object", copy_object)
+        adm.admit_once(adm.load_config(ENV), "incoming/a.csv", RUN)  # copies, records and deletes
         return copy_object(**kwargs)
 
     monkeypatch.setattr(client, "copy_object", other_attempt_wins)
 
     result = admit(adm, "incoming/a.csv")
 
-    assert result["admitted"] == [{"key": "incoming/a.csv", "destination": f"landing/run={RUN}/a.csv"}]
-    assert keys(s3) == {f"landing/run={RUN}/a.csv"}
+    assert result["admitted"] == [{"key": "incoming/a.csv", "destination": landed("incoming/a.csv")}]
+    assert keys(s3) == {landed("incoming/a.csv"), record_of("incoming/a.csv")}
 
 
 def test_file_replaced_after_its_copy_is_left_for_the_next_round(
@@ -686,8 +741,8 @@ def test_file_replaced_after_its_copy_is_left_for_the_next_round(
 
     result = admit(adm, "incoming/a.csv")
 
-    assert result["admitted"] == [{"key": "incoming/a.csv", "destination": f"landing/run={RUN}/a.csv"}]
-    assert read(s3, f"landing/run={RUN}/a.csv") == GOOD.encode()
+    assert result["admitted"] == [{"key": "incoming/a.csv", "destination": landed("incoming/a.csv")}]
+    assert read(s3, landed("incoming/a.csv")) == GOOD.encode()
     assert read(s3, "incoming/a.csv").endswith(b"O-3,C-3,2024-05-02,1,EUR\n")  # not deleted unread
     assert "left for the next round" in json.loads(capsys.readouterr().out)["note"]
 
@@ -718,9 +773,9 @@ def test_file_replaced_before_its_copy_is_checked_again(
 
     result = admit(adm, "incoming/a.csv")
 
-    assert calls == [f"quarantine/run={RUN}/a.csv", f"landing/run={RUN}/a.csv"]
-    assert result["admitted"] == [{"key": "incoming/a.csv", "destination": f"landing/run={RUN}/a.csv"}]
-    assert keys(s3) == {f"landing/run={RUN}/a.csv"}
+    assert calls == [quarantined_at("incoming/a.csv", ".csv"), landed("incoming/a.csv")]
+    assert result["admitted"] == [{"key": "incoming/a.csv", "destination": landed("incoming/a.csv")}]
+    assert keys(s3) == {landed("incoming/a.csv"), record_of("incoming/a.csv")}
 
 
 def test_file_that_keeps_changing_fails_the_batch(adm: ModuleType, s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -844,9 +899,12 @@ def test_utf8_scan_keeps_only_the_start(adm: ModuleType) -> None:
 
 def test_destinations(adm: ModuleType) -> None:
     config = adm.load_config(ENV)
-    assert adm.landing_key(config, "incoming/a/b.csv", "r1") == "landing/run=r1/a/b.csv"
-    assert adm.quarantine_key(config, "incoming/a/b.json", "r1") == "quarantine/run=r1/a/b.json"
-    assert adm.quarantine_key(config, "incoming/a/b/", "r1") == "quarantine/run=r1/a/b.folder-marker"
+    assert adm.landing_key(config, "incoming/a/b.csv", "r1") == landed("incoming/a/b.csv", "r1")
+    assert adm.record_key(config, "incoming/a/b.csv", "r1") == record_of("incoming/a/b.csv", "r1")
+    assert adm.quarantine_key(config, "incoming/a/b.json", "r1") == quarantined_at("incoming/a/b.json", ".json", "r1")
+    assert adm.quarantine_key(config, "incoming/a/b/", "r1") == quarantined_at("incoming/a/b/", ".folder-marker", "r1")
+    assert adm.quarantine_key(config, "incoming/a/b", "r1") == quarantined_at("incoming/a/b", "", "r1")
+    assert adm.quarantine_key(config, "incoming/.env", "r1") == quarantined_at("incoming/.env", "", "r1")
 
 
 # --- summarize ----------------------------------------------------------------------------------
@@ -887,20 +945,27 @@ def write_results(s3: Any, succeeded: list[list[dict[str, Any]]], failed: list[l
     return {"Bucket": BUCKET, "Key": f"{RESULTS}manifest.json"}
 
 
-def quarantined(key: str, code: str) -> dict[str, Any]:
-    return {"key": key, "destination": f"quarantine/run={RUN}/{key}", "reason": f"{code} because", "code": code}
+def batch(admitted: int, records: int, *quarantined: tuple[str, str]) -> dict[str, Any]:
+    """A batch's output as the handler returns it: counts, reasons, a few examples."""
+    codes = Counter(code for _, code in quarantined)
+    return {
+        "admitted": admitted,
+        "quarantined": len(quarantined),
+        "records": records,
+        "by_reason": dict(codes),
+        "examples": [{"key": key, "code": code, "reason": f"{code} because"} for key, code in quarantined][:5],
+    }
 
 
 def test_summarize_totals_the_admission_of_a_run(adm: ModuleType, s3: Any) -> None:
-    ok = [{"key": f"incoming/{i}.csv", "destination": f"landing/run={RUN}/{i}.csv"} for i in range(5)]
     writer = write_results(
         s3,
         succeeded=[
             [
-                child("b1", "SUCCEEDED", [], {"admitted": ok[:3], "quarantined": [quarantined("a.json", "not_csv")]}),
-                child("b2", "SUCCEEDED", [], {"admitted": [], "quarantined": [quarantined("b.csv", "empty")]}),
+                child("b1", "SUCCEEDED", [], batch(3, 30, ("a.json", "not_csv"))),
+                child("b2", "SUCCEEDED", [], batch(0, 0, ("b.csv", "empty"))),
             ],
-            [child("b3", "SUCCEEDED", [], {"admitted": ok[3:], "quarantined": [quarantined("c.json", "not_csv")]})],
+            [child("b3", "SUCCEEDED", [], batch(2, 7, ("c.json", "not_csv")))],
         ],
         failed=[[child("b4", "FAILED", ["incoming/x.csv", "incoming/y.csv"]), child("b5", "FAILED", ["incoming/z"])]],
     )
@@ -911,47 +976,47 @@ def test_summarize_totals_the_admission_of_a_run(adm: ModuleType, s3: Any) -> No
         "run": RUN,
         "admitted": 5,
         "quarantined": 3,
+        "records": 37,
         "by_reason": {"empty": 1, "not_csv": 2},
         "failed_batches": 2,
         "failed_items": 3,
         "examples": [
-            {"key": "a.json", "reason": "not_csv because"},
-            {"key": "b.csv", "reason": "empty because"},
-            {"key": "c.json", "reason": "not_csv because"},
+            {"key": "a.json", "code": "not_csv", "reason": "not_csv because"},
+            {"key": "b.csv", "code": "empty", "reason": "empty because"},
+            {"key": "c.json", "code": "not_csv", "reason": "not_csv because"},
         ],
     }
 
 
 def test_summarize_examples_show_every_reason_first_and_stay_few(adm: ModuleType, s3: Any) -> None:
-    entries = [quarantined(f"j{i}.json", "not_csv") for i in range(20)] + [
-        quarantined("e.csv", "empty"),
-        quarantined("h.csv", "header_mismatch"),
-    ]
-    writer = write_results(s3, [[child("b1", "SUCCEEDED", [], {"admitted": [], "quarantined": entries})]], [])
+    outputs = [batch(0, 0, *[(f"j{b}-{i}.json", "not_csv") for i in range(5)]) for b in range(4)]
+    outputs.append(batch(0, 0, ("e.csv", "empty"), ("h.csv", "header_mismatch")))
+    writer = write_results(s3, [[child(f"b{i}", "SUCCEEDED", [], o) for i, o in enumerate(outputs)]], [])
 
     summary = adm.summarize({"result_writer": writer, "run": RUN}, None)
 
     assert summary["quarantined"] == 22
-    assert [e["key"] for e in summary["examples"]] == [
-        "j0.json",
-        "e.csv",
-        "h.csv",
-        *(f"j{i}.json" for i in range(1, 8)),
-    ]
+    assert summary["by_reason"] == {"empty": 1, "header_mismatch": 1, "not_csv": 20}
+    assert len(summary["examples"]) == 10
+    assert [e["key"] for e in summary["examples"][:3]] == ["j0-0.json", "e.csv", "h.csv"]
+
+
+EMPTY_SUMMARY = {
+    "run": RUN,
+    "admitted": 0,
+    "quarantined": 0,
+    "records": 0,
+    "by_reason": {},
+    "failed_batches": 0,
+    "failed_items": 0,
+    "examples": [],
+}
 
 
 def test_summarize_an_empty_run(adm: ModuleType, s3: Any) -> None:
     writer = write_results(s3, [], [])
 
-    assert adm.summarize({"result_writer": writer, "run": RUN}, None) == {
-        "run": RUN,
-        "admitted": 0,
-        "quarantined": 0,
-        "by_reason": {},
-        "failed_batches": 0,
-        "failed_items": 0,
-        "examples": [],
-    }
+    assert adm.summarize({"result_writer": writer, "run": RUN}, None) == EMPTY_SUMMARY
 
 
 def test_summarize_counts_a_failed_batch_whose_input_was_not_included(adm: ModuleType, s3: Any) -> None:
@@ -968,13 +1033,15 @@ def test_summarize_counts_a_failed_batch_whose_input_was_not_included(adm: Modul
 def test_summarize_the_handlers_own_results(adm: ModuleType, s3: Any, capsys: pytest.CaptureFixture[str]) -> None:
     put(s3, "incoming/good.csv", GOOD)
     put(s3, "incoming/reordered.csv", REORDERED)
-    output = admit(adm, "incoming/good.csv", "incoming/reordered.csv")
+    items = [{"key": k, "size": 1, "run": RUN} for k in ("incoming/good.csv", "incoming/reordered.csv")]
+    output = adm.handler({"items": items}, None)
     writer = write_results(s3, [[child("b1", "SUCCEEDED", [], output)]], [])
     capsys.readouterr()
 
     summary = adm.summarize({"result_writer": writer, "run": RUN}, None)
 
     assert (summary["admitted"], summary["quarantined"], summary["by_reason"]) == (1, 1, {"header_mismatch": 1})
+    assert summary["records"] == 2
     assert summary["examples"][0]["reason"].startswith("header has the contract's columns in another order")
     logged = json.loads(capsys.readouterr().out)
     assert logged["message"] == "admission summary" and logged["admitted"] == 1
@@ -984,7 +1051,8 @@ def test_summarize_the_handlers_own_results(adm: ModuleType, s3: Any, capsys: py
     ("event", "message"),
     [
         ("manifest.json", "event must be a JSON object"),
-        ({"run": RUN}, "event field 'result_writer' is None"),
+        ({"run": RUN}, "event field 'result_writer' is missing"),
+        ({"result_writer": "m.json", "run": RUN}, "event field 'result_writer' is 'm.json'"),
         ({"result_writer": {"Bucket": BUCKET}, "run": RUN}, "event field 'result_writer.Key' is None"),
         ({"result_writer": {"Bucket": "", "Key": "m.json"}, "run": RUN}, "'result_writer.Bucket' is ''"),
         ({"result_writer": {"Bucket": BUCKET, "Key": "m.json"}}, "event field 'run' is None; expected a run name"),
@@ -1000,6 +1068,7 @@ def test_summarize_malformed_event_raises(adm: ModuleType, event: Any, message: 
     [
         ("not json", "child execution 'b1' succeeded, but its Output is not an admission result: 'not json'"),
         ('{"admitted": []}', "its Output is not an admission result"),
+        ('{"admitted": [], "quarantined": []}', "its Output is not an admission result"),  # the old shape
     ],
 )
 def test_summarize_rejects_an_output_that_is_not_an_admission_result(
