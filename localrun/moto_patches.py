@@ -913,7 +913,11 @@ def _probe_email_confirmation() -> bool:
         sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")
         listed = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
         return listed[0]["SubscriptionArn"] != _PENDING
-# -- S3: the copy conditions admission relies on; the key limit lives in localrun/limits.py ------------------------------------------
+
+
+# -- S3: the copy conditions admission relies on (the key limit: localrun/limits.py) ----------------
+
+
 def _copy_source(response: Any) -> Any:
     """The object a CopyObject / UploadPartCopy request names (as moto parses x-amz-copy-source), or None."""
     copy_source = response.headers.get("x-amz-copy-source")
