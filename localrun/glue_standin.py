@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -166,29 +167,45 @@ class LocalGlue:
         )
 
     def _write_outputs(self, job: Any, run: Any) -> None:
-        """Run the job's own code (`glue.run.run_job`) on the run's objects in moto S3."""
-        from glue.run import run_input_keys, run_job
+        """Run the job's own code (`glue.run.run_job`) on the run's admitted objects in moto S3."""
+        from glue.admission_records import admitted_file, in_upload_order, is_record_key
+        from glue.reader import SourceFile
+        from glue.run import run_job
 
         args = {**(job.default_arguments or {}), **(run.arguments or {})}
         backend = s3_backends[self._account_id][self._partition]
         landing_bucket, landing_prefix = _parse_s3_url(args["--landing_path"])
-        keys = run_input_keys(_live_keys(backend, landing_bucket), landing_prefix)
+        landing_prefix = landing_prefix if landing_prefix.endswith("/") else f"{landing_prefix}/"
+        # As glue/job.py: exactly the objects the run folder's admission records name.
+        files = in_upload_order(
+            admitted_file(
+                json.loads(backend.get_object(landing_bucket, key).value),  # type: ignore[union-attr]
+                run_prefix=landing_prefix,
+                where=f"s3://{landing_bucket}/{key}",
+            )
+            for key in sorted(_live_keys(backend, landing_bucket))
+            if is_record_key(key, landing_prefix)
+        )
         with tempfile.TemporaryDirectory(prefix="glue-standin-") as folder:
             root = Path(folder)
-            local_inputs: dict[str, str] = {}
-            for key in keys:
-                path = root / "in" / key
+            inputs: list[SourceFile] = []
+            for item in files:
+                path = root / "in" / item.object_key
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(backend.get_object(landing_bucket, key).value)  # type: ignore[union-attr]
-                local_inputs[str(path)] = f"s3://{landing_bucket}/{key}"
+                path.write_bytes(backend.get_object(landing_bucket, item.object_key).value)  # type: ignore[union-attr]
+                inputs.append(SourceFile(path=str(path), original_key=item.original_key, uploaded=item.uploaded))
             outputs = {str(root / "out" / name): args[f"--{name}_path"] for name in ("curated", "rejected")}
             manifest = run_job(
                 spark_session(),
-                input_paths=list(local_inputs),
+                inputs=inputs,
+                admitted_records=sum(item.records for item in files),
                 curated_path=str(root / "out" / "curated"),
                 rejected_path=str(root / "out" / "rejected"),
                 run_id=run.job_run_id,
-                recorded_as={**local_inputs, **outputs},
+                recorded_as={
+                    **{str(root / "in" / f.object_key): f"s3://{landing_bucket}/{f.object_key}" for f in files},
+                    **outputs,
+                },
             )
             for local, url in outputs.items():
                 _put_folder(backend, Path(local), url)
@@ -225,6 +242,11 @@ def spark_session() -> SparkSession:
         .config("spark.driver.memory", "512m")
         .config("spark.sql.shuffle.partitions", "1")
         .config("spark.sql.session.timeZone", "UTC")
+        # The reader parses each file in a Python worker (glue/reader.py): the worker runs this
+        # interpreter and imports the `glue` package from the repository, as Glue's workers do
+        # from the job's --extra-py-files zip.
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.executorEnv.PYTHONPATH", str(Path(__file__).resolve().parent.parent))
         .getOrCreate()
     )
     # The reader's extra-fields column makes Spark warn about every file's header; errors still show.

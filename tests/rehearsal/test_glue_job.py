@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from stacks.glue_resources import JOB_LIBRARIES
 from tests.helpers import all_states, definition_of, render
 from tests.rehearsal.assets import AssemblyAssets, s3_object_key, templates_of
 
@@ -84,6 +85,7 @@ def test_glue_job_script_imports_and_parses_its_arguments_as_glue_loads_it(
         for index, run_arguments in enumerate(runs):
             layout = tmp_path / f"{logical_id}-{index}.json"
             resolved_file = tmp_path / f"{logical_id}-{index}-resolved.json"
+            modules_file = tmp_path / f"{logical_id}-{index}-modules.json"
             layout.write_text(
                 json.dumps(
                     {
@@ -99,7 +101,11 @@ def test_glue_job_script_imports_and_parses_its_arguments_as_glue_loads_it(
                 cwd=tmp_path,
                 capture_output=True,
                 text=True,
-                env={**os.environ, "GLUE_REHEARSAL_RESOLVED_OPTIONS": str(resolved_file)},
+                env={
+                    **os.environ,
+                    "GLUE_REHEARSAL_RESOLVED_OPTIONS": str(resolved_file),
+                    "GLUE_REHEARSAL_MODULES": str(modules_file),
+                },
                 timeout=120,
             )
             last_line = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -110,3 +116,10 @@ def test_glue_job_script_imports_and_parses_its_arguments_as_glue_loads_it(
             resolved = json.loads(resolved_file.read_text())
             missing = [name for name in resolved["asked"] if resolved["resolved"].get(name) is None]
             assert not missing, f"{what}: arguments {missing} resolved to nothing"
+            # Glue has none of these: each must come from the job's own assets, not this machine.
+            origins = json.loads(modules_file.read_text())
+            for module in JOB_LIBRARIES:
+                origin = origins.get(module) or "not imported"
+                assert any(origin.startswith(f"{path}{os.sep}") for path in python_paths), (
+                    f"{what}: library {module} came from {origin}, not from --extra-py-files {extra_keys}"
+                )
