@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote
 
@@ -134,10 +136,23 @@ def local_form(path: str) -> str:
     return unquote(path.removeprefix("file://").removeprefix("file:"))
 
 
+def source_index(sources: Iterable[SourceFile]) -> dict[str, SourceFile]:
+    """The files by the path Spark reports, and by file name where that is unique (admission's
+    names are hashes), so a scheme or encoding Spark adds to a path never loses a file."""
+    files = list(sources)
+    names = Counter(PurePosixPath(local_form(f.path)).name for f in files)
+    index = {PurePosixPath(local_form(f.path)).name: f for f in files}
+    index = {name: f for name, f in index.items() if names[name] == 1}
+    return {**index, **{local_form(f.path): f for f in files}}
+
+
 def file_records(row: Any, *, sources: Mapping[str, SourceFile], width: int) -> Iterator[tuple[Any, ...]]:
     """One file of Spark's ``binaryFile`` source (``row.path``, ``row.content``) as reader rows:
     the `width` fields, the problem, the original key, the upload time and the line."""
-    source = sources[local_form(row.path)]
+    path = local_form(row.path)
+    source = sources.get(path) or sources.get(PurePosixPath(path).name)
+    if source is None:
+        raise KeyError(f"Spark read {row.path!r}, which is none of the run's files")
     text = bytes(row.content).decode("utf-8", errors="replace")
     for record in records(text, width=width):
         yield (*record.fields, record.problem, source.original_key, source.uploaded, record.line)

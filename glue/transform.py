@@ -59,7 +59,7 @@ from pyspark.sql.types import (
 )
 
 from glue.contract import COLUMNS as CONTRACT_COLUMNS
-from glue.reader import SourceFile, file_records, local_form
+from glue.reader import SourceFile, file_records, source_index
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ def read_orders(spark: SparkSession, files: Sequence[str | SourceFile]) -> DataF
     # the reader contract's (line by line, whatever each line's end), not Spark's, which fixes one
     # line separator per file from its first line and merges lines that end otherwise.
     content = spark.read.format("binaryFile").load([s.path for s in sources]).select("path", "content")
-    parse = functools.partial(file_records, sources={local_form(s.path): s for s in sources}, width=len(SCHEMA))
+    parse = functools.partial(file_records, sources=source_index(sources), width=len(SCHEMA))
     return spark.createDataFrame(content.rdd.flatMap(parse), reader_schema())
 
 

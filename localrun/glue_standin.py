@@ -8,9 +8,10 @@ so they reach the state machine exactly as moto (and AWS) report them.
 
 A run that succeeds runs the job's own code: `glue.run.run_job`, the function glue/job.py calls
 on Glue, on a local SparkSession (one per process, started at the first job run: local[1], UI
-off, small memory). The run's objects are copied out of moto S3 into a temporary folder under
-their keys, Spark reads and writes there, and what it wrote is put back into moto S3 at the
-job's s3:// paths, as the job would have written it. The verdict a local run shows is the one
+off, small memory). The objects the run folder's admission records name (as glue/job.py reads
+them) are copied out of moto S3 into a temporary folder under their keys, Spark reads and writes
+there, and what it wrote is put back into moto S3 at the job's s3:// paths, as the job would have
+written it. The verdict a local run shows is the one
 the deployed job gives on the same files.
 """
 

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from glue.admission_records import AdmissionRecordError, admitted_file, in_upload_order
-from glue.reader import MORE_FIELDS, Record, records
+from glue.reader import MORE_FIELDS, Record, SourceFile, file_records, records, source_index
 
 HEADER = "order_id,customer_id,order_date,amount,currency"
 RUN = "landing/run=r1/"
@@ -149,3 +151,25 @@ def test_one_object_admitted_twice_is_refused() -> None:
 
     with pytest.raises(AdmissionRecordError, match="admitted twice"):
         in_upload_order([item, item])
+
+
+def test_a_file_spark_reports_is_found_by_its_path_or_its_unique_name() -> None:
+    uploaded = "2026-12-03T09:00:00.000000Z"
+    sources = source_index(
+        [
+            SourceFile(path="/tmp/in/a.csv", original_key="incoming/a.csv", uploaded=uploaded),
+            SourceFile(path="s3://b/landing/run=r/0f.csv", original_key="incoming/x y.csv", uploaded=uploaded),
+            SourceFile(path="/tmp/other/a.csv", original_key="incoming/other/a.csv"),
+        ]
+    )
+    content = f"{HEADER}\nSO-1,C1,2026-01-05,1.00,EUR\n".encode()
+
+    def read(path: str) -> list[tuple[object, ...]]:
+        return list(file_records(SimpleNamespace(path=path, content=content), sources=sources, width=5))
+
+    assert read("file:/tmp/in/a.csv") == [
+        ("SO-1", "C1", "2026-01-05", "1.00", "EUR", None, "incoming/a.csv", uploaded, 2)
+    ]
+    assert read("s3a://b/landing/run%3Dr/0f.csv")[0][6] == "incoming/x y.csv"  # by its unique name
+    with pytest.raises(KeyError, match="none of the run's files"):
+        read("file:/tmp/elsewhere/a.csv")  # "a.csv" is two files' name: no guessing
