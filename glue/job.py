@@ -1,7 +1,7 @@
 """Glue job: one run's landing CSV orders -> staged curated Parquet, rejected CSV, run manifest.
 
-The Glue layer only: job arguments, GlueContext, the listing of the run's files and where the
-manifest goes. What the run does is `glue.run.run_job`, which the local Glue stand-in
+The Glue layer only: job arguments, GlueContext, reading the run's admission records and where
+the manifest goes. What the run does is `glue.run.run_job`, which the local Glue stand-in
 (localrun/glue_standin.py) runs too, on a local SparkSession. The output is staged: the
 transform stage checks the manifest and only then publishes the run (a Data Catalog partition)
 or quarantines it (write, audit, publish).
@@ -9,7 +9,8 @@ or quarantines it (write, audit, publish).
 Job arguments (``--name value``):
   JOB_NAME         job name (set by Glue)
   JOB_RUN_ID       run id (set by Glue, not asked for: reserved), the manifest's run_id
-  landing_path     s3://bucket/prefix/ holding exactly this run's admitted CSV files
+  landing_path     s3://bucket/prefix/ of this run's folder: the job reads exactly the objects its
+                   admission records (``_admitted/*.json``, glue/admission_records.py) name
   curated_path     s3://bucket/prefix/ for this run's curated Parquet (staged, overwritten)
   rejected_path    s3://bucket/prefix/ for this run's rejected-row CSV (overwritten)
   manifest_bucket  bucket of the manifest JSON
@@ -29,7 +30,9 @@ import sys
 
 import boto3
 
-from glue.run import run_input_keys, run_job
+from glue.admission_records import AdmittedFile, admitted_file, in_upload_order, is_record_key, records_prefix
+from glue.reader import SourceFile
+from glue.run import run_job
 
 # Glue passes --JOB_ID and --JOB_RUN_ID itself and getResolvedOptions refuses to be asked for
 # them ("Using reserved arguments"); they are in its result anyway.
@@ -43,13 +46,17 @@ ARGUMENTS = (
 )
 
 
-def list_run_files(s3_client: object, landing_path: str) -> list[str]:
-    """s3:// URLs of the run's files under `landing_path`, in key order."""
+def admitted_files(s3_client: object, landing_path: str) -> tuple[str, list[AdmittedFile]]:
+    """(bucket, the files the run folder's admission records admit, oldest upload first)."""
     bucket, _, prefix = landing_path.removeprefix("s3://").partition("/")
-    keys: list[str] = []
-    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):  # type: ignore[attr-defined]
-        keys += [item["Key"] for item in page.get("Contents", [])]
-    return [f"s3://{bucket}/{key}" for key in run_input_keys(keys, prefix)]
+    prefix = prefix if prefix.endswith("/") else f"{prefix}/"
+    files: list[AdmittedFile] = []
+    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=records_prefix(prefix))  # type: ignore[attr-defined]
+    for item in (item for page in pages for item in page.get("Contents", [])):
+        if is_record_key(item["Key"], prefix):
+            body = s3_client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()  # type: ignore[attr-defined]
+            files.append(admitted_file(json.loads(body), run_prefix=prefix, where=f"s3://{bucket}/{item['Key']}"))
+    return bucket, in_upload_order(files)
 
 
 def main() -> None:
@@ -64,9 +71,14 @@ def main() -> None:
     job.init(args["JOB_NAME"], args)
 
     s3 = boto3.client("s3")
+    bucket, files = admitted_files(s3, args["landing_path"])
     manifest = run_job(
         glue_context.spark_session,
-        input_paths=list_run_files(s3, args["landing_path"]),
+        inputs=[
+            SourceFile(path=f"s3://{bucket}/{f.object_key}", original_key=f.original_key, uploaded=f.uploaded)
+            for f in files
+        ],
+        admitted_records=sum(f.records for f in files),
         curated_path=args["curated_path"],
         rejected_path=args["rejected_path"],
         run_id=args["JOB_RUN_ID"],

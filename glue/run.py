@@ -1,4 +1,4 @@
-"""One run of the transform, everything but Glue: list the run's files, read, transform, write, count.
+"""One run of the transform, everything but Glue: read the run's admitted files, transform, write, count.
 
 The Glue job (glue/job.py) calls `run_job` with Glue's SparkSession and s3:// paths; the local
 Glue stand-in (localrun/glue_standin.py) calls it with a local SparkSession on copies of the
@@ -14,28 +14,25 @@ Data Catalog only after the check has passed (write, audit, publish).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyspark.sql import SparkSession
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from glue.manifest import build_manifest
-from glue.transform import REJECT_REASON, SCHEMA, read_orders, transform
+from glue.reader import SourceFile
+from glue.transform import REJECT_REASON, SCHEMA, SOURCE_KEY, SOURCE_LINE, read_orders, transform
 
 # Written with the same quoting the reader expects, so multi-line and quoted values round-trip.
 REJECTED_CSV_OPTIONS = {"header": "true", "quote": '"', "escape": '"', "multiLine": "true", "encoding": "UTF-8"}
-
-
-def run_input_keys(keys: Iterable[str], prefix: str) -> list[str]:
-    """The run's input objects among `keys`: every object under `prefix` that is not a folder
-    marker or an admission record (`_admitted/*.json`, not CSV), in key order (the order "newest"
-    duplicates are decided by)."""
-    return sorted(
-        key
-        for key in keys
-        if key.startswith(prefix) and not key.endswith("/") and not key[len(prefix) :].startswith("_admitted/")
-    )
+# Every date the rules accept can be written: Spark refuses dates before 1582-10-15 in Parquet
+# (WRITE_ANCIENT_DATETIME) unless told how; CORRECTED writes them as they are (the proleptic
+# Gregorian calendar that Spark 3, Athena and Trino read), with no Julian rebase.
+SPARK_SQL_CONF = {
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+}
 
 
 def curated_schema() -> StructType:
@@ -43,27 +40,38 @@ def curated_schema() -> StructType:
 
 
 def rejected_schema() -> StructType:
-    return StructType([StructField(name, StringType(), True) for name in (*(s.name for s in SCHEMA), REJECT_REASON)])
+    return StructType(
+        [
+            *(StructField(name, StringType(), True) for name in (*(s.name for s in SCHEMA), REJECT_REASON, SOURCE_KEY)),
+            StructField(SOURCE_LINE, IntegerType(), True),
+        ]
+    )
 
 
 def run_job(
     spark: SparkSession,
     *,
-    input_paths: Sequence[str],
+    inputs: Sequence[str | SourceFile],
+    admitted_records: int,
     curated_path: str,
     rejected_path: str,
     run_id: str,
     recorded_as: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Transform exactly `input_paths` into `curated_path` (Parquet) and `rejected_path` (CSV with
-    a header and ``reject_reason``); return the run manifest.
+    """Transform exactly `inputs` into `curated_path` (Parquet) and `rejected_path` (CSV with a
+    header, ``reject_reason``, ``source_key`` and ``source_line``); return the run manifest.
 
-    The counts are of what was written, read back: ``output_rows`` and ``rejected_rows`` are
-    the rows a reader of those locations finds. `recorded_as` maps a path to the name the
-    manifest records for it (the local stand-in reads copies; the manifest names the objects).
+    `admitted_records` is what admission counted in these files (the sum of their admission
+    records), carried into the manifest for the check to hold against what was written. The counts
+    are of what was written, read back: ``output_rows`` and ``rejected_rows`` are the rows a reader
+    of those locations finds. `recorded_as` maps a path to the name the manifest records for it
+    (the local stand-in reads copies; the manifest names the objects).
     """
+    for key, value in SPARK_SQL_CONF.items():
+        spark.conf.set(key, value)
     names = dict(recorded_as or {})
-    raw = read_orders(spark, input_paths).cache()  # read the files once for the writes and the count
+    paths = [item.path if isinstance(item, SourceFile) else item for item in inputs]
+    raw = read_orders(spark, inputs).cache()  # read the files once for the writes and the count
     try:
         result = transform(raw)
         result.curated.write.mode("overwrite").parquet(curated_path)
@@ -75,10 +83,11 @@ def run_job(
     rejected_rows = spark.read.options(**REJECTED_CSV_OPTIONS).schema(rejected_schema()).csv(rejected_path).count()
     return build_manifest(
         run_id=run_id,
+        admitted_records=admitted_records,
         input_rows=input_rows,
         output_rows=output_rows,
         rejected_rows=rejected_rows,
         output_path=names.get(curated_path, curated_path),
         rejected_path=names.get(rejected_path, rejected_path),
-        input_files=[names.get(path, path) for path in input_paths],
+        input_files=[names.get(path, path) for path in paths],
     )

@@ -4,50 +4,62 @@ PySpark over DataFrames, no Glue imports, so the same code runs in the Glue job,
 runner (localrun/glue_standin.py, on a local SparkSession) and in unit tests. The one read is
 `read_orders`; everything after it is pure DataFrame work.
 
-The reader contract (``READER_OPTIONS``, next to ``SCHEMA``; tests/unit/test_glue_transform.py):
-- exactly the files the caller names (the run's admitted files, listed by glue/run.py), each
-  with a header row; the header is checked by admission (glue/contract.py) and the columns are
-  taken by position;
-- an explicit all-string schema: no inference, so ``000123`` stays ``000123`` and ``1.0E7`` is
+The reader contract (glue/reader.py, record by record; tests/unit/test_glue_reader.py):
+- exactly the files the caller names (the run's admitted files, named by their admission records:
+  glue/admission_records.py), each with a header row; the header is checked by admission
+  (glue/contract.py) and the columns are taken by position;
+- every value a string as written: no inference, so ``000123`` stays ``000123`` and ``1.0E7`` is
   judged by the amount rule, not by a guess;
-- RFC 4180 quoting: quoted fields may span lines (``multiLine``) and a quote inside one is
-  doubled (``"O""Brien"`` is ``O"Brien``); a backslash is an ordinary character;
-- UTF-8 (admission refuses anything else);
-- a record with more fields than the header is rejected (``row: more fields than the header``);
-  one with fewer gets nulls in the missing columns, which the required rules reject.
+- RFC 4180 quoting (quoted fields span lines, a quote inside one is doubled), records end at LF,
+  CRLF or CR, line by line; UTF-8 (admission refuses anything else);
+- a record whose shape breaks the contract (more fields than the header, text after a closing
+  quote such as a backslash-escaped quote, a quote never closed) is rejected with the reason;
+  each row keeps its original key and the line it starts on (``source_key``, ``source_line`` in
+  the rejected output).
 
-Each row either lands in ``curated`` (typed, cleaned) or in ``rejected`` (original strings plus
+Each record either lands in ``curated`` (typed, cleaned) or in ``rejected`` (original strings plus
 the first rule it failed), hence ``input rows == curated rows + rejected rows``.
 
-IDs (``order_id``, ``customer_id``): edge white space is trimmed; a null-like value (``NULL``,
-``N/A``, ``NA``, ``NONE``, ``NIL``, ``-``, ``?``, any case) is rejected as ``null-like``; an ID
-with an invisible, format or control character inside (U+200B, U+FEFF, U+00AD, U+200C/D,
-U+2060, bidi marks, tabs, ...) is rejected, not normalised: silently stripping them would merge
-IDs the source system keeps apart, and the rejected row shows the producer what to fix.
+IDs (``order_id``, ``customer_id``): edge white space is trimmed; then an ID is 1-64 ASCII letters,
+digits, ``-``, ``_``, ``.`` or ``/``, starts and ends with a letter or digit and holds at least one
+digit (``ID_PATTERN``): a contract, not a list of null spellings, so ``NULL``, ``#N/A``, ``(null)``,
+``undefined`` and ``NaN`` are all rejected by it. An ID with an invisible, format or control
+character inside (U+200B, U+FEFF, U+00AD, U+200C/D, U+2060, bidi marks, tabs, ...) is rejected with
+that reason, not normalised: silently stripping them would merge IDs the source system keeps apart.
 
-Duplicate ``order_id``s within a run: the newest valid row wins, "newest" meaning the last
-file in path order (the S3 key order of the run's files, as ListObjectsV2 returns them), then
-the last record in that file. Earlier copies are rejected as ``order_id: duplicate``; an
-invalid row never displaces a valid one.
+Currencies: three ASCII letters, any case (``eur`` is ``EUR``), that are an ISO 4217 currency with
+minor units, from the `iso4217` library (the ISO 4217 list as published, not a typed table): the
+codes ISO reserves for "no currency" (``XXX``) and testing (``XTS``), precious metals and units
+of account have none, so they are rejected, as are codes that are not in the list (``ABC``) and
+non-ASCII letters (``ınr`` is not upper-cased into ``INR``).
+
+Duplicate ``order_id``s within a run: the newest valid row wins, "newest" meaning the latest
+upload (the admission record's ``last_modified``, the upload's S3 LastModified), then the greatest
+original key, then the last line in that file. Earlier copies are rejected as
+``order_id: duplicate``; an invalid row never displaces a valid one.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import iso4217
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     DataType,
     DateType,
     DecimalType,
+    IntegerType,
     StringType,
     StructField,
     StructType,
 )
 
 from glue.contract import COLUMNS as CONTRACT_COLUMNS
+from glue.reader import SourceFile, file_records, source_index
 
 
 @dataclass(frozen=True)
@@ -68,28 +80,21 @@ SCHEMA: tuple[ColumnSpec, ...] = (
     ColumnSpec("currency", StringType(), required=True),
 )
 
-# How the run's CSV files are read (the reader contract above). The columns are SCHEMA's, in
-# order, all strings, plus EXTRA_FIELDS to catch a record with more fields than the header.
-READER_OPTIONS: dict[str, str] = {
-    "header": "true",
-    "enforceSchema": "true",  # by position: admission has checked the header is exactly COLUMNS
-    "multiLine": "true",
-    "quote": '"',
-    "escape": '"',
-    "encoding": "UTF-8",
-    "mode": "PERMISSIVE",
-    "inferSchema": "false",
-}
-EXTRA_FIELDS = "__extra_fields"
-# Where each record came from: its file and its position in the read (monotonic within a file).
-SOURCE_FILE = "__source_file"
-RECORD_INDEX = "__record_index"
-NULL_LIKE_IDS: tuple[str, ...] = ("null", "n/a", "na", "none", "nil", "-", "?")
+# Columns the reader adds to each record (glue/reader.py): the reason its shape breaks the contract,
+# the original key of its file, that file's upload time, and the line the record starts on.
+ROW_PROBLEM = "__row_problem"
+SOURCE_KEY = "source_key"
+UPLOADED = "__uploaded"
+SOURCE_LINE = "source_line"
 ID_COLUMNS = ("order_id", "customer_id")
+ID_PATTERN = r"^(?=.{1,64}$)(?=\D*\d)[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9])?$"
+ID_RULE = "not an ID: 1-64 of A-Z a-z 0-9 - _ . /, starting and ending with a letter or digit, at least one digit"
 # Format (Cf: U+200B, U+FEFF, U+00AD, U+200C/D, U+2060, bidi marks), control (Cc), private-use
 # and unassigned characters, and white space other than the plain space (NBSP, U+2007, ...) left
 # inside after trimming the edges.
 _INVISIBLE = r"[\p{Cf}\p{Cc}\p{Co}\p{Cn}[\p{Z}&&[^ ]]]"
+# ISO 4217 currencies with minor units (XXX, XTS, metals and units of account have none).
+CURRENCIES: tuple[str, ...] = tuple(sorted(c.code for c in iso4217.Currency if c.exponent is not None))
 
 # The header admission checks (glue/contract.py) is exactly these columns, in this order.
 if tuple(spec.name for spec in SCHEMA) != CONTRACT_COLUMNS:
@@ -105,7 +110,7 @@ _EDGE_WHITESPACE = r"^[\s\p{Z}]+|[\s\p{Z}]+$"
 # Guards the parser: shapes it would reject anyway, plus year 0000, which Spark's
 # proleptic calendar accepts but Python's datetime and most readers cannot hold.
 _DATE_SHAPE = r"^(?!0000)\d{4}-\d{2}-\d{2}$"
-_CURRENCY_SHAPE = r"^[A-Z]{3}$"
+_CURRENCY_SHAPE = r"^[A-Za-z]{3}$"
 
 
 class SchemaError(ValueError):
@@ -124,28 +129,39 @@ def raw_schema() -> StructType:
 
 
 def reader_schema() -> StructType:
-    """What `read_orders` reads: SCHEMA's columns as strings, then one catch-all for extra fields."""
-    return StructType([*raw_schema().fields, StructField(EXTRA_FIELDS, StringType(), True)])
+    """What `read_orders` gives: SCHEMA's columns as strings, then where each record came from."""
+    return StructType(
+        [
+            *raw_schema().fields,
+            StructField(ROW_PROBLEM, StringType(), True),
+            StructField(SOURCE_KEY, StringType(), False),
+            StructField(UPLOADED, StringType(), False),
+            StructField(SOURCE_LINE, IntegerType(), False),
+        ]
+    )
 
 
-def read_orders(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
-    """Exactly these CSV files, read by the contract above, each record tagged with its file and
-    position (``SOURCE_FILE``, ``RECORD_INDEX``). No files: an empty frame of the same shape."""
-    if not paths:
-        empty = spark.createDataFrame([], reader_schema())
-        return empty.withColumn(SOURCE_FILE, F.lit("")).withColumn(RECORD_INDEX, F.lit(0).cast("long"))
-    frame = spark.read.options(**READER_OPTIONS).schema(reader_schema()).csv(list(paths))
-    # Tagged straight after the scan, before any shuffle: a multi-line file is read whole by one
-    # task, so the ids grow with the record's position in its file.
-    return frame.withColumn(SOURCE_FILE, F.input_file_name()).withColumn(RECORD_INDEX, F.monotonically_increasing_id())
+def read_orders(spark: SparkSession, files: Sequence[str | SourceFile]) -> DataFrame:
+    """Exactly these CSV files, read by the reader contract (glue/reader.py), one task per file;
+    a plain path is its own original key. No files: an empty frame of the same shape."""
+    sources = [f if isinstance(f, SourceFile) else SourceFile(path=f, original_key=f) for f in files]
+    if not sources:
+        return spark.createDataFrame([], reader_schema())
+    # binaryFile reads each file whole, as Spark's own multi-line CSV reader does; the parsing is
+    # the reader contract's (line by line, whatever each line's end), not Spark's, which fixes one
+    # line separator per file from its first line and merges lines that end otherwise.
+    content = spark.read.format("binaryFile").load([s.path for s in sources]).select("path", "content")
+    parse = functools.partial(file_records, sources=source_index(sources), width=len(SCHEMA))
+    return spark.createDataFrame(content.rdd.flatMap(parse), reader_schema())
 
 
 def transform(raw: DataFrame) -> TransformResult:
     """Split ``raw`` into typed valid rows and rejected rows with a reason.
 
     Extra input columns are dropped from both outputs so that the curated and rejected
-    locations always share one layout. Without ``SOURCE_FILE``/``RECORD_INDEX`` (a frame not
-    from `read_orders`), the frame's own order stands for the file order.
+    locations always share one layout; the rejected rows keep ``source_key`` and ``source_line``.
+    Without the reader's columns (a frame not from `read_orders`), the frame's own order stands
+    for the line order.
     """
     missing = [spec.name for spec in SCHEMA if spec.name not in raw.columns]
     if missing:
@@ -154,16 +170,18 @@ def transform(raw: DataFrame) -> TransformResult:
             f"expected {[spec.name for spec in SCHEMA]}, got {raw.columns}"
         )
 
-    if SOURCE_FILE not in raw.columns:
-        raw = raw.withColumn(SOURCE_FILE, F.lit(""))
-    if RECORD_INDEX not in raw.columns:
-        raw = raw.withColumn(RECORD_INDEX, F.monotonically_increasing_id())
+    defaults = {
+        ROW_PROBLEM: F.lit(None).cast(StringType()),
+        SOURCE_KEY: F.lit(""),
+        UPLOADED: F.lit(""),
+        SOURCE_LINE: F.monotonically_increasing_id(),
+    }
+    raw = raw.withColumns({name: value for name, value in defaults.items() if name not in raw.columns})
     # Rules work on text, whatever type a caller's frame has.
     text = {spec.name: F.col(spec.name).cast(StringType()) for spec in SCHEMA}
     typed: dict[str, Column] = {}
-    rules: list[tuple[Column, str]] = []  # (row fails, reason), in check order
-    if EXTRA_FIELDS in raw.columns:
-        rules.append((F.col(EXTRA_FIELDS).isNotNull(), "row: more fields than the header"))
+    # (row fails, reason), in check order: the record's shape first, then each column's rules.
+    rules: list[tuple[Column, Column | str]] = [(F.col(ROW_PROBLEM).isNotNull(), F.col(ROW_PROBLEM))]
     for spec in SCHEMA:
         value = _clean(text[spec.name], spec)
         parsed, parse_failed, parse_reason = _parse(value, spec)
@@ -171,27 +189,30 @@ def transform(raw: DataFrame) -> TransformResult:
         if spec.required:
             rules.append((value.isNull(), f"{spec.name}: required"))
         if spec.name in ID_COLUMNS:
-            rules.append((F.lower(value).isin(*NULL_LIKE_IDS), f"{spec.name}: null-like"))
             rules.append((value.rlike(_INVISIBLE), f"{spec.name}: invisible, format or control character"))
+            rules.append((~value.rlike(ID_PATTERN), f"{spec.name}: {ID_RULE}"))
         if parse_failed is not None:
             rules.append((parse_failed, f"{spec.name}: {parse_reason}"))
         rules.extend((failed, f"{spec.name}: {why}") for failed, why in _domain_rules(spec.name, parsed))
 
     # coalesce() of when()s yields the reason of the first rule that fails.
-    first_failure = F.coalesce(*(F.when(failed, F.lit(message)) for failed, message in rules))
+    first_failure = F.coalesce(
+        *(F.when(failed, message if isinstance(message, Column) else F.lit(message)) for failed, message in rules)
+    )
     checked = raw.select(
         *(text[spec.name].alias(spec.name) for spec in SCHEMA),
         *(typed[spec.name].alias(f"__typed_{spec.name}") for spec in SCHEMA),
         first_failure.alias(REJECT_REASON),
-        F.col(SOURCE_FILE),
-        F.col(RECORD_INDEX),
+        F.col(SOURCE_KEY),
+        F.col(UPLOADED),
+        F.col(SOURCE_LINE),
     )
 
     # Keep one valid row per order_id (invalid rows are already rejected and must not outrank
-    # a valid one): the newest, i.e. the last file in path order, then the last record in it.
+    # a valid one): the newest upload, then the greatest original key, then the last line.
     is_valid = F.col(REJECT_REASON).isNull()
     first_per_order = Window.partitionBy(F.col("__typed_order_id"), is_valid).orderBy(
-        F.col(SOURCE_FILE).desc(), F.col(RECORD_INDEX).desc()
+        F.col(UPLOADED).desc(), F.col(SOURCE_KEY).desc(), F.col(SOURCE_LINE).desc()
     )
     ranked = checked.withColumn(
         REJECT_REASON,
@@ -205,7 +226,9 @@ def transform(raw: DataFrame) -> TransformResult:
         # The cast pins the declared type, e.g. the nullable decimal(12,2).
         *(F.col(f"__typed_{spec.name}").cast(spec.spark_type).alias(spec.name) for spec in SCHEMA)
     )
-    rejected = ranked.where(F.col(REJECT_REASON).isNotNull()).select(*(spec.name for spec in SCHEMA), REJECT_REASON)
+    rejected = ranked.where(F.col(REJECT_REASON).isNotNull()).select(
+        *(spec.name for spec in SCHEMA), REJECT_REASON, SOURCE_KEY, F.col(SOURCE_LINE).cast(IntegerType())
+    )
     return TransformResult(curated=curated, rejected=rejected)
 
 
@@ -213,7 +236,8 @@ def _clean(value: Column, spec: ColumnSpec) -> Column:
     """Trim, normalise, and map blank to null so "required" has one meaning."""
     trimmed = F.regexp_replace(value, _EDGE_WHITESPACE, "")
     if spec.name == "currency":
-        trimmed = F.upper(trimmed)
+        # ASCII letters only: Spark's upper() would turn a dotless ı into I ("ınr" into "INR").
+        trimmed = F.when(trimmed.rlike(_CURRENCY_SHAPE), F.upper(trimmed)).otherwise(trimmed)
     return F.when(trimmed != "", trimmed)
 
 
@@ -249,5 +273,8 @@ def _domain_rules(name: str, parsed: Column) -> list[tuple[Column, str]]:
     if name == "amount":
         return [(parsed < 0, "negative")]
     if name == "currency":
-        return [(~parsed.rlike(_CURRENCY_SHAPE), "not 3 letters")]
+        return [
+            (~parsed.rlike(_CURRENCY_SHAPE), "not 3 letters A-Z"),
+            (~parsed.isin(*CURRENCIES), "not an ISO 4217 currency (with minor units)"),
+        ]
     return []

@@ -6,18 +6,20 @@ number of GetJobRun polls and then has written curated rows, rejected rows and a
 outcome of each is a fault knob (`GlueFaults`). Errors come from moto's own exception classes,
 so they reach the state machine exactly as moto (and AWS) report them.
 
-A run that succeeds runs the job's own code: `glue.run.run_job`, the function glue/job.py calls on
-Glue, on a local SparkSession (one per process, started at the first job run, or earlier in the
-background by `start_spark_in_background` as the demo does: local[1], UI off, small memory). The
-run's objects are copied out of moto S3 into a temporary folder under their keys, Spark reads and
-writes there, and what it wrote is put back into moto S3 at the job's s3:// paths, as the job would
-have written it. The verdict a local run shows is the one the deployed job gives on the same files.
+A run that succeeds runs the job's own code: `glue.run.run_job`, the function glue/job.py calls
+on Glue, on a local SparkSession (one per process, started at the first job run, or earlier in
+the background by `start_spark_in_background` as the demo does: local[1], UI off, small memory).
+The objects the run folder's admission records name (as glue/job.py reads them) are copied out
+of moto S3 into a temporary folder under their keys, Spark reads and writes there, and what it
+wrote is put back into moto S3 at the job's s3:// paths, as the job would have written it. The
+verdict a local run shows is the one the deployed job gives on the same files.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -211,33 +213,51 @@ class LocalGlue:
         )
 
     def _write_outputs(self, job: Any, run: Any) -> None:
-        """Run the job's own code (`glue.run.run_job`) on the run's objects in moto S3."""
-        from glue.run import run_input_keys, run_job
+        """Run the job's own code (`glue.run.run_job`) on the run's admitted objects in moto S3."""
+        from glue.admission_records import admitted_file, in_upload_order, is_record_key
+        from glue.reader import SourceFile
+        from glue.run import run_job
 
         args = {**(job.default_arguments or {}), **(run.arguments or {})}
         backend = s3_backends[self._account_id][self._partition]
         role = permissions.Principal(job.role)  # what the job reads and writes, it does as its role
         landing_bucket, landing_prefix = _parse_s3_url(args["--landing_path"])
+        landing_prefix = landing_prefix if landing_prefix.endswith("/") else f"{landing_prefix}/"
+        # As glue/job.py: exactly the objects the run folder's admission records name.
         permissions.authorize_call("s3", "ListObjectsV2", {"Bucket": landing_bucket, "Prefix": landing_prefix}, role)
-        keys = run_input_keys(_live_keys(backend, landing_bucket), landing_prefix)
-        for key in keys:
+        records = [key for key in sorted(_live_keys(backend, landing_bucket)) if is_record_key(key, landing_prefix)]
+        for key in records:
             permissions.authorize_call("s3", "GetObject", {"Bucket": landing_bucket, "Key": key}, role)
+        files = in_upload_order(
+            admitted_file(
+                json.loads(backend.get_object(landing_bucket, key).value),  # type: ignore[union-attr]
+                run_prefix=landing_prefix,
+                where=f"s3://{landing_bucket}/{key}",
+            )
+            for key in records
+        )
+        for item in files:
+            permissions.authorize_call("s3", "GetObject", {"Bucket": landing_bucket, "Key": item.object_key}, role)
         with tempfile.TemporaryDirectory(prefix="glue-standin-") as folder:
             root = Path(folder)
-            local_inputs: dict[str, str] = {}
-            for key in keys:
-                path = root / "in" / key
+            inputs: list[SourceFile] = []
+            for item in files:
+                path = root / "in" / item.object_key
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(backend.get_object(landing_bucket, key).value)  # type: ignore[union-attr]
-                local_inputs[str(path)] = f"s3://{landing_bucket}/{key}"
+                path.write_bytes(backend.get_object(landing_bucket, item.object_key).value)  # type: ignore[union-attr]
+                inputs.append(SourceFile(path=str(path), original_key=item.original_key, uploaded=item.uploaded))
             outputs = {str(root / "out" / name): args[f"--{name}_path"] for name in ("curated", "rejected")}
             manifest = run_job(
                 spark_session(),
-                input_paths=list(local_inputs),
+                inputs=inputs,
+                admitted_records=sum(item.records for item in files),
                 curated_path=str(root / "out" / "curated"),
                 rejected_path=str(root / "out" / "rejected"),
                 run_id=run.job_run_id,
-                recorded_as={**local_inputs, **outputs},
+                recorded_as={
+                    **{str(root / "in" / f.object_key): f"s3://{landing_bucket}/{f.object_key}" for f in files},
+                    **outputs,
+                },
             )
             for local, url in outputs.items():
                 _put_folder(backend, Path(local), url, role)
@@ -314,6 +334,11 @@ def _start_spark(log_file: Path | None) -> SparkSession:
         .set("spark.driver.memory", "512m")
         .set("spark.sql.shuffle.partitions", "1")
         .set("spark.sql.session.timeZone", "UTC")
+        # The reader parses each file in a Python worker (glue/reader.py): the worker runs this
+        # interpreter and imports the `glue` package from the repository, as Glue's workers do
+        # from the job's --extra-py-files zip.
+        .set("spark.pyspark.python", sys.executable)
+        .set("spark.executorEnv.PYTHONPATH", str(Path(__file__).resolve().parent.parent))
     )
     if log_file is not None:  # launch_gateway's popen_kwargs: PySpark's hook for the JVM's output
         with log_file.open("ab") as log:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import tempfile
 import zipfile
@@ -42,6 +43,11 @@ CURATED_OBJECT_ACTIONS = (
     "kms:Decrypt",
 )
 
+# Pure-Python libraries the job imports that Glue does not provide, shipped inside the job's zip
+# (no pip install at job start, no internet needed): the installed copy, pinned in requirements.txt.
+# iso4217: the ISO 4217 currency list the currency rule checks against (glue/transform.py).
+JOB_LIBRARIES = ("iso4217",)
+
 
 def glue_worker_type(name: str) -> glue.WorkerType:
     """A worker type as the config names it (GLUE_WORKER_TYPES, "G.1X") as CDK's WorkerType (G_1X)."""
@@ -50,18 +56,32 @@ def glue_worker_type(name: str) -> glue.WorkerType:
     return glue.WorkerType[name.replace(".", "_")]
 
 
-def python_package_zip(package: Path) -> Path:
-    """`package` as a zip archive that keeps its inner names (`glue/transform.py`, ...).
+def python_package_zip(package: Path, *, libraries: Sequence[str] = ()) -> Path:
+    """`package` as a zip archive that keeps its inner names (`glue/transform.py`, ...), with the
+    installed `libraries` (pure-Python packages, data files included) beside it.
 
     Glue puts each `--extra-py-files` object on the path under its S3 object name, and CDK
     names a file asset by its hash (`<hash>.py`, aws/aws-cdk#20481), so single modules cannot be
     imported by their own names; a zip on the path can (zipimport), and its entries keep theirs.
     Deterministic (sorted entries, fixed timestamps): the same sources give the same asset.
     """
+    files = [(f"{package.name}/{path.relative_to(package).as_posix()}", path) for path in sorted(package.rglob("*.py"))]
+    for name in libraries:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise ValueError(
+                f"library {name!r} for the Glue job: not an installed package (pip install -r requirements.txt)"
+            )
+        root = Path(next(iter(spec.submodule_search_locations)))
+        files += [
+            (f"{name}/{path.relative_to(root).as_posix()}", path)
+            for path in sorted(root.rglob("*"))
+            if path.is_file() and "__pycache__" not in path.parts
+        ]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(package.rglob("*.py")):
-            entry = zipfile.ZipInfo(f"{package.name}/{path.relative_to(package).as_posix()}", _ZIP_TIMESTAMP)
+        for name, path in files:
+            entry = zipfile.ZipInfo(name, _ZIP_TIMESTAMP)
             entry.external_attr = 0o644 << 16
             archive.writestr(entry, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
     content = buffer.getvalue()
@@ -324,8 +344,8 @@ class CuratedTransformJob(Construct):
             "Job",
             role=self.role,
             script=glue.Code.from_asset(str(GLUE_CODE / "job.py")),
-            # The whole `glue` package in one zip: the job imports glue.transform, glue.manifest.
-            extra_python_files=[glue.Code.from_asset(str(python_package_zip(GLUE_CODE)))],
+            # The whole `glue` package in one zip, with the libraries it needs that Glue lacks.
+            extra_python_files=[glue.Code.from_asset(str(python_package_zip(GLUE_CODE, libraries=JOB_LIBRARIES)))],
             glue_version=GLUE_VERSION,
             description="Validates one run's landing CSV orders; stages curated Parquet, rejected rows, a manifest.",
             worker_configuration=glue.WorkerConfiguration(

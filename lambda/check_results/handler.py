@@ -3,11 +3,12 @@
 Event (from the state machine):
     {"bucket": str, "key": str, "max_rejected_ratio": float in [0, 1]}
 Response:
-    {"valid": bool, "reason": str, "input_rows": int, "output_rows": int,
+    {"valid": bool, "reason": str, "admitted_records": int, "input_rows": int, "output_rows": int,
      "rejected_rows": int, "rejected_ratio": float, "manifest": "s3://bucket/key"}
 
-Data problems (missing or malformed manifest, counts that do not add up -- input_rows must
-equal output_rows + rejected_rows exactly --, no rows, too many rejects) give ``valid: false``
+Data problems (missing or malformed manifest, counts that do not add up -- input_rows, and the
+records admission counted in the run's files (admitted_records), must each equal output_rows +
+rejected_rows exactly --, no rows, too many rejects) give ``valid: false``
 for the state machine to branch on: it publishes a valid run and quarantines the others. A malformed event is a
 wiring bug and raises ValueError; S3 errors other than a missing key re-raise,
 so the state machine's retry/catch handles them.
@@ -23,12 +24,13 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Mirrors glue/manifest.py (a separate deployment asset, so not importable here);
 # a unit test keeps the two in step.
 MANIFEST_FIELDS: dict[str, type] = {
     "schema_version": int,
     "run_id": str,
+    "admitted_records": int,
     "input_rows": int,
     "output_rows": int,
     "rejected_rows": int,
@@ -36,7 +38,7 @@ MANIFEST_FIELDS: dict[str, type] = {
     "rejected_path": str,
     "input_files": list,
 }
-_COUNT_FIELDS = ("input_rows", "output_rows", "rejected_rows")
+_COUNT_FIELDS = ("admitted_records", "input_rows", "output_rows", "rejected_rows")
 # The job writes a flat object with one list of file names (depth 2). Anything nested much deeper
 # is not a manifest; checked before any value is shown in a reason, so no RecursionError.
 MAX_MANIFEST_DEPTH = 8
@@ -130,7 +132,7 @@ def validate_manifest(manifest: Any) -> dict[str, Any]:
     for field in _COUNT_FIELDS:
         if manifest[field] < 0:
             raise ManifestError(f"manifest field {field!r} is negative: {manifest[field]}")
-    input_rows, output_rows, rejected_rows = (manifest[field] for field in _COUNT_FIELDS)
+    admitted_records, input_rows, output_rows, rejected_rows = (manifest[field] for field in _COUNT_FIELDS)
     if output_rows + rejected_rows != input_rows:
         # Every row read lands in exactly one place: rows lost (or counted twice) fail the run.
         difference = input_rows - output_rows - rejected_rows
@@ -139,12 +141,21 @@ def validate_manifest(manifest: Any) -> dict[str, Any]:
             f"counts do not add up: input_rows {input_rows} != output_rows {output_rows} + "
             f"rejected_rows {rejected_rows} ({what})"
         )
+    if output_rows + rejected_rows != admitted_records:
+        # Admission counted the records of every file as it streamed through; a record the reader
+        # merged, split or skipped shows here, whatever the job's own counts say.
+        difference = admitted_records - output_rows - rejected_rows
+        what = f"{difference} record(s) unaccounted for" if difference > 0 else f"{-difference} record(s) too many"
+        raise ManifestError(
+            f"records do not add up: admitted_records {admitted_records} (counted by admission) != "
+            f"output_rows {output_rows} + rejected_rows {rejected_rows} ({what})"
+        )
     return manifest
 
 
 def evaluate(manifest: dict[str, Any], max_rejected_ratio: float) -> tuple[bool, str, float]:
     """Return (valid, reason, rejected_ratio) for a validated manifest."""
-    input_rows, output_rows, rejected_rows = (manifest[field] for field in _COUNT_FIELDS)
+    input_rows, output_rows, rejected_rows = (manifest[field] for field in _COUNT_FIELDS[1:])
     if input_rows == 0:
         # The run's files hold no rows (header-only files): a valid no-op, said so in the notice,
         # rather than a false failure; there is nothing to publish.

@@ -15,13 +15,18 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from stacks.glue_resources import JOB_LIBRARIES
 from tests.helpers import all_states, definition_of, render
 from tests.rehearsal.assets import AssemblyAssets, s3_object_key, templates_of
+
+if TYPE_CHECKING:
+    from tests.conftest import Synthesized
 
 pytestmark = pytest.mark.slow
 
@@ -84,6 +89,7 @@ def test_glue_job_script_imports_and_parses_its_arguments_as_glue_loads_it(
         for index, run_arguments in enumerate(runs):
             layout = tmp_path / f"{logical_id}-{index}.json"
             resolved_file = tmp_path / f"{logical_id}-{index}-resolved.json"
+            modules_file = tmp_path / f"{logical_id}-{index}-modules.json"
             layout.write_text(
                 json.dumps(
                     {
@@ -99,7 +105,11 @@ def test_glue_job_script_imports_and_parses_its_arguments_as_glue_loads_it(
                 cwd=tmp_path,
                 capture_output=True,
                 text=True,
-                env={**os.environ, "GLUE_REHEARSAL_RESOLVED_OPTIONS": str(resolved_file)},
+                env={
+                    **os.environ,
+                    "GLUE_REHEARSAL_RESOLVED_OPTIONS": str(resolved_file),
+                    "GLUE_REHEARSAL_MODULES": str(modules_file),
+                },
                 timeout=120,
             )
             last_line = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -110,3 +120,50 @@ def test_glue_job_script_imports_and_parses_its_arguments_as_glue_loads_it(
             resolved = json.loads(resolved_file.read_text())
             missing = [name for name in resolved["asked"] if resolved["resolved"].get(name) is None]
             assert not missing, f"{what}: arguments {missing} resolved to nothing"
+            # Glue has none of these: each must come from the job's own assets, not this machine.
+            origins = json.loads(modules_file.read_text())
+            for module in JOB_LIBRARIES:
+                origin = origins.get(module) or "not imported"
+                assert any(origin.startswith(f"{path}{os.sep}") for path in python_paths), (
+                    f"{what}: library {module} came from {origin}, not from --extra-py-files {extra_keys}"
+                )
+
+
+def test_the_deployed_job_package_writes_every_value_its_rules_accept(
+    synth: Callable[[str], Synthesized], tmp_path: Path
+) -> None:
+    """The job's transform, imported from the dev assembly's --extra-py-files archive alone, runs on a
+    Spark session with Spark's defaults and writes a date before 1582-10-15 (Spark refuses that
+    unless told how to rebase: WRITE_ANCIENT_DATETIME), with a currency from the shipped ISO list."""
+    outdir = synth("dev").outdir
+    assets = AssemblyAssets(outdir)
+    [(_stack, logical_id, job, _runs)] = _glue_jobs(outdir)
+    libraries = tmp_path / "python-libs"
+    libraries.mkdir()
+    archives = [
+        str(assets.file_for(s3_object_key(url), what=f"dev: Glue job {logical_id}").materialize(libraries))
+        for url in render(job["DefaultArguments"]["--extra-py-files"]).split(",")
+    ]
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "order_id,customer_id,order_date,amount,currency\nSO-1,C1,1500-03-01,1.00,XOF\nSO-2,C2,2026-01-05,2.00,EUR\n"
+    )
+    layout = tmp_path / "layout.json"
+    layout.write_text(
+        json.dumps(
+            {"python_paths": archives, "inputs": [str(orders)], "admitted_records": 2, "out": str(tmp_path / "out")}
+        )
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-I", str(HERE / "glue_run_runner.py"), str(layout)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    counts = tuple(result["manifest"][c] for c in ("admitted_records", "input_rows", "output_rows", "rejected_rows"))
+    assert (counts, result["dates"]) == ((2, 2, 2, 0), ["1500-03-01", "2026-01-05"])

@@ -72,6 +72,7 @@ def _objects(state: str, event: dict[str, Any]) -> list[list[str]]:
     if state.startswith("Check"):
         manifest = build_manifest(
             run_id="jr_rehearsal",
+            admitted_records=10,
             input_rows=10,
             output_rows=10,
             rejected_rows=0,

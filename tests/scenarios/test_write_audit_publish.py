@@ -74,14 +74,15 @@ def test_a_mixed_input_gives_locally_the_verdict_of_the_spark_job(deployment: Lo
     local.write_bytes(MIXED.encode("utf-8"))
     expected = run_job(
         spark_session(),
-        input_paths=[str(local)],
+        inputs=[str(local)],
+        admitted_records=9,
         curated_path=str(tmp_path / "c"),
         rejected_path=str(tmp_path / "r"),
         run_id="jr",
     )
-    counts = ("input_rows", "output_rows", "rejected_rows")
-    # Curated: SO-1 (O"Brien), SO-3 (the newer of two), SO-6; the other six are rejected.
-    assert tuple(expected[c] for c in counts) == (9, 3, 6)
+    counts = ("admitted_records", "input_rows", "output_rows", "rejected_rows")
+    # Curated: SO-3 (the newer of two), SO-6; the other seven are rejected (O"Brien is no ID).
+    assert tuple(expected[c] for c in counts) == (9, 9, 2, 7)
     s3 = deployment.clients["s3"]
     [key] = [o["Key"] for o in s3.list_objects_v2(Bucket=deployment.curated_bucket, Prefix="manifests/")["Contents"]]
     manifest = s3_json(deployment, key)
@@ -89,7 +90,7 @@ def test_a_mixed_input_gives_locally_the_verdict_of_the_spark_job(deployment: Lo
     # 6/9 rejected is over the threshold: refused locally as the deployed job's manifest makes it.
     [transform] = transform_runs(deployment)
     assert (execution["status"], transform["status"], transform["error"]) == ("FAILED", "FAILED", "ValidationFailed")
-    assert transform["cause"] == "rejected ratio 0.6667 (6/9) exceeds threshold 0.1000"
+    assert transform["cause"] == "rejected ratio 0.7778 (7/9) exceeds threshold 0.1000"
     assert published(deployment) == {}
 
 

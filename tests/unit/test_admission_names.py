@@ -113,10 +113,10 @@ def test_a_retried_batch_finds_surprising_names_by_their_records(adm: ModuleType
     assert again == first and keys(s3) == moved
 
 
-def test_the_jobs_listing_reads_the_admitted_files_not_their_records() -> None:
-    from glue.run import run_input_keys
+def test_the_job_finds_the_run_by_its_admission_records_not_by_listing_files() -> None:
+    from glue.admission_records import is_record_key
 
     folder = f"landing/run={RUN}/"
     listed = [record_of("incoming/a.csv"), landed("incoming/a.csv"), folder]
 
-    assert run_input_keys(listed, folder) == [landed("incoming/a.csv")]
+    assert [key for key in listed if is_record_key(key, folder)] == [record_of("incoming/a.csv")]

@@ -35,16 +35,20 @@ def load_handler() -> ModuleType:
 
 
 def manifest(**overrides: Any) -> dict[str, Any]:
-    """A manifest as the Glue job writes it (40 in, 38 out, 2 rejected), with overrides."""
+    """A manifest as the Glue job writes it (40 admitted and in, 38 out, 2 rejected), with overrides;
+    admission's count follows input_rows unless overridden too."""
     base = build_manifest(
         run_id="jr_0123456789abcdef",
+        admitted_records=40,
         input_rows=40,
         output_rows=38,
         rejected_rows=2,
         output_path="s3://curated/orders/",
         rejected_path="s3://curated/rejected/orders/",
     )
-    return {**base, **overrides}
+    input_rows = overrides.get("input_rows")
+    follows = isinstance(input_rows, int) and not isinstance(input_rows, bool)
+    return {**base, **({"admitted_records": input_rows} if follows else {}), **overrides}
 
 
 @pytest.fixture
@@ -105,6 +109,7 @@ def test_valid_manifest(handler_module: ModuleType, s3: Any) -> None:
     assert invoke(handler_module) == {
         "valid": True,
         "reason": "ok: rejected ratio 0.0500 within threshold 0.1000",
+        "admitted_records": 40,
         "input_rows": 40,
         "output_rows": 38,
         "rejected_rows": 2,
@@ -123,6 +128,7 @@ def test_missing_manifest(handler_module: ModuleType, s3: Any) -> None:
     assert invoke(handler_module) == {
         "valid": False,
         "reason": f"manifest {URI} not found",
+        "admitted_records": 0,
         "input_rows": 0,
         "output_rows": 0,
         "rejected_rows": 0,
@@ -223,7 +229,7 @@ def test_wrong_field_type(handler_module: ModuleType, s3: Any, field: str, value
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
-        ({"schema_version": 2}, "manifest field 'schema_version' is 2; only 1 is supported"),
+        ({"schema_version": 1}, "manifest field 'schema_version' is 1; only 2 is supported"),
         ({"rejected_rows": -1}, "manifest field 'rejected_rows' is negative: -1"),
         (
             {"output_rows": 39},
@@ -243,8 +249,37 @@ def test_wrong_field_type(handler_module: ModuleType, s3: Any, field: str, value
             "counts do not add up: input_rows 0 != output_rows 0 + rejected_rows 3 (3 row(s) too many)",
         ),
         ({"input_rows": 4, "output_rows": 0, "rejected_rows": 4}, "no rows written"),
+        (
+            # The issue's CRLF file with LF rows appended, read by Spark's own CSV reader: admission
+            # counted 100 records, the job read 51 (50 LF rows as one) and its own counts added up.
+            {"admitted_records": 100, "input_rows": 51, "output_rows": 50, "rejected_rows": 1},
+            "records do not add up: admitted_records 100 (counted by admission) != output_rows 50 + "
+            "rejected_rows 1 (49 record(s) unaccounted for)",
+        ),
+        (
+            {"admitted_records": 39},
+            "records do not add up: admitted_records 39 (counted by admission) != output_rows 38 + "
+            "rejected_rows 2 (1 record(s) too many)",
+        ),
+        (
+            # Files in the run the job read nothing from.
+            {"admitted_records": 5, "input_rows": 0, "output_rows": 0, "rejected_rows": 0},
+            "records do not add up: admitted_records 5 (counted by admission) != output_rows 0 + "
+            "rejected_rows 0 (5 record(s) unaccounted for)",
+        ),
     ],
-    ids=["schema_version", "negative", "too_many", "rows_lost", "one_row_lost", "rows_from_nowhere", "no_output"],
+    ids=[
+        "schema_version",
+        "negative",
+        "too_many",
+        "rows_lost",
+        "one_row_lost",
+        "rows_from_nowhere",
+        "no_output",
+        "records_merged_by_the_reader",
+        "records_from_nowhere",
+        "admitted_files_not_read",
+    ],
 )
 def test_invalid_manifest_content(handler_module: ModuleType, s3: Any, overrides: dict[str, Any], reason: str) -> None:
     put(s3, manifest(**overrides))
@@ -283,6 +318,7 @@ def test_rejected_ratio_above_threshold(handler_module: ModuleType, s3: Any) -> 
     assert result == {
         "valid": False,
         "reason": "rejected ratio 0.1250 (5/40) exceeds threshold 0.1000",
+        "admitted_records": 40,
         "input_rows": 40,
         "output_rows": 35,
         "rejected_rows": 5,

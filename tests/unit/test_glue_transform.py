@@ -9,7 +9,17 @@ import pytest
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql.types import DateType, DecimalType, StringType, StructField, StructType
 
-from glue.transform import REJECT_REASON, SCHEMA, SchemaError, raw_schema, read_orders, transform
+from glue.transform import (
+    ID_RULE,
+    REJECT_REASON,
+    SCHEMA,
+    SOURCE_KEY,
+    SOURCE_LINE,
+    SchemaError,
+    raw_schema,
+    read_orders,
+    transform,
+)
 
 # Every test here runs Spark jobs on the shared local session.
 pytestmark = pytest.mark.slow
@@ -84,8 +94,8 @@ def test_output_schemas(spark: SparkSession) -> None:
         "amount": DecimalType(12, 2),
         "currency": StringType(),
     }
-    assert result.rejected.columns == [*COLUMNS, REJECT_REASON]
-    assert all(field.dataType == StringType() for field in result.rejected.schema.fields)
+    assert result.rejected.columns == [*COLUMNS, REJECT_REASON, SOURCE_KEY, SOURCE_LINE]
+    assert all(field.dataType == StringType() for field in result.rejected.schema.fields[:-1])
 
 
 # (column, raw value, expected reject_reason); each case changes one column of GOOD.
@@ -111,16 +121,31 @@ REJECT_CASES: list[tuple[str, str | None, str]] = [
     ("amount", "-0.01", "amount: negative"),
     ("amount", "-250.00", "amount: negative"),
     ("currency", "", "currency: required"),
-    ("currency", "EURO", "currency: not 3 letters"),
-    ("currency", "E1R", "currency: not 3 letters"),
-    ("currency", "€", "currency: not 3 letters"),
-    # Null-like IDs are rejected, whatever their case.
-    ("order_id", "NULL", "order_id: null-like"),
-    ("order_id", "n/a", "order_id: null-like"),
-    ("order_id", " - ", "order_id: null-like"),
-    ("order_id", "None", "order_id: null-like"),
-    ("customer_id", "N/A", "customer_id: null-like"),
-    ("customer_id", "?", "customer_id: null-like"),
+    ("currency", "EURO", "currency: not 3 letters A-Z"),
+    ("currency", "E1R", "currency: not 3 letters A-Z"),
+    ("currency", "€", "currency: not 3 letters A-Z"),
+    # ISO 4217 (the iso4217 library's list): "no currency", testing, a metal, not a code at all.
+    ("currency", "XXX", "currency: not an ISO 4217 currency (with minor units)"),
+    ("currency", "XTS", "currency: not an ISO 4217 currency (with minor units)"),
+    ("currency", "XAU", "currency: not an ISO 4217 currency (with minor units)"),
+    ("currency", "ABC", "currency: not an ISO 4217 currency (with minor units)"),
+    # A dotless ı is not I: Spark's upper() would have made "ınr" INR.
+    ("currency", "ınr", "currency: not 3 letters A-Z"),
+    # IDs follow a pattern (ID_PATTERN): null spellings, placeholders and words are not IDs.
+    ("order_id", "NULL", f"order_id: {ID_RULE}"),
+    ("order_id", "n/a", f"order_id: {ID_RULE}"),
+    ("order_id", " - ", f"order_id: {ID_RULE}"),
+    ("order_id", "None", f"order_id: {ID_RULE}"),
+    ("order_id", "#N/A", f"order_id: {ID_RULE}"),
+    ("order_id", "(null)", f"order_id: {ID_RULE}"),
+    ("order_id", "undefined", f"order_id: {ID_RULE}"),
+    ("order_id", "NaN", f"order_id: {ID_RULE}"),
+    ("order_id", "SO-1-", f"order_id: {ID_RULE}"),
+    ("order_id", "SO 1", f"order_id: {ID_RULE}"),
+    ("order_id", "S" * 64 + "1", f"order_id: {ID_RULE}"),
+    ("customer_id", "N/A", f"customer_id: {ID_RULE}"),
+    ("customer_id", "?", f"customer_id: {ID_RULE}"),
+    ("customer_id", "O'Brien-1", f"customer_id: {ID_RULE}"),
     # Invisible, format and control characters inside an ID are rejected, not normalised.
     ("order_id", "SO-1\u200b", "order_id: invisible, format or control character"),
     ("order_id", "\ufeffSO-2", "order_id: invisible, format or control character"),
@@ -144,6 +169,11 @@ ACCEPT_CASES: list[tuple[str, str, object]] = [
     ("amount", "9999999999.99", Decimal("9999999999.99")),
     ("amount", "000000000012.30", Decimal("12.30")),
     ("currency", "gbp", "GBP"),
+    ("currency", "XOF", "XOF"),
+    ("currency", "jpy", "JPY"),
+    ("customer_id", "7", "7"),
+    ("customer_id", "a.b_c/d-1", "a.b_c/d-1"),
+    ("customer_id", "C" * 63 + "1", "C" * 63 + "1"),
 ]
 
 
@@ -189,20 +219,20 @@ def test_reason_names_first_failed_rule_in_schema_order(spark: SparkSession) -> 
 def test_duplicate_order_id_keeps_the_newest_row(spark: SparkSession) -> None:
     # One frame stands for one file: the last record of an order_id wins.
     rows = [
-        row(customer_id="CUST-B", amount="10.00"),
-        row(customer_id="CUST-C", amount="30.00"),
-        row(customer_id="CUST-A", amount="20.00"),
+        row(customer_id="CUST-B2", amount="10.00"),
+        row(customer_id="CUST-C3", amount="30.00"),
+        row(customer_id="CUST-A1", amount="20.00"),
         row(order_id="SO-2026-000002"),
     ]
     curated, rejected = run(spark, *rows)
 
     assert sorted((r.order_id, r.customer_id, r.amount) for r in curated) == [
-        ("SO-2026-000001", "CUST-A", Decimal("20.00")),
+        ("SO-2026-000001", "CUST-A1", Decimal("20.00")),
         ("SO-2026-000002", "CUST-00001", Decimal("10.00")),
     ]
     assert sorted((r.customer_id, r[REJECT_REASON]) for r in rejected) == [
-        ("CUST-B", "order_id: duplicate"),
-        ("CUST-C", "order_id: duplicate"),
+        ("CUST-B2", "order_id: duplicate"),
+        ("CUST-C3", "order_id: duplicate"),
     ]
 
 
@@ -235,7 +265,7 @@ def test_extra_input_columns_are_dropped(spark: SparkSession) -> None:
     result = transform(raw)
 
     assert result.curated.columns == COLUMNS
-    assert result.rejected.columns == [*COLUMNS, REJECT_REASON]
+    assert result.rejected.columns == [*COLUMNS, REJECT_REASON, SOURCE_KEY, SOURCE_LINE]
 
 
 def test_missing_columns_raise_schema_error_naming_them(spark: SparkSession) -> None:
@@ -272,7 +302,7 @@ def test_sample_orders_mostly_bad(spark: SparkSession) -> None:
     assert sorted((r.customer_id or "", r[REJECT_REASON]) for r in result.rejected.collect()) == [
         ("", "customer_id: required"),
         ("CUST-00087", "order_date: not yyyy-MM-dd"),
-        ("CUST-00311", "currency: not 3 letters"),
+        ("CUST-00311", "currency: not 3 letters A-Z"),
         ("CUST-00620", "order_id: required"),
         ("CUST-00955", "amount: negative"),
         ("CUST-01002", "amount: not decimal(12,2)"),

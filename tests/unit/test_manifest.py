@@ -13,6 +13,7 @@ from glue.manifest import build_manifest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VALID: dict[str, Any] = {
     "run_id": "jr_0123456789abcdef",
+    "admitted_records": 40,
     "input_rows": 40,
     "output_rows": 38,
     "rejected_rows": 2,
@@ -25,7 +26,7 @@ VALID: dict[str, Any] = {
 def test_manifest_has_exact_shape_and_survives_json() -> None:
     manifest = build_manifest(**VALID)
 
-    assert manifest == {"schema_version": 1, **VALID}
+    assert manifest == {"schema_version": 2, **VALID}
     assert json.loads(json.dumps(manifest)) == manifest
 
 
@@ -39,7 +40,7 @@ def test_manifest_module_imports_without_pyspark() -> None:
     assert completed.returncode == 0, completed.stderr
 
 
-@pytest.mark.parametrize("field", ["input_rows", "output_rows", "rejected_rows"])
+@pytest.mark.parametrize("field", ["admitted_records", "input_rows", "output_rows", "rejected_rows"])
 @pytest.mark.parametrize("value", [-1, True, 1.0, "3", None])
 def test_bad_count_raises(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"{field} must be a non-negative int, got {value!r}"):
@@ -55,6 +56,6 @@ def test_bad_text_raises(field: str, value: object) -> None:
 
 def test_zero_counts_are_allowed() -> None:
     # An empty batch is a fact to record; judging it is the Lambda's job.
-    manifest = build_manifest(**{**VALID, "input_rows": 0, "output_rows": 0, "rejected_rows": 0})
+    manifest = build_manifest(**{**VALID, "admitted_records": 0, "input_rows": 0, "output_rows": 0, "rejected_rows": 0})
 
     assert (manifest["input_rows"], manifest["output_rows"], manifest["rejected_rows"]) == (0, 0, 0)
