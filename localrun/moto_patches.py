@@ -54,7 +54,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-from localrun import local_logs
+from localrun import local_logs, moto_redrive
 from localrun.assembly import ACCOUNT_ID, PARTITION
 from localrun.glue_standin import LocalGlue
 
@@ -891,6 +891,21 @@ REGISTRY: tuple[MotoPatch, ...] = (
         _apply_lambda_in_process,
         None,
         no_probe_because="reproducing it needs Docker; without Docker moto cannot invoke at all",
+    ),
+    MotoPatch(
+        "sfn-redrive-execution",
+        "RedriveExecution is not implemented, the context object has no Execution.RedriveCount and "
+        "DescribeExecution no redrive fields; AWS resumes a failed, timed-out or aborted Standard "
+        "execution from the state it stopped in, with that state's recorded input (localrun/moto_redrive.py)",
+        moto_redrive.apply_redrive,
+        moto_redrive.probe_redrive,
+    ),
+    MotoPatch(
+        "sfn-status-change-events",
+        'executions emit no "Step Functions Execution Status Change" event; AWS sends one to '
+        "EventBridge whenever an execution's status changes (localrun/moto_redrive.py)",
+        moto_redrive.apply_status_change_events,
+        moto_redrive.probe_status_change_events,
     ),
     MotoPatch(
         "crawl-status-names",
