@@ -136,7 +136,7 @@ class LocalDeployment:
             function_dead_letters=_function_dead_letters(resolver, pipeline),
         )
         # Step Functions sends every execution's status change to EventBridge: the rules route it.
-        moto_redrive.on_status_change(deployment.deliver)
+        moto_redrive.on_status_change(deployment.route_status_change)
         return deployment
 
     # -- events --------------------------------------------------------------------------
@@ -171,6 +171,18 @@ class LocalDeployment:
                 continue
             started += self._invoke_targets(rule, event)
         return started
+
+    def route_status_change(self, event: dict[str, Any]) -> None:
+        """A "Step Functions Execution Status Change" event, routed as EventBridge would.
+
+        Only this deployment's executions: one a previous mock context left running ends in its own
+        thread and would otherwise notify into this deployment's topic (its names are the same).
+        """
+        try:
+            self.clients["stepfunctions"].describe_execution(executionArn=event["detail"]["executionArn"])
+        except ClientError:
+            return
+        self.deliver(event)
 
     def schedule_tick(self) -> list[str]:
         started = []

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from moto.core.exceptions import AWSError
 from moto.core.responses import ActionResult
@@ -73,7 +73,7 @@ class _RedriveWorker(worker_module.ExecutionWorker):
 
     def _execution_logic(self) -> None:
         program = self._get_evaluation_entrypoint()
-        program.start_at = StartAt(self.resume_at)  # type: ignore[misc]  # this parse of the definition only
+        program.start_at = StartAt(self.resume_at)  # type: ignore[attr-defined]  # this parse of the definition only
         env = self._get_evaluation_environment()
         env.event_manager = self.previous.event_manager  # the same history, its ids continued
         env.states.reset(self.resume_input)
@@ -81,8 +81,9 @@ class _RedriveWorker(worker_module.ExecutionWorker):
         env.event_manager.add_event(
             context=env.event_history_context,
             event_type=HistoryEventType.ExecutionRedriven,
-            event_details=EventDetails(
-                executionRedrivenEventDetails=ExecutionRedrivenEventDetails(redriveCount=self.redrive_count)
+            event_details=cast(
+                EventDetails,
+                {"executionRedrivenEventDetails": ExecutionRedrivenEventDetails(redriveCount=self.redrive_count)},
             ),
             update_source_event_id=False,
         )
@@ -150,7 +151,8 @@ def apply_redrive(runtime: Any) -> None:
     def evaluation_environment(worker: Any) -> Any:
         env = original_environment(worker)
         # $$.Execution.RedriveCount: 0 until the execution is redriven (child frames share this dict).
-        env.states.context_object.context_object_data["Execution"]["RedriveCount"] = getattr(worker, "redrive_count", 0)
+        execution_data = cast(dict[str, Any], env.states.context_object.context_object_data["Execution"])
+        execution_data["RedriveCount"] = getattr(worker, "redrive_count", 0)
         return env
 
     runtime.replace(worker_cls, "_get_evaluation_environment", evaluation_environment)

@@ -14,12 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from localrun import moto_redrive
 from localrun.deployment import LocalDeployment, object_created_event
 from localrun.pricing import STEP_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 SAMPLE_KEY = "orders/2026-11-24/orders.csv"
+
+
+# expected_failed_stage of a run whose stage depends on timing: one unsuccessful notice, naming
+# whichever stage the run stopped in (the scenario's check compares it with the run's history).
+STOPPED_IN_ANY_STAGE = "*"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -238,6 +244,7 @@ def _redrive_after_fix(deployment: LocalDeployment) -> list[str]:
     [execution] = _put("orders.csv")(deployment)
     if deployment.wait(execution)["status"] != "FAILED":
         return [execution]
+    moto_redrive.wait_for_deliveries()  # the FAILED notice has arrived
     deployment.faults.job_outcome = "SUCCEEDED"  # the cause fixed
     deployment.clients["stepfunctions"].redrive_execution(executionArn=execution)
     return [execution]
@@ -270,7 +277,8 @@ def _check_redriven_once(deployment: LocalDeployment, report: dict[str, Any]) ->
 
 
 def _pipeline_timed_out(deployment: LocalDeployment) -> list[str]:
-    """A run that hits the pipeline's own timeout (lowered here to 4 s: the crawl keeps running)."""
+    """A run that hits the pipeline's own timeout (lowered here to 4 s: the crawl keeps running; on a
+    busy machine the run may still be in admission, which the notice then names)."""
     sfn, machine = deployment.clients["stepfunctions"], deployment.state_machines["pipeline"]
     definition = json.loads(sfn.describe_state_machine(stateMachineArn=machine)["definition"])
     sfn.update_state_machine(stateMachineArn=machine, definition=json.dumps({**definition, "TimeoutSeconds": 4}))
@@ -475,7 +483,7 @@ SCENARIOS: dict[str, Scenario] = {
             faults={"crawl_polls": 1000},
             act=_pipeline_timed_out,
             expected_statuses=("TIMED_OUT",),
-            expected_failed_stage="crawl",
+            expected_failed_stage=STOPPED_IN_ANY_STAGE,
             check=_check_timed_out_notice,
         ),
         Scenario(
@@ -574,7 +582,11 @@ def run_scenario(
     report["as_expected"] = (
         not report["problems"]
         and tuple(report["statuses"]) == scenario.expected_statuses
-        and failed_stages == ([scenario.expected_failed_stage] if scenario.expected_failed_stage else [])
+        and (
+            len(failed_stages) == 1
+            if scenario.expected_failed_stage == STOPPED_IN_ANY_STAGE
+            else failed_stages == ([scenario.expected_failed_stage] if scenario.expected_failed_stage else [])
+        )
         and len(dead_letters) == scenario.expected_dead_letters
     )
     return report

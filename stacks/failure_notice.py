@@ -77,6 +77,7 @@ class FailureNotice(Construct):
                 "TOPIC_ARN": observability.alarm_topic.topic_arn,
                 "QUARANTINE_LOCATION": quarantine_location,
             },
+            environment_encryption=observability.log_key,
             dead_letter_queue=dead_letter_queue,
             # One notice per unsuccessful execution: two is headroom, and the cap keeps a burst of
             # failures from taking the account's concurrency.

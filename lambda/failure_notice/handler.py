@@ -83,7 +83,8 @@ def resume_advice(
             "quarantine_record": record,
             "why": "the check refused the run's rows: a redrive runs the job over the same files and fails the "
             "same way. Read the quarantine record; to publish the run as it is, replay it (publishes once, "
-            "deletes the record); to reject it, fix the source file and upload it again as a new file",
+            "deletes the record); to reject it, delete the record, then upload the fixed file as a new file "
+            "(a replay is then refused: the rows are never published twice)",
         }
     if status not in UNSUCCESSFUL:
         return {"action": "none", "command": None, "why": f"the execution is {status}"}
