@@ -287,19 +287,28 @@ def apply_status_change_events(runtime: Any) -> None:
 
 
 def probe_status_change_events() -> bool:
-    """True while plain moto sends no status change event to EventBridge (a rule's target never sees one)."""
+    """True while an ended execution reaches neither an EventBridge rule's target nor the listeners.
+
+    Plain moto: nothing arrives (the listeners are only called by this entry's patch; the SQS
+    target would receive the event once upstream sends it to EventBridge).
+    """
     from localrun import moto_patches
 
-    with moto_patches._plain_moto() as clients:
-        import boto3
+    heard: list[dict[str, Any]] = []
+    _listeners.append(heard.append)
+    try:
+        with moto_patches._plain_moto() as clients:
+            import boto3
 
-        events, sqs, sfn = boto3.client("events"), boto3.client("sqs"), clients["stepfunctions"]
-        queue = sqs.create_queue(QueueName="status-changes")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="status", EventPattern='{"source": ["aws.states"]}')
-        events.put_targets(Rule="status", Targets=[{"Id": "q", "Arn": queue_arn}])
-        arn = moto_patches._create_machine(
-            clients, "status", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
-        )
-        _wait(sfn, sfn.start_execution(stateMachineArn=arn, name="status-run")["executionArn"])
-        return not sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages")
+            events, sqs, sfn = boto3.client("events"), boto3.client("sqs"), clients["stepfunctions"]
+            queue = sqs.create_queue(QueueName="status-changes")["QueueUrl"]
+            attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+            events.put_rule(Name="status", EventPattern='{"source": ["aws.states"]}')
+            events.put_targets(Rule="status", Targets=[{"Id": "q", "Arn": attributes["QueueArn"]}])
+            definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+            arn = moto_patches._create_machine(clients, "status", definition)
+            _wait(sfn, sfn.start_execution(stateMachineArn=arn, name="status-run")["executionArn"])
+            wait_for_deliveries()
+            return not heard and not sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages")
+    finally:
+        _listeners.remove(heard.append)
