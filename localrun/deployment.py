@@ -26,7 +26,7 @@ import boto3
 from botocore.exceptions import ClientError
 from moto.events.models import EventPattern
 
-from localrun import moto_patches, permissions
+from localrun import moto_patches, moto_redrive, permissions
 from localrun.assembly import ACCOUNT_ID, PARTITION, REGION, CloudAssembly, Resolver, StackTemplate, physical_name
 from localrun.glue_standin import GlueFaults
 
@@ -89,6 +89,7 @@ class LocalDeployment:
     rules: list[RuleSpec]
     faults: GlueFaults
     queue_urls: dict[str, str] = field(default_factory=dict)  # queue ARN -> URL (the rules' DLQs)
+    function_dead_letters: dict[str, str] = field(default_factory=dict)  # function ARN -> its DLQ's ARN
 
     # -- bring-up ------------------------------------------------------------------------
     @classmethod
@@ -121,7 +122,7 @@ class LocalDeployment:
         )
         admit_id, admit = pipeline.one("AWS::Lambda::Function", "AdmissionStageAdmitFiles")
         landing_prefix = admit["Properties"]["Environment"]["Variables"]["LANDING_PREFIX"]
-        return cls(
+        deployment = cls(
             assembly=assembly,
             clients=clients,
             state_machines=machines,
@@ -135,7 +136,11 @@ class LocalDeployment:
             rules=rules,
             faults=glue.faults,
             queue_urls=queue_urls,
+            function_dead_letters=_function_dead_letters(resolver, pipeline),
         )
+        # Step Functions sends every execution's status change to EventBridge: the rules route it.
+        moto_redrive.on_status_change(deployment.route_status_change)
+        return deployment
 
     # -- events --------------------------------------------------------------------------
     def put_landing_object(self, key: str, body: bytes) -> list[str]:
@@ -170,6 +175,18 @@ class LocalDeployment:
             started += self._invoke_targets(rule, event)
         return started
 
+    def route_status_change(self, event: dict[str, Any]) -> None:
+        """A "Step Functions Execution Status Change" event, routed as EventBridge would.
+
+        Only this deployment's executions: one a previous mock context left running ends in its own
+        thread and would otherwise notify into this deployment's topic (its names are the same).
+        """
+        try:
+            self.clients["stepfunctions"].describe_execution(executionArn=event["detail"]["executionArn"])
+        except ClientError:
+            return
+        self.deliver(event)
+
     def schedule_tick(self) -> list[str]:
         started = []
         for rule in self.rules:
@@ -182,6 +199,9 @@ class LocalDeployment:
         """Start each target; an event EventBridge cannot deliver goes to the target's dead-letter queue."""
         started = []
         for target in rule.targets:
+            if ":lambda:" in target["Arn"]:
+                self._invoke_function(target, event)
+                continue
             try:
                 name = eventbridge_execution_name(event)
                 with permissions.acting_as(permissions.Principal(target["RoleArn"]) if "RoleArn" in target else None):
@@ -209,6 +229,26 @@ class LocalDeployment:
                 "ERROR_MESSAGE": {"DataType": "String", "StringValue": message[:256] or code},
             },
         )
+
+    def _invoke_function(self, target: dict[str, Any], event: dict[str, Any]) -> None:
+        """A Lambda target: invoked asynchronously on AWS; here its handler runs in-process, and an
+        error it raises goes to the function's dead-letter queue, as Lambda's retries would end."""
+        handler = moto_patches.active().lambda_handlers[target["Arn"]]
+        try:
+            handler(target_input(target, event), None)
+        except Exception as error:  # noqa: BLE001  # what Lambda reports for an asynchronous invocation
+            logging.getLogger("localrun.eventbridge").error("%s failed: %s", target["Arn"], error)
+            dlq = self.function_dead_letters.get(target["Arn"])
+            if dlq not in self.queue_urls:
+                raise
+            self.clients["sqs"].send_message(
+                QueueUrl=self.queue_urls[dlq],
+                MessageBody=json.dumps(event),
+                MessageAttributes={
+                    "ErrorCode": {"DataType": "String", "StringValue": "200"},
+                    "ErrorMessage": {"DataType": "String", "StringValue": str(error)[:256] or type(error).__name__},
+                },
+            )
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Events parked in the rules' dead-letter queues (drained), with the error that parked them."""
@@ -261,7 +301,9 @@ class LocalDeployment:
         ]
 
     def notifications(self) -> list[dict[str, Any]]:
-        """Every SNS message published so far (drains the reader queue)."""
+        """Every SNS message published so far (drains the reader queue), once ended executions' status
+        changes have been delivered (their notices published)."""
+        moto_redrive.wait_for_deliveries()
         sqs, found = self.clients["sqs"], cast(list[dict[str, Any]], [])
         while True:
             batch = sqs.receive_message(
@@ -402,6 +444,16 @@ def _create_queues(clients: dict[str, Any], resolver: Resolver, pipeline: StackT
         ids = resolver.physical[(pipeline.name, logical_id)]
         queue_urls[ids["Arn"]] = clients["sqs"].create_queue(QueueName=ids["QueueName"])["QueueUrl"]
     return queue_urls
+
+
+def _function_dead_letters(resolver: Resolver, pipeline: StackTemplate) -> dict[str, str]:
+    """Function ARN -> the ARN of its asynchronous-invocation dead-letter queue, where it has one."""
+    found = {}
+    for logical_id, function in pipeline.resources("AWS::Lambda::Function").items():
+        config = resolver.resolve(pipeline.name, function["Properties"]).get("DeadLetterConfig")
+        if config:
+            found[resolver.physical[(pipeline.name, logical_id)]["Arn"]] = config["TargetArn"]
+    return found
 
 
 def _read_rules(resolver: Resolver, pipeline: StackTemplate) -> list[RuleSpec]:

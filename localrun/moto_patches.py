@@ -62,7 +62,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-from localrun import limits, local_logs, permissions
+from localrun import limits, local_logs, moto_redrive, permissions
 from localrun.assembly import ACCOUNT_ID, PARTITION
 from localrun.glue_standin import LocalGlue
 
@@ -1067,6 +1067,21 @@ REGISTRY: tuple[MotoPatch, ...] = (
         "'PendingConfirmation' until the recipient follows the link in the confirmation message",
         _apply_email_confirmation,
         _probe_email_confirmation,
+    ),
+    MotoPatch(
+        "sfn-redrive-execution",
+        "RedriveExecution is not implemented, the context object has no Execution.RedriveCount and "
+        "DescribeExecution no redrive fields; AWS resumes a failed, timed-out or aborted Standard "
+        "execution from the state it stopped in, with that state's recorded input (localrun/moto_redrive.py)",
+        moto_redrive.apply_redrive,
+        moto_redrive.probe_redrive,
+    ),
+    MotoPatch(
+        "sfn-status-change-events",
+        'executions emit no "Step Functions Execution Status Change" event; AWS sends one to '
+        "EventBridge whenever an execution's status changes (localrun/moto_redrive.py)",
+        moto_redrive.apply_status_change_events,
+        moto_redrive.probe_status_change_events,
     ),
     MotoPatch(
         "crawl-status-names",

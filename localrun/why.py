@@ -14,8 +14,11 @@ execution (`states:startExecution.sync:2`: the TaskFailed cause holds the child'
 and its failed state; then the log lines where AWS writes them (a Glue job run's `ErrorMessage`
 and `/aws-glue/jobs/error`, stream = run id; a crawl's `/aws-glue/crawlers`, stream = crawler name;
 a Lambda's `/aws/lambda/<function>` during its invocation; the state machine's own log group);
-console links; and the `aws stepfunctions redrive-execution` command when the execution can be
-redriven (Standard, failed, timed out or aborted, stopped less than 14 days ago).
+console links; and what finishes the run's work, as the failure notice says it
+(`resume_advice` in lambda/failure_notice/handler.py): the `aws stepfunctions redrive-execution`
+command when a redrive will help (the execution can be redriven: Standard, failed, timed out or
+aborted, stopped less than 14 days ago; and the error is not one a redrive repeats), the replay of
+the quarantined run and its quarantine record after ValidationFailed.
 """
 
 from __future__ import annotations
@@ -473,14 +476,37 @@ def diagnose(clients: dict[str, Any], execution_arn: str, *, region: str, depth:
         )
     if diagnosis.child is None:
         gather_logs(clients, events, diagnosis)
+    if diagnosis.stage is None and depth == 0:
+        diagnosis.stage = _notice_module().stage_of(diagnosis.failed_state, diagnosis.deepest().error)
     _attempt(diagnosis, "whether it can be redriven", lambda: _redrive(sfn, execution, diagnosis))
     return diagnosis
+
+
+def _notice_module() -> Any:
+    """lambda/failure_notice/handler.py (a deployment asset, not a package): the notice's own advice."""
+    import importlib.util
+
+    path = ROOT / "lambda" / "failure_notice" / "handler.py"
+    spec = importlib.util.spec_from_file_location("failure_notice_handler", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_of(sfn: Any, diagnosis: Diagnosis) -> str | None:
+    """The run a failed stage execution worked on (its input's run.name)."""
+    if diagnosis.child is None:
+        return None
+    stage_input = _json(sfn.describe_execution(executionArn=diagnosis.child.execution_arn).get("input"))
+    run = stage_input.get("run") if isinstance(stage_input, dict) else None
+    return run.get("name") if isinstance(run, dict) else None
 
 
 def _redrive(sfn: Any, execution: dict[str, Any], diagnosis: Diagnosis) -> None:
     machine_type = sfn.describe_state_machine(stateMachineArn=diagnosis.state_machine_arn).get("type", "STANDARD")
     stopped = diagnosis.stopped or datetime.now(UTC)
-    status = execution.get("redriveStatus")  # AWS says it itself; moto does not
+    status = execution.get("redriveStatus")  # AWS reports it (and the local redrive shim)
     if status:
         redrivable, reason = status == "REDRIVABLE", execution.get("redriveStatusReason", status)
     elif machine_type != "STANDARD":
@@ -489,20 +515,26 @@ def _redrive(sfn: Any, execution: dict[str, Any], diagnosis: Diagnosis) -> None:
         redrivable, reason = False, f"stopped {stopped:%Y-%m-%d}, more than 14 days ago"
     else:
         redrivable, reason = True, ""
-    if redrivable:
-        diagnosis.redrive = f"aws stepfunctions redrive-execution --execution-arn {diagnosis.execution_arn}"
-        if diagnosis.caught:
-            diagnosis.redrive_note = (
-                f"redrive continues from the unsuccessful step; this run caught the error and ended in "
-                f"the Fail state {diagnosis.end_state!r}, so fix the cause first, or start a new run"
-            )
-    else:
-        diagnosis.redrive_note = f"not redrivable: {reason}"
-    original_input = f"aws stepfunctions describe-execution --execution-arn {diagnosis.execution_arn}"
-    diagnosis.rerun = (
-        f"aws stepfunctions start-execution --state-machine-arn {diagnosis.state_machine_arn} "
-        f'--input "$({original_input} --query input --output text)"'
+    deepest = diagnosis.deepest()
+    advice = _notice_module().resume_advice(
+        status=diagnosis.status,
+        state=diagnosis.failed_state,
+        error=deepest.end_error if deepest.caught else deepest.error,
+        execution=diagnosis.execution_arn,
+        run=_run_of(sfn, diagnosis),
+        transform_machine=diagnosis.child.state_machine_arn if diagnosis.child else None,
     )
+    if advice["action"] == "redrive" and redrivable:
+        diagnosis.redrive = advice["command"]
+        diagnosis.redrive_note = advice["why"]
+    elif advice["action"] == "redrive":
+        diagnosis.redrive_note = f"not redrivable: {reason}; upload the files again to start a new run"
+    elif advice["action"] == "replay":
+        # A redrive would run the job over the same rows and fail the same way: the replay decides.
+        diagnosis.rerun = advice["command"]
+        diagnosis.redrive_note = f"quarantine record: {advice['quarantine_record']}; {advice['why']}"
+    else:
+        diagnosis.redrive_note = advice["why"]
 
 
 def render(diagnosis: Diagnosis, *, width: int = 160) -> str:
@@ -550,9 +582,10 @@ def render(diagnosis: Diagnosis, *, width: int = 160) -> str:
     lines.append("  next:")
     if root.redrive:
         lines.append(f"    {root.redrive}")
+    if root.rerun:
+        lines.append(f"    {root.rerun}")
     if root.redrive_note:
         lines.append(f"    ({root.redrive_note})")
-    lines.append(f"    {root.rerun}")
     return "\n".join(lines) + "\n"
 
 

@@ -91,7 +91,8 @@ class ObservedStateMachine(Construct):
             "support no resource-level permissions; CDK adds exactly those actions on '*'.",
             "AwsSolutions-IAM5[Resource::*]",
         )
-        # Timed-out executions are not caught inside the machine: the alarm is their only notice.
+        # Timed-out executions are not caught inside the machine: the alarm notifies them (the pipeline's
+        # unsuccessful ends also get a notice each, from their status change: stacks/failure_notice.py).
         unsuccessful = cloudwatch.MathExpression(
             expression="failed + timedOut + aborted",
             using_metrics={

@@ -10,6 +10,7 @@ from glue.contract import COLUMNS as CONTRACT_COLUMNS
 from stacks.admission_stage import FileAdmissionStage
 from stacks.config import MAX_BATCH_INPUT_BYTES, DeploymentConfig
 from stacks.crawl_stage import GlueCrawlStage
+from stacks.failure_notice import FailureNotice
 from stacks.glue_resources import CuratedTransformJob, GlueSecurity, LandingCrawler
 from stacks.observed_state_machine import StageObservability
 from stacks.pipeline_triggers import PipelineTriggers
@@ -17,7 +18,7 @@ from stacks.pipeline_workflow import IncomingFiles, PipelineStage, PipelineWorkf
 from stacks.retention import log_retention, removal_policy
 from stacks.single_flight_lease import SingleFlightLease
 from stacks.storage_stack import StorageStack
-from stacks.transform_stage import MANIFEST_PREFIX, REJECTED_PREFIX, GlueTransformStage
+from stacks.transform_stage import MANIFEST_PREFIX, QUARANTINE_PREFIX, REJECTED_PREFIX, GlueTransformStage
 
 
 class PipelineStack(Stack):
@@ -63,6 +64,15 @@ class PipelineStack(Stack):
             schedule=config.schedule,
             key=storage.key,
             enabled=config.outer_loop == "eventbridge",
+        )
+        # Every unsuccessful end of the pipeline, notified once from its status change.
+        self.failure_notice = FailureNotice(
+            self,
+            "FailureNotice",
+            state_machine=self.workflow.state_machine,
+            quarantine_location=f"s3://{storage.curated_bucket.bucket_name}/{QUARANTINE_PREFIX}",
+            dead_letter_queue=self.triggers.dead_letter_queue,
+            observability=self.observability,
         )
         for name, construct in (
             ("AdmissionStage", self.admission_stage),

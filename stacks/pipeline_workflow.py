@@ -4,16 +4,29 @@ Trigger recognised? ─► Take lease ─ held by a running execution ─► Coa
   ─► Start round (run = <execution name>-r<round>, its landing folder, its child-name key)
   ─► run each stage (states:startExecution.sync:2); a stage with `proceed_when` that does not hold
      (nothing admitted) skips the rest of the round
-  ─► Notify round ─► Next round ─► Look at incoming ─ files waiting, rounds left ─► Start round
+  ─► Notify round ─► Next round ─► Look at incoming ─ files waiting, rounds left, not redriven ─► Start round
   ─► Release lease ─► Look at incoming again ─ files waiting, rounds left ─► Retake lease ─► Start round
                                             └ files waiting, rounds spent ─► Continue in a new execution
   ─► Pipeline succeeded
-each stage: Catch States.ALL ─► note the stage ─► Stage error known?
-  the stage execution failed (States.TaskFailed, its DescribeExecution JSON as the cause)
-      ─► read the stage's own Error, Cause, ExecutionArn ─► notify stage failure
-  anything else ─► notify failure (the error and cause as caught)
-  ─► Release lease after failure ─► Fail PipelineFailed
-An unrecognised trigger event is notified as a failure of stage "trigger" (InvalidTriggerEvent).
+An unrecognised trigger event fails at once (Trigger rejected, InvalidTriggerEvent), taking no lease.
+
+A stage that fails fails the execution AT its task: nothing here catches it. So after the cause is
+fixed, `aws stepfunctions redrive-execution` re-enters that stage task ("continues the failed
+execution from the unsuccessful step", with the state's recorded input: the same run, files and
+partition); the stages before it are not run again. The child is named after the round and
+`$$.Execution.RedriveCount`, so the redrive starts a fresh child instead of finding the failed one.
+Every unsuccessful end (FAILED, TIMED_OUT, ABORTED) is notified once, from the execution's status
+change (stacks/failure_notice.py), with the stage, the error and the command that resumes it.
+
+The lease while a failed run waits for its redrive: released, in effect. The lease expires with its
+holder (stacks/single_flight_lease.py), so the next upload's execution takes it over and runs its
+own files in its own run: the failed run's files are already in its run folder, out of incoming/,
+so the two never share a file or a partition. A redriven execution finishes its round, then never
+starts another round on the lease it once held: it releases the lease if it still holds it (and
+goes on if another execution took it over meanwhile), looks at incoming/ once more and takes the
+lease afresh before any new round, so it never runs beside the execution that holds it. Keeping
+the lease instead would stall every upload behind a run that may never be redriven (a
+ValidationFailed is resolved by a replay, not a redrive).
 
 The look after the release closes the race with an upload that lands while the lease is being
 released: its own execution coalesced into this one, so this one must see it. Files still waiting
@@ -37,12 +50,15 @@ from constructs import Construct
 
 from stacks.nag import acknowledge, acknowledge_grant_actions, rendered_arn, rendered_state_machine_name
 from stacks.observed_state_machine import ObservedStateMachine, StageObservability
-from stacks.single_flight_lease import SingleFlightLease
+from stacks.single_flight_lease import CONDITION_FAILED, SingleFlightLease
 
 INVALID_TRIGGER = "InvalidTriggerEvent"
-PIPELINE_FAILED = "PipelineFailed"
 # Step Functions execution names: 1-80 characters; only these characters keep CloudWatch logging working.
-STAGE_NAME_PATTERN = r"[0-9A-Za-z_-]{1,47}"
+# A stage execution is named <32-character key>-<redrive count>-<stage>: 40 leaves the redrive
+# count 6 digits.
+STAGE_NAME_PATTERN = r"[0-9A-Za-z_-]{1,40}"
+# The state that runs a stage: what the failure notice and `make why` read the stage from.
+STAGE_STATE = "Run {} stage"
 # The trigger of an execution that continues another whose rounds were spent.
 CONTINUATION_SOURCE = "glue-pipeline.continuation"
 SNS_TRANSIENT_ERRORS = ["SNS.InternalErrorException", "SNS.ThrottledException", "SNS.KMSThrottlingException"]
@@ -64,19 +80,21 @@ class PipelineStage:
         if not re.fullmatch(STAGE_NAME_PATTERN, self.name):
             raise ValueError(
                 f"PipelineStage name = {self.name!r}: must match {STAGE_NAME_PATTERN} "
-                f"(its stage executions are named <32-character hash>-<name>, at most 80 characters)"
+                f"(its stage executions are named <32-character hash>-<redrive count>-<name>, at most 80 characters)"
             )
 
 
 def child_execution_name(stage: str) -> str:
-    """The stage execution's name (an intrinsic): the round's key (an MD5 of the run name), then the stage.
+    """The stage execution's name: the round's key (an MD5 of the run name), the redrive count, the stage.
 
-    Deterministic, so a retried or redriven pipeline finds its child instead of starting a second
-    one; 32 + 1 + at most 47 characters, all in [0-9A-Za-z_-], whatever the parent is called
-    (EventBridge names executions <event id>_<uuid>, 73 characters: <parent>-<stage> would not fit
-    the 80 allowed). The console links child and parent (AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID).
+    Deterministic per attempt: a retried pipeline finds its child instead of starting a second one,
+    and each redrive of the pipeline (`$$.Execution.RedriveCount` 1, 2, ...) starts a fresh child of
+    the stage it re-enters (the failed child keeps its name and its history). 32 + 1 + the count
+    + 1 + at most 40 characters, all in [0-9A-Za-z_-], whatever the parent is called (EventBridge
+    names executions <event id>_<uuid>, 73 characters: <parent>-<stage> would not fit the 80
+    allowed). The console links child and parent (AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID).
     """
-    return f"States.Format('{{}}-{stage}', $.run.key)"
+    return f"States.Format('{{}}-{{}}-{stage}', $.run.key, $$.Execution.RedriveCount)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,11 +127,10 @@ class PipelineWorkflow(Construct):
         self._topic, self._lease, self._files = observability.alarm_topic, lease, files
         self._max_rounds = max_rounds
 
-        fail = self._build_failure_path()
         done = sfn.Succeed(self, "Pipeline succeeded")
         start_round = self._build_round_start()
         round_end = self._build_round_end(start_round, done)
-        start_round.next(self._build_stages(stages, fail, round_end))
+        start_round.next(self._build_stages(stages, round_end))
         coalesced = sfn.Succeed(
             self, "Coalesced", comment="Another execution holds the lease: its rounds admit these files."
         )
@@ -122,7 +139,7 @@ class PipelineWorkflow(Construct):
         definition = (
             sfn.Choice(self, "Trigger recognised?")
             .when(self._trigger_recognised(), begin)
-            .otherwise(self._build_reject_trigger(fail))
+            .otherwise(self._build_reject_trigger())
         )
 
         observed = ObservedStateMachine(
@@ -159,20 +176,12 @@ class PipelineWorkflow(Construct):
             result_path="$.run",
         )
 
-    def _build_stages(
-        self, stages: Sequence[PipelineStage], fail: sfn.IChainable, round_end: sfn.IChainable
-    ) -> sfn.IChainable:
+    def _build_stages(self, stages: Sequence[PipelineStage], round_end: sfn.IChainable) -> sfn.IChainable:
         first: sfn.IChainable | None = None
         previous: sfn.INextable | _ChoiceBranch | None = None
         for stage in stages:
+            # No Catch: a failed stage fails the execution here, so a redrive re-enters this task.
             run_stage = self._run_stage(stage)
-            note_stage = sfn.Pass(
-                self,
-                f"{stage.name.capitalize()} stage failed",
-                result=sfn.Result.from_string(stage.name),
-                result_path="$.failed_stage",
-            )
-            run_stage.add_catch(note_stage.next(fail), errors=[sfn.Errors.ALL], result_path="$.error")
             if previous is not None:
                 previous.next(run_stage)
             first = first or run_stage
@@ -193,7 +202,7 @@ class PipelineWorkflow(Construct):
         grants them on this machine's executions only (`execution:<name>:*`)."""
         return sfn.CustomState(
             self,
-            f"Run {stage.name} stage",
+            STAGE_STATE.format(stage.name),
             state_json={
                 "Type": "Task",
                 "Resource": f"arn:{Stack.of(self).partition}:states:::states:startExecution.sync:2",
@@ -229,7 +238,11 @@ class PipelineWorkflow(Construct):
         next_round = sfn.Pass(
             self,
             "Next round",
-            parameters={"number.$": "States.MathAdd($.round.number, 1)"},
+            # A redriven execution's count is read here, after the stage it re-entered.
+            parameters={
+                "number.$": "States.MathAdd($.round.number, 1)",
+                "redrive_count.$": "$$.Execution.RedriveCount",
+            },
             result_path="$.round",
         )
         release = self._lease.release("Release lease")
@@ -241,10 +254,20 @@ class PipelineWorkflow(Construct):
             .otherwise(done)
         )
         release.next(after_release)
+        # Redriven after another execution took the lease over (it expired with this one): not ours to release.
+        release.add_catch(after_release, errors=[CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
         look = self._look_at_incoming("Look at incoming")
         look.next(
             sfn.Choice(self, "Files waiting?")
-            .when(self._files_waiting_and_rounds_left(), start_round)
+            .when(
+                sfn.Condition.and_(
+                    self._files_waiting_and_rounds_left(),
+                    # A redriven execution may have lost the lease while it waited: a new round
+                    # only after taking it again (Release lease ─► ... ─► Retake lease).
+                    sfn.Condition.number_equals("$.round.redrive_count", 0),
+                ),
+                start_round,
+            )
             .otherwise(release)
         )
         notify.next(next_round).next(look)
@@ -302,67 +325,7 @@ class PipelineWorkflow(Construct):
             sfn.Condition.number_less_than_equals("$.round.number", self._max_rounds),
         )
 
-    # --- failures --------------------------------------------------------------------------------
-
-    def _build_failure_path(self) -> sfn.IChainable:
-        """Stage error known? ─► notify (with the stage's own error) ─► release the lease ─► Fail."""
-        # A custom error name: "States.*" names are reserved.
-        pipeline_failed = sfn.Fail(self, "Pipeline failed", error=PIPELINE_FAILED, cause_path="$.error.Cause")
-        release = self._lease.release("Release lease after failure")
-        # A release that cannot be written leaves a lease whose holder has stopped: the next run takes it over.
-        release.add_catch(pipeline_failed, errors=[sfn.Errors.ALL], result_path=sfn.JsonPath.DISCARD)
-        release.next(pipeline_failed)
-        failure_notice = {
-            "status": "FAILED",
-            "stage": sfn.JsonPath.string_at("$.failed_stage"),
-            "error": sfn.JsonPath.string_at("$.error.Error"),
-            "cause": sfn.JsonPath.string_at("$.error.Cause"),
-            "execution": sfn.JsonPath.execution_id,
-        }
-        # Errors with no stage execution to read (trigger rejected, stage not started, a cause that
-        # is not the stage execution's JSON) are notified as caught, without stage_execution.
-        self.notify_failure = self._notify("Notify failure", failure_notice)
-        self.notify_failure.next(release)
-        # A rejected trigger took no lease: its notice goes straight to the Fail state.
-        self._notify_rejected_trigger = self._notify("Notify rejected trigger", failure_notice)
-        self._notify_rejected_trigger.next(pipeline_failed)
-        notify_stage_failure = self._notify(
-            "Notify stage failure",
-            {**failure_notice, "stage_execution": sfn.JsonPath.string_at("$.error.ExecutionArn")},
-        )
-        notify_stage_failure.next(release)
-        # startExecution.sync:2 reports a failed stage execution as States.TaskFailed, with the
-        # execution's DescribeExecution JSON (ExecutionArn, Error, Cause, ...) as the cause. The
-        # stage's own Error and Cause are merged over the caught ones: a stage execution that ended
-        # without them (aborted) keeps the caught ones, so the notice never reads a missing field.
-        read_stage_error = sfn.Pass(
-            self,
-            "Read stage error",
-            parameters={
-                "failed_stage": sfn.JsonPath.string_at("$.failed_stage"),
-                "error": sfn.JsonPath.json_merge(
-                    sfn.JsonPath.object_at("$.error"),
-                    sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.error.Cause")),
-                ),
-            },
-        )
-        read_stage_error.next(notify_stage_failure)
-        # Only a cause that reads as a DescribeExecution JSON object reaches States.StringToJson: a
-        # Pass state cannot catch, and an intrinsic failing there would end the run without a notice.
-        cause = "$.error.Cause"
-        return (
-            sfn.Choice(self, "Stage error known?")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.string_equals("$.error.Error", sfn.Errors.TASKS_FAILED),
-                    sfn.Condition.is_present(cause),
-                    sfn.Condition.is_string(cause),
-                    sfn.Condition.string_matches(cause, '{*"ExecutionArn"*}'),
-                ),
-                read_stage_error,
-            )
-            .otherwise(self.notify_failure)
-        )
+    # --- the trigger -------------------------------------------------------------------------------
 
     def _trigger_recognised(self) -> sfn.Condition:
         has = sfn.Condition.is_present
@@ -377,36 +340,23 @@ class PipelineWorkflow(Construct):
         )
         return sfn.Condition.or_(is_object_created, is_schedule)
 
-    def _build_reject_trigger(self, fail: sfn.IChainable) -> sfn.IChainable:
-        """Events the pipeline cannot have come from: notified as stage "trigger", no lease taken."""
-        reject = sfn.Pass(
+    def _build_reject_trigger(self) -> sfn.IChainable:
+        """Events the pipeline cannot have come from: fail at once, no lease taken (notified by the status change)."""
+        return sfn.Fail(
             self,
-            "Reject trigger",
-            parameters={
-                "failed_stage": "trigger",
-                "error": {
-                    "Error": INVALID_TRIGGER,
-                    "Cause": "expected an S3 Object Created event with detail.bucket.name and "
-                    "detail.object.key, or a Scheduled Event",
-                },
-                "trigger.$": "$",
-            },
+            "Trigger rejected",
+            error=INVALID_TRIGGER,
+            cause="expected an S3 Object Created event with detail.bucket.name and detail.object.key, "
+            "or a Scheduled Event",
         )
-        return reject.next(self._notify_rejected_trigger)
 
-    def _notify(self, id_: str, message: dict[str, Any], subject: str | None = None) -> tasks.SnsPublish:
+    def _notify(self, id_: str, message: dict[str, Any], subject: str) -> tasks.SnsPublish:
         """Publish a notice to the topic, retrying SNS's transient errors; the state's input passes through."""
         notify = tasks.SnsPublish(
             self,
             id_,
             topic=self._topic,
-            # SNS subjects hold at most 100 characters: stage names and error names are short.
-            subject=subject
-            or sfn.JsonPath.format(
-                "Pipeline FAILED at stage {}: {}",
-                sfn.JsonPath.string_at("$.failed_stage"),
-                sfn.JsonPath.string_at("$.error.Error"),
-            ),
+            subject=subject,
             message=sfn.TaskInput.from_object(message),
             result_path=sfn.JsonPath.DISCARD,
         )

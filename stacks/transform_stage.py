@@ -1,7 +1,9 @@
 """Transform stage: write, audit, publish (or quarantine) one run.
 
-Replay? ─► (a replay: check again with its own threshold) ─┐
-glue:startJobRun.sync (writes the run's staged output + manifest) ─► check results (Lambda) ─┴► Choice
+Replay? ─► (a replay) quarantine record there? staged output there? ─ no ─► Fail ReplayRefused (a mistyped
+          run name, a run rejected by deleting its record, the output deleted; nothing is written)
+          ─► check again with its own threshold ─► valid, rows written ─► publish (below) | else Fail ReplayRefused
+glue:startJobRun.sync (writes the run's staged output + manifest) ─► check results (Lambda) ─► Choice
   valid, rows written ─► publish: glue:CreatePartition (the run's partition of the curated table;
                          metadata only, atomic for readers; already there = published)
                          ─► clear quarantine record ─► Succeed
@@ -41,6 +43,7 @@ from stacks.observed_state_machine import ObservedStateMachine, StageObservabili
 
 GLUE_JOB_FAILED = "GlueJobFailed"
 VALIDATION_FAILED = "ValidationFailed"
+REPLAY_REFUSED = "ReplayRefused"
 # glue:startJobRun refuses a run while max concurrent runs are going, or when throttled.
 GLUE_BUSY_ERRORS = ["Glue.ConcurrentRunsExceededException", "Glue.ThrottlingException"]
 CHECK_RESULTS_CODE = Path(__file__).resolve().parent.parent / "lambda" / "check_results"
@@ -257,10 +260,97 @@ class GlueTransformStage(Construct):
         )
         definition = (
             sfn.Choice(self, "Replay?")
-            .when(sfn.Condition.is_present("$.replay.max_rejected_ratio"), check_replay.next(results_valid))
+            .when(
+                sfn.Condition.is_present("$.replay.max_rejected_ratio"),
+                self._build_replay_guard(
+                    curated_table, run_name, check_replay, publish, manifest_bucket, quarantine_key
+                ),
+            )
             .otherwise(run_job.next(check_results).next(results_valid))
         )
         return definition
+
+    def _build_replay_guard(
+        self,
+        curated_table: CuratedOrdersTable,
+        run_name: str,
+        check_replay: tasks.LambdaInvoke,
+        publish: tasks.CallAwsService,
+        manifest_bucket: s3.IBucket,
+        quarantine_key: str,
+    ) -> sfn.IChainable:
+        """A replay publishes only a quarantined run (its record is there) whose staged output is
+        there and passes its own check.
+
+        Anything else fails ReplayRefused and writes nothing: a mistyped run name leaves no
+        quarantine record behind; a run rejected by deleting its record (its fixed file uploaded
+        again as a new run) is not published a second time; a run whose staged output was deleted
+        is never published as an empty partition.
+        """
+        record = tasks.CallAwsService(
+            self,
+            "Look at quarantine record",
+            service="s3",
+            action="listObjectsV2",
+            parameters={"Bucket": manifest_bucket.bucket_name, "Prefix": quarantine_key, "MaxKeys": 1},
+            iam_action="s3:ListBucket",
+            iam_resources=[manifest_bucket.bucket_arn],
+            result_selector={"count.$": "$.KeyCount"},
+            result_path="$.quarantined",
+        )
+        record.add_retry(errors=S3_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3)
+        not_quarantined = sfn.Fail(
+            self,
+            "Not quarantined",
+            error=REPLAY_REFUSED,
+            cause="no quarantine record for this run name: a mistyped name, a run that was never "
+            "quarantined, or one rejected (its record deleted) and uploaded again as a new run",
+        )
+        staged = tasks.CallAwsService(
+            self,
+            "Look at staged output",
+            service="s3",
+            action="listObjectsV2",
+            parameters={
+                "Bucket": curated_table.bucket.bucket_name,
+                "Prefix": sfn.JsonPath.format(f"{curated_table.staging_prefix}run={{}}/", run_name),
+                "MaxKeys": 1,
+            },
+            iam_action="s3:ListBucket",
+            iam_resources=[curated_table.bucket.bucket_arn],
+            result_selector={"count.$": "$.KeyCount"},
+            result_path="$.staged",
+        )
+        staged.add_retry(errors=S3_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3)
+        no_output = sfn.Fail(
+            self,
+            "No staged output",
+            error=REPLAY_REFUSED,
+            cause="no staged output for this run name: nothing to publish (a mistyped run name, or the "
+            "output was deleted; rerun the pipeline over the run's files instead)",
+        )
+        refused = sfn.Fail(self, "Replay refused", error=REPLAY_REFUSED, cause_path="$.check.reason")
+        replay_valid = (
+            sfn.Choice(self, "Replay valid?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.boolean_equals("$.check.valid", True),
+                    sfn.Condition.number_greater_than("$.check.output_rows", 0),
+                ),
+                publish,
+            )
+            .otherwise(refused)
+        )
+        staged.next(
+            sfn.Choice(self, "Staged output there?")
+            .when(sfn.Condition.number_greater_than("$.staged.count", 0), check_replay.next(replay_valid))
+            .otherwise(no_output)
+        )
+        return record.next(
+            sfn.Choice(self, "Quarantined?")
+            .when(sfn.Condition.number_greater_than("$.quarantined.count", 0), staged)
+            .otherwise(not_quarantined)
+        )
 
     def _build_publish(
         self,

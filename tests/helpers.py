@@ -398,6 +398,9 @@ class Run:
     output: Any = None
     error: str = ""
     cause: str = ""
+    # Where a failed run stopped and the input that state was entered with: what a redrive resumes.
+    stopped_in: str = ""
+    stopped_input: Any = None
 
     def calls_to(self, state_name: str) -> list[Any]:
         return [params for name, params in self.task_calls if name == state_name]
@@ -431,21 +434,32 @@ def simulate(
     *,
     execution_name: str = "run-1",
     max_steps: int = 10_000,
+    redrive_of: Run | None = None,
+    redrive_count: int = 0,
 ) -> Run:
-    """Run a definition. `on_task(name, state, parameters)` returns a task's result or raises StateError."""
+    """Run a definition. `on_task(name, state, parameters)` returns a task's result or raises StateError.
+
+    `redrive_of`: resume that failed run as RedriveExecution does, at the state it stopped in with
+    that state's recorded input, `$$.Execution.RedriveCount` = `redrive_count`.
+    """
     context = {
         "Execution": {
             "Name": execution_name,
             "Input": execution_input,
             "Id": f"arn:aws:states:us-east-1:111122223333:execution:machine:{execution_name}",
+            "RedriveCount": redrive_count,
         },
         "State": {"EnteredTime": "2026-11-24T10:00:00.000Z"},
         "StateMachine": {"Id": "arn:aws:states:us-east-1:111122223333:stateMachine:machine"},
     }
     run, data, name = Run(), execution_input, asl["StartAt"]
+    if redrive_of is not None:
+        assert redrive_of.status == "FAILED" and redrive_count > 0, "only a failed run is redriven"
+        data, name = redrive_of.stopped_input, redrive_of.stopped_in
     for _ in range(max_steps):
         state = asl["States"][name]
         run.trace.append(name)
+        run.stopped_in, run.stopped_input = name, copy.deepcopy(data)
         kind = state["Type"]
         for unsupported in ("InputPath", "Items", "ItemProcessor", "Branches", "Arguments", "Output", "Assign"):
             if unsupported in state:

@@ -44,12 +44,16 @@ def _child_names(outdir: Path) -> list[tuple[str, str, dict[str, Any], dict[str,
 
 
 ROUNDS = (1, 2, 20)  # a pipeline's rounds, up to the largest admission.max_rounds allowed
+# $$.Execution.RedriveCount: never redriven, redriven once, and a count far past any real one.
+REDRIVES = (0, 1, 99_999)
 
 
-def _name_for(parameters: dict[str, Any], asl: dict[str, Any], parent: str, round_: int = 1) -> str:
+def _name_for(parameters: dict[str, Any], asl: dict[str, Any], parent: str, round_: int = 1, redrive: int = 0) -> str:
     """The child's name as Step Functions computes it: from the context, and from what the machine
     put in its state data on the way (the round's run, made by the Pass state that writes $.run)."""
-    context = {"Execution": {"Name": parent, "Id": f"arn:aws:states:::execution:pipeline:{parent}"}}
+    context = {
+        "Execution": {"Name": parent, "Id": f"arn:aws:states:::execution:pipeline:{parent}", "RedriveCount": redrive}
+    }
     data: dict[str, Any] = {"round": {"number": round_}}
     for state in all_states(asl).values():
         if state.get("Type") == "Pass" and state.get("ResultPath") == "$.run":
@@ -79,6 +83,28 @@ def test_child_execution_names_fit_aws_rules_for_any_parent_name(assembly: tuple
             for parent in PARENT_NAMES:
                 per_round = {names[(parent, round_)] for round_ in ROUNDS}
                 assert len(per_round) == len(ROUNDS), f"{state}: different rounds, same child name"
+        if "RedriveCount" in json.dumps(parameters):  # re-entered by a redrive: each attempt its own child
+            for parent in PARENT_NAMES:
+                attempts = [_name_for(parameters, asl, parent, max(ROUNDS), r) for r in REDRIVES]
+                for child in attempts:
+                    assert AWS_EXECUTION_NAME.fullmatch(child), f"{state}: {child!r} ({len(child)} characters)"
+                assert len(set(attempts)) == len(REDRIVES), f"{state}: different redrives, same child name"
+                assert attempts == [_name_for(parameters, asl, parent, max(ROUNDS), r) for r in REDRIVES]
+
+
+def test_every_stage_a_redrive_reenters_starts_a_new_child(assembly: tuple[str, Path]) -> None:
+    stage, outdir = assembly
+    stage_tasks = [
+        (stack, state, parameters)
+        for stack, state, parameters, _asl in _child_names(outdir)
+        if state.startswith("Run ") and state.endswith(" stage")  # stacks/pipeline_workflow.py STAGE_STATE
+    ]
+    assert stage_tasks, f"{stage}: no stage task"
+    for stack, state, parameters in stage_tasks:
+        assert "$$.Execution.RedriveCount" in parameters.get("Name.$", ""), (
+            f"{stage}: {stack} {state!r} names its child without the redrive count: a redrive would find the "
+            "failed child under the same name and fail again"
+        )
 
 
 def test_stage_names_of_each_pipeline_are_distinct(assembly: tuple[str, Path]) -> None:

@@ -37,15 +37,6 @@ PIPELINE_END = [
     "Pipeline succeeded",
 ]
 PIPELINE_OK = PIPELINE_START + PIPELINE_STAGES + PIPELINE_END
-# After "<Stage> stage failed": the stage's own error is read from the caught cause, notified, the
-# lease released.
-PIPELINE_STAGE_FAILED = [
-    "Stage error known?",
-    "Read stage error",
-    "Notify stage failure",
-    "Release lease after failure",
-    "Pipeline failed",
-]
 
 
 SAMPLE_CSV = (SAMPLES / "orders.csv").read_bytes()
@@ -63,10 +54,11 @@ def stage(report: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def failure_notice(report: dict[str, Any], failed_stage: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Exactly one notification, a failure naming the stage and its error; the pipeline fails PipelineFailed.
+    """Exactly one notification, from the execution's status change: the stage, its error, how to resume.
 
-    With the stage execution that failed: the notice carries that execution's own error and cause
-    (not States.TaskFailed and its DescribeExecution JSON) and ARN, read on the failure path only.
+    With the stage execution that failed: the pipeline failed AT that stage's task (nothing after
+    it ran, nothing caught it), and the notice carries the stage execution's own error and cause
+    (not States.TaskFailed and its DescribeExecution JSON) and ARN.
     """
     [notice] = report["notifications"]
     message = notice["message"]
@@ -74,7 +66,6 @@ def failure_notice(report: dict[str, Any], failed_stage: dict[str, Any] | None =
     assert notice["subject"] == f"Pipeline FAILED at stage {message['stage']}: {message['error']}"
     [pipeline] = report["pipeline_runs"]
     assert message["execution"].endswith(f":{pipeline['name']}")
-    assert (pipeline["error"], pipeline["cause"]) == ("PipelineFailed", message["cause"])
     if failed_stage is not None:
         stage_name = failed_stage["stage"]
         assert (message["stage"], message["error"], message["cause"]) == (
@@ -83,9 +74,15 @@ def failure_notice(report: dict[str, Any], failed_stage: dict[str, Any] | None =
             failed_stage["cause"],
         )
         assert message["stage_execution"].endswith(f":{failed_stage['name']}")
-        ran = PIPELINE_OK[: PIPELINE_OK.index(f"Run {stage_name} stage") + 1]
-        assert pipeline["path"] == ran + [f"{stage_name.capitalize()} stage failed", *PIPELINE_STAGE_FAILED]
+        assert pipeline["path"] == PIPELINE_OK[: PIPELINE_OK.index(f"Run {stage_name} stage") + 1]
+        assert pipeline["error"] == "States.TaskFailed" and json.loads(pipeline["cause"])["Error"] == message["error"]
         assert pipeline["transitions"] == len(pipeline["path"])
+        action = "replay" if message["error"] == "ValidationFailed" else "redrive"
+        assert message["resume"]["action"] == action, message["resume"]
+        if action == "redrive":
+            assert message["resume"]["command"] == (
+                f"aws stepfunctions redrive-execution --execution-arn {message['execution']}"
+            )
     return message
 
 
@@ -105,8 +102,8 @@ def test_happy_path(deployment: LocalDeployment) -> None:
     # Child executions are named after the parent's round (idempotent on redrive): an MD5 of it,
     # so a 73-character EventBridge name still gives a child name within AWS's 80 characters.
     parent_md5 = hashlib.md5(f"{pipeline['name']}-r1".encode()).hexdigest()  # the round's run name
-    assert stage(report, "crawl")["name"] == f"{parent_md5}-crawl"
-    assert stage(report, "transform")["name"] == f"{parent_md5}-transform"
+    assert stage(report, "crawl")["name"] == f"{parent_md5}-0-crawl"  # redrive count 0
+    assert stage(report, "transform")["name"] == f"{parent_md5}-0-transform"
     # pipeline 16, admission 3 + 1 child workflow (one batch), crawl 5, transform 4
     assert [r["transitions"] for r in (pipeline, admission, stage(report, "crawl"), stage(report, "transform"))] == [
         len(PIPELINE_OK),
@@ -190,15 +187,16 @@ def test_malformed_event_is_rejected_and_notified(deployment: LocalDeployment) -
     report = run(deployment, "malformed_event")
     [pipeline] = report["pipeline_runs"]
     # No lease was taken, so none is released: notice, then Fail.
-    assert pipeline["path"] == ["Trigger recognised?", "Reject trigger", "Notify rejected trigger", "Pipeline failed"]
+    assert pipeline["path"] == ["Trigger recognised?", "Trigger rejected"]
     message = failure_notice(report)
     assert (message["stage"], message["error"]) == ("trigger", "InvalidTriggerEvent")
     assert "expected an S3 Object Created event" in message["cause"]
     assert "stage_execution" not in message  # there is none
+    assert message["resume"]["action"] == "none"  # nothing ran, nothing to resume
     assert report["stage_runs"] == []
 
 
-def test_a_stage_that_cannot_start_is_notified_with_the_error_as_caught(deployment: LocalDeployment) -> None:
+def test_a_stage_that_cannot_start_is_notified_with_its_error(deployment: LocalDeployment) -> None:
     # No crawl stage state machine: StartExecution fails, so there is no stage execution to read.
     # A file waits under incoming/, so the round reaches the crawl stage.
     deployment.clients["s3"].put_object(
@@ -208,16 +206,7 @@ def test_a_stage_that_cannot_start_is_notified_with_the_error_as_caught(deployme
     sfn.delete_state_machine(stateMachineArn=deployment.state_machines["crawl"])
     event = scheduled_event(rule_arn="arn:aws:events:us-east-1:123456789012:rule/pipeline-schedule")
     pipeline = describe_execution(deployment, deployment.start(deployment.state_machines["pipeline"], event))
-    assert pipeline["path"] == PIPELINE_START + [
-        "Run admission stage",
-        "Proceed after admission?",
-        "Run crawl stage",
-        "Crawl stage failed",
-        "Stage error known?",
-        "Notify failure",
-        "Release lease after failure",
-        "Pipeline failed",
-    ]
+    assert pipeline["path"] == PIPELINE_START + ["Run admission stage", "Proceed after admission?", "Run crawl stage"]
     [caught] = pipeline["task_failures"]
     assert caught["error"].endswith("StateMachineDoesNotExistException")
     [notice] = deployment.notifications()
@@ -225,7 +214,8 @@ def test_a_stage_that_cannot_start_is_notified_with_the_error_as_caught(deployme
     assert (message["status"], message["stage"], message["error"]) == ("FAILED", "crawl", caught["error"])
     assert notice["subject"] == f"Pipeline FAILED at stage crawl: {caught['error']}"
     assert "stage_execution" not in message
-    assert (pipeline["error"], pipeline["cause"]) == ("PipelineFailed", message["cause"])
+    assert pipeline["error"] == message["error"]
+    assert message["resume"]["action"] == "redrive"  # once the stage's machine is back
 
 
 def test_duplicate_event_is_processed_once(deployment: LocalDeployment) -> None:
@@ -245,3 +235,33 @@ def test_nothing_new_is_a_noted_no_op(deployment: LocalDeployment) -> None:
     output = notice["message"]["stages"]["transform"]["Output"]
     assert (notice["subject"], output["input_rows"]) == ("Pipeline SUCCEEDED", 0)
     assert output["reason"].startswith("no new rows in this run's files")
+
+
+def test_a_redrive_after_the_fix_resumes_the_failed_stage_and_publishes_once(deployment: LocalDeployment) -> None:
+    report = run(deployment, "redrive_after_fix")  # its check: admission and crawl once, one partition, lease free
+    [pipeline] = report["pipeline_runs"]
+    assert pipeline["status"] == "SUCCEEDED"
+    # The first attempt up to the failed stage, then the redrive from that stage on.
+    failed_at = PIPELINE_OK.index("Run transform stage") + 1
+    assert pipeline["path"] == PIPELINE_OK[:failed_at] + PIPELINE_OK[failed_at - 1 :]
+    described = deployment.clients["stepfunctions"].describe_execution(
+        executionArn=report["notifications"][0]["message"]["execution"]
+    )
+    assert (described["redriveCount"], described["redriveStatus"]) == (1, "NOT_REDRIVABLE")
+    key = hashlib.md5(f"{pipeline['name']}-r1".encode()).hexdigest()
+    names = sorted(s["name"] for s in report["stage_runs"] if s["stage"] == "transform")
+    assert names == [f"{key}-0-transform", f"{key}-1-transform"]  # a new child for the redrive
+    failed, succeeded = (report["notifications"][i]["message"] for i in (0, 1))
+    assert failed["resume"]["action"] == "redrive" and failed["redrive_count"] == 0
+    assert succeeded["run"] == f"{pipeline['name']}-r1"  # the same run, files and partition
+
+
+def test_a_run_that_times_out_is_notified_once_with_the_stage_it_stopped_in(deployment: LocalDeployment) -> None:
+    report = run(deployment, "pipeline_timed_out")
+    [pipeline] = report["pipeline_runs"]
+    [notice] = report["notifications"]
+    message = notice["message"]
+    assert (pipeline["status"], message["status"]) == ("TIMED_OUT", "TIMED_OUT")
+    assert notice["subject"] == f"Pipeline TIMED_OUT at stage {message['stage']}: {message['error']}"
+    assert message["state"] == f"Run {message['stage']} stage"
+    assert message["resume"]["command"].startswith("aws stepfunctions redrive-execution --execution-arn ")

@@ -58,11 +58,11 @@ def test_a_lease_left_by_a_stopped_execution_is_taken_over(deployment: LocalDepl
     assert "Take over lease" in taker and taker[-1] == "Pipeline succeeded"
 
 
-def test_a_failed_transform_releases_the_lease_and_leaves_no_file_in_limbo(deployment: LocalDeployment) -> None:
-    report = run(deployment, "transform_fails_releases_lease")
+def test_a_failed_transform_leaves_no_file_in_limbo_and_its_lease_expires(deployment: LocalDeployment) -> None:
+    report = run(deployment, "transform_fails_lease_expires")
     [failed] = paths(report)
-    assert failed[-2:] == ["Release lease after failure", "Pipeline failed"]
-    # The next upload is not coalesced into a run that no longer exists.
+    assert failed[-1] == "Run transform stage"  # failed there, for a redrive to re-enter
+    # The next upload is not coalesced into a run that no longer runs: it takes the lease over.
     second = deployment.put_landing_object(
         f"{deployment.incoming_prefix}next.csv",
         b"order_id,customer_id,order_date,amount,currency\nSO-9-1,C-1,2026-11-24,1.00,EUR\n",
@@ -70,7 +70,7 @@ def test_a_failed_transform_releases_the_lease_and_leaves_no_file_in_limbo(deplo
     deployment.faults.job_outcome = "SUCCEEDED"
     [execution] = second
     assert deployment.wait(execution)["status"] == "SUCCEEDED"
-    assert "Take lease" in [
+    assert "Take over lease" in [
         e["stateEnteredEventDetails"]["name"]
         for e in deployment.history(execution)
         if e["type"].endswith("StateEntered")

@@ -54,7 +54,9 @@ def test_why_finds_the_failed_state_and_its_log_lines(deployment: LocalDeploymen
         assert diagnosis.child is None  # nothing ran: the event itself was wrong
     else:  # followed into the stage's own execution, named after the pipeline run and the stage
         assert diagnosis.child is not None and diagnosis.child.name.endswith(f"-{notice['stage']}")
-        assert diagnosis.caught and diagnosis.error == "States.TaskFailed"
+        # not caught: the pipeline failed in the stage's task, which a redrive re-enters
+        assert not diagnosis.caught and diagnosis.error == "States.TaskFailed"
+        assert diagnosis.failed_state == f"Run {notice['stage']} stage"
         assert diagnosis.child.logs, "no log excerpt for the failed stage"
 
     # the why, from CloudWatch Logs, under the groups AWS writes to
@@ -72,9 +74,19 @@ def test_why_finds_the_failed_state_and_its_log_lines(deployment: LocalDeploymen
         assert check.lines[0].split(" ", 1)[1].startswith("START RequestId: ")
         assert check.lines[-1].split(" ", 1)[1].startswith("REPORT RequestId: ")
 
-    # what to do next: the execution is Standard and failed minutes ago
-    assert diagnosis.redrive == f"aws stepfunctions redrive-execution --execution-arn {arn}"
-    assert arn in diagnosis.rerun and "start-execution" in diagnosis.rerun
+    # what to do next, as the notice says it: redrive (Standard, failed minutes ago) unless the
+    # check refused the rows, which a redrive would repeat: then the replay and its record
+    if notice["error"] == "ValidationFailed":
+        assert diagnosis.redrive is None and diagnosis.rerun == notice["resume"]["command"]
+        assert f"run={notice['run']}.json" in diagnosis.redrive_note and "replay_input" in diagnosis.rerun
+        assert "redrive-execution" not in why.render(diagnosis)
+    elif notice["stage"] == "trigger":  # nothing ran: nothing to resume
+        assert diagnosis.redrive is None and notice["resume"]["action"] == "none"
+    else:
+        assert diagnosis.redrive == f"aws stepfunctions redrive-execution --execution-arn {arn}"
+        assert diagnosis.redrive == notice["resume"]["command"] and diagnosis.rerun == ""
+    # no "start a new run with the same input": it would find nothing and leave the run's files unpublished
+    assert "describe-execution" not in why.render(diagnosis)
 
 
 def test_aws_mode_finds_the_latest_failure_from_the_stack_outputs(deployment: LocalDeployment) -> None:

@@ -139,3 +139,37 @@ def test_a_job_that_fails_after_writing_publishes_nothing_and_the_next_run_dupli
     assert len(after) == 1  # only the second run, with its own 38 rows: none of the failed run's
     [location] = after.values()
     assert staged_rows(deployment, location) == 38
+
+
+def test_replays_that_cannot_publish_are_refused_and_write_nothing(deployment: LocalDeployment) -> None:
+    s3 = deployment.clients["s3"]
+    assert run_pipeline(deployment, "bad.csv", (SAMPLES / "orders_mostly_bad.csv").read_bytes())["status"] == "FAILED"
+    [record_key] = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=deployment.curated_bucket, Prefix="quarantine/")["Contents"]
+    ]
+    record = s3_json(deployment, record_key)
+
+    # A mistyped run name: refused, and no quarantine record for a run that does not exist.
+    typo = {**record["replay_input"], "run": {"name": record["run"]["name"] + "x"}}
+    refused = deployment.wait(deployment.start(deployment.state_machines["transform"], typo, name="replay-typo"))
+    assert (refused["status"], refused["error"]) == ("FAILED", "ReplayRefused")
+    quarantined = s3.list_objects_v2(Bucket=deployment.curated_bucket, Prefix="quarantine/")["Contents"]
+    assert [o["Key"] for o in quarantined] == [record_key]
+
+    # The staged output is gone: refused, not published as an empty partition; the record stays.
+    bucket, _, prefix = record["staged_path"].removeprefix("s3://").partition("/")
+    for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
+        s3.delete_object(Bucket=bucket, Key=item["Key"])
+    gone = deployment.wait(
+        deployment.start(deployment.state_machines["transform"], record["replay_input"], name="replay-gone")
+    )
+    assert (gone["status"], gone["error"]) == ("FAILED", "ReplayRefused")
+    assert published(deployment) == {}
+    assert s3_json(deployment, record_key) == record
+
+    # Rejected (its record deleted, the fixed file to be uploaded as a new run): never replayed after.
+    s3.delete_object(Bucket=deployment.curated_bucket, Key=record_key)
+    rejected = deployment.wait(
+        deployment.start(deployment.state_machines["transform"], record["replay_input"], name="replay-rejected")
+    )
+    assert (rejected["status"], rejected["error"]) == ("FAILED", "ReplayRefused")

@@ -310,6 +310,8 @@ def run_transform(
     *,
     replay: dict[str, Any] | None = None,
     publish: Callable[[], Any] = dict,
+    staged_keys: int = 1,
+    quarantine_records: int = 1,
 ) -> Run:
     asl = state_machine_definition(template, TRANSFORM)
 
@@ -319,6 +321,8 @@ def run_transform(
             return job()
         if resource.endswith(":aws-sdk:glue:createPartition"):
             return publish()
+        if resource.endswith(":aws-sdk:s3:listObjectsV2"):
+            return {"KeyCount": quarantine_records if "quarantine/" in params["Prefix"] else staged_keys}
         if ":aws-sdk:s3:" in resource:
             return {}
         assert check is not None, f"{name} ran after the job failed"
@@ -414,6 +418,39 @@ def test_a_replay_checks_again_with_its_own_threshold_and_publishes(template: Te
     [partition] = calls(run, "Publish run")
     assert partition["PartitionInput"]["Values"] == ["run-7-r1"]
     assert [p["Key"] for p in calls(run, "Clear quarantine record")] == ["quarantine/orders/run=run-7-r1.json"]
+
+
+@pytest.mark.parametrize(
+    ("records", "staged_keys", "check", "reason"),
+    [
+        (0, 1, None, "no quarantine record"),  # a mistyped run name, or a run rejected and uploaded again
+        (1, 0, None, "no staged output"),  # the output deleted: the check never runs
+        (1, 1, INVALID, INVALID["reason"]),  # still over the replay's own threshold
+        (1, 1, {**INVALID, "valid": True, "output_rows": 0}, None),  # nothing written: nothing to publish
+    ],
+    ids=["not-quarantined", "no-staged-output", "still-invalid", "no-rows"],
+)
+def test_a_replay_that_cannot_publish_is_refused_and_writes_nothing(
+    template: Template, records: int, staged_keys: int, check: dict[str, Any] | None, reason: str | None
+) -> None:
+    run = run_transform(
+        template,
+        job_succeeded,
+        check,
+        replay={"max_rejected_ratio": 0.7},
+        staged_keys=staged_keys,
+        quarantine_records=records,
+    )
+    assert (run.status, run.error) == ("FAILED", "ReplayRefused")
+    if reason:
+        assert reason in run.cause
+    [record] = calls(run, "Look at quarantine record")
+    assert record["Prefix"] == "quarantine/orders/run=run-7-r1.json" and record["MaxKeys"] == 1
+    if records:
+        [listing] = calls(run, "Look at staged output")
+        assert listing["Prefix"] == "staging/orders/run=run-7-r1/" and listing["MaxKeys"] == 1
+    # No quarantine record for a run that may not exist, no partition, no record cleared.
+    assert calls(run, "Quarantine run") == calls(run, "Publish run") == calls(run, "Clear quarantine record") == []
 
 
 def test_the_check_reads_the_bucket_the_job_writes_manifests_to(dev: Synthesized, template: Template) -> None:

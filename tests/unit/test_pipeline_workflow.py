@@ -3,7 +3,7 @@
 A `World` answers the pipeline's tasks as AWS would: the lease table (conditional puts and
 deletes), the lease holder's status, the listing of incoming/, the stage executions and SNS. The
 tests drive one run at a time through it: lease free or held, holder running or gone, files
-arriving between rounds and during the release, nothing admitted, a stage failing.
+arriving between rounds and during the release, nothing admitted, a stage failing, its redrive.
 """
 
 from __future__ import annotations
@@ -151,8 +151,9 @@ def test_a_run_takes_the_lease_admits_crawls_transforms_notifies_once_and_releas
     assert [s["StateMachineArn"] for s in world.started] == [
         f"${{Ref:{state_machine_logical_id(template, prefixes[stage])}}}" for stage in STAGES
     ]
-    # Child names: the round's key (an MD5 of <execution>-r1) and the stage; any parent name fits 80.
-    assert [s["Name"] for s in world.started] == [f"{run_key(1)}-{stage}" for stage in STAGES]
+    # Child names: the round's key (an MD5 of <execution>-r1), the redrive count (0: never redriven)
+    # and the stage; any parent name fits 80.
+    assert [s["Name"] for s in world.started] == [f"{run_key(1)}-0-{stage}" for stage in STAGES]
     for started in world.started:
         assert started["Input"]["trigger"] == event
         run_info = started["Input"]["run"]
@@ -224,7 +225,7 @@ def test_files_waiting_after_a_round_run_another_round_under_a_new_run(asl: dict
     world = World(waiting=[4, 0, 0])
     result = run(asl, world)
     assert result.status == "SUCCEEDED"
-    assert [s["Name"] for s in world.started] == [f"{run_key(r)}-{stage}" for r in (1, 2) for stage in STAGES]
+    assert [s["Name"] for s in world.started] == [f"{run_key(r)}-0-{stage}" for r in (1, 2) for stage in STAGES]
     assert [p["Message"]["run"] for p in world.published] == [f"{EXECUTION}-r1", f"{EXECUTION}-r2"]
     landing = {s["Input"]["run"]["landing_path"] for s in world.started}
     assert len(landing) == 2  # each round its own folder: no round re-reads another's files
@@ -262,76 +263,84 @@ def test_no_continuation_when_nothing_is_waiting(asl: dict[str, Any]) -> None:
     assert run(asl, world).status == "SUCCEEDED" and world.continued == []
 
 
-# --- failures ----------------------------------------------------------------------------------
+# --- failures and redrives -----------------------------------------------------------------------
+
+STAGE_FAILURES = [
+    ("admission", "States.ExceedToleratedFailureThreshold", "3 of 10 child workflow executions failed"),
+    ("crawl", "CrawlerFailed", "Internal Service Exception: the crawler could not read s3 objects"),
+    ("crawl", "CrawlerTimedOut", "crawler still running after 60 polls, 60 s apart"),
+    ("transform", "GlueJobFailed", '{"Id":"jr_0123","JobRunState":"FAILED","ErrorMessage":"boom"}'),
+    ("transform", "ValidationFailed", "9 of 40 rows rejected (22.5%)"),
+]
 
 
-@pytest.mark.parametrize(
-    ("stage", "error", "cause"),
-    [
-        ("admission", "States.ExceedToleratedFailureThreshold", "3 of 10 child workflow executions failed"),
-        ("crawl", "CrawlerFailed", "Internal Service Exception: the crawler could not read s3 objects"),
-        ("crawl", "CrawlerTimedOut", "crawler still running after 60 polls, 60 s apart"),
-        ("transform", "GlueJobFailed", '{"Id":"jr_0123","JobRunState":"FAILED","ErrorMessage":"boom"}'),
-        ("transform", "ValidationFailed", "9 of 40 rows rejected (22.5%)"),
-    ],
-)
-def test_a_failed_stage_is_notified_once_with_its_own_error_and_the_lease_is_released(
+@pytest.mark.parametrize(("stage", "error", "cause"), STAGE_FAILURES)
+def test_a_failed_stage_fails_the_execution_at_its_own_task(
     asl: dict[str, Any], stage: str, error: str, cause: str
 ) -> None:
     world = World(fail_stage=stage, failure=stage_execution_failed(error, cause))
     result = run(asl, world)
-    # A custom error name ("States.*" names are reserved), with the stage's own cause.
-    assert (result.status, result.error, result.cause) == ("FAILED", "PipelineFailed", cause)
-    assert world.started[-1]["Name"].endswith(f"-{stage}")  # nothing started after the failed stage
-    [message] = world.published
-    assert message["Subject"] == f"Pipeline FAILED at stage {stage}: {error}"
-    assert len(message["Subject"]) <= 100  # SNS refuses longer subjects
-    assert message["Message"] == {
-        "status": "FAILED",
-        "stage": stage,
-        "error": error,
-        "cause": cause,
-        "execution": ME,
-        "stage_execution": stage_arn(f"{run_key(1)}-{stage}"),
-    }
-    assert world.lease_writes == ["take", "release"] and world.holder is None
-    assert result.trace[-2:] == ["Release lease after failure", "Pipeline failed"]
-
-
-def test_a_stage_execution_that_ended_without_an_error_is_notified_with_the_caught_one(asl: dict[str, Any]) -> None:
-    world = World(fail_stage="crawl", failure=stage_execution_failed(None, None, status="ABORTED"))
-    result = run(asl, world)
-    [message] = world.published
-    body = message["Message"]
-    assert (body["error"], json.loads(body["cause"])["Status"]) == ("States.TaskFailed", "ABORTED")
-    assert message["Subject"] == "Pipeline FAILED at stage crawl: States.TaskFailed"
-    assert (result.status, result.error, result.cause) == ("FAILED", "PipelineFailed", body["cause"])
-    assert world.holder is None
+    # Not caught: the execution fails in the stage's task, which is what a redrive re-enters.
+    assert (result.status, result.error, result.stopped_in) == ("FAILED", "States.TaskFailed", f"Run {stage} stage")
+    described = json.loads(result.cause)  # the stage execution's own error, for the notice to read
+    assert (described["Error"], described["Cause"]) == (error, cause)
+    assert world.started[-1]["Name"] == f"{run_key(1)}-0-{stage}"  # nothing started after it
+    assert world.published == []  # the notice comes from the execution's status change (FailureNotice)
+    # The lease is not released: it expires with its holder, so the next upload takes it over.
+    assert world.lease_writes == ["take"] and world.holder == ME
 
 
 @pytest.mark.parametrize("stage", STAGES)
-@pytest.mark.parametrize(
-    ("error", "cause"),
-    [
-        ("States.TaskFailed", "boom"),
-        ("States.TaskFailed", ""),
-        ("States.TaskFailed", '{"ExecutionArn":"arn:aws:states:us-east-1:111122223333:execution:m:x","Error":"Cr'),
-        ("States.TaskFailed", '{"Status":"FAILED"}'),
-        ("States.Timeout", "stage execution took too long"),
-        ("States.Permissions", "not authorized to perform: states:StartExecution"),
-    ],
-    ids=["not-json", "empty", "json-cut-short", "json-not-an-execution", "timeout", "permissions"],
-)
-def test_any_other_stage_error_is_notified_as_caught_exactly_once(
-    asl: dict[str, Any], stage: str, error: str, cause: str
+def test_a_redrive_reenters_the_failed_stage_under_a_new_name_and_finishes_the_round(
+    asl: dict[str, Any], stage: str
 ) -> None:
-    world = World(fail_stage=stage, failure=lambda params: StateError(error, cause))
-    result = run(asl, world)
-    assert (result.status, result.error, result.cause) == ("FAILED", "PipelineFailed", cause)  # no States.Runtime
-    [message] = world.published
-    assert message["Subject"] == f"Pipeline FAILED at stage {stage}: {error}"
-    assert message["Message"] == {"status": "FAILED", "stage": stage, "error": error, "cause": cause, "execution": ME}
-    assert world.holder is None
+    world = World(fail_stage=stage, failure=stage_execution_failed("Boom", "boom"))
+    failed = run(asl, world)
+    before = len(world.started)
+    world.fail_stage = None  # the cause was fixed
+    redriven = simulate(
+        asl, OBJECT_CREATED, world.on_task, execution_name=EXECUTION, max_steps=500, redrive_of=failed, redrive_count=1
+    )
+    assert redriven.status == "SUCCEEDED" and redriven.trace[0] == f"Run {stage} stage"
+    later = STAGES[STAGES.index(stage) :]
+    # The failed stage again under a new name (the failed child keeps its own), then the rest;
+    # the stages before it are not run again.
+    assert [s["Name"] for s in world.started[before:]] == [f"{run_key(1)}-1-{later[0]}"] + [
+        f"{run_key(1)}-1-{name}" for name in later[1:]
+    ]
+    assert {s["Input"]["run"]["name"] for s in world.started} == {f"{EXECUTION}-r1"}  # same run, files, partition
+    [notice] = world.published  # the round's notice, once
+    assert notice["Subject"] == "Pipeline SUCCEEDED" and notice["Message"]["run"] == f"{EXECUTION}-r1"
+    assert world.lease_writes == ["take", "release"] and world.holder is None
+
+
+def test_a_redriven_run_whose_lease_was_taken_over_runs_no_round_beside_the_holder(asl: dict[str, Any]) -> None:
+    world = World(fail_stage="transform", failure=stage_execution_failed("GlueJobFailed", "boom"))
+    failed = run(asl, world)
+    # While it waited, the next upload's execution took the lease over and is running.
+    world.fail_stage, world.holder, world.waiting = None, OTHER, [3, 3]
+    redriven = simulate(
+        asl, OBJECT_CREATED, world.on_task, execution_name=EXECUTION, max_steps=500, redrive_of=failed, redrive_count=1
+    )
+    assert redriven.status == "SUCCEEDED"
+    assert [s["Name"].rsplit("-", 2)[-2:] for s in world.started[3:]] == [["1", "transform"]]  # no new round
+    assert world.holder == OTHER  # not released by this run, not taken from its holder
+    assert "After release: Take lease" in redriven.trace and redriven.trace[-1] == "Pipeline succeeded"
+
+
+def test_a_redriven_run_takes_the_lease_again_before_another_round(asl: dict[str, Any]) -> None:
+    world = World(fail_stage="crawl", failure=stage_execution_failed("CrawlerFailed", "boom"))
+    failed = run(asl, world)
+    world.fail_stage, world.waiting = None, [2, 2, 0, 0]  # files arrived while it waited
+    redriven = simulate(
+        asl, OBJECT_CREATED, world.on_task, execution_name=EXECUTION, max_steps=500, redrive_of=failed, redrive_count=1
+    )
+    assert redriven.status == "SUCCEEDED"
+    # Release, look, take again, then round 2 (its children named with this attempt's count).
+    assert world.lease_writes == ["take", "release", "take", "release"] and world.holder is None
+    assert [s["Name"] for s in world.started[2:]] == [f"{run_key(1)}-1-{n}" for n in ("crawl", "transform")] + [
+        f"{run_key(2)}-1-{n}" for n in STAGES
+    ]
 
 
 @pytest.mark.parametrize(
@@ -344,18 +353,13 @@ def test_any_other_stage_error_is_notified_as_caught_exactly_once(
     ],
     ids=["empty", "foreign", "object-without-key", "other-detail-type"],
 )
-def test_unknown_trigger_is_notified_without_a_stage_and_without_touching_a_held_lease(
-    asl: dict[str, Any], event: Any
-) -> None:
+def test_unknown_trigger_fails_at_once_without_touching_a_held_lease(asl: dict[str, Any], event: Any) -> None:
     world = World(holder=OTHER)
     result = run(asl, world, event)
-    assert (result.status, result.error) == ("FAILED", "PipelineFailed")
+    assert (result.status, result.error, result.stopped_in) == ("FAILED", "InvalidTriggerEvent", "Trigger rejected")
     assert "expected an S3 Object Created event" in result.cause
-    assert world.started == []
-    [message] = world.published
-    assert message["Subject"] == "Pipeline FAILED at stage trigger: InvalidTriggerEvent"
-    assert "stage_execution" not in message["Message"]
-    assert world.holder == OTHER  # the release only deletes the lease of its own execution
+    assert world.started == [] and world.published == [] and world.lease_writes == []
+    assert world.holder == OTHER
 
 
 # --- the definition's shape --------------------------------------------------------------------
@@ -381,33 +385,13 @@ def test_every_path_to_an_end_after_the_lease_is_taken_releases_it(asl: dict[str
     assert releases and ends
 
 
-def test_the_stage_error_is_parsed_only_from_a_cause_that_reads_as_the_stage_executions_json(
-    asl: dict[str, Any],
-) -> None:
-    # A Pass state cannot catch: an intrinsic that failed there would end the run without a notice.
-    parsers = states_of(asl, lambda s: "States.StringToJson" in json.dumps(s.get("Parameters", {})))
-    assert parsers, "no state reads the stage's own error"
-    for name, parser in parsers.items():
-        assert parser["Type"] == "Pass"
-        assert "States.JsonMerge($.error, States.StringToJson($.error.Cause), false)" in parser["Parameters"].values()
-        entries = [state for state in asl["States"].values() if name in successors(state)]
-        assert entries and all(state["Type"] == "Choice" for state in entries)
-        for choice in entries:
-            [rule] = [c for c in choice["Choices"] if c["Next"] == name]
-            conditions = rule["And"]
-            assert {"Variable": "$.error.Error", "StringEquals": "States.TaskFailed"} in conditions
-            on_cause = [c for c in conditions if c["Variable"] == "$.error.Cause"]
-            assert on_cause[0] == {"Variable": "$.error.Cause", "IsPresent": True}  # first, before reading it
-            [pattern] = [c["StringMatches"] for c in on_cause if "StringMatches" in c]
-            assert pattern.startswith("{") and pattern.endswith("}") and '"ExecutionArn"' in pattern
-
-
-def test_the_failure_path_never_reaches_a_success_notice(asl: dict[str, Any]) -> None:
-    states = asl["States"]
+def test_no_stage_task_catches_and_the_only_fail_state_is_before_the_lease(asl: dict[str, Any]) -> None:
     stage_tasks = states_of(asl, task_resource_endswith(":states:::states:startExecution.sync:2"))
+    assert set(stage_tasks) == {f"Run {stage} stage" for stage in STAGES}
     for name, task in stage_tasks.items():
-        [catcher] = task["Catch"]
-        assert catcher["ErrorEquals"] == ["States.ALL"] and catcher["ResultPath"] == "$.error"
-        failure_side = reachable(asl, catcher["Next"])
-        assert "Notify round" not in failure_side, name
-        assert {s for s in failure_side if states[s]["Type"] == "Succeed"} == set(), name
+        assert "Catch" not in task, f"{name}: a caught failure ends in a Fail state, and a redrive fails there again"
+        assert "Retry" not in task, name  # a stage execution that failed would fail again at once
+    fails = {name for name, state in asl["States"].items() if state["Type"] == "Fail"}
+    assert fails == {"Trigger rejected"}
+    takes = states_of(asl, task_resource_endswith(":dynamodb:putItem"))
+    assert not any("Trigger rejected" in reachable(asl, asl["States"][take]["Next"]) for take in takes)

@@ -1,0 +1,139 @@
+"""One notice for every unsuccessful end of a state machine, from its own status change.
+
+"Step Functions Execution Status Change" (FAILED | TIMED_OUT | ABORTED) of this machine ─► rule
+  ─► formatter Lambda (lambda/failure_notice: the stage, the error, the command that resumes it) ─► topic
+
+A run that fails, times out or is stopped is notified once, however it ended: nothing inside the
+machine has to catch the error (so a redrive can re-enter the failed state). The rule's target
+retries and parks undeliverable events in the given dead-letter queue; a notice the function
+cannot publish goes to the same queue (Lambda's asynchronous-invocation DLQ).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.nag import GRANT_KMS_ACTIONS, acknowledge, acknowledge_grant_actions, rendered_arn, skip_checkov
+from stacks.observed_state_machine import StageObservability
+
+FAILURE_NOTICE_CODE = Path(__file__).resolve().parent.parent / "lambda" / "failure_notice"
+STATUS_CHANGE = "Step Functions Execution Status Change"
+UNSUCCESSFUL_STATUSES = ["FAILED", "TIMED_OUT", "ABORTED"]
+
+
+class FailureNotice(Construct):
+    """`.rule` on `state_machine`'s unsuccessful ends and `.function`, which publishes the notice."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        state_machine: sfn.StateMachine,
+        quarantine_location: str,
+        dead_letter_queue: sqs.IQueue,
+        observability: StageObservability,  # its alarm topic gets the notices
+        retry_attempts: int = 8,
+        max_event_age: Duration = Duration.hours(6),
+    ) -> None:
+        super().__init__(scope, id_)
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=observability.log_key,
+            retention=observability.log_retention,
+            removal_policy=observability.removal_policy,
+        )
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="failure notice Lambda: read the failed execution's history, publish the notice.",
+        )
+        log_group.grant_write(role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            role=role,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(FAILURE_NOTICE_CODE), exclude=["__pycache__", "*.pyc"]),
+            description="Notifies an unsuccessful pipeline execution: its stage, error and how to resume it.",
+            memory_size=256,
+            timeout=Duration.seconds(30),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            environment={
+                "TOPIC_ARN": observability.alarm_topic.topic_arn,
+                "QUARANTINE_LOCATION": quarantine_location,
+            },
+            environment_encryption=observability.log_key,
+            dead_letter_queue=dead_letter_queue,
+            # One notice per unsuccessful execution: two is headroom, and the cap keeps a burst of
+            # failures from taking the account's concurrency.
+            reserved_concurrent_executions=2,
+        )
+        observability.alarm_topic.grant_publish(role)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["states:GetExecutionHistory"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="states",
+                        resource="execution",
+                        resource_name=f"{state_machine.state_machine_name}:*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description="Notify every execution of the pipeline that failed, timed out or was aborted.",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=[STATUS_CHANGE],
+                detail={"status": UNSUCCESSFUL_STATUSES, "stateMachineArn": [state_machine.state_machine_arn]},
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.function,
+                    dead_letter_queue=dead_letter_queue,
+                    retry_attempts=retry_attempts,
+                    max_event_age=max_event_age,
+                )
+            ],
+        )
+        self._acknowledge(role, state_machine)
+
+    def _acknowledge(self, role: iam.Role, state_machine: sfn.StateMachine) -> None:
+        acknowledge_grant_actions(role, *GRANT_KMS_ACTIONS)
+        acknowledge(
+            role,
+            "Reads the history of any execution of the pipeline state machine; executions are named at run time.",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f"{rendered_arn(self, state_machine, attribute='Name')}:*]",
+        )
+        acknowledge(
+            role,
+            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
+        skip_checkov(
+            self.function,
+            "Reads one execution history and publishes to one topic; a VPC would add endpoints and ENIs "
+            "for no isolation gained.",
+            "CKV_AWS_117",
+            resource_type="AWS::Lambda::Function",
+        )
