@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from stacks.airflow_cron import airflow_cron
-from stacks.config import STAGES
+from stacks.config import STAGE_BUILDERS
+from tests.conftest import stage_config
 
 # EventBridge expression, Airflow cron, the first two fire times after 2026-11-01 00:00 UTC
 # (2026-11-01 is a Sunday).
@@ -61,7 +62,7 @@ def test_what_airflow_cannot_express_fails_with_one_line(expression: str, reason
     assert str(raised.value) == f"MwaaEnvironment schedule = {expression!r}: {reason}"
 
 
-@pytest.mark.parametrize("stage", sorted(STAGES))
+@pytest.mark.parametrize("stage", sorted(STAGE_BUILDERS))
 def test_every_stage_schedule_translates(stage: str) -> None:
     """Every shipped config synthesizes an Orchestration stack, so each schedule must translate."""
-    assert len(airflow_cron(STAGES[stage].schedule).split()) == 5
+    assert len(airflow_cron(stage_config(stage).schedule).split()) == 5
