@@ -59,11 +59,13 @@ RESULT_WRITER_ACTIONS = (
 # What the admit Lambda calls (lambda/admission/handler.py): HeadObject / GetObject (with IfMatch),
 # CopyObject (also as a multipart copy), PutObject of the reason sidecar, DeleteObject with IfMatch
 # of the source. With SSE-KMS: Decrypt to read a source, GenerateDataKey (and Decrypt for multipart
-# parts) to write. No s3:DeleteObjectVersion: a delete leaves a delete marker in the versioned bucket.
-ADMIT_SOURCE_ACTIONS = ("s3:GetObject", "s3:DeleteObject", "kms:Decrypt")
+# parts) to write. CopyObject copies an uploader's object tags: GetObjectTagging on the source,
+# PutObjectTagging on the copy. No s3:DeleteObjectVersion: a delete leaves a delete marker.
+ADMIT_SOURCE_ACTIONS = ("s3:GetObject", "s3:GetObjectTagging", "s3:DeleteObject", "kms:Decrypt")
 ADMIT_DESTINATION_ACTIONS = (
     "s3:GetObject",
     "s3:PutObject",
+    "s3:PutObjectTagging",
     "s3:AbortMultipartUpload",
     "kms:GenerateDataKey",
     "kms:Decrypt",
@@ -124,7 +126,9 @@ class FileAdmissionStage(Construct):
         )
         self.state_machine = observed.state_machine
         # The ResultWriter's grant, scoped to its prefix and with the bucket key (see _PrefixResultWriter).
-        bucket.grants.actions_on_object_keys(self.state_machine, f"{RESULTS_PREFIX}*", *RESULT_WRITER_ACTIONS)
+        s3.BucketGrants.from_bucket(bucket).actions_on_object_keys(
+            self.state_machine, f"{RESULTS_PREFIX}*", *RESULT_WRITER_ACTIONS
+        )
         self._acknowledge_machine_findings(bucket)
         self.log_group = observed.log_group
         self.failure_alarm = observed.failure_alarm
@@ -289,10 +293,12 @@ class FileAdmissionStage(Construct):
         self, function: lambda_.Function, bucket: s3.IBucket, incoming: str, landing: str, quarantine: str
     ) -> None:
         """Read and delete under incoming/; read and write under the landing and quarantine folders."""
-        bucket.grants.actions_on_object_keys(function, f"{incoming}*", *ADMIT_SOURCE_ACTIONS)
+        s3.BucketGrants.from_bucket(bucket).actions_on_object_keys(function, f"{incoming}*", *ADMIT_SOURCE_ACTIONS)
         for prefix in (landing, quarantine):
             # Read too: a retried batch looks for a file it already moved at its destination.
-            bucket.grants.actions_on_object_keys(function, f"{prefix}*", *ADMIT_DESTINATION_ACTIONS)
+            s3.BucketGrants.from_bucket(bucket).actions_on_object_keys(
+                function, f"{prefix}*", *ADMIT_DESTINATION_ACTIONS
+            )
         # A HeadObject of a key that is not there answers 404 only to a caller that may list the
         # bucket (403 otherwise): the retried batch's lookup at the destination needs that answer.
         iam.Grant.add_to_principal(grantee=function, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn])

@@ -251,7 +251,9 @@ class CuratedTransformJob(Construct):
         for prefix in curated_prefixes:
             # Spark's overwrite deletes what a redriven run wrote before, writes (multipart for large
             # files) and reads its output back to count it.
-            curated_bucket.grants.actions_on_object_keys(self.role, f"{prefix}*", *CURATED_OBJECT_ACTIONS)
+            s3.BucketGrants.from_bucket(curated_bucket).actions_on_object_keys(
+                self.role, f"{prefix}*", *CURATED_OBJECT_ACTIONS
+            )
         # Spark lists its output folders; a listing shows names only.
         iam.Grant.add_to_principal(
             grantee=self.role, actions=["s3:ListBucket"], resource_arns=[curated_bucket.bucket_arn]

@@ -118,9 +118,19 @@ def test_the_results_prefix_is_the_one_the_map_writes_to(dev: Synthesized) -> No
 def test_admit_function_may_only_move_files_as_its_code_does(dev: Synthesized, names: dict) -> None:
     found = grants(dev, role_of(dev.templates["pipeline"], "AWS::Lambda::Function", "AdmissionStageAdmitFiles"))
     landing, config = names["landing"], stage_config("dev")
-    assert on(found, f"{landing}/{config.incoming_prefix}*") == {"s3:GetObject", "s3:DeleteObject"}
+    # CopyObject copies the uploader's tags: GetObjectTagging on the source, PutObjectTagging on the copy.
+    assert on(found, f"{landing}/{config.incoming_prefix}*") == {
+        "s3:GetObject",
+        "s3:GetObjectTagging",
+        "s3:DeleteObject",
+    }
     for prefix in (config.landing_prefix, config.quarantine_prefix):
-        assert on(found, f"{landing}/{prefix}*") == {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"}
+        assert on(found, f"{landing}/{prefix}*") == {
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:PutObjectTagging",
+            "s3:AbortMultipartUpload",
+        }
     assert on(found, landing) == {"s3:ListBucket"}  # HeadObject of a missing key: 404, not 403
     assert on(found, names["key"]) == {"kms:Decrypt", "kms:GenerateDataKey"}  # no Encrypt, no ReEncrypt*
     assert not any("*" in action for action, _ in found if action.startswith(("s3:", "kms:")))
