@@ -521,7 +521,12 @@ def test_state_machine_has_an_alarm_on_unsuccessful_executions_that_notifies_the
 
 
 def rules(template: Template) -> dict[str, dict[str, Any]]:
-    return {lid: r["Properties"] for lid, r in template.find_resources("AWS::Events::Rule").items()}
+    """The rules that start the pipeline (the failure notice's rule, on aws.states: test_failure_notice.py)."""
+    return {
+        lid: r["Properties"]
+        for lid, r in template.find_resources("AWS::Events::Rule").items()
+        if r["Properties"].get("EventPattern", {}).get("source") != ["aws.states"]
+    }
 
 
 def test_object_created_rule_matches_non_empty_csv_objects_under_the_incoming_prefix(
