@@ -21,30 +21,22 @@ APP_SOURCES := app.py $(wildcard stacks/*.py) $(wildcard lambda/*/*.py) $(wildca
 setup: $(VENV)/.installed node_modules/.installed
 
 # Installs go through uv (pinned in requirements-dev.txt, bootstrapped into .venv with pip): it installs
-# the same pinned sets as pip in seconds rather than minutes. uv reads no pip configuration, so UV_ENV
+# the same pinned sets as pip in seconds rather than minutes. uv reads no pip configuration, so uv_env
 # hands it the index settings pip has on this machine (pip.conf, PIP_* variables): both install from
 # the same place; with none set, both use PyPI. `pip config list` prints files' values as global.X
-# or install.X and PIP_X as :env:.X; as in pip, :env: wins over install, install over global.
+# or install.X and PIP_X as :env:.X; as in pip, :env: wins over install, install over global (the
+# exports run in that order). find-links: uv takes a comma-separated list. unsafe-best-match: the best
+# version across all the indexes, as pip picks (uv's default takes the first index with the package).
 UV_VERSION := $(shell sed -n 's/^uv==//p' requirements-dev.txt)
 UV := $(BIN)/uv
-pip_setting = $(shell $(PYTHON) -m pip config list 2>/dev/null | sed -n -e "s/^global\.$(1)='\(.*\)'$$/1 \1/p" \
-  -e "s/^install\.$(1)='\(.*\)'$$/2 \1/p" -e "s/^:env:\.$(1)='\(.*\)'$$/3 \1/p" | sort | tail -1 | cut -d' ' -f2-)
-PIP_INDEX_URL_SETTING = $(call pip_setting,index-url)
-PIP_EXTRA_INDEX_URL_SETTING = $(call pip_setting,extra-index-url)
-PIP_FIND_LINKS_SETTING = $(call pip_setting,find-links)
-PIP_CERT_SETTING = $(call pip_setting,cert)
-# unsafe-best-match: the best version across all the indexes, as pip picks (uv's default takes the
-# first index that has the package at all).
-UV_ENV = UV_INDEX_STRATEGY=unsafe-best-match \
-  $(if $(PIP_INDEX_URL_SETTING),UV_INDEX_URL='$(PIP_INDEX_URL_SETTING)') \
-  $(if $(PIP_EXTRA_INDEX_URL_SETTING),UV_EXTRA_INDEX_URL='$(PIP_EXTRA_INDEX_URL_SETTING)') \
-  $(if $(PIP_FIND_LINKS_SETTING),UV_FIND_LINKS='$(subst $(space),$(comma),$(strip $(PIP_FIND_LINKS_SETTING)))') \
-  $(if $(PIP_CERT_SETTING),SSL_CERT_FILE='$(PIP_CERT_SETTING)')
+PIP_TO_UV := index-url/UV_INDEX_URL extra-index-url/UV_EXTRA_INDEX_URL find-links/UV_FIND_LINKS cert/SSL_CERT_FILE
+pip_to_uv_sed = $(foreach s,1/global 2/install 3/:env:,$(foreach m,$(PIP_TO_UV),\
+  -e "s/^$(word 2,$(subst /, ,$(s)))\.$(word 1,$(subst /, ,$(m)))=/$(word 1,$(subst /, ,$(s))) $(word 2,$(subst /, ,$(m)))=/p"))
+uv_env = eval "$$($(PYTHON) -m pip config list 2>/dev/null | sed -n $(pip_to_uv_sed) | sort -s -n | cut -d' ' -f2- \
+  | sed -e '/^UV_FIND_LINKS=/y/ /$(comma)/' -e 's/^/export /')"; export UV_INDEX_STRATEGY=unsafe-best-match;
 comma := ,
-empty :=
-space := $(empty) $(empty)
 # uv lists every package it adds (" + name==version"): setup shows its summary lines instead.
-UV_PIP = $(UV_ENV) $(UV) pip
+UV_PIP = $(uv_env) $(UV) pip
 uv_summary = 2>&1 | { grep -v '^ [-+~] ' || true; }
 # $(call timed,what,command): say what is installed, run it, then say how long it took.
 timed = @echo "setup: $(1)"; TIMEFORMAT='setup: $(1): %1R s'; time { $(2); }
@@ -113,12 +105,16 @@ $(DEV_ASSEMBLY)/manifest.json: $(APP_SOURCES) | setup
 graphs: setup $(DEV_ASSEMBLY)/manifest.json
 	$(BIN)/python -m localrun.graphs --assembly $(DEV_ASSEMBLY) --out docs/state-machines --readme README.md
 
+# pytest-xdist: one worker per core; a module's tests stay on one worker (its fixtures are set up
+# once); the workers share one synth per stage (tests/conftest.py). PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadscope)
 test: setup $(SCAN_VENV)/.installed lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 # The inner loop: everything but the slow tier (subprocesses, Spark, Airflow DAG runs, scenario runs).
 test-fast: setup lint
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 bench: setup $(LOCAL_ASSEMBLY)/manifest.json
 	$(BIN)/python -m benchmarks --assembly $(LOCAL_ASSEMBLY)
