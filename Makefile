@@ -117,7 +117,7 @@ test-fast: setup lint
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 bench: setup $(LOCAL_ASSEMBLY)/manifest.json
-	$(BIN)/python -m benchmarks --assembly $(LOCAL_ASSEMBLY)
+	$(BIN)/python -m benchmarks --assembly $(LOCAL_ASSEMBLY) --fresh-clone
 
 # $ per burst of 10 / 1,000 / 10,000 files, three designs, from transitions counted in local bursts
 # (10, 100, 1,000 files: a few minutes) and the formula they check; the MWAA comparison; the plot.
