@@ -18,7 +18,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from stacks.config import ConfigError, DeploymentConfig, config_for
-from stacks.nag import SkipCheckovOnCdkProviders
+from stacks.nag import skip_checkov_on_cdk_providers
 from stacks.orchestration_stack import OrchestrationStack
 from stacks.pipeline_stack import PipelineStack
 from stacks.storage_stack import StorageStack
@@ -79,7 +79,7 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
     # cdk-nag 3 is a policy-validation plugin: any unacknowledged finding fails synth.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     # checkov (in `make test`) reads the templates: CDK's own handlers carry their skips and reasons.
-    cdk.Aspects.of(app).add(SkipCheckovOnCdkProviders())
+    skip_checkov_on_cdk_providers((storage, pipeline, orchestration))
     return app, {"storage": storage, "pipeline": pipeline, "orchestration": orchestration}
 
 

@@ -13,10 +13,10 @@ whichever stack the resource ends up in.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import cast
 
-import jsii
-from aws_cdk import Acknowledgment, CfnResource, IAspect, Stack, Validations
+from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from constructs import Construct, IConstruct
 
 # Actions that CDK's own grant methods (grant_read, grant_read_write, grant_encrypt_decrypt)
@@ -78,19 +78,20 @@ CDK_PROVIDER_LOG_SKIPS = {
 }
 
 
-@jsii.implements(IAspect)
-class SkipCheckovOnCdkProviders:
+def skip_checkov_on_cdk_providers(stacks: Iterable[Stack]) -> None:
     """Skip the Lambda checks on CDK's own custom-resource handlers (and their log groups), which the
-    app does not configure."""
-
-    def visit(self, node: IConstruct) -> None:
-        if not CfnResource.is_cfn_resource(node) or not any(
-            scope.node.id.startswith(CDK_PROVIDER_ID_PREFIXES) for scope in node.node.scopes
-        ):
-            return
-        skips = {"AWS::Lambda::Function": CDK_PROVIDER_SKIPS, "AWS::Logs::LogGroup": CDK_PROVIDER_LOG_SKIPS}
-        for check_id, reason in skips.get(cast(CfnResource, node).cfn_resource_type, {}).items():
-            skip_checkov(node, reason, check_id)
+    app does not configure. CDK adds those singletons as children of their stack; run once the stacks
+    are built. (A pass over each stack's children, not an aspect: an aspect calls back into Python for
+    every construct of the app during synth, a jsii round trip each.)"""
+    skips = {"AWS::Lambda::Function": CDK_PROVIDER_SKIPS, "AWS::Logs::LogGroup": CDK_PROVIDER_LOG_SKIPS}
+    for stack in stacks:
+        for provider in stack.node.children:
+            if not provider.node.id.startswith(CDK_PROVIDER_ID_PREFIXES):
+                continue
+            for node in provider.node.find_all():
+                if CfnResource.is_cfn_resource(node):
+                    for check_id, reason in skips.get(cast(CfnResource, node).cfn_resource_type, {}).items():
+                        skip_checkov(node, reason, check_id)
 
 
 def acknowledge_grant_actions(scope: IConstruct, *actions: str) -> None:

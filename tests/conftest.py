@@ -1,19 +1,24 @@
-"""Fixtures shared by every test package: the synthesized app, once per stage per session.
+"""Fixtures shared by every test package: the synthesized app, once per stage per run.
 
-`synth("dev")` builds `app.build_app(config=stage_config("dev"))` into a temporary directory and
+`synth("dev")` builds `app.build_app(config=stage_config("dev"))` into a directory of the run and
 synthesizes it (cdk-nag runs as part of synth, so a finding fails every test that asks for that
-stage). The result is cached: each stage is synthesized at most once per session, however many
-tests and test packages use it. `synth("local").outdir` is a cloud assembly the local runner and
-the DAG tests can load.
+stage). Each stage is synthesized at most once per run, however many tests, test packages and
+pytest-xdist workers use it: the first worker to ask synthesizes under a file lock in the run's
+shared temporary directory; the others, and later asks, read that cloud assembly. What the tests
+read of the app besides the assembly (artifact ids, acknowledgements) is saved beside it.
+`synth("local").outdir` is a cloud assembly the local runner and the DAG tests can load.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -46,39 +51,92 @@ def stage_config(stage: str) -> DeploymentConfig:
 
 
 @dataclass(frozen=True)
+class SynthesizedStack:
+    """One stack of a synthesized stage, as the cloud assembly names it."""
+
+    artifact_id: str
+    template_file: str
+
+
+@dataclass(frozen=True)
 class Synthesized:
-    """One synthesized stage: the cloud assembly directory, the app, its stacks and templates by short name."""
+    """One synthesized stage: the cloud assembly directory, its stacks and templates by short name,
+    and the app's cdk-nag acknowledgements {(construct path, rule id): reason}."""
 
     outdir: Path
-    app: cdk.App
-    stacks: dict[str, cdk.Stack]
+    stacks: dict[str, SynthesizedStack]
     templates: dict[str, Template]
+    acknowledgements: dict[tuple[str, str], Any]
+
+
+def acknowledgements(app: cdk.App) -> dict[tuple[str, str], Any]:
+    """{(construct path, rule id): reason} of every acknowledgement in the app."""
+    import aws_cdk as cdk
+
+    found: dict[tuple[str, str], Any] = {}
+    for construct in app.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                for rule, reason in dict(entry.data).items():
+                    found[(construct.node.path, rule.removeprefix("Annotation::"))] = reason
+    return found
+
+
+def _synthesize(stage: str, outdir: Path) -> dict[str, Any]:
+    """Synthesize `stage` into `outdir`; what the tests read of the app besides the assembly."""
+    import app as cdk_app
+
+    app, stacks = cdk_app.build_app(config=stage_config(stage), outdir=str(outdir))
+    app.synth()
+    return {
+        "stacks": {
+            name: {"artifact_id": stack.artifact_id, "template_file": stack.template_file}
+            for name, stack in stacks.items()
+        },
+        "acknowledgements": [[path, rule, reason] for (path, rule), reason in acknowledgements(app).items()],
+    }
+
+
+def _shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run's temporary directory: under pytest-xdist, the one all workers' directories are in."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synthesized]:
-    """`synth(stage)`: the app for that stage's config, synthesized once per session."""
+    """`synth(stage)`: the app for that stage's config, synthesized once per run."""
     from aws_cdk.assertions import Template
 
-    import app as cdk_app
-
-    cache: dict[str, Synthesized | Exception] = {}
+    shared = _shared_dir(tmp_path_factory)
+    cache: dict[str, Synthesized] = {}
 
     def _synth(stage: str) -> Synthesized:
-        if stage not in cache:
-            try:
-                outdir = tmp_path_factory.mktemp(f"cdk-{stage}", numbered=True)
-                app, stacks = cdk_app.build_app(config=stage_config(stage), outdir=str(outdir))
-                app.synth()
-                # Template.from_stack reuses the assembly synthesized above (no second synth).
-                templates = {name: Template.from_stack(stack) for name, stack in stacks.items()}
-                cache[stage] = Synthesized(outdir=outdir, app=app, stacks=stacks, templates=templates)
-            except Exception as error:  # a failed synth is not retried by every later test
-                cache[stage] = error
-        result = cache[stage]
-        if isinstance(result, Exception):
-            raise result
-        return result
+        if stage in cache:
+            return cache[stage]
+        outdir, facts_file, failure_file = (shared / f"cdk-{stage}{suffix}" for suffix in ("", ".json", ".failed"))
+        with open(shared / f"cdk-{stage}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not facts_file.exists() and not failure_file.exists():
+                try:
+                    facts_file.write_text(json.dumps(_synthesize(stage, outdir)))
+                except Exception:  # a failed synth is not retried by every later test or worker
+                    failure_file.write_text(traceback.format_exc())
+                    raise
+        if failure_file.exists():
+            raise RuntimeError(f"synth of stage {stage} failed (once for the run):\n{failure_file.read_text()}")
+        facts = json.loads(facts_file.read_text())
+        stacks = {name: SynthesizedStack(**stack) for name, stack in facts["stacks"].items()}
+        cache[stage] = Synthesized(
+            outdir=outdir,
+            stacks=stacks,
+            templates={
+                name: Template.from_json(json.loads((outdir / stack.template_file).read_text()))
+                for name, stack in stacks.items()
+            },
+            acknowledgements={(path, rule): reason for path, rule, reason in facts["acknowledgements"]},
+        )
+        return cache[stage]
 
     return _synth
 

@@ -102,7 +102,7 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def airflow_db(airflow_home: Path) -> Path:
-    """The metadata database (SQLite), migrated once per session."""
+    """The metadata database (SQLite), migrated once per session (per pytest-xdist worker: each has its own home)."""
     from airflow.utils.db import initdb
 
     initdb()

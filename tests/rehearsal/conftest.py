@@ -16,5 +16,5 @@ STAGES = ("dev", "prod", "local")
 
 @pytest.fixture(scope="module", params=STAGES)
 def assembly(request: pytest.FixtureRequest, synth: Callable[[str], Synthesized]) -> tuple[str, Path]:
-    """(stage, cloud assembly directory), one synth per stage per session."""
+    """(stage, cloud assembly directory), one synth per stage per run."""
     return request.param, synth(request.param).outdir

@@ -19,7 +19,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def local_assembly(synth) -> Path:
-    """The `local` stage (second-long waits) synthesized once per session: what the runs execute."""
+    """The `local` stage (second-long waits) synthesized once per run: what the runs execute."""
     return synth("local").outdir
 
 

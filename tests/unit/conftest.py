@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="module")
 def dev(synth: Callable[[str], Synthesized]) -> Synthesized:
-    """The dev stage, as deployed: what the template tests read (synthesized once per session)."""
+    """The dev stage, as deployed: what the template tests read (synthesized once per run)."""
     return synth("dev")
 
 

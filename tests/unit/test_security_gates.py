@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
 import pytest
@@ -56,20 +56,9 @@ def test_cdk_nag_leaves_no_unacknowledged_finding(synth: Callable[[str], Synthes
     assert violations(synthesized.outdir) == []
 
 
-def acknowledgements(app: cdk.App) -> dict[tuple[str, str], Any]:
-    """{(construct path, rule id): reason} of every acknowledgement in the app."""
-    found: dict[tuple[str, str], Any] = {}
-    for construct in app.node.find_all():
-        for entry in construct.node.metadata:
-            if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
-                for rule, reason in dict(entry.data).items():
-                    found[(construct.node.path, rule.removeprefix("Annotation::"))] = reason
-    return found
-
-
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_acknowledgement_says_why(synth: Callable[[str], Synthesized], stage: str) -> None:
-    acknowledged = acknowledgements(synth(stage).app)
+    acknowledged = synth(stage).acknowledgements
     assert len(acknowledged) > 10  # the app does acknowledge findings: none found means the lookup broke
     without_reason = {
         key: reason for key, reason in acknowledged.items() if not isinstance(reason, str) or len(reason.strip()) < 20
