@@ -43,6 +43,7 @@ class FailureNotice(Construct):
         quarantine_location: str,
         dead_letter_queue: sqs.IQueue,
         observability: StageObservability,  # its alarm topic gets the notices
+        reserve_concurrency: bool,
         retry_attempts: int = 8,
         max_event_age: Duration = Duration.hours(6),
     ) -> None:
@@ -79,10 +80,19 @@ class FailureNotice(Construct):
             },
             environment_encryption=observability.log_key,
             dead_letter_queue=dead_letter_queue,
-            # One notice per unsuccessful execution: two is headroom, and the cap keeps a burst of
-            # failures from taking the account's concurrency.
-            reserved_concurrent_executions=2,
+            # Where the stage reserves concurrency: one notice per unsuccessful execution, two is
+            # headroom, and the cap keeps a burst of failures from taking the account's concurrency.
+            reserved_concurrent_executions=2 if reserve_concurrency else None,
         )
+        if not reserve_concurrency:
+            skip_checkov(
+                self.function,
+                "No reserved concurrency in this stage (config reserve_lambda_concurrency): a reservation "
+                "comes out of the account's pool, and a new account's quota refuses the deploy. Its "
+                "callers are bounded anyway: one notice per unsuccessful pipeline execution.",
+                "CKV_AWS_115",
+                resource_type="AWS::Lambda::Function",
+            )
         observability.alarm_topic.grant_publish(role)
         role.add_to_policy(
             iam.PolicyStatement(

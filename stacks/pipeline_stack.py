@@ -73,6 +73,7 @@ class PipelineStack(Stack):
             quarantine_location=f"s3://{storage.curated_bucket.bucket_name}/{QUARANTINE_PREFIX}",
             dead_letter_queue=self.triggers.dead_letter_queue,
             observability=self.observability,
+            reserve_concurrency=config.reserve_lambda_concurrency,
         )
         for name, construct in (
             ("AdmissionStage", self.admission_stage),
