@@ -17,8 +17,8 @@ reason); it is not a folder marker, i.e. does not end in "/" [folder_marker]; it
 at most MAX_FILE_BYTES [too_large] (its real size, from S3: the event's size is not trusted); it
 decodes as UTF-8, a byte-order mark allowed [not_utf8]; its header (first CSV record) is
 CONTRACT_COLUMNS exactly: same names, same order [header_mismatch]; its records split the way the
-reader splits them [bad_csv]: every quoted field closed, a quote inside one doubled, one kind of
-line break (LF or CRLF) between records.
+reader splits them [bad_csv]: every quoted field closed, a quote inside one doubled. Records may
+end in LF, CRLF or a lone CR, mixed in one file, as the reader splits them.
 
 Records are counted while the file streams through the UTF-8 check, by the reader contract (README,
 glue/transform.py): RFC 4180 quoting (a field that starts with a quote runs to the closing quote,
@@ -453,15 +453,14 @@ class RecordCounter:
 
     The reader contract (README, glue/transform.py): a field that starts with a quote is quoted and
     runs to its closing quote, across line breaks, with "" for a quote inside it; a quote elsewhere
-    is an ordinary character; a record ends at LF or CRLF outside quotes; an empty line is no
-    record. What the reader would split differently is a bad_csv rejection naming the line: a
-    quoted field never closed, a closing quote followed by more than a separator or line break
-    (a quote not doubled, e.g. a backslash escape), a lone CR, a file whose records end in LF and
-    CRLF both (the reader takes the first line's line break for the whole file).
+    is an ordinary character; a record ends at LF, CRLF or a lone CR outside quotes, whichever each
+    line has (glue/reader.py splits line by line, so a CRLF file with LF rows appended is one record
+    per row); an empty line is no record. What the reader would have to guess about is a bad_csv
+    rejection naming the line: a quoted field never closed, a closing quote followed by more than a
+    separator or line break (a quote not doubled, e.g. a backslash escape).
     """
 
     _SPECIAL = re.compile(r'["\r\n]')
-    _ENDINGS = {"LF": "LF", "CRLF": "CRLF", "CR": "a lone CR"}
 
     def __init__(self) -> None:
         self.records = 0  # non-empty records so far, the header included
@@ -474,7 +473,6 @@ class RecordCounter:
         self._after_cr = False  # outside quotes, just read CR: CRLF, or a lone CR
         self._content = False  # the current record has characters
         self._previous = "\n"  # the character before the position ("\n" at a record's start)
-        self._ending: str | None = None  # the first record's line break
 
     @property
     def data_records(self) -> int:
@@ -541,7 +539,7 @@ class RecordCounter:
         if self.problem is None and self._in_quotes and not self._after_quote:
             self._fail(
                 f"line {self._quote_line}: a quoted field starts here and is never closed (an unpaired '\"'): "
-                "the reader would take the rest of the file as one value"
+                "where its value ends would be a guess"
             )
         if self.problem is None and self._content:
             self.records += 1
@@ -549,21 +547,7 @@ class RecordCounter:
         return self.problem
 
     def _record_ends(self, ending: str) -> None:
-        if ending == "CR":
-            self._fail(
-                f"line {self._line} ends in a lone CR (a classic Mac line break), which the reader does not "
-                "split records at: save the file with LF or CRLF line breaks"
-            )
-            return
-        if self._ending is None:
-            self._ending = ending
-        elif ending != self._ending:
-            self._fail(
-                f"line {self._line} ends in {self._ENDINGS[ending]}, the lines before it in "
-                f"{self._ENDINGS[self._ending]}: the reader takes the first line's line break for the whole "
-                "file; save it with one kind of line break"
-            )
-            return
+        # LF, CRLF and a lone CR all end a record, mixed or not: the reader splits each line at its own.
         if self._content:
             self.records += 1
         self._line += 1
