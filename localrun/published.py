@@ -43,9 +43,10 @@ class PublishedPartition:
 
 @dataclass(frozen=True)
 class Quarantined:
-    key: str
+    key: str  # where it was uploaded (the sidecar's original_key); it is kept under a safe name
     code: str
     reason: str
+    stored_as: str
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,9 @@ def quarantined_files(deployment: LocalDeployment) -> list[Quarantined]:
     for key in _keys(s3, deployment.landing_bucket, QUARANTINE_PREFIX):
         if key.endswith(SIDECAR_SUFFIX):
             sidecar = json.loads(s3.get_object(Bucket=deployment.landing_bucket, Key=key)["Body"].read())
-            found.append(Quarantined(key.removesuffix(SIDECAR_SUFFIX), sidecar["code"], sidecar["reason"]))
+            stored_as = key.removesuffix(SIDECAR_SUFFIX)
+            original = sidecar.get("original_key") or stored_as
+            found.append(Quarantined(original, sidecar["code"], sidecar["reason"], stored_as))
     return found
 
 
@@ -154,7 +157,7 @@ def render(data: RunData) -> list[str]:
         reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(data.rejected_by_reason.items()))
         lines.append(f"  rejected rows: {sum(data.rejected_by_reason.values())} ({reasons})")
     for file in data.quarantined:
-        lines.append(f"  quarantined: {file.key} — {file.code}: {file.reason}")
+        lines.append(f"  quarantined: {file.key} — {file.code}: {file.reason} (kept as {file.stored_as})")
     if not data.quarantined:
         lines.append("  quarantined files: none")
     return lines

@@ -503,6 +503,16 @@ def _run_of(sfn: Any, diagnosis: Diagnosis) -> str | None:
     return run.get("name") if isinstance(run, dict) else None
 
 
+def _quarantine_location(sfn: Any, diagnosis: Diagnosis) -> str | None:
+    """The folder the failed stage wrote its quarantine record to, from its own S3 PutObject call
+    (the bucket is the stack's; the history names it, so no output or environment is read)."""
+    for task in tasks_of(history(sfn, diagnosis.deepest().execution_arn)):
+        bucket, key = task.parameters.get("Bucket"), task.parameters.get("Key")
+        if task.resource == "putObject" and isinstance(bucket, str) and isinstance(key, str) and "run=" in key:
+            return f"s3://{bucket}/{key.rsplit('run=', 1)[0]}"
+    return None
+
+
 def _redrive(sfn: Any, execution: dict[str, Any], diagnosis: Diagnosis) -> None:
     machine_type = sfn.describe_state_machine(stateMachineArn=diagnosis.state_machine_arn).get("type", "STANDARD")
     stopped = diagnosis.stopped or datetime.now(UTC)
@@ -523,6 +533,7 @@ def _redrive(sfn: Any, execution: dict[str, Any], diagnosis: Diagnosis) -> None:
         execution=diagnosis.execution_arn,
         run=_run_of(sfn, diagnosis),
         transform_machine=diagnosis.child.state_machine_arn if diagnosis.child else None,
+        **({"quarantine_location": location} if (location := _quarantine_location(sfn, diagnosis)) else {}),
     )
     if advice["action"] == "redrive" and redrivable:
         diagnosis.redrive = advice["command"]

@@ -14,6 +14,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
+import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +33,34 @@ import stacks.node_runtime  # noqa: F401
 # tests' own monkeypatch once Airflow has run a DAG in this process).
 _ENDPOINT_PREFIXES = ("AWS_ENDPOINT_URL", "MOTO_")
 _ENDPOINTS_AT_START = {k: v for k, v in os.environ.items() if k.startswith(_ENDPOINT_PREFIXES)}
+
+# Airflow fixes its home and metadata database at its first import, and more than tests/dags import
+# it (`make why` for a DAG run reads the deployed DAG's helpers). Under pytest-xdist a worker runs
+# modules in any order, so each test process gets its own home before any test runs
+# (tests/dags/conftest.py `airflow_environment` fills in the rest of the settings).
+_AIRFLOW_HOME: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _AIRFLOW_HOME
+    from tests.dags.conftest import airflow_environment
+
+    _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
+    for name, value in airflow_environment(_AIRFLOW_HOME).items():
+        if name.startswith("AIRFLOW"):
+            os.environ[name] = value
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _AIRFLOW_HOME is not None:
+        shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+def airflow_home_of_this_process() -> Path:
+    """The Airflow home `pytest_configure` gave this test process."""
+    assert _AIRFLOW_HOME is not None, "pytest_configure has not run"
+    return _AIRFLOW_HOME
+
 
 if TYPE_CHECKING:
     import aws_cdk as cdk

@@ -1,8 +1,8 @@
 """Airflow for the DAG tests: a throw-away AIRFLOW_HOME, the repository's dags/ folder, SQLite.
 
-Airflow fixes its home and metadata database when it is first imported, so `airflow_home`
-sets the environment before any test here imports Airflow, and restores it at the end of the
-session. Test modules in this package import Airflow only inside fixtures and tests.
+Airflow fixes its home and metadata database when it is first imported, so tests/conftest.py sets
+AIRFLOW_HOME and the other Airflow settings for each test process at start-up (before any test,
+here or elsewhere, imports Airflow); `airflow_home` adds the AWS isolation for the session.
 """
 
 from __future__ import annotations
@@ -78,13 +78,14 @@ def airflow_environment(home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if "airflow" in sys.modules:
-        pytest.fail(
-            "Airflow was imported before tests/dags set AIRFLOW_HOME: its home and database "
-            "are fixed at first import. Import Airflow only inside fixtures and tests."
-        )
-    home = tmp_path_factory.mktemp("airflow-home")
+def airflow_home() -> Iterator[Path]:
+    # Set for the whole test process at start-up (tests/conftest.py): Airflow may be imported first by
+    # a test outside this package, and fixes its home at that import.
+    from tests.conftest import airflow_home_of_this_process
+
+    home = airflow_home_of_this_process()
+    if os.environ.get("AIRFLOW_HOME") != str(home):
+        pytest.fail(f"AIRFLOW_HOME = {os.environ.get('AIRFLOW_HOME')!r}: something changed it from {home}")
     with pytest.MonkeyPatch.context() as patch:
         for name, value in airflow_environment(home).items():
             patch.setenv(name, value)

@@ -118,7 +118,9 @@ def test_demo_ends_with_the_published_rows_read_back_through_the_catalog(
 def test_demo_lists_each_quarantined_file_with_its_reason(local_assembly: Path, tmp_path: Path) -> None:
     result = localrun("demo", "--assembly", str(local_assembly), "--scenario", "mixed_drop", "--reports", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
-    shown = [line for line in result.stdout.splitlines() if line.startswith("  quarantined: quarantine/run=")]
+    # each file by the key it was uploaded under, then where it is kept (a safe name in the run's folder)
+    shown = [line for line in result.stdout.splitlines() if line.startswith("  quarantined: incoming/")]
+    assert all("(kept as quarantine/run=" in line for line in shown)
     codes = sorted(line.split(" — ", 1)[1].split(":", 1)[0] for line in shown)
     assert codes == sorted(code for _, code in MIXED_DROP.values() if code)
     for name, (_, code) in MIXED_DROP.items():

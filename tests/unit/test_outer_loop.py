@@ -35,14 +35,23 @@ def test_make_deploy_adds_mwaa_only_when_it_is_the_outer_loop() -> None:
     assert app.deployed_stack_ids(replace(DEV, outer_loop="mwaa"))[-1] == "GluePipeline-dev-Orchestration"
 
 
+def _trigger_rules(template: Template) -> dict:
+    """The two rules that start the pipeline (upload, schedule); not the failure notice's rule."""
+    rules = template.find_resources("AWS::Events::Rule")
+    return {logical_id: rule for logical_id, rule in rules.items() if logical_id.startswith("Triggers")}
+
+
 def test_rules_are_enabled_by_default(synth) -> None:
-    rules = synth("dev").templates["pipeline"].find_resources("AWS::Events::Rule")
+    rules = _trigger_rules(synth("dev").templates["pipeline"])
     assert len(rules) == 2 and {r["Properties"]["State"] for r in rules.values()} == {"ENABLED"}
 
 
 def test_mwaa_outer_loop_disables_both_rules(mwaa_driven: tuple[Path, Template]) -> None:
-    rules = mwaa_driven[1].find_resources("AWS::Events::Rule")
+    rules = _trigger_rules(mwaa_driven[1])
     assert len(rules) == 2 and {r["Properties"]["State"] for r in rules.values()} == {"DISABLED"}
+    # The failure notice's rule stays: it only listens to the pipeline machine, which MWAA does not run.
+    others = set(mwaa_driven[1].find_resources("AWS::Events::Rule")) - set(rules)
+    assert [logical_id[: len("FailureNoticeRule")] for logical_id in others] == ["FailureNoticeRule"]
 
 
 def test_disabled_rules_start_nothing_locally(mwaa_driven: tuple[Path, Template]) -> None:

@@ -120,7 +120,7 @@ def test_the_bucket_the_pipeline_watches_sends_events_to_eventbridge(dev: Synthe
     [pattern] = [
         r["EventPattern"]
         for r in resources(dev.templates["pipeline"], "AWS::Events::Rule").values()
-        if "EventPattern" in r
+        if "EventPattern" in r and r["EventPattern"].get("source") == ["aws.s3"]
     ]
     watched = exported_value(dev.templates.values(), pattern["detail"]["bucket"]["name"][0])
     notifications = resources(storage, "Custom::S3BucketNotifications")
