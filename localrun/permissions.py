@@ -488,7 +488,7 @@ def _key_requests(store: PolicyStore, service: str, operation: str, params: dict
     if service == "sns" and operation == "Publish":
         # SNS Developer Guide, "Key management": publishers to an encrypted topic need
         # kms:GenerateDataKey* and kms:Decrypt (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
-        key = store.keys.get(params.get("TopicArn", ""))
+        key = store.keys.get(params.get("TopicArn") or params.get("TargetArn") or "")
         return [Request("kms:GenerateDataKey", key), Request("kms:Decrypt", key)] if key else []
     if service == "sqs" and operation in ("SendMessage", "SendMessageBatch", "ReceiveMessage"):
         # SQS Developer Guide, "Key management": producers need kms:GenerateDataKey and kms:Decrypt,
@@ -520,7 +520,8 @@ def requests_for(store: PolicyStore, service: str, operation: str, params: dict[
     elif service == "dynamodb" and "TableName" in params:
         requests = [Request(f"dynamodb:{operation}", _arn("dynamodb", f"table/{params['TableName']}"))]
     elif service == "sns":
-        requests = [Request(f"sns:{operation}", params.get("TopicArn", "*"))]
+        # Publish names its topic as TopicArn or TargetArn (Airflow's SnsNotifier uses the latter).
+        requests = [Request(f"sns:{operation}", params.get("TopicArn") or params.get("TargetArn") or "*")]
     elif service == "sqs":
         requests = [Request(f"sqs:{operation}", queue_arn(params["QueueUrl"]) if "QueueUrl" in params else "*")]
     elif service == "lambda" and operation == "Invoke":

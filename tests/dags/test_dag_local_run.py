@@ -212,9 +212,13 @@ def test_all_stages_succeed_so_the_dag_run_succeeds(deployment: LocalDeployment,
     assert (admitted["run"], admitted["admitted"], admitted["quarantined"]) == (run["name"], 1, 0)
     # The file moved from incoming into the run's folder, and the job read that folder.
     assert keys(deployment, deployment.incoming_prefix) == []
-    assert keys(deployment, f"{deployment.landing_prefix}run={run['name']}/") == [
-        f"{deployment.landing_prefix}run={run['name']}/orders.csv"
-    ]
+    # Under a safe name, beside its admission record, which keeps the key it was uploaded under.
+    folder = f"{deployment.landing_prefix}run={run['name']}/"
+    [record_key] = [key for key in keys(deployment, folder) if key.startswith(f"{folder}_admitted/")]
+    s3 = deployment.clients["s3"]
+    record = json.loads(s3.get_object(Bucket=deployment.landing_bucket, Key=record_key)["Body"].read())
+    assert record["original_key"] == f"{deployment.incoming_prefix}orders.csv"
+    assert sorted(keys(deployment, folder)) == sorted([record_key, record["object_key"]])
     [job_run] = [
         job_run
         for job in deployment.clients["glue"].get_jobs()["Jobs"]
