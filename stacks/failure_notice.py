@@ -48,7 +48,27 @@ class FailureNotice(Construct):
         max_event_age: Duration = Duration.hours(6),
     ) -> None:
         super().__init__(scope, id_)
-        log_group = logs.LogGroup(
+        role = self._build_role(observability)
+        self.function = self._build_function(
+            role,
+            observability=observability,
+            quarantine_location=quarantine_location,
+            dead_letter_queue=dead_letter_queue,
+            reserve_concurrency=reserve_concurrency,
+        )
+        observability.alarm_topic.grant_publish(role)
+        self._grant_history_reads(role, state_machine)
+        self.rule = self._build_rule(
+            state_machine,
+            dead_letter_queue=dead_letter_queue,
+            retry_attempts=retry_attempts,
+            max_event_age=max_event_age,
+        )
+        self._acknowledge(role, state_machine)
+
+    def _build_role(self, observability: StageObservability) -> iam.Role:
+        """The function's role, and the encrypted log group it may write to."""
+        self._log_group = logs.LogGroup(
             self,
             "Logs",
             encryption_key=observability.log_key,
@@ -61,8 +81,19 @@ class FailureNotice(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="failure notice Lambda: read the failed execution's history, publish the notice.",
         )
-        log_group.grant_write(role)
-        self.function = lambda_.Function(
+        self._log_group.grant_write(role)
+        return role
+
+    def _build_function(
+        self,
+        role: iam.Role,
+        *,
+        observability: StageObservability,
+        quarantine_location: str,
+        dead_letter_queue: sqs.IQueue,
+        reserve_concurrency: bool,
+    ) -> lambda_.Function:
+        function = lambda_.Function(
             self,
             "Function",
             runtime=lambda_.Runtime.PYTHON_3_14,
@@ -73,7 +104,7 @@ class FailureNotice(Construct):
             memory_size=256,
             timeout=Duration.seconds(30),
             tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
+            log_group=self._log_group,
             environment={
                 "TOPIC_ARN": observability.alarm_topic.topic_arn,
                 "QUARANTINE_LOCATION": quarantine_location,
@@ -86,14 +117,17 @@ class FailureNotice(Construct):
         )
         if not reserve_concurrency:
             skip_checkov(
-                self.function,
+                function,
                 "No reserved concurrency in this stage (config reserve_lambda_concurrency): a reservation "
                 "comes out of the account's pool, and a new account's quota refuses the deploy. Its "
                 "callers are bounded anyway: one notice per unsuccessful pipeline execution.",
                 "CKV_AWS_115",
                 resource_type="AWS::Lambda::Function",
             )
-        observability.alarm_topic.grant_publish(role)
+        return function
+
+    def _grant_history_reads(self, role: iam.Role, state_machine: sfn.StateMachine) -> None:
+        """GetExecutionHistory on the pipeline's executions only (`execution:<name>:*`)."""
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["states:GetExecutionHistory"],
@@ -107,7 +141,16 @@ class FailureNotice(Construct):
                 ],
             )
         )
-        self.rule = events.Rule(
+
+    def _build_rule(
+        self,
+        state_machine: sfn.StateMachine,
+        *,
+        dead_letter_queue: sqs.IQueue,
+        retry_attempts: int,
+        max_event_age: Duration,
+    ) -> events.Rule:
+        return events.Rule(
             self,
             "Rule",
             description="Notify every execution of the pipeline that failed, timed out or was aborted.",
@@ -125,7 +168,6 @@ class FailureNotice(Construct):
                 )
             ],
         )
-        self._acknowledge(role, state_machine)
 
     def _acknowledge(self, role: iam.Role, state_machine: sfn.StateMachine) -> None:
         acknowledge_grant_actions(role, *GRANT_KMS_ACTIONS)
