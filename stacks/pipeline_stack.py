@@ -7,6 +7,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from glue.contract import COLUMNS as CONTRACT_COLUMNS
+from stacks import pipeline_contract as contract
 from stacks.admission_stage import FileAdmissionStage
 from stacks.config import MAX_BATCH_INPUT_BYTES, DeploymentConfig
 from stacks.crawl_stage import GlueCrawlStage
@@ -82,6 +83,14 @@ class PipelineStack(Stack):
             ("Pipeline", self.workflow),
         ):
             CfnOutput(self, f"{name}StateMachineArn", value=construct.state_machine.state_machine_arn)
+        # Where files wait, are admitted and are quarantined (landing bucket): what local runs, `why`
+        # and `cost` read instead of a rule's pattern or a function's environment.
+        for name, value in (
+            (contract.INCOMING_PREFIX_OUTPUT, config.incoming_prefix),
+            (contract.LANDING_PREFIX_OUTPUT, config.landing_prefix),
+            (contract.QUARANTINE_PREFIX_OUTPUT, config.quarantine_prefix),
+        ):
+            CfnOutput(self, name, value=value)
 
     def _build_glue(
         self, config: DeploymentConfig, storage: StorageStack
