@@ -57,3 +57,11 @@ def run_folder(prefix: str, run: str) -> str:
 def run_record(prefix: str, run: str) -> str:
     """`<prefix>run=<run>.json`: a run's one record under a prefix (manifests, quarantine records)."""
     return f"{prefix}run={run}.json"
+
+# Metrics the Lambdas emit in CloudWatch embedded metric format, with one dimension: FunctionName
+# (Lambda sets AWS_LAMBDA_FUNCTION_NAME), so the dashboard finds each deployment's own figures.
+METRICS_NAMESPACE: Final = "GluePipeline"
+FILES_ADMITTED_METRIC: Final = "FilesAdmitted"
+FILES_QUARANTINED_METRIC: Final = "FilesQuarantined"
+ROWS_PUBLISHED_METRIC: Final = "RowsPublished"
+ROWS_REJECTED_METRIC: Final = "RowsRejected"
