@@ -17,11 +17,13 @@ import stacks.node_runtime  # noqa: F401  (Node 24 for jsii, before aws_cdk is i
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from stacks.config import ConfigError, DeploymentConfig, config_for
-from stacks.nag import skip_checkov_on_cdk_providers
-from stacks.orchestration_stack import OrchestrationStack
-from stacks.pipeline_stack import PipelineStack
-from stacks.storage_stack import StorageStack
+from stacks.common.nag import skip_checkov_on_cdk_providers
+from stacks.config.checks import ConfigError
+from stacks.config.deployment import DeploymentConfig
+from stacks.config.stages import config_for
+from stacks.orchestration.orchestration_stack import OrchestrationStack
+from stacks.pipeline.pipeline_stack import PipelineStack
+from stacks.storage.storage_stack import StorageStack
 
 APP_NAME = "GluePipeline"
 # Feature flags live in cdk.json; apps built in-process (tests, local runs) must see the same.

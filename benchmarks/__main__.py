@@ -48,7 +48,7 @@ FULL_APP = textwrap.dedent(
     """
     import sys
     import app
-    from stacks.config import config_for
+    from stacks.config.stages import config_for
 
     cdk_app, _ = app.build_app(config=config_for(sys.argv[2]), outdir=sys.argv[1])
     cdk_app.synth()

@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-OPTIONS_SECTION = "pipeline"  # stacks/mwaa_environment.py sets pipeline.* on the environment
+OPTIONS_SECTION = "pipeline"  # stacks/orchestration/mwaa_environment.py sets pipeline.* on the environment
 # Polls past the state machine's own timeout before the task gives up: Step Functions ends a
 # timed-out execution as TIMED_OUT, which the provider's waiter does not treat as final.
 GRACE_POLLS = 2
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class Stage:
-    """A pipeline stage; `name` is PipelineStage.name in the CDK app (stacks/pipeline_stack.py)."""
+    """A pipeline stage; `name` is PipelineStage.name in the CDK app (stacks/pipeline/pipeline_stack.py)."""
 
     name: str
     doc_md: str

@@ -18,7 +18,7 @@ Job arguments (``--name value``):
 
 The ``glue`` package is importable the same way everywhere: from the repository in tests
 and local runs, and on Glue from the one zip archive on ``--extra-py-files`` that holds it
-(stacks/glue_resources.py builds it; the deploy rehearsal loads it as Glue does).
+(stacks/pipeline/glue_resources.py builds it; the deploy rehearsal loads it as Glue does).
 awsglue is imported inside ``main`` so this module imports without it (awsglue
 only exists inside Glue).
 """

@@ -15,7 +15,7 @@ from typing import Any
 ACCOUNT_ID = "123456789012"  # moto's default account
 ROOT = Path(__file__).resolve().parents[1]
 # What an assembly is synthesized from (the Makefile's APP_SOURCES): a newer one makes it stale.
-APP_SOURCES = ("app.py", "cdk.json", "stacks/*.py", "lambda/*/*.py", "glue/*.py", "dags/*.py", "dags/*.txt")
+APP_SOURCES = ("app.py", "cdk.json", "stacks/**/*.py", "lambda/*/*.py", "glue/*.py", "dags/*.py", "dags/*.txt")
 RESYNTHESIZE = "synthesize it again: `make demo` does (cdk synth -c stage=local --output cdk.out.local)"
 REGION = "us-east-1"
 PARTITION = "aws"

@@ -463,7 +463,7 @@ def mwaa_comparison(
     """A DAG of `tasks` tasks run by one state machine: one Task state per task (`.sync` waits are
     not billed as transitions) plus `overhead_states` (a start Choice, a notify, the end). The
     environment is what the DAG alone keeps running: MWAA_PRICES, class plus extra workers."""
-    from stacks.mwaa_facts import MWAA_PRICES
+    from stacks.config.mwaa_facts import MWAA_PRICES
 
     environment = MWAA_PRICES.environment_per_month(environment_class, extra_workers=extra_workers)
     transitions = tasks + overhead_states

@@ -359,7 +359,7 @@ def render(findings: Sequence[Finding], *, stage: str, region: str, account: str
 def _deployed_stack_ids(stage: str) -> list[str]:
     """What `make deploy` deploys for the stage (app.py decides; imports the CDK app, so a few seconds)."""
     from app import deployed_stack_ids
-    from stacks.config import config_for
+    from stacks.config.stages import config_for
 
     return deployed_stack_ids(config_for(stage))
 

@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     import aws_cdk as cdk
     from aws_cdk.assertions import Template
 
-    from stacks.config import DeploymentConfig
+    from stacks.config.deployment import DeploymentConfig
 
 
 # The deployer's address a stage that requires one (prod) is synthesized with in tests.
@@ -75,7 +75,7 @@ TEST_NOTIFICATION_EMAILS = ("ops@example.com",)
 
 def stage_config(stage: str) -> DeploymentConfig:
     """`config_for(stage)` as the tests deploy it: prod with TEST_NOTIFICATION_EMAILS, the others as they are."""
-    from stacks.config import config_for
+    from stacks.config.stages import config_for
 
     return config_for(stage, notification_emails=TEST_NOTIFICATION_EMAILS if stage == "prod" else ())
 

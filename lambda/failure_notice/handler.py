@@ -22,9 +22,9 @@ from typing import Any
 
 import boto3
 
-STAGE_STATE = re.compile(r"Run (?P<stage>[0-9A-Za-z_-]+) stage")  # stacks/pipeline_workflow.py STAGE_STATE
+STAGE_STATE = re.compile(r"Run (?P<stage>[0-9A-Za-z_-]+) stage")  # stacks/pipeline/pipeline_workflow.py STAGE_STATE
 TRIGGER_REJECTED = "InvalidTriggerEvent"
-VALIDATION_FAILED = "ValidationFailed"  # stacks/transform_stage.py: the check refused the run's output
+VALIDATION_FAILED = "ValidationFailed"  # stacks/pipeline/stages/transform_stage.py: the check refused the run's output
 UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
 SUBJECT_LIMIT = 100  # SNS subjects
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from stacks.config import MwaaConfig
+from stacks.config.settings import MwaaConfig
 from tests.dags.conftest import DAG_ID, DAGS_FOLDER, REPO, parse_dag_file, parse_folder_in_fresh_interpreter
 
 STAGE_NAMES = ["admission", "crawl", "transform"]  # PipelineStack.stages, in order

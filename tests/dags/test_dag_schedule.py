@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from stacks.airflow_cron import airflow_cron
-from stacks.config import STAGE_BUILDERS
+from stacks.config.cron import airflow_cron
+from stacks.config.stages import STAGE_BUILDERS
 from tests.conftest import stage_config
 
 # EventBridge expression, Airflow cron, the first two fire times after 2026-11-01 00:00 UTC

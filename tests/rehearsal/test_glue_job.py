@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from stacks.glue_resources import JOB_LIBRARIES
+from stacks.pipeline.glue_resources import JOB_LIBRARIES
 from tests.helpers import all_states, definition_of, render
 from tests.rehearsal.assets import AssemblyAssets, s3_object_key, templates_of
 

@@ -9,7 +9,7 @@ import pytest
 
 from localrun.cost import Assumptions, distributed_map, measure_on
 from localrun.deployment import LocalDeployment
-from stacks.config import config_for
+from stacks.config.stages import config_for
 
 
 @pytest.mark.parametrize("files", [20, 100])

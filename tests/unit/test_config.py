@@ -12,20 +12,13 @@ from typing import Any
 
 import pytest
 
-import stacks.config as config_module
-from stacks.config import (
-    DEV,
-    GLUE_WORKER_TYPES,
-    MWAA_AIRFLOW_VERSIONS,
-    MWAA_ENVIRONMENT_CLASSES,
-    ConfigError,
-    CrawlerConfig,
-    DeploymentConfig,
-    GlueJobConfig,
-    MwaaConfig,
-    config_for,
-    validate_cron,
-)
+import stacks.config.stages as config_module
+from stacks.config.checks import ConfigError
+from stacks.config.cron import validate_cron
+from stacks.config.deployment import DeploymentConfig
+from stacks.config.mwaa_facts import MWAA_AIRFLOW_VERSIONS, MWAA_ENVIRONMENT_CLASSES
+from stacks.config.settings import GLUE_WORKER_TYPES, CrawlerConfig, GlueJobConfig, MwaaConfig
+from stacks.config.stages import DEV, config_for
 from tests.conftest import TEST_NOTIFICATION_EMAILS, stage_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -287,7 +280,7 @@ def test_prefixes_may_not_lie_inside_each_other() -> None:
     ],
 )
 def test_admission_settings(field: str, value: object, allowed: str) -> None:
-    from stacks.config import AdmissionConfig
+    from stacks.config.settings import AdmissionConfig
 
     with pytest.raises(ConfigError) as raised:
         DeploymentConfig(stage="dev", admission=AdmissionConfig(**{field: value}))  # type: ignore[arg-type]
@@ -295,7 +288,7 @@ def test_admission_settings(field: str, value: object, allowed: str) -> None:
 
 
 def test_a_batch_of_the_largest_files_must_fit_the_admission_lambda() -> None:
-    from stacks.config import AdmissionConfig
+    from stacks.config.settings import AdmissionConfig
 
     with pytest.raises(ConfigError) as raised:
         DeploymentConfig(stage="dev", admission=AdmissionConfig(batch_size=100, max_file_megabytes=200))
@@ -495,7 +488,7 @@ def test_app_rejects_an_unknown_stage_with_one_line_and_exit_2() -> None:
 
 def test_a_full_batch_of_the_longest_keys_fits_half_the_state_limit() -> None:
     """A child workflow's input is its batch; with 1,024-byte keys it must stay far below 256 KiB."""
-    from stacks.config import MAX_BATCH_INPUT_BYTES, MAX_BATCH_SIZE, AdmissionConfig
+    from stacks.config.settings import MAX_BATCH_INPUT_BYTES, MAX_BATCH_SIZE, AdmissionConfig
 
     run = "r" * 80 + "-r20"
     items = [{"key": "k" * 1024, "size": 5 * 1024**4, "run": run} for _ in range(MAX_BATCH_SIZE)]

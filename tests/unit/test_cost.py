@@ -11,8 +11,8 @@ import pytest
 from localrun import cost
 from localrun.cost import Assumptions, BurstShape, distributed_map, inline_map, per_object, price, projections
 from localrun.pricing import EXPRESS_WORKFLOWS, GLUE, STEP_FUNCTIONS
-from stacks.config import config_for
-from stacks.mwaa_facts import MWAA_PRICES
+from stacks.config.mwaa_facts import MWAA_PRICES
+from stacks.config.stages import config_for
 
 A = Assumptions()
 

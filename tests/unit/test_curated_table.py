@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from glue.transform import SCHEMA
-from stacks.curated_table import CURATED_COLUMNS, PARQUET_SERDE, PARTITION_KEY
+from stacks.storage.curated_table import CURATED_COLUMNS, PARQUET_SERDE, PARTITION_KEY
 from tests.conftest import Synthesized
 from tests.helpers import one_resource
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.admission_stage import MAX_CONCURRENT_BATCHES, RESULTS_PREFIX
-from stacks.config import MAX_BATCH_INPUT_BYTES
-from stacks.single_flight_lease import TABLE_KEY_ACTIONS
-from stacks.transform_stage import MANIFEST_PREFIX, QUARANTINE_PREFIX, REJECTED_PREFIX
+from stacks.config.settings import MAX_BATCH_INPUT_BYTES
+from stacks.pipeline.single_flight_lease import TABLE_KEY_ACTIONS
+from stacks.pipeline.stages.admission_stage import MAX_CONCURRENT_BATCHES, RESULTS_PREFIX
+from stacks.pipeline.stages.transform_stage import MANIFEST_PREFIX, QUARANTINE_PREFIX, REJECTED_PREFIX
 from tests.conftest import stage_config
 from tests.helpers import as_list, exported_value, one_resource, render, state_machine_definition
 

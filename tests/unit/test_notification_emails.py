@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 import app as cdk_app
-from stacks.config import config_for
+from stacks.config.stages import config_for
 
 EMAILS = ("data-team@example.com", "on.call+pipeline@ops.example.org")
 

@@ -10,7 +10,8 @@ from aws_cdk.assertions import Template
 
 import app
 from localrun.deployment import LocalDeployment, local_aws
-from stacks.config import DEV, LOCAL, ConfigError
+from stacks.config.checks import ConfigError
+from stacks.config.stages import DEV, LOCAL
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "orders.csv"
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.config import DeploymentConfig, config_for
+from stacks.config.deployment import DeploymentConfig
+from stacks.config.stages import config_for
 from tests.conftest import stage_config
 from tests.helpers import (
     STATE_MACHINE_TYPE,

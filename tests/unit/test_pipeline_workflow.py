@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.config import config_for
+from stacks.config.stages import config_for
 from tests.helpers import (
     Run,
     StateError,

@@ -24,7 +24,7 @@ from moto.sns.models import sns_backends
 import app as cdk_app
 from localrun import moto_patches, preflight
 from localrun.preflight import BLOCKING, BY_HAND, OK, WARNING, Finding, StackPlan
-from stacks.config import config_for
+from stacks.config.stages import config_for
 from tests.conftest import Synthesized
 
 REGION = "eu-west-1"

@@ -17,7 +17,7 @@ import yaml
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from stacks.config import config_for
+from stacks.config.stages import config_for
 
 if TYPE_CHECKING:
     from tests.conftest import Synthesized

@@ -19,8 +19,6 @@ Every location is named after the run: a redriven or replayed run finds and repl
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import Duration
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
@@ -31,22 +29,23 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.curated_table import CuratedOrdersTable, storage_descriptor
-from stacks.nag import (
+from stacks.common.nag import (
     GRANT_READ_ACTIONS,
     acknowledge,
     acknowledge_grant_actions,
     rendered_arn,
     skip_checkov,
 )
-from stacks.observed_state_machine import ObservedStateMachine, StageObservability
+from stacks.common.paths import REPO_ROOT
+from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
+from stacks.storage.curated_table import CuratedOrdersTable, storage_descriptor
 
 GLUE_JOB_FAILED = "GlueJobFailed"
 VALIDATION_FAILED = "ValidationFailed"
 REPLAY_REFUSED = "ReplayRefused"
 # glue:startJobRun refuses a run while max concurrent runs are going, or when throttled.
 GLUE_BUSY_ERRORS = ["Glue.ConcurrentRunsExceededException", "Glue.ThrottlingException"]
-CHECK_RESULTS_CODE = Path(__file__).resolve().parent.parent / "lambda" / "check_results"
+CHECK_RESULTS_CODE = REPO_ROOT / "lambda" / "check_results"
 MANIFEST_PREFIX = "manifests/"
 REJECTED_PREFIX = "rejected/orders/"
 QUARANTINE_PREFIX = "quarantine/orders/"

@@ -16,10 +16,10 @@ execution from the unsuccessful step", with the state's recorded input: the same
 partition); the stages before it are not run again. The child is named after the round and
 `$$.Execution.RedriveCount`, so the redrive starts a fresh child instead of finding the failed one.
 Every unsuccessful end (FAILED, TIMED_OUT, ABORTED) is notified once, from the execution's status
-change (stacks/failure_notice.py), with the stage, the error and the command that resumes it.
+change (stacks/observability/failure_notice.py), with the stage, the error and the command that resumes it.
 
 The lease while a failed run waits for its redrive: released, in effect. The lease expires with its
-holder (stacks/single_flight_lease.py), so the next upload's execution takes it over and runs its
+holder (stacks/pipeline/single_flight_lease.py), so the next upload's execution takes it over and runs its
 own files in its own run: the failed run's files are already in its run folder, out of incoming/,
 so the two never share a file or a partition. A redriven execution finishes its round, then never
 starts another round on the lease it once held: it releases the lease if it still holds it (and
@@ -48,9 +48,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.nag import acknowledge, acknowledge_grant_actions, rendered_arn, rendered_state_machine_name
-from stacks.observed_state_machine import ObservedStateMachine, StageObservability
-from stacks.single_flight_lease import CONDITION_FAILED, SingleFlightLease
+from stacks.common.nag import acknowledge, acknowledge_grant_actions, rendered_arn, rendered_state_machine_name
+from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
+from stacks.pipeline.single_flight_lease import CONDITION_FAILED, SingleFlightLease
 
 INVALID_TRIGGER = "InvalidTriggerEvent"
 # Step Functions execution names: 1-80 characters; only these characters keep CloudWatch logging working.

@@ -11,8 +11,6 @@ cannot publish goes to the same queue (Lambda's asynchronous-invocation DLQ).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -23,10 +21,11 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.nag import GRANT_KMS_ACTIONS, acknowledge, acknowledge_grant_actions, rendered_arn, skip_checkov
-from stacks.observed_state_machine import StageObservability
+from stacks.common.nag import GRANT_KMS_ACTIONS, acknowledge, acknowledge_grant_actions, rendered_arn, skip_checkov
+from stacks.common.paths import REPO_ROOT
+from stacks.observability.observed_state_machine import StageObservability
 
-FAILURE_NOTICE_CODE = Path(__file__).resolve().parent.parent / "lambda" / "failure_notice"
+FAILURE_NOTICE_CODE = REPO_ROOT / "lambda" / "failure_notice"
 STATUS_CHANGE = "Step Functions Execution Status Change"
 UNSUCCESSFUL_STATUSES = ["FAILED", "TIMED_OUT", "ABORTED"]
 

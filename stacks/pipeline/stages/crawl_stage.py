@@ -16,8 +16,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.config import BUSY_RETRY_BACKOFF_RATE
-from stacks.observed_state_machine import ObservedStateMachine, StageObservability
+from stacks.config.settings import BUSY_RETRY_BACKOFF_RATE
+from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
 
 CRAWLER_FAILED = "CrawlerFailed"
 CRAWLER_TIMED_OUT = "CrawlerTimedOut"

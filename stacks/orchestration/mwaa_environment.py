@@ -35,15 +35,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from stacks.airflow_cron import airflow_cron
-from stacks.mwaa_facts import (
-    MWAA_AIRFLOW_VERSIONS,
-    MWAA_ENVIRONMENT_CLASSES,
-    MWAA_LOG_TYPES,
-    MWAA_MAX_WORKERS,
-    MWAA_WEB_SERVER_ACCESS,
-)
-from stacks.nag import (
+from stacks.common.nag import (
     GRANT_READ_ACTIONS,
     GRANT_WRITE_ACTIONS,
     acknowledge,
@@ -51,9 +43,18 @@ from stacks.nag import (
     rendered_arn,
     rendered_state_machine_name,
 )
-from stacks.storage_constructs import AccessLogsBucket
+from stacks.common.paths import REPO_ROOT
+from stacks.config.cron import airflow_cron
+from stacks.config.mwaa_facts import (
+    MWAA_AIRFLOW_VERSIONS,
+    MWAA_ENVIRONMENT_CLASSES,
+    MWAA_LOG_TYPES,
+    MWAA_MAX_WORKERS,
+    MWAA_WEB_SERVER_ACCESS,
+)
+from stacks.storage.storage_constructs import AccessLogsBucket
 
-DAGS_DIRECTORY = Path(__file__).resolve().parent.parent / "dags"
+DAGS_DIRECTORY = REPO_ROOT / "dags"
 # Files in dags/ that are not DAG code: the requirements go to the bucket root, docs stay here.
 DAGS_EXCLUDE = ["requirements.txt", "*.md", "__pycache__", "*.pyc", ".pytest_cache"]
 AIRFLOW_OPTIONS_SECTION = "pipeline"

@@ -15,7 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.nag import acknowledge
+from stacks.common.nag import acknowledge
 
 
 class PipelineTriggers(Construct):

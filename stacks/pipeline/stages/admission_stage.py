@@ -16,7 +16,6 @@ billed as an Express request (see `make cost`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
@@ -27,7 +26,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.nag import (
+from stacks.common.nag import (
     GRANT_READ_ACTIONS,
     acknowledge,
     acknowledge_grant_actions,
@@ -35,9 +34,10 @@ from stacks.nag import (
     rendered_state_machine_name,
     skip_checkov,
 )
-from stacks.observed_state_machine import ObservedStateMachine, StageObservability
+from stacks.common.paths import REPO_ROOT
+from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
 
-ADMISSION_CODE = Path(__file__).resolve().parent.parent / "lambda" / "admission"
+ADMISSION_CODE = REPO_ROOT / "lambda" / "admission"
 RESULTS_PREFIX = "admission-results/"
 # Express child workflows run for at most 5 minutes; a batch must finish well inside that.
 ADMIT_TIMEOUT = Duration.minutes(4)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 
-from stacks.config import LOG_RETENTION_DAYS, REMOVAL_POLICIES
+from stacks.config.deployment import LOG_RETENTION_DAYS, REMOVAL_POLICIES
 
 
 def log_retention(days: int) -> logs.RetentionDays:

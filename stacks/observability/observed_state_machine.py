@@ -18,8 +18,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.nag import acknowledge
-from stacks.physical_names import physical_name
+from stacks.common.nag import acknowledge
+from stacks.common.physical_names import physical_name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,7 +92,7 @@ class ObservedStateMachine(Construct):
             "AwsSolutions-IAM5[Resource::*]",
         )
         # Timed-out executions are not caught inside the machine: the alarm notifies them (the pipeline's
-        # unsuccessful ends also get a notice each, from their status change: stacks/failure_notice.py).
+        # unsuccessful ends also get a notice each, from their status change: stacks/observability/failure_notice.py).
         unsuccessful = cloudwatch.MathExpression(
             expression="failed + timedOut + aborted",
             using_metrics={

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 MWAA_AIRFLOW_VERSIONS = ("2.11.0", "3.0.6", "3.2.1", "3.3.1")
 MWAA_ENVIRONMENT_CLASSES = ("mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge")
 MWAA_WEB_SERVER_ACCESS = ("PRIVATE_ONLY", "PUBLIC_ONLY")
-# How the environment reaches AWS services (stacks/mwaa_network.py).
+# How the environment reaches AWS services (stacks/orchestration/mwaa_network.py).
 MWAA_EGRESS = ("vpc-endpoints", "nat-gateway")
 MWAA_MAX_WORKERS = 25  # the default service quota for min_workers and max_workers
 MWAA_LOG_TYPES = ("dag_processing_logs", "scheduler_logs", "task_logs", "webserver_logs", "worker_logs")

@@ -8,18 +8,24 @@ from constructs import Construct
 
 from glue.contract import COLUMNS as CONTRACT_COLUMNS
 from stacks import pipeline_contract as contract
-from stacks.admission_stage import FileAdmissionStage
-from stacks.config import MAX_BATCH_INPUT_BYTES, DeploymentConfig
-from stacks.crawl_stage import GlueCrawlStage
-from stacks.failure_notice import FailureNotice
-from stacks.glue_resources import CuratedTransformJob, GlueSecurity, LandingCrawler
-from stacks.observed_state_machine import StageObservability
-from stacks.pipeline_triggers import PipelineTriggers
-from stacks.pipeline_workflow import IncomingFiles, PipelineStage, PipelineWorkflow
-from stacks.retention import log_retention, removal_policy
-from stacks.single_flight_lease import SingleFlightLease
-from stacks.storage_stack import StorageStack
-from stacks.transform_stage import MANIFEST_PREFIX, QUARANTINE_PREFIX, REJECTED_PREFIX, GlueTransformStage
+from stacks.common.retention import log_retention, removal_policy
+from stacks.config.deployment import DeploymentConfig
+from stacks.config.settings import MAX_BATCH_INPUT_BYTES
+from stacks.observability.failure_notice import FailureNotice
+from stacks.observability.observed_state_machine import StageObservability
+from stacks.pipeline.glue_resources import CuratedTransformJob, GlueSecurity, LandingCrawler
+from stacks.pipeline.pipeline_triggers import PipelineTriggers
+from stacks.pipeline.pipeline_workflow import IncomingFiles, PipelineStage, PipelineWorkflow
+from stacks.pipeline.single_flight_lease import SingleFlightLease
+from stacks.pipeline.stages.admission_stage import FileAdmissionStage
+from stacks.pipeline.stages.crawl_stage import GlueCrawlStage
+from stacks.pipeline.stages.transform_stage import (
+    MANIFEST_PREFIX,
+    QUARANTINE_PREFIX,
+    REJECTED_PREFIX,
+    GlueTransformStage,
+)
+from stacks.storage.storage_stack import StorageStack
 
 
 class PipelineStack(Stack):

@@ -20,7 +20,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.mwaa_facts import MWAA_EGRESS
+from stacks.config.mwaa_facts import MWAA_EGRESS
 
 # What MWAA needs in a VPC without internet access (Amazon MWAA User Guide, "Creating the
 # required VPC service endpoints in an Amazon VPC with private routing"), plus Step Functions.

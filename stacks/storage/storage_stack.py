@@ -11,12 +11,12 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.config import DeploymentConfig
-from stacks.curated_table import CuratedOrdersTable
-from stacks.nag import acknowledge
-from stacks.physical_names import stack_instance_id
-from stacks.retention import removal_policy
-from stacks.storage_constructs import AccessLogsBucket, DataBucket, DataKey, NotificationTopic
+from stacks.common.nag import acknowledge
+from stacks.common.physical_names import stack_instance_id
+from stacks.common.retention import removal_policy
+from stacks.config.deployment import DeploymentConfig
+from stacks.storage.curated_table import CuratedOrdersTable
+from stacks.storage.storage_constructs import AccessLogsBucket, DataBucket, DataKey, NotificationTopic
 
 # CDK's bucket-notifications custom resource (a singleton Lambda), added by event_bridge_enabled.
 BUCKET_NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"

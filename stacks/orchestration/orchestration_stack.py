@@ -6,12 +6,12 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.config import DeploymentConfig
-from stacks.mwaa_environment import MwaaEnvironment
-from stacks.mwaa_network import MwaaNetwork
-from stacks.pipeline_stack import PipelineStack
-from stacks.retention import log_retention, removal_policy
-from stacks.storage_stack import StorageStack
+from stacks.common.retention import log_retention, removal_policy
+from stacks.config.deployment import DeploymentConfig
+from stacks.orchestration.mwaa_environment import MwaaEnvironment
+from stacks.orchestration.mwaa_network import MwaaNetwork
+from stacks.pipeline.pipeline_stack import PipelineStack
+from stacks.storage.storage_stack import StorageStack
 
 
 class OrchestrationStack(Stack):

@@ -17,17 +17,18 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.config import GLUE_WORKER_TYPES
-from stacks.nag import (
+from stacks.common.nag import (
     GRANT_KMS_ACTIONS,
     GRANT_READ_ACTIONS,
     acknowledge,
     acknowledge_grant_actions,
     rendered_arn,
 )
-from stacks.physical_names import physical_name
+from stacks.common.paths import REPO_ROOT
+from stacks.common.physical_names import physical_name
+from stacks.config.settings import GLUE_WORKER_TYPES
 
-GLUE_CODE = Path(__file__).resolve().parent.parent / "glue"
+GLUE_CODE = REPO_ROOT / "glue"
 # Zip entries carry a timestamp: a fixed one keeps the archive, and so the asset hash, stable.
 _ZIP_TIMESTAMP = (2020, 1, 1, 0, 0, 0)
 # Glue 5.0 runs Spark 3.5.4 and Python 3.11: requirements-dev.txt pins pyspark to match.

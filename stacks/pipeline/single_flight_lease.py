@@ -24,7 +24,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.nag import acknowledge
+from stacks.common.nag import acknowledge
 
 CONDITION_FAILED = "DynamoDB.ConditionalCheckFailedException"
 # How an aws-sdk integration names the error of a DescribeExecution for an execution that is gone.

@@ -1,0 +1,1 @@
+"""A deployment stage's configuration: plain Python (no CDK), validated when it is built."""

@@ -1,0 +1,1 @@
+"""The pipeline's stages, each its own state machine: admission, crawl, transform."""
