@@ -13,8 +13,8 @@ What it creates:
   `pipeline`), which the DAG reads through templated fields when a task runs. MWAA exposes them to
   Airflow as `AIRFLOW__PIPELINE__<KEY>`.
 
-The Airflow version, environment class and worker counts are checked here against what Amazon
-MWAA offers, so a construct reused outside this app fails synth with one line, too.
+The Airflow version, environment class and worker counts are checked (mwaa_settings.py) against
+what Amazon MWAA offers, so a construct reused outside this app fails synth with one line, too.
 """
 
 from __future__ import annotations
@@ -44,90 +44,14 @@ from stacks.common.nag import (
     rendered_state_machine_name,
 )
 from stacks.common.paths import REPO_ROOT
-from stacks.config.cron import airflow_cron
-from stacks.config.mwaa_facts import (
-    MWAA_AIRFLOW_VERSIONS,
-    MWAA_ENVIRONMENT_CLASSES,
-    MWAA_LOG_TYPES,
-    MWAA_MAX_WORKERS,
-    MWAA_WEB_SERVER_ACCESS,
-)
+from stacks.config.mwaa_facts import MWAA_LOG_TYPES
+from stacks.orchestration.mwaa_settings import airflow_options, check_mwaa_settings, check_wiring
 from stacks.storage.storage_constructs import AccessLogsBucket
 
 DAGS_DIRECTORY = REPO_ROOT / "dags"
 # Files in dags/ that are not DAG code: the requirements go to the bucket root, docs stay here.
 DAGS_EXCLUDE = ["requirements.txt", "*.md", "__pycache__", "*.pyc", ".pytest_cache"]
-AIRFLOW_OPTIONS_SECTION = "pipeline"
 _NAME = re.compile(r"^[a-zA-Z][0-9a-zA-Z-_]{0,79}$")
-
-
-def airflow_options(
-    stage_state_machines: Mapping[str, sfn.IStateMachine],
-    stage_timeouts: Mapping[str, Duration],
-    *,
-    landing_bucket_name: str,
-    incoming_prefix: str,
-    landing_prefix: str,
-    notification_topic_arn: str,
-    schedule: str,
-) -> dict[str, str]:
-    """The `pipeline.*` Airflow configuration options the DAG reads (dags/glue_pipeline.py).
-
-    `schedule`: the pipeline's EventBridge `cron(...)` expression, set as Airflow's 5-field cron.
-    """
-    options = {
-        f"{AIRFLOW_OPTIONS_SECTION}.schedule": airflow_cron(schedule, name="MwaaEnvironment schedule"),
-        f"{AIRFLOW_OPTIONS_SECTION}.landing_bucket": landing_bucket_name,
-        f"{AIRFLOW_OPTIONS_SECTION}.incoming_prefix": incoming_prefix,  # the DAG's sensor waits here
-        f"{AIRFLOW_OPTIONS_SECTION}.landing_prefix": landing_prefix,  # runs' folders: the stages' run.landing_path
-        f"{AIRFLOW_OPTIONS_SECTION}.notification_topic_arn": notification_topic_arn,
-    }
-    for name, state_machine in stage_state_machines.items():
-        options[f"{AIRFLOW_OPTIONS_SECTION}.{name}_state_machine_arn"] = state_machine.state_machine_arn
-        seconds = int(stage_timeouts[name].to_seconds())
-        options[f"{AIRFLOW_OPTIONS_SECTION}.{name}_timeout_seconds"] = str(seconds)
-    return options
-
-
-def constraints_airflow_version(requirements: str) -> str | None:
-    """The Airflow version of the `--constraint` URL in a requirements file, if there is one."""
-    match = re.search(r"apache/airflow/constraints-([0-9][^/\s\"']*)/", requirements)
-    return match.group(1) if match else None
-
-
-def check_mwaa_settings(
-    *,
-    airflow_version: str,
-    environment_class: str,
-    min_workers: int,
-    max_workers: int,
-    web_server_access: str,
-    requirements: str,
-) -> None:
-    """Raise ValueError with one line naming the first setting MWAA would refuse."""
-
-    def fail(name: str, value: object, allowed: str) -> None:
-        raise ValueError(f"MwaaEnvironment {name} = {value!r}: {allowed}")
-
-    if airflow_version not in MWAA_AIRFLOW_VERSIONS:
-        fail("airflow_version", airflow_version, f"Amazon MWAA supports {', '.join(MWAA_AIRFLOW_VERSIONS)}")
-    if environment_class not in MWAA_ENVIRONMENT_CLASSES:
-        fail("environment_class", environment_class, f"must be one of {', '.join(MWAA_ENVIRONMENT_CLASSES)}")
-    for name, value in (("min_workers", min_workers), ("max_workers", max_workers)):
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MWAA_MAX_WORKERS:
-            fail(name, value, f"must be an integer between 1 and {MWAA_MAX_WORKERS}")
-    if max_workers < min_workers:
-        fail("max_workers", max_workers, f"must be >= min_workers ({min_workers})")
-    if web_server_access not in MWAA_WEB_SERVER_ACCESS:
-        fail("web_server_access", web_server_access, f"must be one of {', '.join(MWAA_WEB_SERVER_ACCESS)}")
-    pinned = constraints_airflow_version(requirements)
-    if pinned != airflow_version:
-        fail(
-            "airflow_version",
-            airflow_version,
-            f"dags/requirements.txt pins the constraints of Airflow {pinned}; pin the constraints and the "
-            "Amazon provider of the MWAA image for the configured version",
-        )
 
 
 class MwaaEnvironment(Construct):
@@ -178,7 +102,7 @@ class MwaaEnvironment(Construct):
             web_server_access=web_server_access,
             requirements=requirements,
         )
-        _check_wiring(subnets, stage_state_machines, stage_timeouts)
+        check_wiring(subnets, stage_state_machines, stage_timeouts)
         self.environment_name = self._build_environment_name()
         # A bucket of another stack (e.g. Storage's) would get a log-delivery statement without
         # aws:SourceArn or aws:SourceAccount (CDK cannot reference this stack's bucket there, it
@@ -489,17 +413,3 @@ class MwaaEnvironment(Construct):
                     "Serverless-LambdaDLQ",
                     "Serverless-LambdaTracing",
                 )
-
-
-def _check_wiring(
-    subnets: Sequence[ec2.ISubnet],
-    stage_state_machines: Mapping[str, sfn.IStateMachine],
-    stage_timeouts: Mapping[str, Duration],
-) -> None:
-    if len(subnets) != 2:
-        raise ValueError(f"MwaaEnvironment subnets: MWAA takes exactly two private subnets, got {len(subnets)}")
-    if not stage_state_machines:
-        raise ValueError("MwaaEnvironment stage_state_machines = {}: needs at least one stage")
-    missing = [name for name in stage_state_machines if name not in stage_timeouts]
-    if missing:
-        raise ValueError(f"MwaaEnvironment stage_timeouts: no timeout for stage(s) {', '.join(missing)}")

@@ -23,8 +23,9 @@ from aws_cdk.assertions import Template
 from app import FEATURE_FLAGS
 from stacks.config.mwaa_facts import MWAA_AIRFLOW_VERSIONS, MWAA_PRICES
 from stacks.config.stages import config_for
-from stacks.orchestration.mwaa_environment import DAGS_DIRECTORY, MwaaEnvironment, check_mwaa_settings
+from stacks.orchestration.mwaa_environment import DAGS_DIRECTORY, MwaaEnvironment
 from stacks.orchestration.mwaa_network import MWAA_INTERFACE_ENDPOINTS, MwaaNetwork
+from stacks.orchestration.mwaa_settings import check_mwaa_settings
 from tests.conftest import Synthesized, stage_config
 from tests.helpers import as_list, exported_value, one_resource, render, state_machine_definition
 
