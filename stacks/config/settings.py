@@ -20,7 +20,7 @@ from stacks.config.mwaa_facts import (
 # Worker types a Glue 5.0 Spark ETL job accepts (Glue API, WorkerType).
 GLUE_WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X", "G.12X", "G.16X", "R.1X", "R.2X", "R.4X", "R.8X")
 
-# The stage constructs' busy retries double the wait each time (crawl_stage.py, transform_stage.py).
+# Busy retries double the wait each time (stacks/common/retries.py busy_retry).
 BUSY_RETRY_BACKOFF_RATE = 2
 
 

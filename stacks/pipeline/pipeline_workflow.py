@@ -49,6 +49,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.common.nag import acknowledge, acknowledge_grant_actions, rendered_arn, rendered_state_machine_name
+from stacks.common.retries import S3_TRANSIENT, SNS_TRANSIENT
 from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
 from stacks.pipeline.single_flight_lease import CONDITION_FAILED, SingleFlightLease
 
@@ -61,7 +62,6 @@ STAGE_NAME_PATTERN = r"[0-9A-Za-z_-]{1,40}"
 STAGE_STATE = "Run {} stage"
 # The trigger of an execution that continues another whose rounds were spent.
 CONTINUATION_SOURCE = "glue-pipeline.continuation"
-SNS_TRANSIENT_ERRORS = ["SNS.InternalErrorException", "SNS.ThrottledException", "SNS.KMSThrottlingException"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -316,7 +316,7 @@ class PipelineWorkflow(Construct):
             result_selector={"count.$": "$.KeyCount"},
             result_path="$.waiting",
         )
-        look.add_retry(errors=["S3.S3Exception", "S3.SdkClientException"], interval=Duration.seconds(2), max_attempts=3)
+        S3_TRANSIENT.apply(look)
         return look
 
     def _files_waiting_and_rounds_left(self) -> sfn.Condition:
@@ -360,13 +360,7 @@ class PipelineWorkflow(Construct):
             message=sfn.TaskInput.from_object(message),
             result_path=sfn.JsonPath.DISCARD,
         )
-        notify.add_retry(
-            errors=SNS_TRANSIENT_ERRORS,
-            interval=Duration.seconds(2),
-            max_attempts=3,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        SNS_TRANSIENT.apply(notify)
         return notify
 
     def _grant_and_acknowledge(self, stages: Sequence[PipelineStage]) -> None:

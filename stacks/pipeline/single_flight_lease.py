@@ -16,7 +16,7 @@ holds it.
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -25,6 +25,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.common.nag import acknowledge
+from stacks.common.retries import DYNAMODB_TRANSIENT
 
 CONDITION_FAILED = "DynamoDB.ConditionalCheckFailedException"
 # How an aws-sdk integration names the error of a DescribeExecution for an execution that is gone.
@@ -33,12 +34,6 @@ HOLDER_GONE = "Sfn.ExecutionDoesNotExistException"
 # to use the table key for reads, Encrypt and GenerateDataKey for writes. The table's tasks grant
 # only the DynamoDB actions; without these the first "Take lease" fails with an AccessDenied.
 TABLE_KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
-DYNAMODB_TRANSIENT_ERRORS = [
-    "DynamoDB.ProvisionedThroughputExceededException",
-    "DynamoDB.RequestLimitExceeded",
-    "DynamoDB.InternalServerErrorException",
-    "DynamoDB.ThrottlingException",
-]
 
 
 class SingleFlightLease(Construct):
@@ -88,7 +83,7 @@ class SingleFlightLease(Construct):
             expression_attribute_values=values,
             result_path=sfn.JsonPath.DISCARD,
         )
-        put.add_retry(errors=DYNAMODB_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=5, backoff_rate=2)
+        DYNAMODB_TRANSIENT.apply(put)
         return put
 
     def take(self, *, on_taken: sfn.IChainable, on_held: sfn.IChainable, prefix: str = "") -> sfn.TaskStateBase:
@@ -103,7 +98,7 @@ class SingleFlightLease(Construct):
             consistent_read=True,
             result_path="$.lease",
         )
-        read.add_retry(errors=DYNAMODB_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=5, backoff_rate=2)
+        DYNAMODB_TRANSIENT.apply(read)
         # A raw aws-sdk task: CallAwsService would grant DescribeExecution on "*", and the policy
         # that names this machine's executions must be separate (see grant_holder_lookup).
         describe = sfn.CustomState(
@@ -162,9 +157,7 @@ class SingleFlightLease(Construct):
             expression_attribute_values={":me": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id)},
             result_path=sfn.JsonPath.DISCARD,
         )
-        release.add_retry(
-            errors=DYNAMODB_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=5, backoff_rate=2
-        )
+        DYNAMODB_TRANSIENT.apply(release)
         return release
 
     def grant_table_key(self, grantee: iam.IGrantable) -> None:

@@ -35,6 +35,7 @@ from stacks.common.nag import (
     skip_checkov,
 )
 from stacks.common.paths import REPO_ROOT
+from stacks.common.retries import LAMBDA_TRANSIENT
 from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
 
 ADMISSION_CODE = REPO_ROOT / "lambda" / "admission"
@@ -70,13 +71,6 @@ ADMIT_DESTINATION_ACTIONS = (
     "kms:GenerateDataKey",
     "kms:Decrypt",
 )
-LAMBDA_TRANSIENT_ERRORS = [
-    "Lambda.ClientExecutionTimeoutException",
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
 
 
 class FileAdmissionStage(Construct):
@@ -351,13 +345,7 @@ class FileAdmissionStage(Construct):
             payload_response_only=True,
             retry_on_service_exceptions=False,
         )
-        admit_batch.add_retry(
-            errors=LAMBDA_TRANSIENT_ERRORS,
-            interval=Duration.seconds(2),
-            max_attempts=3,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        LAMBDA_TRANSIENT.apply(admit_batch)
         admit.item_processor(admit_batch)
         return admit
 

@@ -16,14 +16,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.config.settings import BUSY_RETRY_BACKOFF_RATE
+from stacks.common.retries import CRAWLER_BUSY_ERRORS, GLUE_THROTTLING, busy_retry
 from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
 
 CRAWLER_FAILED = "CrawlerFailed"
 CRAWLER_TIMED_OUT = "CrawlerTimedOut"
-# aws-sdk integration errors are named <Service>.<ErrorCode> (AWS Step Functions developer guide).
-CRAWLER_BUSY_ERRORS = ["Glue.CrawlerRunningException"]
-GLUE_THROTTLING_ERRORS = ["Glue.ThrottlingException"]
 
 
 class GlueCrawlStage(Construct):
@@ -76,14 +73,8 @@ class GlueCrawlStage(Construct):
             result_selector={"count": 1},
             result_path="$.poll",
         )
-        start_crawler.add_retry(
-            errors=CRAWLER_BUSY_ERRORS,
-            interval=busy_retry_interval,
-            max_attempts=busy_retry_attempts,
-            backoff_rate=BUSY_RETRY_BACKOFF_RATE,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
-        _retry_throttling(start_crawler)
+        busy_retry(CRAWLER_BUSY_ERRORS, interval=busy_retry_interval, attempts=busy_retry_attempts).apply(start_crawler)
+        GLUE_THROTTLING.apply(start_crawler)
         return start_crawler
 
     def _build_get_crawler(self) -> tasks.CallAwsService:
@@ -98,7 +89,7 @@ class GlueCrawlStage(Construct):
             result_selector={"State.$": "$.Crawler.State", "Crawler.$": "$.Crawler"},
             result_path="$.crawler",
         )
-        _retry_throttling(get_crawler)
+        GLUE_THROTTLING.apply(get_crawler)
         return get_crawler
 
     def _build_crawl_finished(
@@ -153,13 +144,3 @@ class GlueCrawlStage(Construct):
             .when(sfn.Condition.number_greater_than_equals("$.poll.count", max_polls), timed_out)
             .otherwise(count_poll.next(count_poll_then))
         )
-
-
-def _retry_throttling(task: tasks.CallAwsService) -> None:
-    task.add_retry(
-        errors=GLUE_THROTTLING_ERRORS,
-        interval=Duration.seconds(2),
-        max_attempts=3,
-        backoff_rate=2,
-        jitter_strategy=sfn.JitterType.FULL,
-    )

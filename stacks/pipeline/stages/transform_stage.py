@@ -37,21 +37,17 @@ from stacks.common.nag import (
     skip_checkov,
 )
 from stacks.common.paths import REPO_ROOT
+from stacks.common.retries import GLUE_JOB_BUSY_ERRORS, GLUE_TRANSIENT, S3_TRANSIENT, RetryPolicy
 from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
 from stacks.storage.curated_table import CuratedOrdersTable, storage_descriptor
 
 GLUE_JOB_FAILED = "GlueJobFailed"
 VALIDATION_FAILED = "ValidationFailed"
 REPLAY_REFUSED = "ReplayRefused"
-# glue:startJobRun refuses a run while max concurrent runs are going, or when throttled.
-GLUE_BUSY_ERRORS = ["Glue.ConcurrentRunsExceededException", "Glue.ThrottlingException"]
 CHECK_RESULTS_CODE = REPO_ROOT / "lambda" / "check_results"
 MANIFEST_PREFIX = "manifests/"
 REJECTED_PREFIX = "rejected/orders/"
 QUARANTINE_PREFIX = "quarantine/orders/"
-# glue:CreatePartition and S3 calls of the publish/quarantine steps: transient errors to retry.
-GLUE_TRANSIENT_ERRORS = ["Glue.ThrottlingException", "Glue.InternalServiceException", "Glue.OperationTimeoutException"]
-S3_TRANSIENT_ERRORS = ["S3.S3Exception", "S3.SdkClientException"]
 
 
 class GlueTransformStage(Construct):
@@ -203,13 +199,13 @@ class GlueTransformStage(Construct):
             },
             result_path="$.job_run",
         )
-        run_job.add_retry(
-            errors=GLUE_BUSY_ERRORS,
+        RetryPolicy(
+            errors=GLUE_JOB_BUSY_ERRORS,
             interval=busy_retry_interval,
             max_attempts=busy_retry_attempts,
             backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+            full_jitter=True,
+        ).apply(run_job)
         job_failed = sfn.Fail(self, "Transform job failed", error=GLUE_JOB_FAILED, cause_path="$.error.Cause")
         run_job.add_catch(job_failed, errors=["States.TaskFailed"], result_path="$.error")
         return run_job
@@ -297,7 +293,7 @@ class GlueTransformStage(Construct):
             result_selector={"count.$": "$.KeyCount"},
             result_path="$.quarantined",
         )
-        record.add_retry(errors=S3_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3)
+        S3_TRANSIENT.apply(record)
         not_quarantined = sfn.Fail(
             self,
             "Not quarantined",
@@ -320,7 +316,7 @@ class GlueTransformStage(Construct):
             result_selector={"count.$": "$.KeyCount"},
             result_path="$.staged",
         )
-        staged.add_retry(errors=S3_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3)
+        S3_TRANSIENT.apply(staged)
         no_output = sfn.Fail(
             self,
             "No staged output",
@@ -376,7 +372,7 @@ class GlueTransformStage(Construct):
             iam_action="glue:CreatePartition",
             result_path=sfn.JsonPath.DISCARD,
         )
-        publish.add_retry(errors=GLUE_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
+        GLUE_TRANSIENT.apply(publish)
         clear_quarantine = tasks.CallAwsService(
             self,
             "Clear quarantine record",
@@ -387,7 +383,7 @@ class GlueTransformStage(Construct):
             iam_action="s3:DeleteObject",
             result_path=sfn.JsonPath.DISCARD,
         )
-        clear_quarantine.add_retry(errors=S3_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3)
+        S3_TRANSIENT.apply(clear_quarantine)
         # Published before (a redrive or replay after a publish): the partition is this run's.
         publish.add_catch(clear_quarantine, errors=["Glue.AlreadyExistsException"], result_path=sfn.JsonPath.DISCARD)
         return publish, clear_quarantine
@@ -412,7 +408,7 @@ class GlueTransformStage(Construct):
             iam_action="s3:PutObject",
             result_path=sfn.JsonPath.DISCARD,
         )
-        quarantine.add_retry(errors=S3_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3)
+        S3_TRANSIENT.apply(quarantine)
         note_quarantine = sfn.Pass(
             self,
             "Note quarantine",
