@@ -17,6 +17,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks.config.deployment import DeploymentConfig
+from stacks.config.settings import retry_worst_case_seconds
 from stacks.config.stages import config_for
 from tests.conftest import stage_config
 from tests.helpers import (
@@ -280,6 +281,27 @@ def test_transform_runs_the_glue_job_to_completion_and_retries_only_when_busy(
     assert catcher["ErrorEquals"] == ["States.TaskFailed"]
     job_failed = asl["States"][catcher["Next"]]
     assert (job_failed["Type"], job_failed["Error"]) == ("Fail", "GlueJobFailed")
+
+
+@pytest.mark.parametrize("stage", ["dev", "local"])
+@pytest.mark.parametrize(
+    ("prefix", "state", "busy_error", "settings"),
+    [
+        (CRAWL, "Start crawler", "Glue.CrawlerRunningException", lambda c: c.crawler),
+        (TRANSFORM, "Run transform job", "Glue.ConcurrentRunsExceededException", lambda c: c.glue_job),
+    ],
+)
+def test_a_busy_retry_waits_at_most_what_the_config_budgets_for_it(
+    synth: Callable[[str], Synthesized], stage: str, prefix: str, state: str, busy_error: str, settings: Any
+) -> None:
+    """The config refuses a stage timeout shorter than the stage's worst case, which counts the busy
+    retries with retry_worst_case_seconds: the template's Retry must wait exactly that at most."""
+    run = state_machine_definition(synth(stage).templates["pipeline"], prefix)["States"][state]
+    [busy] = [r for r in run["Retry"] if busy_error in r["ErrorEquals"]]
+    waits = [busy["IntervalSeconds"] * busy["BackoffRate"] ** attempt for attempt in range(busy["MaxAttempts"])]
+    assert "MaxDelaySeconds" not in busy  # the budget counts every wait in full
+    config = settings(stage_config(stage))
+    assert sum(waits) == retry_worst_case_seconds(config.busy_retry_interval_seconds, config.busy_retry_attempts)
 
 
 def test_transform_checks_results_with_the_lambda_then_chooses(template: Template) -> None:

@@ -37,7 +37,7 @@ from stacks.common.nag import (
     skip_checkov,
 )
 from stacks.common.paths import REPO_ROOT
-from stacks.common.retries import GLUE_JOB_BUSY_ERRORS, GLUE_TRANSIENT, S3_TRANSIENT, RetryPolicy
+from stacks.common.retries import GLUE_JOB_BUSY_ERRORS, GLUE_TRANSIENT, S3_TRANSIENT, busy_retry
 from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
 from stacks.storage.curated_table import CuratedOrdersTable, storage_descriptor
 
@@ -199,13 +199,8 @@ class GlueTransformStage(Construct):
             },
             result_path="$.job_run",
         )
-        RetryPolicy(
-            errors=GLUE_JOB_BUSY_ERRORS,
-            interval=busy_retry_interval,
-            max_attempts=busy_retry_attempts,
-            backoff_rate=2,
-            full_jitter=True,
-        ).apply(run_job)
+        # The config's transform_stage_worst_case budgets exactly this retry (stage timeout check).
+        busy_retry(GLUE_JOB_BUSY_ERRORS, interval=busy_retry_interval, attempts=busy_retry_attempts).apply(run_job)
         job_failed = sfn.Fail(self, "Transform job failed", error=GLUE_JOB_FAILED, cause_path="$.error.Cause")
         run_job.add_catch(job_failed, errors=["States.TaskFailed"], result_path="$.error")
         return run_job
