@@ -20,25 +20,22 @@ from collections.abc import Sequence
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from stacks.common.lambda_function import PipelineFunction
 from stacks.common.nag import (
     GRANT_READ_ACTIONS,
     acknowledge,
     acknowledge_grant_actions,
     rendered_arn,
     rendered_state_machine_name,
-    skip_checkov,
 )
-from stacks.common.paths import REPO_ROOT
 from stacks.common.retries import LAMBDA_TRANSIENT
 from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
 
-ADMISSION_CODE = REPO_ROOT / "lambda" / "admission"
 RESULTS_PREFIX = "admission-results/"
 # Express child workflows run for at most 5 minutes; a batch must finish well inside that.
 ADMIT_TIMEOUT = Duration.minutes(4)
@@ -223,65 +220,23 @@ class FileAdmissionStage(Construct):
         environment: dict,
         reserved_concurrency: int,
     ) -> lambda_.Function:
-        """A function from lambda/admission with its own encrypted log group and a role for that alone."""
-        log_group = logs.LogGroup(
-            self,
-            f"{id_}Logs",
-            encryption_key=self._observability.log_key,
-            retention=self._observability.log_retention,
-            removal_policy=self._observability.removal_policy,
-        )
-        role = iam.Role(
-            self, f"{id_}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
-        )
-        log_group.grant_write(role)
-        function = lambda_.Function(
+        """A function from lambda/admission (the one recipe: its own log group and role)."""
+        return PipelineFunction(
             self,
             id_,
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            role=role,
+            code="admission",
             handler=handler,
-            code=lambda_.Code.from_asset(str(ADMISSION_CODE), exclude=["__pycache__", "*.pyc"]),
             description=description,
             memory_size=memory_size,
             timeout=timeout,
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
             environment=environment,
-            # The bucket name and prefixes are not secret, but encrypted at rest with the stage's key.
-            environment_encryption=self._observability.log_key,
-            # Where the stage reserves concurrency: capped at what the stage can ask for, so a runaway
-            # caller cannot take the account's concurrency (and every reservation leaves the pool).
-            reserved_concurrent_executions=reserved_concurrency if self._reserve_concurrency else None,
-        )
-        if not self._reserve_concurrency:
-            skip_checkov(
-                function,
-                "No reserved concurrency in this stage (config reserve_lambda_concurrency): a reservation "
-                "comes out of the account's pool, and a new account's quota refuses the deploy. Its "
-                "callers are bounded anyway: the Distributed Map's MaxConcurrency, one summary per round.",
-                "CKV_AWS_115",
-                resource_type="AWS::Lambda::Function",
-            )
-        acknowledge(
-            role,
-            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
-            "AwsSolutions-IAM5[Resource::*]",
-        )
-        acknowledge(
-            function,
-            "Invoked synchronously by a state machine, which retries and catches its errors; an "
-            "asynchronous-invocation DLQ would never receive anything.",
-            "Serverless-LambdaDLQ",
-        )
-        skip_checkov(
-            function,
-            "Calls S3 only, through its role scoped to the admission prefixes, and reaches nothing inside "
+            function_logs=self._observability,
+            reserved_concurrency=reserved_concurrency if self._reserve_concurrency else None,
+            callers_bounded="Its callers are bounded anyway: the Distributed Map's MaxConcurrency, one summary "
+            "per round.",
+            why_no_vpc="Calls S3 only, through its role scoped to the admission prefixes, and reaches nothing inside "
             "a VPC; a VPC would add an S3 endpoint and ENIs for no isolation gained.",
-            "CKV_AWS_117",
-            resource_type="AWS::Lambda::Function",
         )
-        return function
 
     def _grant_moves(
         self, function: lambda_.Function, bucket: s3.IBucket, incoming: str, landing: str, quarantine: str

@@ -21,22 +21,18 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_glue as glue
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from stacks.common.lambda_function import PipelineFunction
 from stacks.common.nag import (
     GRANT_READ_ACTIONS,
     acknowledge,
     acknowledge_grant_actions,
     rendered_arn,
-    skip_checkov,
 )
-from stacks.common.paths import REPO_ROOT
 from stacks.common.retries import GLUE_JOB_BUSY_ERRORS, GLUE_TRANSIENT, S3_TRANSIENT, busy_retry
 from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
 from stacks.storage.curated_table import CuratedOrdersTable, storage_descriptor
@@ -44,7 +40,6 @@ from stacks.storage.curated_table import CuratedOrdersTable, storage_descriptor
 GLUE_JOB_FAILED = "GlueJobFailed"
 VALIDATION_FAILED = "ValidationFailed"
 REPLAY_REFUSED = "ReplayRefused"
-CHECK_RESULTS_CODE = REPO_ROOT / "lambda" / "check_results"
 MANIFEST_PREFIX = "manifests/"
 REJECTED_PREFIX = "rejected/orders/"
 QUARANTINE_PREFIX = "quarantine/orders/"
@@ -100,72 +95,31 @@ class GlueTransformStage(Construct):
 
     def _build_check_results_function(
         self, manifest_bucket: s3.IBucket, observability: StageObservability
-    ) -> lambda_.Function:
-        check_results_logs = logs.LogGroup(
-            self,
-            "CheckResultsLogs",
-            encryption_key=observability.log_key,
-            retention=observability.log_retention,
-            removal_policy=observability.removal_policy,
-        )
-        # An explicit role instead of AWSLambdaBasicExecutionRole: write to its own log group only.
-        check_results_role = iam.Role(
-            self,
-            "CheckResultsRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="check-results Lambda: read manifests, write its logs.",
-        )
-        check_results_logs.grant_write(check_results_role)
-        check_results_function = lambda_.Function(
+    ) -> PipelineFunction:
+        check_results_function = PipelineFunction(
             self,
             "CheckResults",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            role=check_results_role,
+            code="check_results",
             handler="handler.handler",
-            code=lambda_.Code.from_asset(str(CHECK_RESULTS_CODE), exclude=["__pycache__", "*.pyc"]),
             description="Reads the Glue job's manifest and decides whether its output is valid.",
+            role_description="check-results Lambda: read manifests, write its logs.",
             memory_size=256,
             timeout=Duration.seconds(30),
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=check_results_logs,
-            # Where the stage reserves concurrency: one check per transform run, and the job runs one
-            # at a time: two is headroom, and the cap keeps a runaway caller from taking the account's
-            # concurrency (every reservation leaves the account's pool).
-            reserved_concurrent_executions=2 if self._reserve_concurrency else None,
+            function_logs=observability,
+            # One check per transform run, and the job runs one at a time: two is headroom.
+            reserved_concurrency=2 if self._reserve_concurrency else None,
+            callers_bounded="One check runs per transform run.",
+            invoked_by="the state machine",
+            why_no_vpc="Reads one manifest from S3 with a role scoped to the manifest prefix and reaches nothing "
+            "inside a VPC; a VPC would add an S3 endpoint and ENIs for no isolation gained.",
         )
-        if not self._reserve_concurrency:
-            skip_checkov(
-                check_results_function,
-                "No reserved concurrency in this stage (config reserve_lambda_concurrency): a reservation "
-                "comes out of the account's pool, and a new account's quota refuses the deploy. One "
-                "check runs per transform run.",
-                "CKV_AWS_115",
-                resource_type="AWS::Lambda::Function",
-            )
+        check_results_role = check_results_function.execution_role
         manifest_bucket.grant_read(check_results_function, f"{MANIFEST_PREFIX}*")
         acknowledge_grant_actions(check_results_role, *GRANT_READ_ACTIONS)
         acknowledge(
             check_results_role,
             "Reads any run's manifest; manifest keys are named per execution.",
             f"AwsSolutions-IAM5[Resource::{rendered_arn(self, manifest_bucket)}/{MANIFEST_PREFIX}*]",
-        )
-        acknowledge(
-            check_results_role,
-            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
-            "AwsSolutions-IAM5[Resource::*]",
-        )
-        acknowledge(
-            check_results_function,
-            "Invoked synchronously by the state machine, which retries and "
-            "catches its errors; an asynchronous-invocation DLQ would never receive anything.",
-            "Serverless-LambdaDLQ",
-        )
-        skip_checkov(
-            check_results_function,
-            "Reads one manifest from S3 with a role scoped to the manifest prefix and reaches nothing "
-            "inside a VPC; a VPC would add an S3 endpoint and ENIs for no isolation gained.",
-            "CKV_AWS_117",
-            resource_type="AWS::Lambda::Function",
         )
         return check_results_function
 
