@@ -6,6 +6,7 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks import pipeline_contract as contract
 from stacks.common.retention import log_retention, removal_policy
 from stacks.config.deployment import DeploymentConfig
 from stacks.orchestration.mwaa_environment import MwaaEnvironment
@@ -38,9 +39,9 @@ class OrchestrationStack(Stack):
         )
         # The DAG waits for each stage as long as the stage's state machine may run.
         stage_timeouts = {
-            "admission": Duration.minutes(config.admission_stage_timeout_minutes),
-            "crawl": Duration.minutes(config.crawl_stage_timeout_minutes),
-            "transform": Duration.minutes(config.transform_stage_timeout_minutes),
+            contract.ADMISSION: Duration.minutes(config.admission_stage_timeout_minutes),
+            contract.CRAWL: Duration.minutes(config.crawl_stage_timeout_minutes),
+            contract.TRANSFORM: Duration.minutes(config.transform_stage_timeout_minutes),
         }
         self.mwaa = MwaaEnvironment(
             self,
@@ -72,5 +73,5 @@ class OrchestrationStack(Stack):
         for node in self.node.find_all():
             if isinstance(node, logs.CfnLogGroup):
                 node.apply_removal_policy(removal)
-        CfnOutput(self, "MwaaEnvironmentName", value=self.mwaa.environment_name)
-        CfnOutput(self, "DagBucketName", value=self.mwaa.dag_bucket.bucket_name)
+        CfnOutput(self, contract.MWAA_ENVIRONMENT_OUTPUT, value=self.mwaa.environment_name)
+        CfnOutput(self, contract.DAG_BUCKET_OUTPUT, value=self.mwaa.dag_bucket.bucket_name)

@@ -19,12 +19,7 @@ from stacks.pipeline.pipeline_workflow import IncomingFiles, PipelineStage, Pipe
 from stacks.pipeline.single_flight_lease import SingleFlightLease
 from stacks.pipeline.stages.admission_stage import FileAdmissionStage
 from stacks.pipeline.stages.crawl_stage import GlueCrawlStage
-from stacks.pipeline.stages.transform_stage import (
-    MANIFEST_PREFIX,
-    QUARANTINE_PREFIX,
-    REJECTED_PREFIX,
-    GlueTransformStage,
-)
+from stacks.pipeline.stages.transform_stage import GlueTransformStage
 from stacks.storage.storage_stack import StorageStack
 
 
@@ -50,16 +45,20 @@ class PipelineStack(Stack):
         self.admission_stage = self._build_admission_stage(config, storage)
         self.stages = [
             PipelineStage(
-                name="admission",
+                name=contract.ADMISSION,
                 state_machine=self.admission_stage.state_machine,
                 # Nothing admitted (only quarantined files, or none at all): nothing to crawl.
-                proceed_when=sfn.Condition.number_greater_than("$.stages.admission.Output.admitted", 0),
+                proceed_when=sfn.Condition.number_greater_than(f"$.stages.{contract.ADMISSION}.Output.admitted", 0),
             ),
-            PipelineStage(name="crawl", state_machine=self.crawl_stage.state_machine),
-            PipelineStage(name="transform", state_machine=self.transform_stage.state_machine),
+            PipelineStage(name=contract.CRAWL, state_machine=self.crawl_stage.state_machine),
+            PipelineStage(name=contract.TRANSFORM, state_machine=self.transform_stage.state_machine),
         ]
         self.lease = SingleFlightLease(
-            self, "Lease", lease_name="pipeline", key=storage.key, removal_policy=self.observability.removal_policy
+            self,
+            "Lease",
+            lease_name=contract.PIPELINE,
+            key=storage.key,
+            removal_policy=self.observability.removal_policy,
         )
         self.workflow = self._build_workflow(config, storage)
         self.triggers = PipelineTriggers(
@@ -77,18 +76,18 @@ class PipelineStack(Stack):
             self,
             "FailureNotice",
             state_machine=self.workflow.state_machine,
-            quarantine_location=f"s3://{storage.curated_bucket.bucket_name}/{QUARANTINE_PREFIX}",
+            quarantine_location=f"s3://{storage.curated_bucket.bucket_name}/{contract.QUARANTINE_RECORD_PREFIX}",
             dead_letter_queue=self.triggers.dead_letter_queue,
             observability=self.observability,
             reserve_concurrency=config.reserve_lambda_concurrency,
         )
         for name, construct in (
-            ("AdmissionStage", self.admission_stage),
-            ("CrawlStage", self.crawl_stage),
-            ("TransformStage", self.transform_stage),
-            ("Pipeline", self.workflow),
+            (contract.ADMISSION, self.admission_stage),
+            (contract.CRAWL, self.crawl_stage),
+            (contract.TRANSFORM, self.transform_stage),
+            (contract.PIPELINE, self.workflow),
         ):
-            CfnOutput(self, f"{name}StateMachineArn", value=construct.state_machine.state_machine_arn)
+            CfnOutput(self, contract.state_machine_output(name), value=construct.state_machine.state_machine_arn)
         # Where files wait, are admitted and are quarantined (landing bucket): what local runs, `why`
         # and `cost` read instead of a rule's pattern or a function's environment.
         for name, value in (
@@ -120,7 +119,7 @@ class PipelineStack(Stack):
             landing_prefix=config.landing_prefix,
             curated_bucket=storage.curated_bucket,
             # Its staged output, rejected rows and manifests (the transform stage names them per run).
-            curated_prefixes=(storage.curated_table.staging_prefix, REJECTED_PREFIX, MANIFEST_PREFIX),
+            curated_prefixes=(storage.curated_table.staging_prefix, contract.REJECTED_PREFIX, contract.MANIFEST_PREFIX),
             security_configuration=security,
             key=storage.key,
             worker_type=config.glue_job.worker_type,

@@ -52,6 +52,7 @@ from stacks.common.nag import acknowledge, acknowledge_grant_actions, rendered_a
 from stacks.common.retries import S3_TRANSIENT, SNS_TRANSIENT
 from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
 from stacks.pipeline.single_flight_lease import CONDITION_FAILED, SingleFlightLease
+from stacks.pipeline_contract import run_folder
 
 INVALID_TRIGGER = "InvalidTriggerEvent"
 # Step Functions execution names: 1-80 characters; only these characters keep CloudWatch logging working.
@@ -167,7 +168,7 @@ class PipelineWorkflow(Construct):
                 "name.$": run_name,
                 "key.$": f"States.Hash({run_name}, 'MD5')",
                 "landing_path": sfn.JsonPath.format(
-                    f"s3://{{}}/{self._files.landing_prefix}run={{}}-r{{}}/",
+                    "s3://{}/" + run_folder(self._files.landing_prefix, "{}-r{}"),
                     self._files.bucket.bucket_name,
                     sfn.JsonPath.execution_name,
                     sfn.JsonPath.string_at("$.round.number"),

@@ -20,6 +20,8 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.pipeline_contract import STAGING_PREFIX, run_folder
+
 # (name, Hive type), in the job's SCHEMA order.
 CURATED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("order_id", "string"),
@@ -57,7 +59,7 @@ class CuratedOrdersTable(Construct):
         database: glue.IDatabase,
         bucket: s3.IBucket,
         table_prefix: str = "curated/orders/",
-        staging_prefix: str = "staging/orders/",
+        staging_prefix: str = STAGING_PREFIX,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
         super().__init__(scope, id_)
@@ -100,4 +102,4 @@ class CuratedOrdersTable(Construct):
 
     def partition_location(self, run_name: str) -> str:
         """Where the job writes a run's curated Parquet (a JSONPath expression or a literal name)."""
-        return self.bucket.s3_url_for_object(f"{self.staging_prefix}run={run_name}/")
+        return self.bucket.s3_url_for_object(run_folder(self.staging_prefix, run_name))

@@ -11,6 +11,7 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks import pipeline_contract as contract
 from stacks.common.nag import acknowledge
 from stacks.common.physical_names import stack_instance_id
 from stacks.common.retention import removal_policy
@@ -44,9 +45,9 @@ class StorageStack(Stack):
         )
         self.topic = NotificationTopic(self, "NotificationTopic", key=self.key)
         for name, value in (
-            ("LandingBucketName", self.landing_bucket.bucket_name),
-            ("CuratedBucketName", self.curated_bucket.bucket_name),
-            ("NotificationTopicArn", self.topic.topic_arn),
+            (contract.LANDING_BUCKET_OUTPUT, self.landing_bucket.bucket_name),
+            (contract.CURATED_BUCKET_OUTPUT, self.curated_bucket.bucket_name),
+            (contract.NOTIFICATION_TOPIC_OUTPUT, self.topic.topic_arn),
         ):
             CfnOutput(self, name, value=value)
         self.notification_dead_letter_queue = (

@@ -10,7 +10,8 @@ import pytest
 
 from glue.contract import COLUMNS
 from stacks.config.settings import MAX_BATCH_INPUT_BYTES
-from stacks.pipeline.stages.admission_stage import ADMIT_TIMEOUT, MAX_CONCURRENT_BATCHES, RESULTS_PREFIX
+from stacks.pipeline.stages.admission_stage import ADMIT_TIMEOUT, MAX_CONCURRENT_BATCHES
+from stacks.pipeline_contract import ADMISSION_RESULTS_PREFIX as RESULTS_PREFIX
 from tests.conftest import stage_config
 from tests.helpers import all_states, one_resource, render, state_machine_definition
 

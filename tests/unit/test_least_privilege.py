@@ -17,8 +17,10 @@ from aws_cdk.assertions import Template
 
 from stacks.config.settings import MAX_BATCH_INPUT_BYTES
 from stacks.pipeline.single_flight_lease import TABLE_KEY_ACTIONS
-from stacks.pipeline.stages.admission_stage import MAX_CONCURRENT_BATCHES, RESULTS_PREFIX
-from stacks.pipeline.stages.transform_stage import MANIFEST_PREFIX, QUARANTINE_PREFIX, REJECTED_PREFIX
+from stacks.pipeline.stages.admission_stage import MAX_CONCURRENT_BATCHES
+from stacks.pipeline_contract import ADMISSION_RESULTS_PREFIX as RESULTS_PREFIX
+from stacks.pipeline_contract import MANIFEST_PREFIX, REJECTED_PREFIX
+from stacks.pipeline_contract import QUARANTINE_RECORD_PREFIX as QUARANTINE_PREFIX
 from tests.conftest import stage_config
 from tests.helpers import as_list, exported_value, one_resource, render, state_machine_definition
 

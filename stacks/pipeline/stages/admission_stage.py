@@ -35,8 +35,8 @@ from stacks.common.nag import (
 )
 from stacks.common.retries import LAMBDA_TRANSIENT
 from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
+from stacks.pipeline_contract import ADMISSION_RESULTS_PREFIX
 
-RESULTS_PREFIX = "admission-results/"
 # Express child workflows run for at most 5 minutes; a batch must finish well inside that.
 ADMIT_TIMEOUT = Duration.minutes(4)
 # Child workflows at once (MaxConcurrency), and so admission Lambdas at once.
@@ -118,7 +118,7 @@ class FileAdmissionStage(Construct):
         self.state_machine = observed.state_machine
         # The ResultWriter's grant, scoped to its prefix and with the bucket key (see _PrefixResultWriter).
         s3.BucketGrants.from_bucket(bucket).actions_on_object_keys(
-            self.state_machine, f"{RESULTS_PREFIX}*", *RESULT_WRITER_ACTIONS
+            self.state_machine, f"{ADMISSION_RESULTS_PREFIX}*", *RESULT_WRITER_ACTIONS
         )
         self._acknowledge_machine_findings(bucket)
         self.log_group = observed.log_group
@@ -163,8 +163,8 @@ class FileAdmissionStage(Construct):
             environment={},
             reserved_concurrency=SUMMARIZE_RESERVED_CONCURRENCY,
         )
-        bucket.grant_read(function, f"{RESULTS_PREFIX}*")
-        self._acknowledge_reads(function, bucket, RESULTS_PREFIX)
+        bucket.grant_read(function, f"{ADMISSION_RESULTS_PREFIX}*")
+        self._acknowledge_reads(function, bucket, ADMISSION_RESULTS_PREFIX)
         return function
 
     def _build_summarize(self) -> tasks.LambdaInvoke:
@@ -205,8 +205,8 @@ class FileAdmissionStage(Construct):
         acknowledge(
             role,
             f"The Distributed Map's ResultWriter names its result files and manifest itself, under "
-            f"{RESULTS_PREFIX}<map run id>/; the role may write there and nowhere else in the bucket.",
-            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, bucket)}/{RESULTS_PREFIX}*]",
+            f"{ADMISSION_RESULTS_PREFIX}<map run id>/; the role may write there and nowhere else in the bucket.",
+            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, bucket)}/{ADMISSION_RESULTS_PREFIX}*]",
         )
 
     def _build_function(
@@ -288,7 +288,7 @@ class FileAdmissionStage(Construct):
             item_batcher=item_batcher,
             map_execution_type=sfn.StateMachineType.EXPRESS,
             tolerated_failure_percentage=tolerated_failure_percentage,
-            result_writer_v2=_PrefixResultWriter(bucket=bucket, prefix=RESULTS_PREFIX),
+            result_writer_v2=_PrefixResultWriter(bucket=bucket, prefix=ADMISSION_RESULTS_PREFIX),
             max_concurrency=MAX_CONCURRENT_BATCHES,
             result_path="$.admission_map",
         )

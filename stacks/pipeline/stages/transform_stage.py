@@ -35,14 +35,12 @@ from stacks.common.nag import (
 )
 from stacks.common.retries import GLUE_JOB_BUSY_ERRORS, GLUE_TRANSIENT, S3_TRANSIENT, busy_retry
 from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
+from stacks.pipeline_contract import MANIFEST_PREFIX, QUARANTINE_RECORD_PREFIX, REJECTED_PREFIX, run_folder, run_record
 from stacks.storage.curated_table import CuratedOrdersTable, storage_descriptor
 
 GLUE_JOB_FAILED = "GlueJobFailed"
 VALIDATION_FAILED = "ValidationFailed"
 REPLAY_REFUSED = "ReplayRefused"
-MANIFEST_PREFIX = "manifests/"
-REJECTED_PREFIX = "rejected/orders/"
-QUARANTINE_PREFIX = "quarantine/orders/"
 
 
 class GlueTransformStage(Construct):
@@ -68,14 +66,15 @@ class GlueTransformStage(Construct):
         # One manifest, one staged output, one quarantine record per run, named after it: a redriven
         # or replayed run finds its own. The job writes them, the check reads the manifest.
         run_name = sfn.JsonPath.string_at("$.run.name")
-        manifest_key = sfn.JsonPath.format(f"{MANIFEST_PREFIX}run={{}}.json", run_name)
+        # The contract's run folders and records, with `{}` for the run (a JsonPath.format template).
+        manifest_key = sfn.JsonPath.format(run_record(MANIFEST_PREFIX, "{}"), run_name)
         staged_path = sfn.JsonPath.format(
-            f"s3://{{}}/{curated_table.staging_prefix}run={{}}/", curated_table.bucket.bucket_name, run_name
+            "s3://{}/" + run_folder(curated_table.staging_prefix, "{}"), curated_table.bucket.bucket_name, run_name
         )
         rejected_path = sfn.JsonPath.format(
-            f"s3://{{}}/{REJECTED_PREFIX}run={{}}/", manifest_bucket.bucket_name, run_name
+            "s3://{}/" + run_folder(REJECTED_PREFIX, "{}"), manifest_bucket.bucket_name, run_name
         )
-        quarantine_key = sfn.JsonPath.format(f"{QUARANTINE_PREFIX}run={{}}.json", run_name)
+        quarantine_key = sfn.JsonPath.format(run_record(QUARANTINE_RECORD_PREFIX, "{}"), run_name)
 
         self.check_results_function = self._build_check_results_function(manifest_bucket, observability)
         run_job = self._build_run_job(
@@ -257,7 +256,7 @@ class GlueTransformStage(Construct):
             action="listObjectsV2",
             parameters={
                 "Bucket": curated_table.bucket.bucket_name,
-                "Prefix": sfn.JsonPath.format(f"{curated_table.staging_prefix}run={{}}/", run_name),
+                "Prefix": sfn.JsonPath.format(run_folder(curated_table.staging_prefix, "{}"), run_name),
                 "MaxKeys": 1,
             },
             iam_action="s3:ListBucket",
@@ -328,7 +327,7 @@ class GlueTransformStage(Construct):
             service="s3",
             action="deleteObject",
             parameters={"Bucket": manifest_bucket.bucket_name, "Key": quarantine_key},
-            iam_resources=[manifest_bucket.arn_for_objects(f"{QUARANTINE_PREFIX}*")],
+            iam_resources=[manifest_bucket.arn_for_objects(f"{QUARANTINE_RECORD_PREFIX}*")],
             iam_action="s3:DeleteObject",
             result_path=sfn.JsonPath.DISCARD,
         )
@@ -353,7 +352,7 @@ class GlueTransformStage(Construct):
                     sfn.JsonPath.object_at("$.quarantine")  # set by the Pass state below
                 ),
             },
-            iam_resources=[manifest_bucket.arn_for_objects(f"{QUARANTINE_PREFIX}*")],
+            iam_resources=[manifest_bucket.arn_for_objects(f"{QUARANTINE_RECORD_PREFIX}*")],
             iam_action="s3:PutObject",
             result_path=sfn.JsonPath.DISCARD,
         )
@@ -401,7 +400,7 @@ class GlueTransformStage(Construct):
         acknowledge(
             self.state_machine.role,
             "Writes and deletes the quarantine record of any run; records are named per run.",
-            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, manifest_bucket)}/{QUARANTINE_PREFIX}*]",
+            f"AwsSolutions-IAM5[Resource::{rendered_arn(self, manifest_bucket)}/{QUARANTINE_RECORD_PREFIX}*]",
         )
         if manifest_bucket.encryption_key is not None:  # the quarantine record is written under the bucket's key
             # A single-part PutObject with SSE-KMS asks KMS for a data key and nothing else.
