@@ -8,11 +8,12 @@ from constructs import Construct
 
 from glue.contract import COLUMNS as CONTRACT_COLUMNS
 from stacks import pipeline_contract as contract
-from stacks.admission_stage import FileAdmissionStage
+from stacks.admission_stage import MAP_RUN_LABEL, FileAdmissionStage
 from stacks.config import MAX_BATCH_INPUT_BYTES, DeploymentConfig
 from stacks.crawl_stage import GlueCrawlStage
 from stacks.failure_notice import FailureNotice
 from stacks.glue_resources import CuratedTransformJob, GlueSecurity, LandingCrawler
+from stacks.observability.pipeline_dashboard import PipelineDashboard
 from stacks.observed_state_machine import StageObservability
 from stacks.pipeline_triggers import PipelineTriggers
 from stacks.pipeline_workflow import IncomingFiles, PipelineStage, PipelineWorkflow
@@ -76,6 +77,24 @@ class PipelineStack(Stack):
             observability=self.observability,
             reserve_concurrency=config.reserve_lambda_concurrency,
         )
+        # What an operator watches, and the Glue failure alarms (stacks/observability/pipeline_dashboard.py).
+        stages = (self.admission_stage, self.crawl_stage, self.transform_stage, self.workflow)
+        self.dashboard = PipelineDashboard(
+            self,
+            "Dashboard",
+            state_machines={stage.name: stage.state_machine for stage in self.stages}
+            | {contract.PIPELINE: self.workflow.state_machine},
+            admission_map_label=MAP_RUN_LABEL,
+            glue_job_name=job.job.job_name,
+            crawler_name=crawler.crawler.ref,
+            dead_letter_queue=self.triggers.dead_letter_queue,
+            lease_table=self.lease.table,
+            admission_summary_function=self.admission_stage.summarize_function,
+            check_function=self.transform_stage.check_results_function,
+            alarm_topic=self.observability.alarm_topic,
+            stage_alarms=[stage.failure_alarm for stage in stages],
+        )
+        CfnOutput(self, contract.DASHBOARD_OUTPUT, value=self.dashboard.dashboard.dashboard_name)
         for name, construct in (
             ("AdmissionStage", self.admission_stage),
             ("CrawlStage", self.crawl_stage),

@@ -1,0 +1,1 @@
+"""What an operator watches: the stage observability, the failure notice, the dashboard and its alarms."""
