@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -32,6 +31,7 @@ from constructs import Construct
 
 from stacks import pipeline_contract as contract
 from stacks.nag import acknowledge_grant_actions
+from stacks.observability.alarms import alarm_on_any
 
 PERIOD = Duration.minutes(5)
 # "Glue Job State Change" comes for SUCCEEDED, FAILED, TIMEOUT and STOPPED; "Glue Crawler State
@@ -41,6 +41,19 @@ PERIOD = Duration.minutes(5)
 GLUE_JOB_FAILED_STATES = ["FAILED", "TIMEOUT"]
 GLUE_CRAWLER_FAILED_STATES = ["Failed"]
 GLUE_JOB_ELAPSED_TIME = "glue.driver.aggregate.elapsedTime"  # ms, per job run (JobRunId ALL, Type count)
+
+
+def _metric(
+    namespace: str, name: str, dimensions: dict[str, str], *, label: str, statistic: str = "Sum"
+) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=namespace,
+        metric_name=name,
+        dimensions_map=dimensions,
+        statistic=statistic,
+        period=PERIOD,
+        label=label,
+    )
 
 
 class PipelineDashboard(Construct):
@@ -132,55 +145,39 @@ class PipelineDashboard(Construct):
                 max_event_age=Duration.hours(6),
             )
 
-        detail = events.EventField.from_path
-        job_rule = events.Rule(
-            self,
+        def rule(id_: str, description: str, detail_type: str, detail: dict[str, list[str]], text: str) -> events.Rule:
+            pattern = events.EventPattern(source=["aws.glue"], detail_type=[detail_type], detail=detail)
+            return events.Rule(self, id_, description=description, event_pattern=pattern, targets=[to_topic(text)])
+
+        field = events.EventField.from_path
+        job_rule = rule(
             "GlueJobFailedRule",
-            description="Alarm: a run of the pipeline's Glue job failed or timed out.",
-            event_pattern=events.EventPattern(
-                source=["aws.glue"],
-                detail_type=["Glue Job State Change"],
-                detail={"jobName": [job_name], "state": GLUE_JOB_FAILED_STATES},
-            ),
-            targets=[
-                to_topic(
-                    f"Glue job {detail('$.detail.jobName')} run {detail('$.detail.jobRunId')} ended "
-                    f"{detail('$.detail.state')}: {detail('$.detail.message')}. "
-                    "If a pipeline run started it, its failure notice follows; `make why` diagnoses it."
-                )
-            ],
+            "Alarm: a run of the pipeline's Glue job failed or timed out.",
+            "Glue Job State Change",
+            {"jobName": [job_name], "state": GLUE_JOB_FAILED_STATES},
+            f"Glue job {field('$.detail.jobName')} run {field('$.detail.jobRunId')} ended "
+            f"{field('$.detail.state')}: {field('$.detail.message')}. "
+            "If a pipeline run started it, its failure notice follows; `make why` diagnoses it.",
         )
-        crawler_rule = events.Rule(
-            self,
+        crawler_rule = rule(
             "GlueCrawlerFailedRule",
-            description="Alarm: a crawl of the pipeline's landing crawler failed.",
-            event_pattern=events.EventPattern(
-                source=["aws.glue"],
-                detail_type=["Glue Crawler State Change"],
-                detail={"crawlerName": [crawler_name], "state": GLUE_CRAWLER_FAILED_STATES},
-            ),
-            targets=[
-                to_topic(
-                    f"Glue crawler {detail('$.detail.crawlerName')} failed: {detail('$.detail.errorMessage')}. "
-                    f"Log: {detail('$.detail.cloudWatchLogLink')}"
-                )
-            ],
+            "Alarm: a crawl of the pipeline's landing crawler failed.",
+            "Glue Crawler State Change",
+            {"crawlerName": [crawler_name], "state": GLUE_CRAWLER_FAILED_STATES},
+            f"Glue crawler {field('$.detail.crawlerName')} failed: {field('$.detail.errorMessage')}. "
+            f"Log: {field('$.detail.cloudWatchLogLink')}",
         )
         return job_rule, crawler_rule
 
     def _build_dead_letter_alarm(self, queue: sqs.IQueue, topic: sns.ITopic) -> cloudwatch.Alarm:
         """Anything in the DLQ is a start, a notice or an alarm that was never delivered."""
-        alarm = queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum").create_alarm(
+        return alarm_on_any(
             self,
             "DeadLetterAlarm",
-            alarm_description="Undelivered pipeline starts, failure notices or Glue alarms wait in the DLQ.",
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            description="Undelivered pipeline starts, failure notices or Glue alarms wait in the DLQ.",
+            topic=topic,
         )
-        alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
-        return alarm
 
     # -- widgets ---------------------------------------------------------------------------------
     def _execution_widgets(self) -> list[cloudwatch.IWidget]:
@@ -217,26 +214,15 @@ class PipelineDashboard(Construct):
     def _map_run_widget(self, label: str) -> cloudwatch.IWidget:
         """The admission Distributed Map's child executions, one per batch of files (AWS/States has
         no per-item metric: a failed batch's files are counted in the stage's summary)."""
-        children = f"{self._machines[contract.ADMISSION].state_machine_arn}/{label}"
-
-        def metric(name: str, shown: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace="AWS/States",
-                metric_name=name,
-                dimensions_map={"StateMachineArn": children},
-                statistic="Sum",
-                period=PERIOD,
-                label=shown,
-            )
-
+        children = {"StateMachineArn": f"{self._machines[contract.ADMISSION].state_machine_arn}/{label}"}
         return cloudwatch.GraphWidget(
             title="Distributed Map batches (admission)",
             width=8,
             left=[
-                metric("ExecutionsSucceeded", "succeeded"),
-                metric("ExecutionsFailed", "failed"),
-                metric("ExecutionsTimedOut", "timed out"),
-                metric("ExecutionsAborted", "aborted"),
+                _metric("AWS/States", "ExecutionsSucceeded", children, label="succeeded"),
+                _metric("AWS/States", "ExecutionsFailed", children, label="failed"),
+                _metric("AWS/States", "ExecutionsTimedOut", children, label="timed out"),
+                _metric("AWS/States", "ExecutionsAborted", children, label="aborted"),
             ],
         )
 
@@ -245,12 +231,11 @@ class PipelineDashboard(Construct):
             title="Glue job duration (elapsedTime, max)",
             width=8,
             left=[
-                cloudwatch.Metric(
-                    namespace="Glue",
-                    metric_name=GLUE_JOB_ELAPSED_TIME,
-                    dimensions_map={"JobName": job_name, "JobRunId": "ALL", "Type": "count"},
+                _metric(
+                    "Glue",
+                    GLUE_JOB_ELAPSED_TIME,
+                    {"JobName": job_name, "JobRunId": "ALL", "Type": "count"},
                     statistic="Maximum",
-                    period=PERIOD,
                     label="elapsed ms",
                 )
             ],
@@ -262,14 +247,7 @@ class PipelineDashboard(Construct):
             title=title,
             width=6,
             left=[
-                cloudwatch.Metric(
-                    namespace=contract.METRICS_NAMESPACE,
-                    metric_name=name,
-                    dimensions_map={"FunctionName": function.function_name},
-                    statistic="Sum",
-                    period=PERIOD,
-                    label=name,
-                )
+                _metric(contract.METRICS_NAMESPACE, name, {"FunctionName": function.function_name}, label=name)
                 for name in names
             ],
         )
