@@ -164,3 +164,22 @@ def test_why_links_the_dashboard_the_stack_names() -> None:
     )
     assert dashboard_link(_Stacks([]), "dev", "eu-west-1") is None  # deployed before the dashboard
     assert dashboard_link(_Stacks(None), "dev", "eu-west-1") is None  # no stack: no link, no error
+
+
+def test_the_picture_follows_the_synthesized_dashboard(dev: Synthesized) -> None:
+    """localrun/dashboard_picture.py reads every widget, maps every line to a figure it gathers."""
+    from localrun.assembly import CloudAssembly
+    from localrun.dashboard_picture import alarm_watches, dashboard_layout
+
+    assembly = CloudAssembly.load(dev.outdir)
+    widgets, watches = dashboard_layout(assembly), alarm_watches(assembly)
+    assert len(widgets) == len(_body(dev)["widgets"])
+    assert [w.title for w in widgets if w.title.startswith("Executions: ")] == [
+        f"Executions: {name}" for name in (*contract.STAGES, contract.PIPELINE)
+    ]
+    stages = {*contract.STAGES, contract.PIPELINE, "map"}
+    for widget in widgets:
+        for key, _ in widget.lines:
+            assert key[0] in stages or len(key) == 1, (widget.title, key)
+        assert all(alarm in watches for alarm in widget.alarms)
+    assert sorted(watches.values()) == sorted([(name,) for name in stages - {"map"}] + [("dlq",)])
