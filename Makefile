@@ -19,7 +19,7 @@ SCENARIO ?= happy_path
 LOCAL_ASSEMBLY := cdk.out.local
 APP_SOURCES := app.py $(wildcard stacks/*.py stacks/*/*.py stacks/*/*/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt dags/.airflowignore)
 
-.PHONY: setup synth demo scenarios test bench lint diff bootstrap preflight deploy destroy clean graphs why constraints test-fast cost
+.PHONY: setup synth demo scenarios test bench lint diff bootstrap preflight deploy destroy clean graphs why constraints test-fast cost dashboard-picture
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -126,6 +126,10 @@ bench: setup $(LOCAL_ASSEMBLY)/manifest.json
 # (10, 100, 1,000 files: a few minutes) and the formula they check; the MWAA comparison; the plot.
 cost: setup $(LOCAL_ASSEMBLY)/manifest.json
 	$(BIN)/python -m localrun.cost --assembly $(LOCAL_ASSEMBLY) --plot docs/cost-per-burst.png
+
+# The README's picture of the stage dashboard: its widget grid as synthesized, drawn from a local run.
+dashboard-picture: setup $(LOCAL_ASSEMBLY)/manifest.json
+	$(BIN)/python -m localrun.dashboard_picture --assembly $(LOCAL_ASSEMBLY) --out docs/dashboard.png
 
 lint: setup
 	$(BIN)/ruff check .

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from stacks.pipeline_contract import DASHBOARD_OUTPUT
+
 ROOT = Path(__file__).resolve().parent.parent
 REDRIVE_WINDOW = timedelta(days=14)
 UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
@@ -610,6 +612,16 @@ def pipeline_state_machine(cloudformation: Any, stage: str) -> str:
     raise LookupError(f"stack {stack} has no output PipelineStateMachineArn")
 
 
+def dashboard_link(cloudformation: Any, stage: str, region: str) -> str | None:
+    """The console URL of the stage's dashboard, from the Pipeline stack's output, if it has one."""
+    try:
+        outputs = cloudformation.describe_stacks(StackName=f"GluePipeline-{stage}-Pipeline")["Stacks"][0]["Outputs"]
+    except Exception:  # noqa: BLE001 - the link is a courtesy: no stack or no access, no link
+        return None
+    name = next((o["OutputValue"] for o in outputs if o["OutputKey"] == DASHBOARD_OUTPUT), None)
+    return name and f"{_console(region)}/cloudwatch/home?region={region}#dashboards/dashboard/{name}"
+
+
 def latest_unsuccessful(sfn: Any, state_machine_arn: str) -> str | None:
     found = []
     for status in UNSUCCESSFUL:
@@ -746,6 +758,8 @@ def _aws(args: argparse.Namespace) -> int:
     machine = args.state_machine or pipeline_state_machine(clients["cloudformation"], args.stage)
     text, status = why(clients, region=region, state_machine_arn=machine, execution=args.execution)
     print(text, end="")
+    if link := dashboard_link(clients["cloudformation"], args.stage, region):
+        print(f"Dashboard: {link}")
     return status
 
 

@@ -36,6 +36,7 @@ NOTIFICATION_TOPIC_OUTPUT: Final = "NotificationTopicArn"
 INCOMING_PREFIX_OUTPUT: Final = "IncomingPrefix"
 LANDING_PREFIX_OUTPUT: Final = "LandingPrefix"
 QUARANTINE_PREFIX_OUTPUT: Final = "QuarantinePrefix"  # files quarantined at admission, with reasons
+DASHBOARD_OUTPUT: Final = "DashboardName"  # the stage's CloudWatch dashboard (`make why` links it)
 # Orchestration stack outputs.
 MWAA_ENVIRONMENT_OUTPUT: Final = "MwaaEnvironmentName"
 DAG_BUCKET_OUTPUT: Final = "DagBucketName"
@@ -57,6 +58,7 @@ def run_folder(prefix: str, run: str) -> str:
 def run_record(prefix: str, run: str) -> str:
     """`<prefix>run=<run>.json`: a run's one record under a prefix (manifests, quarantine records)."""
     return f"{prefix}run={run}.json"
+
 
 # Metrics the Lambdas emit in CloudWatch embedded metric format, with one dimension: FunctionName
 # (Lambda sets AWS_LAMBDA_FUNCTION_NAME), so the dashboard finds each deployment's own figures.

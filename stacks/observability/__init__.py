@@ -1,1 +1,1 @@
-"""How a state machine is watched: its logs, failure alarm and failure notice."""
+"""What an operator watches: the stage observability, the failure notice, the dashboard and its alarms."""

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -20,6 +19,7 @@ from constructs import Construct
 
 from stacks.common.nag import acknowledge
 from stacks.common.physical_names import physical_name
+from stacks.observability.alarms import alarm_on_any
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,13 +102,10 @@ class ObservedStateMachine(Construct):
             },
             period=Duration.minutes(5),
         )
-        self.failure_alarm = unsuccessful.create_alarm(
+        self.failure_alarm = alarm_on_any(
             self,
             "UnsuccessfulExecutionsAlarm",
-            alarm_description="Executions of this state machine failed, timed out or were aborted.",
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            unsuccessful,
+            description="Executions of this state machine failed, timed out or were aborted.",
+            topic=observability.alarm_topic,
         )
-        self.failure_alarm.add_alarm_action(cloudwatch_actions.SnsAction(observability.alarm_topic))

@@ -13,11 +13,12 @@ from stacks.config.deployment import DeploymentConfig
 from stacks.config.settings import MAX_BATCH_INPUT_BYTES
 from stacks.observability.failure_notice import FailureNotice
 from stacks.observability.observed_state_machine import StageObservability
+from stacks.observability.pipeline_dashboard import PipelineDashboard
 from stacks.pipeline.glue_resources import CuratedTransformJob, GlueSecurity, LandingCrawler
 from stacks.pipeline.pipeline_triggers import PipelineTriggers
 from stacks.pipeline.pipeline_workflow import IncomingFiles, PipelineStage, PipelineWorkflow
 from stacks.pipeline.single_flight_lease import SingleFlightLease
-from stacks.pipeline.stages.admission_stage import FileAdmissionStage
+from stacks.pipeline.stages.admission_stage import MAP_RUN_LABEL, FileAdmissionStage
 from stacks.pipeline.stages.crawl_stage import GlueCrawlStage
 from stacks.pipeline.stages.transform_stage import GlueTransformStage
 from stacks.storage.storage_stack import StorageStack
@@ -81,6 +82,24 @@ class PipelineStack(Stack):
             observability=self.observability,
             reserve_concurrency=config.reserve_lambda_concurrency,
         )
+        # What an operator watches, and the Glue failure alarms (stacks/observability/pipeline_dashboard.py).
+        stages = (self.admission_stage, self.crawl_stage, self.transform_stage, self.workflow)
+        self.dashboard = PipelineDashboard(
+            self,
+            "Dashboard",
+            state_machines={stage.name: stage.state_machine for stage in self.stages}
+            | {contract.PIPELINE: self.workflow.state_machine},
+            admission_map_label=MAP_RUN_LABEL,
+            glue_job_name=job.job.job_name,
+            crawler_name=crawler.crawler.ref,
+            dead_letter_queue=self.triggers.dead_letter_queue,
+            lease_table=self.lease.table,
+            admission_summary_function=self.admission_stage.summarize_function,
+            check_function=self.transform_stage.check_results_function,
+            alarm_topic=self.observability.alarm_topic,
+            stage_alarms=[stage.failure_alarm for stage in stages],
+        )
+        CfnOutput(self, contract.DASHBOARD_OUTPUT, value=self.dashboard.dashboard.dashboard_name)
         for name, construct in (
             (contract.ADMISSION, self.admission_stage),
             (contract.CRAWL, self.crawl_stage),

@@ -68,6 +68,9 @@ ADMIT_DESTINATION_ACTIONS = (
     "kms:GenerateDataKey",
     "kms:Decrypt",
 )
+# The Distributed Map's label: its child executions report their AWS/States metrics under the
+# dimension StateMachineArn = "<admission machine ARN>/<label>" (a new UUID per run without one).
+MAP_RUN_LABEL = "AdmitFiles"
 
 
 class FileAdmissionStage(Construct):
@@ -200,7 +203,8 @@ class FileAdmissionStage(Construct):
             "A Distributed Map describes and stops its own map runs and child executions, whose names "
             "Step Functions makes at run time; CDK scopes them to this state machine.",
             f"AwsSolutions-IAM5[Resource::{executions}:*]",
-            f"AwsSolutions-IAM5[Resource::{executions}/*:*]",
+            # Its map runs' child executions: "<machine>/<label>:<id>" (RedriveExecution).
+            f"AwsSolutions-IAM5[Resource::{executions}/{MAP_RUN_LABEL}:*]",
         )
         acknowledge(
             role,
@@ -290,6 +294,7 @@ class FileAdmissionStage(Construct):
             tolerated_failure_percentage=tolerated_failure_percentage,
             result_writer_v2=_PrefixResultWriter(bucket=bucket, prefix=ADMISSION_RESULTS_PREFIX),
             max_concurrency=MAX_CONCURRENT_BATCHES,
+            label=MAP_RUN_LABEL,
             result_path="$.admission_map",
         )
         admit_batch = tasks.LambdaInvoke(
