@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from localrun.pricing import EXPRESS_WORKFLOWS, GLUE, LAMBDA, STEP_FUNCTIONS
 
 if TYPE_CHECKING:
-    from localrun.deployment import LocalDeployment
+    from localrun.emulator.deployment import LocalDeployment
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = b"order_id,customer_id,order_date,amount,currency\n"
@@ -341,7 +341,7 @@ def measure_burst(
     assembly: Path, files: int, *, on_progress: Callable[[str], None] | None = None, timeout_s: float = 900
 ) -> Measured:
     """Bring a fresh deployment up, put `files` small CSVs under incoming/, wait, count."""
-    from localrun.deployment import LocalDeployment, local_aws
+    from localrun.emulator.deployment import LocalDeployment, local_aws
 
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
     with local_aws():
@@ -626,7 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         measured = [_measured_from(item) for item in json.loads(args.reuse_measured.read_text())["measured"]]
         sizes = []
     if sizes:
-        from localrun.assembly import RESYNTHESIZE, newer_sources
+        from localrun.emulator.assembly import RESYNTHESIZE, newer_sources
 
         if not (args.assembly / "manifest.json").exists():
             print(f"error: no cloud assembly at {args.assembly}: {RESYNTHESIZE}", file=sys.stderr)

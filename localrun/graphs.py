@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localrun.assembly import AssemblyError, CloudAssembly, StackTemplate
+from localrun.emulator.assembly import AssemblyError, CloudAssembly, StackTemplate
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_MACHINE = "AWS::StepFunctions::StateMachine"

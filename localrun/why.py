@@ -753,7 +753,7 @@ def for_deployment(deployment: Any) -> str:
     """The diagnosis of a local deployment's latest unsuccessful pipeline run (inside its moto context)."""
     import boto3
 
-    from localrun.assembly import REGION
+    from localrun.emulator.assembly import REGION
 
     clients = clients_for(boto3.Session(region_name=REGION))
     return why(clients, region=REGION, state_machine_arn=deployment.state_machines["pipeline"])[0]
@@ -762,9 +762,10 @@ def for_deployment(deployment: Any) -> str:
 def _local(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     import boto3
 
-    from localrun.assembly import REGION, AssemblyError
-    from localrun.deployment import LocalDeployment, local_aws
-    from localrun.runner import SCENARIOS, run_scenario
+    from localrun.emulator.assembly import REGION, AssemblyError
+    from localrun.emulator.deployment import LocalDeployment, local_aws
+    from localrun.runner import run_scenario
+    from localrun.scenarios.catalogue import SCENARIOS
 
     if args.scenario not in SCENARIOS:
         print(f"error: {args.scenario!r} is not a scenario; one of: {', '.join(SCENARIOS)}", file=sys.stderr)

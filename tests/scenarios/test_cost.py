@@ -8,7 +8,7 @@ import math
 import pytest
 
 from localrun.cost import Assumptions, distributed_map, measure_on
-from localrun.deployment import LocalDeployment
+from localrun.emulator.deployment import LocalDeployment
 from stacks.config import config_for
 
 

@@ -16,7 +16,7 @@ import pytest
 
 import glue.run
 from localrun import why
-from localrun.deployment import LocalDeployment
+from localrun.emulator.deployment import LocalDeployment
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 JAVA_ERROR = (

@@ -14,10 +14,12 @@ from typing import Any
 import boto3
 import pytest
 
-from localrun import local_logs, why
-from localrun.assembly import REGION
-from localrun.deployment import LocalDeployment
-from localrun.runner import SCENARIOS, run_scenario
+from localrun import why
+from localrun.emulator import local_logs
+from localrun.emulator.assembly import REGION
+from localrun.emulator.deployment import LocalDeployment
+from localrun.runner import run_scenario
+from localrun.scenarios.catalogue import SCENARIOS
 
 FAILING = [name for name, s in SCENARIOS.items() if "FAILED" in s.expected_statuses]
 

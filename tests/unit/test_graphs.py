@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from localrun import graphs
-from localrun.assembly import CloudAssembly
+from localrun.emulator.assembly import CloudAssembly
 from tests.conftest import Synthesized
 
 ROOT = Path(__file__).resolve().parents[2]

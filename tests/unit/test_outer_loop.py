@@ -9,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 import app
-from localrun.deployment import LocalDeployment, local_aws
+from localrun.emulator.deployment import LocalDeployment, local_aws
 from stacks.config import DEV, LOCAL, ConfigError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "orders.csv"

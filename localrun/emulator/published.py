@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from localrun.deployment import LocalDeployment
+    from localrun.emulator.deployment import LocalDeployment
 
 SAMPLE_ROWS = 3
 QUARANTINE_PREFIX = "quarantine/"  # the stage's quarantine_prefix (stacks/config.py): the local stage's

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from localrun.assembly import ACCOUNT_ID, REGION
+from localrun.emulator.assembly import ACCOUNT_ID, REGION
 
 GLUE_JOB_ERRORS = "/aws-glue/jobs/error"
 GLUE_JOB_OUTPUT = "/aws-glue/jobs/output"
@@ -83,7 +83,7 @@ class _ThreadLines(logging.Handler):
 def lambda_invocation(function_name: str, logger: str = "localrun.lambda") -> Iterator[None]:
     """One invocation's log as Lambda writes it: START, what the handler logged, errors, END, REPORT.
 
-    The in-process handler's output goes to the `logger` tree (see localrun/deployment.py); lines
+    The in-process handler's output goes to the `logger` tree (see localrun/emulator/deployment.py); lines
     logged on this thread while the block runs are this invocation's.
     """
     request_id = str(uuid.uuid4())
