@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from localrun import why
 from localrun.emulator.assembly import RESYNTHESIZE, AssemblyError, newer_sources
 from localrun.runner import ROOT, run_scenario, write_report
 from localrun.scenarios.catalogue import SCENARIOS
+from ops import why
 
 
 def main(argv: list[str] | None = None) -> int:

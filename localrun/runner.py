@@ -15,8 +15,8 @@ from typing import Any
 
 from localrun.emulator import permissions
 from localrun.emulator.deployment import LocalDeployment
-from localrun.pricing import STEP_FUNCTIONS
 from localrun.scenarios.scenario import STOPPED_IN_ANY_STAGE, Scenario
+from ops.pricing import STEP_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@ On AWS the why of a failure is in CloudWatch Logs: a Glue job run's errors in `/
 (stream = job run id), a crawl's in `/aws-glue/crawlers` (stream = crawler name, each line prefixed
 with the crawl's id), a Lambda's in `/aws/lambda/<function>`. moto runs neither Glue nor Lambda, so
 the local stand-ins call these functions and the lines land in moto's logs backend, where
-`localrun.why` (and boto3's `filter_log_events`) finds them exactly as it would on AWS.
+`ops.why` (and boto3's `filter_log_events`) finds them exactly as it would on AWS.
 
 Lines go straight to moto's in-process backend, which serves both `mock_aws` and a moto server
 started in the same process; group and stream are created on first use, as AWS does.

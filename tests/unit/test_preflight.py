@@ -22,9 +22,9 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
 import app as cdk_app
-from localrun import preflight
 from localrun.emulator import moto as moto_patches
-from localrun.preflight import BLOCKING, BY_HAND, OK, WARNING, Finding, StackPlan
+from ops import preflight
+from ops.preflight import BLOCKING, BY_HAND, OK, WARNING, Finding, StackPlan
 from stacks.config import config_for
 from tests.conftest import Synthesized
 

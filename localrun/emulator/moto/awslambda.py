@@ -46,7 +46,7 @@ def _apply_lambda_in_process(runtime: LocalRuntime) -> None:
     runtime.replace(lambda_eval_utils, "_invoke_lambda_function", invoke)
 
 
-# -- What only the account can say (make preflight, localrun/preflight.py) ----------------------
+# -- What only the account can say (make preflight, ops/preflight.py) ----------------------
 # Lambda's default quota of concurrent executions per account and region; moto's own knob for it
 # (MOTO_LAMBDA_CONCURRENCY_QUOTA, read by its PutFunctionConcurrency) sets another.
 LAMBDA_DEFAULT_CONCURRENCY_QUOTA = 1000

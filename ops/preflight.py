@@ -1,6 +1,6 @@
 """What only the account can say before a deploy: `make preflight STAGE=...` (`make deploy` runs it first).
 
-    python -m localrun.preflight --stage dev [--assembly cdk.out] [--region R] [--profile P]
+    python -m ops.preflight --stage dev [--assembly cdk.out] [--region R] [--profile P]
 
 It reads the stage's synthesized cloud assembly (what `cdk deploy` deploys) and asks the account,
 through boto3's credential chain (the one the CDK CLI uses):
@@ -367,7 +367,7 @@ def _deployed_stack_ids(stage: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     import boto3
 
-    parser = argparse.ArgumentParser(prog="python -m localrun.preflight", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ops.preflight", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--assembly", type=Path, default=ROOT / "cdk.out", help="the stage's synthesized assembly")
     parser.add_argument("--stacks", nargs="*", help="the stacks the deploy deploys (default: as app.py says)")

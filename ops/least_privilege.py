@@ -1,6 +1,6 @@
 """Least privilege, measured: the granted actions no local scenario exercises.
 
-    python -m localrun.least_privilege [--assembly cdk.out.local] [--scenario NAME ...]
+    python -m ops.least_privilege [--assembly cdk.out.local] [--scenario NAME ...]
 
 Runs the scenarios with enforcement on (localrun/emulator/permissions.py records every call it allows),
 then lists each Allow of the assembly's roles, one (action, resource) at a time, that no allowed
@@ -191,7 +191,7 @@ def summarize(scenarios: list[str], total: int, grants: list[dict[str, str]]) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localrun.least_privilege", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ops.least_privilege", description=__doc__.split("\n")[0])
     parser.add_argument("--assembly", type=Path, default=Path("cdk.out.local"))
     parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), help="default: a path-covering set")
     parser.add_argument("--report", type=Path, default=Path("reports/least-privilege.json"))
