@@ -14,6 +14,7 @@ from localrun.emulator.assembly import RESYNTHESIZE, AssemblyError, newer_source
 from localrun.runner import ROOT, run_scenario, write_report
 from localrun.scenarios.catalogue import SCENARIOS
 from ops import why
+from stacks import pipeline_contract as contract
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,7 +141,7 @@ def _print_outcome(report: dict[str, Any]) -> None:
             cause = " ".join(str(message.get("cause", "")).split())
             detail = f"\n           {message.get('error')}: {cause[:110]}{'…' if len(cause) > 110 else ''}"
         else:
-            rows = message.get("stages", {}).get("transform", {}).get("Output", {})
+            rows = message.get("stages", {}).get(contract.TRANSFORM, {}).get("Output", {})
             detail = f" ({rows.get('reason')})" if rows.get("reason") else ""
         print(f"  ✉ SNS: {note['subject']}{detail}")
     if not report["notifications"]:

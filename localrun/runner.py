@@ -17,6 +17,7 @@ from localrun.emulator import permissions
 from localrun.emulator.deployment import LocalDeployment
 from localrun.scenarios.scenario import STOPPED_IN_ANY_STAGE, Scenario
 from ops.pricing import STEP_FUNCTIONS
+from stacks import pipeline_contract as contract
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +76,7 @@ def run_scenario(
         _follow(deployment, pipeline_arns, on_event)
     runs = [describe_execution(deployment, arn) for arn in pipeline_arns]
     stages: list[dict[str, Any]] = []
-    for stage in ("admission", "crawl", "transform"):
+    for stage in contract.STAGES:
         for execution in deployment.executions(stage):
             stages.append({"stage": stage, **describe_execution(deployment, execution["executionArn"])})
     notifications = deployment.notifications()
@@ -126,8 +127,8 @@ def _follow(
     sfn = deployment.clients["stepfunctions"]
 
     def executions() -> list[tuple[str, str]]:
-        found = [("pipeline", arn) for arn in pipeline_arns]
-        for stage in ("admission", "crawl", "transform"):
+        found = [(contract.PIPELINE, arn) for arn in pipeline_arns]
+        for stage in contract.STAGES:
             found += [(stage, e["executionArn"]) for e in deployment.executions(stage)]
         return found
 

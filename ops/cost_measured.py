@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from localrun.emulator.deployment import LocalDeployment
 
 from ops.cost_model import Assumptions, BurstCounts, BurstShape, distributed_map
+from stacks import pipeline_contract as contract
 
 HEADER = b"order_id,customer_id,order_date,amount,currency\n"
 
@@ -63,13 +64,9 @@ def small_csv(index: int) -> bytes:
 
 def assembly_batch_size(deployment: LocalDeployment) -> int:
     """MaxItemsPerBatch of the admission stage's Distributed Map, as synthesized."""
-    machine = next(
-        m
-        for logical_id, m in deployment.assembly.stack_ending("-Pipeline")
-        .resources("AWS::StepFunctions::StateMachine")
-        .items()
-        if logical_id.startswith("AdmissionStage")
-    )
+    pipeline = deployment.assembly.stack_ending("-Pipeline")
+    # The stack's output names the admission stage's state machine: a Ref to its logical id.
+    machine = pipeline.template["Resources"][pipeline.output(contract.state_machine_output(contract.ADMISSION))["Ref"]]
     found = _find_key(machine["Properties"]["DefinitionString"], "MaxItemsPerBatch")
     if found is None:
         raise ValueError("the admission stage's definition has no MaxItemsPerBatch")
@@ -129,11 +126,11 @@ def measure_on(
     for arn in arns:  # all of them, so that no stage execution is still to come
         deployment.wait(arn, timeout_s=max(1.0, timeout_s - (time.monotonic() - started)))
     pipeline = [describe(deployment, arn) for arn in arns]
-    stages = {stage: _all_executions(deployment, stage) for stage in ("admission", "crawl", "transform")}
+    stages = {stage: _all_executions(deployment, stage) for stage in contract.STAGES}
     described = {stage: [describe(deployment, e["executionArn"]) for e in found] for stage, found in stages.items()}
     sfn = deployment.clients["stepfunctions"]
     admitted: dict[str, int] = {}
-    for execution in stages["admission"]:
+    for execution in stages[contract.ADMISSION]:
         output = json.loads(sfn.describe_execution(executionArn=execution["executionArn"]).get("output") or "{}")
         admitted[output.get("run", execution["name"])] = int(output.get("admitted", 0)) + int(
             output.get("quarantined", 0)
@@ -146,7 +143,7 @@ def measure_on(
             (name for name in admitted if name.startswith(run["name"] + "-r")), key=lambda n: int(n.rsplit("-r", 1)[1])
         )
         runs.append([admitted[name] for name in rounds])
-    polls = [d["path"].count("Get crawler") for d in described["crawl"]]
+    polls = [d["path"].count("Get crawler") for d in described[contract.CRAWL]]
     statuses: dict[str, int] = {}
     for run in pipeline:
         statuses[run["status"]] = statuses.get(run["status"], 0) + 1
@@ -165,8 +162,8 @@ def measure_on(
         + sum(d["transitions"] for ds in described.values() for d in ds),
         trigger_transitions=sum(r["transitions"] for r in coalesced),
         express_requests=sum(d["express_requests"] for ds in described.values() for d in ds),
-        crawls=len(described["crawl"]),
-        job_runs=len(described["transform"]),
+        crawls=len(described[contract.CRAWL]),
+        job_runs=len(described[contract.TRANSFORM]),
         statuses=statuses,
         upload_s=round(uploaded - started, 1),
         wall_s=round(time.monotonic() - started, 1),

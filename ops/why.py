@@ -43,6 +43,7 @@ from ops.execution_history import (
     tasks_of,
 )
 from ops.failure_logs import attempt, gather_logs, one_line
+from stacks import pipeline_contract as contract
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -205,10 +206,11 @@ def render(diagnosis: Diagnosis, *, width: int = 160) -> str:
 def pipeline_state_machine(cloudformation: Any, stage: str) -> str:
     stack = f"GluePipeline-{stage}-Pipeline"
     outputs = cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    name = contract.state_machine_output(contract.PIPELINE)
     for output in outputs:
-        if output["OutputKey"] == "PipelineStateMachineArn":
+        if output["OutputKey"] == name:
             return str(output["OutputValue"])
-    raise LookupError(f"stack {stack} has no output PipelineStateMachineArn")
+    raise LookupError(f"stack {stack} has no output {name}")
 
 
 def latest_unsuccessful(sfn: Any, state_machine_arn: str) -> str | None:
@@ -258,9 +260,6 @@ def why(
 
 
 # -- the MWAA loop: a DAG run ------------------------------------------------------------------
-STAGE_OUTPUTS = {"admission": "AdmissionStage", "crawl": "CrawlStage", "transform": "TransformStage"}
-
-
 def stage_state_machines(cloudformation: Any, stage: str) -> dict[str, str]:
     """The stage state machines the DAG runs, from the Pipeline stack's outputs."""
     stack = f"GluePipeline-{stage}-Pipeline"
@@ -268,7 +267,7 @@ def stage_state_machines(cloudformation: Any, stage: str) -> dict[str, str]:
         o["OutputKey"]: o["OutputValue"]
         for o in cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     }
-    return {name: outputs[f"{prefix}StateMachineArn"] for name, prefix in STAGE_OUTPUTS.items()}
+    return {name: outputs[contract.state_machine_output(name)] for name in contract.STAGES}
 
 
 def dag_stages() -> tuple[list[str], Callable[[str, str, str], str]]:
@@ -357,7 +356,7 @@ def for_deployment(deployment: Any) -> str:
     from localrun.emulator.assembly import REGION
 
     clients = clients_for(boto3.Session(region_name=REGION))
-    return why(clients, region=REGION, state_machine_arn=deployment.state_machines["pipeline"])[0]
+    return why(clients, region=REGION, state_machine_arn=deployment.state_machines[contract.PIPELINE])[0]
 
 
 def _local(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
@@ -382,7 +381,7 @@ def _local(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
         finally:
             deployment.stop_running()
         clients = clients_for(boto3.Session(region_name=REGION))
-        text, status = why(clients, region=REGION, state_machine_arn=deployment.state_machines["pipeline"])
+        text, status = why(clients, region=REGION, state_machine_arn=deployment.state_machines[contract.PIPELINE])
     out(text.rstrip("\n"))
     return status
 

@@ -30,6 +30,7 @@ from localrun.emulator.assembly import (
     ACCOUNT_ID,
     PARTITION,
     REGION,
+    AssemblyError,
     CloudAssembly,
     Resolver,
     StackTemplate,
@@ -38,6 +39,7 @@ from localrun.emulator.assembly import (
 from localrun.emulator.glue_standin import GlueFaults
 from localrun.emulator.local_eventbridge import LocalEventBridge, object_created_event, start_execution
 from localrun.emulator.moto import redrive as moto_redrive
+from stacks import pipeline_contract as contract
 
 _MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 
@@ -70,10 +72,11 @@ def local_aws() -> Iterator[None]:
 class LocalDeployment:
     assembly: CloudAssembly
     clients: dict[str, Any]
-    state_machines: dict[str, str]  # "admission" | "crawl" | "transform" | "pipeline" -> ARN
+    state_machines: dict[str, str]  # a stage of the pipeline contract, or its PIPELINE -> ARN
     landing_bucket: str
     landing_prefix: str  # where runs admit files: <landing prefix>run=<run>/...
     incoming_prefix: str  # where uploads land and wait for admission
+    quarantine_prefix: str  # where admission quarantines files, each with a reason sidecar
     lease_table: str  # the single-flight lease (stacks/single_flight_lease.py)
     curated_bucket: str
     topic_arn: str
@@ -100,27 +103,27 @@ class LocalDeployment:
         _create_glue(clients, resolver, pipeline)
         _route_lambdas(runtime, resolver, assembly, pipeline)
         tables = _create_tables(clients, resolver, pipeline)
-        machines = _create_state_machines(clients, resolver, pipeline)
+        created = _create_state_machines(clients, resolver, pipeline)
         eventbridge = LocalEventBridge.from_stack(clients, resolver, pipeline)
-        rules = eventbridge.rules
 
-        landing_id, _ = storage.one("AWS::S3::Bucket", "LandingBucket")
-        curated_id, _ = storage.one("AWS::S3::Bucket", "CuratedBucket")
-        # The Object Created rule matches <incoming prefix>*.csv; runs admit into the landing prefix.
-        incoming_prefix = next(
-            r.pattern["detail"]["object"]["key"][0]["wildcard"].removesuffix("*.csv") for r in rules if r.pattern
-        )
-        admit_id, admit = pipeline.one("AWS::Lambda::Function", "AdmissionStageAdmitFiles")
-        landing_prefix = admit["Properties"]["Environment"]["Variables"]["LANDING_PREFIX"]
+        # What the stacks publish for their consumers (stacks/pipeline_contract.py): their outputs.
+        def output(stack: StackTemplate, name: str) -> Any:
+            return resolver.resolve(stack.name, stack.output(name))
+
+        names = (*contract.STAGES, contract.PIPELINE)
+        machines = {name: output(pipeline, contract.state_machine_output(name)) for name in names}
+        if missing := sorted(set(machines.values()) - set(created)):
+            raise AssemblyError(f"stack {pipeline.name}: outputs name state machines it does not declare: {missing}")
         deployment = cls(
             assembly=assembly,
             clients=clients,
             state_machines=machines,
-            landing_bucket=resolver.physical[(storage.name, landing_id)]["Ref"],
-            landing_prefix=landing_prefix,
-            incoming_prefix=incoming_prefix,
+            landing_bucket=output(storage, contract.LANDING_BUCKET_OUTPUT),
+            landing_prefix=output(pipeline, contract.LANDING_PREFIX_OUTPUT),
+            incoming_prefix=output(pipeline, contract.INCOMING_PREFIX_OUTPUT),
+            quarantine_prefix=output(pipeline, contract.QUARANTINE_PREFIX_OUTPUT),
             lease_table=tables[0],
-            curated_bucket=resolver.physical[(storage.name, curated_id)]["Ref"],
+            curated_bucket=output(storage, contract.CURATED_BUCKET_OUTPUT),
             topic_arn=topic_arn,
             notification_queue_url=queue_url,
             faults=glue.faults,
@@ -316,10 +319,10 @@ def _create_tables(clients: dict[str, Any], resolver: Resolver, pipeline: StackT
     return tables
 
 
-def _create_state_machines(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> dict[str, str]:
-    """Each definition as synthesized, resolved; by short name (admission, crawl, transform, pipeline)."""
+def _create_state_machines(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> list[str]:
+    """Each definition as synthesized, resolved; their ARNs (the stack's outputs say which is which)."""
     sfn = clients["stepfunctions"]
-    machines: dict[str, str] = {}
+    machines: list[str] = []
     for logical_id, machine in pipeline.resources("AWS::StepFunctions::StateMachine").items():
         definition = resolver.resolve(pipeline.name, machine["Properties"]["DefinitionString"])
         ids = resolver.physical[(pipeline.name, logical_id)]
@@ -329,9 +332,7 @@ def _create_state_machines(clients: dict[str, Any], resolver: Resolver, pipeline
             roleArn=resolver.resolve(pipeline.name, machine["Properties"]["RoleArn"]),
             type="STANDARD",
         )["stateMachineArn"]
-        for short in ("AdmissionStage", "CrawlStage", "TransformStage", "Pipeline"):
-            if logical_id.startswith(short):
-                machines[short.replace("Stage", "").lower()] = arn
+        machines.append(arn)
     return machines
 
 

@@ -12,6 +12,7 @@ from localrun.emulator.deployment import LocalDeployment
 from localrun.emulator.local_eventbridge import object_created_event
 from localrun.emulator.moto import redrive as moto_redrive
 from localrun.runner import path_of
+from stacks import pipeline_contract as contract
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 SAMPLE_KEY = "orders/2026-11-24/orders.csv"
@@ -35,13 +36,15 @@ def malformed_event(deployment: LocalDeployment) -> list[str]:
     event = object_created_event(bucket=deployment.landing_bucket, key="x", size=1, etag="0")
     del event["detail"]["object"]["key"]
     assert deployment.deliver(event) == [], "the rule must not match an event without a key"
-    return [deployment.start(deployment.state_machines["pipeline"], event)]
+    return [deployment.start(deployment.state_machines[contract.PIPELINE], event)]
 
 
 def target_unavailable(deployment: LocalDeployment) -> list[str]:
     # The pipeline state machine is gone (e.g. mid-redeploy) when data lands: EventBridge cannot
     # deliver, and the event must wait in the rule's dead-letter queue rather than vanish.
-    deployment.clients["stepfunctions"].delete_state_machine(stateMachineArn=deployment.state_machines["pipeline"])
+    deployment.clients["stepfunctions"].delete_state_machine(
+        stateMachineArn=deployment.state_machines[contract.PIPELINE]
+    )
     return put("orders.csv")(deployment)
 
 
@@ -104,7 +107,7 @@ def stale_lease(deployment: LocalDeployment) -> list[str]:
     # or its release failed): its item is still in the table, its holder no longer running.
     sfn = deployment.clients["stepfunctions"]
     stopped = sfn.start_execution(
-        stateMachineArn=deployment.state_machines["pipeline"], name="stopped-run", input=json.dumps({})
+        stateMachineArn=deployment.state_machines[contract.PIPELINE], name="stopped-run", input=json.dumps({})
     )["executionArn"]
     deployment.wait(stopped)
     deployment.clients["dynamodb"].put_item(
@@ -152,11 +155,17 @@ def thousand_files(deployment: LocalDeployment) -> list[str]:
 
 
 def _notified_admissions(report: dict[str, Any]) -> list[dict[str, Any]]:
-    return [n["message"]["stages"]["admission"]["Output"] for n in report["notifications"] if "stages" in n["message"]]
+    return [
+        n["message"]["stages"][contract.ADMISSION]["Output"]
+        for n in report["notifications"]
+        if "stages" in n["message"]
+    ]
 
 
 def _transformed_rows(report: dict[str, Any]) -> int:
-    outputs = [n["message"]["stages"].get("transform") for n in report["notifications"] if "stages" in n["message"]]
+    outputs = [
+        n["message"]["stages"].get(contract.TRANSFORM) for n in report["notifications"] if "stages" in n["message"]
+    ]
     return sum(o["Output"]["input_rows"] for o in outputs if o)
 
 
@@ -176,7 +185,7 @@ def _drained(deployment: LocalDeployment, files: int, *, max_rounds: int | None 
 def check_burst(files: int, max_rounds: int) -> Callable[[LocalDeployment, dict[str, Any]], list[str]]:
     def check(deployment: LocalDeployment, report: dict[str, Any]) -> list[str]:
         problems = _drained(deployment, files)
-        crawls = sum(1 for s in report["stage_runs"] if s["stage"] == "crawl")
+        crawls = sum(1 for s in report["stage_runs"] if s["stage"] == contract.CRAWL)
         if crawls > max_rounds:
             problems.append(f"{crawls} crawls for one burst, expected at most {max_rounds}")
         if _transformed_rows(report) != files * ROWS_PER_SAMPLE:
@@ -197,9 +206,11 @@ def check_mixed_drop(deployment: LocalDeployment, report: dict[str, Any]) -> lis
             expected[code] += 1
     if admission["by_reason"] != expected:
         problems.append(f"quarantined by reason {admission['by_reason']}, expected {expected}")
-    sidecars = [k for k in deployment.keys_under("quarantine/") if k.endswith(".reason.json")]
+    sidecars = [k for k in deployment.keys_under(deployment.quarantine_prefix) if k.endswith(".reason.json")]
     if len(sidecars) != sum(expected.values()):
-        problems.append(f"{len(sidecars)} reason sidecars under quarantine/, expected {sum(expected.values())}")
+        problems.append(
+            f"{len(sidecars)} reason sidecars under {deployment.quarantine_prefix}, expected {sum(expected.values())}"
+        )
     return problems
 
 
@@ -236,11 +247,14 @@ def _published_partitions(deployment: LocalDeployment) -> list[list[str]]:
 
 def check_redriven_once(deployment: LocalDeployment, report: dict[str, Any]) -> list[str]:
     problems = _drained(deployment, 1)  # lease released, the file admitted once, nothing waiting
-    runs = {stage: [s for s in report["stage_runs"] if s["stage"] == stage] for stage in ("admission", "crawl")}
+    runs = {
+        stage: [s for s in report["stage_runs"] if s["stage"] == stage]
+        for stage in (contract.ADMISSION, contract.CRAWL)
+    }
     for stage, executions in runs.items():
         if len(executions) != 1:
             problems.append(f"{len(executions)} {stage} executions: the redrive must not run {stage} again")
-    transforms = [s["status"] for s in report["stage_runs"] if s["stage"] == "transform"]
+    transforms = [s["status"] for s in report["stage_runs"] if s["stage"] == contract.TRANSFORM]
     if sorted(transforms) != ["FAILED", "SUCCEEDED"]:
         problems.append(f"transform executions {transforms}: expected the failed one and the redriven one")
     if len(partitions := _published_partitions(deployment)) != 1:
@@ -254,7 +268,7 @@ def check_redriven_once(deployment: LocalDeployment, report: dict[str, Any]) -> 
 def pipeline_timed_out(deployment: LocalDeployment) -> list[str]:
     """A run that hits the pipeline's own timeout (lowered here to 4 s: the crawl keeps running; on a
     busy machine the run may still be in admission, which the notice then names)."""
-    sfn, machine = deployment.clients["stepfunctions"], deployment.state_machines["pipeline"]
+    sfn, machine = deployment.clients["stepfunctions"], deployment.state_machines[contract.PIPELINE]
     definition = json.loads(sfn.describe_state_machine(stateMachineArn=machine)["definition"])
     sfn.update_state_machine(stateMachineArn=machine, definition=json.dumps({**definition, "TimeoutSeconds": 4}))
     return put("orders.csv")(deployment)

@@ -23,6 +23,7 @@ from localrun.scenarios.actions import (
     upload,
 )
 from localrun.scenarios.scenario import STOPPED_IN_ANY_STAGE, Scenario
+from stacks import pipeline_contract as contract
 
 VOLUME_SCENARIOS = (
     Scenario(
@@ -64,7 +65,7 @@ VOLUME_SCENARIOS = (
         faults={"job_outcome": "FAILED"},
         act=lambda deployment: upload(deployment, 1),
         expected_statuses=("FAILED",),
-        expected_failed_stage="transform",
+        expected_failed_stage=contract.TRANSFORM,
         check=check_lease_expires_with_failed_run,
     ),
     Scenario(
@@ -108,7 +109,7 @@ SCENARIOS: dict[str, Scenario] = {
             faults={"crawl_outcome": "FAILED"},
             act=put("orders.csv"),
             expected_statuses=("FAILED",),
-            expected_failed_stage="crawl",
+            expected_failed_stage=contract.CRAWL,
         ),
         Scenario(
             name="crawl_never_finishes",
@@ -116,7 +117,7 @@ SCENARIOS: dict[str, Scenario] = {
             faults={"crawl_outcome": "NEVER_ENDS"},
             act=put("orders.csv"),
             expected_statuses=("FAILED",),
-            expected_failed_stage="crawl",
+            expected_failed_stage=contract.CRAWL,
         ),
         Scenario(
             name="job_failed",
@@ -124,7 +125,7 @@ SCENARIOS: dict[str, Scenario] = {
             faults={"job_outcome": "FAILED"},
             act=put("orders.csv"),
             expected_statuses=("FAILED",),
-            expected_failed_stage="transform",
+            expected_failed_stage=contract.TRANSFORM,
         ),
         Scenario(
             name="job_timeout",
@@ -132,7 +133,7 @@ SCENARIOS: dict[str, Scenario] = {
             faults={"job_outcome": "TIMEOUT"},
             act=put("orders.csv"),
             expected_statuses=("FAILED",),
-            expected_failed_stage="transform",
+            expected_failed_stage=contract.TRANSFORM,
         ),
         Scenario(
             name="job_concurrency_exceeded",
@@ -147,7 +148,7 @@ SCENARIOS: dict[str, Scenario] = {
             description="Every row of the CSV is invalid: the job writes no rows; the check fails the run.",
             act=put("orders_all_invalid.csv"),
             expected_statuses=("FAILED",),
-            expected_failed_stage="transform",
+            expected_failed_stage=contract.TRANSFORM,
         ),
         Scenario(
             name="nothing_new",
@@ -160,7 +161,7 @@ SCENARIOS: dict[str, Scenario] = {
             description="Most rows are invalid: the rejected share is over the threshold.",
             act=put("orders_mostly_bad.csv"),
             expected_statuses=("FAILED",),
-            expected_failed_stage="transform",
+            expected_failed_stage=contract.TRANSFORM,
         ),
         Scenario(
             name="outside_prefix",
@@ -199,7 +200,7 @@ SCENARIOS: dict[str, Scenario] = {
             faults={"job_outcome": "FAILED"},
             act=redrive_after_fix,
             expected_statuses=("SUCCEEDED",),
-            expected_failed_stage="transform",
+            expected_failed_stage=contract.TRANSFORM,
             check=check_redriven_once,
         ),
         Scenario(
@@ -218,7 +219,7 @@ SCENARIOS: dict[str, Scenario] = {
             faults={"job_outcome": "FAILED_AFTER_WRITING"},
             act=put("orders.csv"),
             expected_statuses=("FAILED",),
-            expected_failed_stage="transform",
+            expected_failed_stage=contract.TRANSFORM,
         ),
         *VOLUME_SCENARIOS,
     )
