@@ -96,7 +96,7 @@ scenarios: setup $(LOCAL_ASSEMBLY)/manifest.json
 # optional; boto3's credential chain). Locally when SCENARIO is given: make why SCENARIO=job_failed
 WHY_LOCAL = $(filter command line,$(origin SCENARIO))
 why: setup $(if $(WHY_LOCAL),$(LOCAL_ASSEMBLY)/manifest.json)
-	$(BIN)/python -m localrun.why $(if $(WHY_LOCAL),--local --scenario $(SCENARIO) --assembly $(LOCAL_ASSEMBLY),--stage $(STAGE)) \
+	$(BIN)/python -m ops.why $(if $(WHY_LOCAL),--local --scenario $(SCENARIO) --assembly $(LOCAL_ASSEMBLY),--stage $(STAGE)) \
 	  $(if $(EXECUTION),--execution $(EXECUTION)) $(if $(REGION),--region $(REGION)) $(if $(PROFILE),--profile $(PROFILE)) \
 	  $(if $(DAG_RUN),--dag-run-id '$(DAG_RUN)') $(if $(ENVIRONMENT),--environment $(ENVIRONMENT))
 
@@ -106,7 +106,7 @@ $(DEV_ASSEMBLY)/manifest.json: $(APP_SOURCES) | setup
 	$(CDK) synth -c stage=dev --quiet --output $(DEV_ASSEMBLY)
 
 graphs: setup $(DEV_ASSEMBLY)/manifest.json
-	$(BIN)/python -m localrun.graphs --assembly $(DEV_ASSEMBLY) --out docs/state-machines --readme README.md
+	$(BIN)/python -m ops.graphs --assembly $(DEV_ASSEMBLY) --out docs/state-machines --readme README.md
 
 # pytest-xdist: one worker per core; a module's tests stay on one worker (its fixtures are set up
 # once); the workers share one synth per stage (tests/conftest.py). PYTEST_WORKERS=0: one process.
@@ -125,11 +125,11 @@ bench: setup $(LOCAL_ASSEMBLY)/manifest.json
 # $ per burst of 10 / 1,000 / 10,000 files, three designs, from transitions counted in local bursts
 # (10, 100, 1,000 files: a few minutes) and the formula they check; the MWAA comparison; the plot.
 cost: setup $(LOCAL_ASSEMBLY)/manifest.json
-	$(BIN)/python -m localrun.cost --assembly $(LOCAL_ASSEMBLY) --plot docs/cost-per-burst.png
+	$(BIN)/python -m ops.cost --assembly $(LOCAL_ASSEMBLY) --plot docs/cost-per-burst.png
 
 # The README's picture of the stage dashboard: its widget grid as synthesized, drawn from a local run.
 dashboard-picture: setup $(LOCAL_ASSEMBLY)/manifest.json
-	$(BIN)/python -m localrun.dashboard_picture --assembly $(LOCAL_ASSEMBLY) --out docs/dashboard.png
+	$(BIN)/python -m ops.dashboard_picture --assembly $(LOCAL_ASSEMBLY) --out docs/dashboard.png
 
 lint: setup
 	$(BIN)/ruff check .
@@ -157,7 +157,7 @@ bootstrap: setup
 # problem. Credentials and region from boto3's chain (as the CDK CLI's), or REGION=…, PROFILE=….
 preflight: setup
 	$(CDK) synth $(CONTEXT) --quiet
-	$(BIN)/python -m localrun.preflight --stage $(STAGE) --assembly cdk.out --stacks $(DEPLOY_STACKS) \
+	$(BIN)/python -m ops.preflight --stage $(STAGE) --assembly cdk.out --stacks $(DEPLOY_STACKS) \
 	  $(if $(REGION),--region $(REGION)) $(if $(PROFILE),--profile $(PROFILE))
 
 deploy: setup preflight

@@ -60,7 +60,7 @@ FULL_APP = textwrap.dedent(
 LOCAL_BASELINE = textwrap.dedent(
     """
     import json, time
-    from localrun.deployment import local_aws
+    from localrun.emulator.deployment import local_aws
     import boto3
 
     with local_aws():

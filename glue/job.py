@@ -2,7 +2,7 @@
 
 The Glue layer only: job arguments, GlueContext, reading the run's admission records and where
 the manifest goes. What the run does is `glue.run.run_job`, which the local Glue stand-in
-(localrun/glue_standin.py) runs too, on a local SparkSession. The output is staged: the
+(localrun/emulator/glue_standin.py) runs too, on a local SparkSession. The output is staged: the
 transform stage checks the manifest and only then publishes the run (a Data Catalog partition)
 or quarantines it (write, audit, publish).
 

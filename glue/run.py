@@ -1,7 +1,7 @@
 """One run of the transform, everything but Glue: read the run's admitted files, transform, write, count.
 
 The Glue job (glue/job.py) calls `run_job` with Glue's SparkSession and s3:// paths; the local
-Glue stand-in (localrun/glue_standin.py) calls it with a local SparkSession on copies of the
+Glue stand-in (localrun/emulator/glue_standin.py) calls it with a local SparkSession on copies of the
 same objects. Only the Glue layer (GlueContext, job arguments, commit) and where the manifest
 is put stay outside.
 

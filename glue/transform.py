@@ -1,7 +1,7 @@
 """Read, validate and type raw sales-order rows.
 
 PySpark over DataFrames, no Glue imports, so the same code runs in the Glue job, in the local
-runner (localrun/glue_standin.py, on a local SparkSession) and in unit tests. The one read is
+runner (localrun/emulator/glue_standin.py, on a local SparkSession) and in unit tests. The one read is
 `read_orders`; everything after it is pure DataFrame work.
 
 The reader contract (glue/reader.py, record by record; tests/unit/test_glue_reader.py):

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from localrun import why
-from localrun.assembly import RESYNTHESIZE, AssemblyError, newer_sources
-from localrun.runner import ROOT, SCENARIOS, run_scenario, write_report
+from localrun.emulator.assembly import RESYNTHESIZE, AssemblyError, newer_sources
+from localrun.runner import ROOT, run_scenario, write_report
+from localrun.scenarios.catalogue import SCENARIOS
+from ops import why
+from stacks import pipeline_contract as contract
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,9 +63,9 @@ def _configure_logging(command: str) -> None:
 
 def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
     """One scenario on a fresh deployment, narrated as it runs, then its outcome and cost."""
-    from localrun import published
-    from localrun.deployment import LocalDeployment, local_aws  # moto import is slow: after arg checks
-    from localrun.glue_standin import spark_session, start_spark_in_background
+    from localrun.emulator import published
+    from localrun.emulator.deployment import LocalDeployment, local_aws  # moto import is slow: after arg checks
+    from localrun.emulator.glue_standin import spark_session, start_spark_in_background
 
     scenario = SCENARIOS[scenario_name]
     started = time.monotonic()
@@ -100,7 +102,7 @@ def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
     )
     if diagnosis:
         print(f"\n{diagnosis}")
-    for denied in report.get("access_denied", []):  # a missing grant: what AWS would refuse (localrun/permissions.py)
+    for denied in report.get("access_denied", []):  # a missing grant: what AWS would refuse
         print(f"  ✗ AccessDenied: {denied}")
     verdict = "as expected" if report["as_expected"] else "NOT as expected"
     print(f"{'✓' if report['as_expected'] else '✗'} {scenario.name}: {verdict}")
@@ -139,7 +141,7 @@ def _print_outcome(report: dict[str, Any]) -> None:
             cause = " ".join(str(message.get("cause", "")).split())
             detail = f"\n           {message.get('error')}: {cause[:110]}{'…' if len(cause) > 110 else ''}"
         else:
-            rows = message.get("stages", {}).get("transform", {}).get("Output", {})
+            rows = message.get("stages", {}).get(contract.TRANSFORM, {}).get("Output", {})
             detail = f" ({rows.get('reason')})" if rows.get("reason") else ""
         print(f"  ✉ SNS: {note['subject']}{detail}")
     if not report["notifications"]:
@@ -183,7 +185,7 @@ def assembly_error(assembly: Path, error: Exception) -> int:
 
 def run_all(assembly: Path, reports: Path) -> int:
     """Every scenario on its own fresh deployment; one line each, then a summary."""
-    from localrun.deployment import LocalDeployment, local_aws
+    from localrun.emulator.deployment import LocalDeployment, local_aws
 
     started, failures, transitions = time.monotonic(), [], 0
     for number, scenario in enumerate(SCENARIOS.values(), start=1):

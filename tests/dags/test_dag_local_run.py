@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 import requests
 
-from localrun import moto_patches, permissions
-from localrun.deployment import LocalDeployment
+from localrun.emulator import moto as moto_patches
+from localrun.emulator import permissions
+from localrun.emulator.deployment import LocalDeployment
 from tests.conftest import Synthesized
 from tests.dags.conftest import DAG_ID, REPO, parse_dag_file
 from tests.helpers import exported_value, one_resource

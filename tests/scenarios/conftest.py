@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from localrun.deployment import LocalDeployment, local_aws
+from localrun.emulator.deployment import LocalDeployment, local_aws
 
 HERE = Path(__file__).resolve().parent
 

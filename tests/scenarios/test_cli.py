@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from localrun.runner import MIXED_DROP
+from localrun.scenarios.actions import MIXED_DROP
 
 ROOT = Path(__file__).resolve().parents[2]
 

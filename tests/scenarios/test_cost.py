@@ -7,8 +7,9 @@ import math
 
 import pytest
 
-from localrun.cost import Assumptions, distributed_map, measure_on
-from localrun.deployment import LocalDeployment
+from localrun.emulator.deployment import LocalDeployment
+from ops.cost_measured import measure_on
+from ops.cost_model import Assumptions, distributed_map
 from stacks.config.stages import config_for
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from localrun.deployment import LocalDeployment
-from localrun.runner import SCENARIOS, run_scenario
+from localrun.emulator.deployment import LocalDeployment
+from localrun.runner import run_scenario
+from localrun.scenarios.catalogue import SCENARIOS
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 

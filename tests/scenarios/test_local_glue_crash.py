@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 import glue.run
-from localrun import why
-from localrun.deployment import LocalDeployment
+from localrun.emulator.deployment import LocalDeployment
+from ops import failure_logs, why
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 JAVA_ERROR = (
@@ -76,7 +76,7 @@ def test_why_prints_what_it_can_when_evidence_cannot_be_read(
     def unreadable(*args: Any, **kwargs: Any) -> Any:
         raise Py4JJavaError()
 
-    monkeypatch.setattr(why, "glue_job_evidence", unreadable)
+    monkeypatch.setattr(failure_logs, "glue_job_evidence", unreadable)
 
     text = why.for_deployment(deployment)
 

@@ -1,4 +1,4 @@
-"""Each gap that localrun/moto_patches.py bends is reproduced on plain moto by its entry's probe.
+"""Each gap that localrun/emulator/moto/ bends is reproduced on plain moto by its entry's probe.
 
 The probes run in a fresh interpreter, where nothing has entered the registry. When one of these
 tests fails, upstream moto has closed that gap: delete the entry and its probe.
@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from localrun.moto_patches import REGISTRY
+from localrun.emulator.moto import REGISTRY
 
 PROBED = [entry for entry in REGISTRY if entry.probe is not None]
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow  # a fresh interpreter running every probe (see py
 def upstream() -> dict[str, bool]:
     """entry name -> True while plain moto still has the gap (all probes, one fresh interpreter)."""
     result = subprocess.run(
-        [sys.executable, "-m", "localrun.moto_patches"], capture_output=True, text=True, timeout=180, check=False
+        [sys.executable, "-m", "localrun.emulator.moto"], capture_output=True, text=True, timeout=180, check=False
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -32,7 +32,7 @@ def upstream() -> dict[str, bool]:
 @pytest.mark.parametrize("entry", PROBED, ids=[entry.name for entry in PROBED])
 def test_the_gap_is_still_there_upstream(upstream: dict[str, bool], entry) -> None:
     assert upstream[entry.name], (
-        f"upstream moto fixed {entry.name!r} ({entry.gap}): delete its entry and probe from localrun/moto_patches.py"
+        f"upstream moto fixed {entry.name!r} ({entry.gap}): delete its entry and probe from localrun/emulator/moto/"
     )
 
 

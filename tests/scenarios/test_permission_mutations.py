@@ -20,9 +20,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localrun import permissions
-from localrun.deployment import LocalDeployment, local_aws
-from localrun.runner import SCENARIOS, run_scenario
+from localrun.emulator import permissions
+from localrun.emulator.deployment import LocalDeployment, local_aws
+from localrun.runner import run_scenario
+from localrun.scenarios.catalogue import SCENARIOS
 
 
 @dataclass(frozen=True)

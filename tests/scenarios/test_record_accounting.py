@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from localrun.deployment import LocalDeployment
-from localrun.glue_standin import spark_session
+from localrun.emulator.deployment import LocalDeployment
+from localrun.emulator.glue_standin import spark_session
 
 HEADER = "order_id,customer_id,order_date,amount,currency"
 

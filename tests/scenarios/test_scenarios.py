@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
-from localrun.deployment import LocalDeployment, scheduled_event
-from localrun.runner import SAMPLES, SCENARIOS, describe_execution, run_scenario
+from localrun.emulator.deployment import LocalDeployment
+from localrun.emulator.local_eventbridge import scheduled_event
+from localrun.runner import describe_execution, run_scenario
+from localrun.scenarios.actions import SAMPLES
+from localrun.scenarios.catalogue import SCENARIOS
 
 CRAWL_OK = ["Start crawler", "Wait for crawler", "Get crawler", "Crawl finished?", "Crawl succeeded"]
 # Write (the job stages the run's output), audit (the check), publish (the run's partition).

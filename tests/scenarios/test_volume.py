@@ -1,6 +1,6 @@
 """Bursts, arrivals during a run, the lease and odd files: executed from the synthesized `local` stage.
 
-Each scenario's own check (localrun/runner.py) looks at the data once every run ended: nothing
+Each scenario's own check (localrun/scenarios/actions.py) looks at the data once every run ended: nothing
 left under incoming/, the lease free, every file admitted once or quarantined with its reason,
 every row transformed once. These tests add what an operator would look at in the reports.
 """
@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from localrun.deployment import LocalDeployment
-from localrun.runner import MIXED_DROP, SCENARIOS, run_scenario
+from localrun.emulator.deployment import LocalDeployment
+from localrun.runner import run_scenario
+from localrun.scenarios.actions import MIXED_DROP
+from localrun.scenarios.catalogue import SCENARIOS
 
 
 def run(deployment: LocalDeployment, name: str) -> dict[str, Any]:

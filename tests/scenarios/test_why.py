@@ -14,10 +14,12 @@ from typing import Any
 import boto3
 import pytest
 
-from localrun import local_logs, why
-from localrun.assembly import REGION
-from localrun.deployment import LocalDeployment
-from localrun.runner import SCENARIOS, run_scenario
+from localrun.emulator import local_logs
+from localrun.emulator.assembly import REGION
+from localrun.emulator.deployment import LocalDeployment
+from localrun.runner import run_scenario
+from localrun.scenarios.catalogue import SCENARIOS
+from ops import execution_history, why
 
 FAILING = [name for name, s in SCENARIOS.items() if "FAILED" in s.expected_statuses]
 
@@ -26,7 +28,7 @@ def _clients() -> dict[str, Any]:
     return why.clients_for(boto3.Session(region_name=REGION))
 
 
-def _all_lines(diagnosis: why.Diagnosis) -> str:
+def _all_lines(diagnosis: execution_history.Diagnosis) -> str:
     return "\n".join(line for excerpt in diagnosis.logs for line in excerpt.lines)
 
 
@@ -49,7 +51,7 @@ def test_why_finds_the_failed_state_and_its_log_lines(deployment: LocalDeploymen
     deepest = diagnosis.deepest()
     assert diagnosis.stage == notice["stage"]
     assert (deepest.end_error if deepest.caught else deepest.error) == notice["error"]
-    assert why.readable_cause(notice["cause"])[:100] in why.render(diagnosis)
+    assert execution_history.readable_cause(notice["cause"])[:100] in why.render(diagnosis)
     if notice["stage"] == "trigger":
         assert diagnosis.child is None  # nothing ran: the event itself was wrong
     else:  # followed into the stage's own execution, named after the pipeline run and the stage
@@ -68,7 +70,7 @@ def test_why_finds_the_failed_state_and_its_log_lines(deployment: LocalDeploymen
     if notice["error"] == "CrawlerTimedOut":  # the crawl never ended: it is still running, and says so
         assert any("crawler RUNNING" in excerpt.note for excerpt in deepest.logs)
     elif notice["stage"] != "trigger":
-        assert why.readable_cause(notice["cause"]) in _all_lines(deepest)
+        assert execution_history.readable_cause(notice["cause"]) in _all_lines(deepest)
     if notice["error"] == "ValidationFailed":
         [check] = [e for e in deepest.logs if e.group.startswith("/aws/lambda/")]
         assert check.lines[0].split(" ", 1)[1].startswith("START RequestId: ")
@@ -149,7 +151,7 @@ def test_the_state_machines_own_log_group_is_read_for_the_execution(deployment: 
 
 
 def test_console_links_escape_log_groups_as_the_console_does() -> None:
-    link = why.log_console("eu-west-1", "/aws-glue/jobs/error", "jr_1")
+    link = execution_history.log_console("eu-west-1", "/aws-glue/jobs/error", "jr_1")
     assert link.endswith("#logsV2:log-groups/log-group/$252Faws-glue$252Fjobs$252Ferror/log-events/jr_1")
     assert why.execution_arn_for("arn:aws:states:r:1:stateMachine:m", "run-1") == "arn:aws:states:r:1:execution:m:run-1"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from glue.run import run_job
-from localrun.deployment import LocalDeployment
-from localrun.glue_standin import spark_session
+from localrun.emulator.deployment import LocalDeployment
+from localrun.emulator.glue_standin import spark_session
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 HEADER = "order_id,customer_id,order_date,amount,currency"

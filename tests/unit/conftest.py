@@ -22,7 +22,7 @@ def dev(synth: Callable[[str], Synthesized]) -> Synthesized:
 def spark() -> Iterator[SparkSession]:
     # Imported here so tests that never ask for Spark don't need pyspark or a JVM. The session is
     # the local Glue stand-in's: one per process, whoever asks first.
-    from localrun.glue_standin import spark_session
+    from localrun.emulator.glue_standin import spark_session
 
     session = spark_session()
     yield session

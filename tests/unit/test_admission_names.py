@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from localrun import moto_patches
+from localrun.emulator import moto as moto_patches
 from tests.unit import test_admission as base
 from tests.unit.test_admission import GOOD, RUN, admit, keys, landed, put, read, record_of
 

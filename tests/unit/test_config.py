@@ -421,7 +421,7 @@ def test_stage_configs_are_valid(stage: str) -> None:
 
 
 def test_an_invalid_stage_does_not_stop_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
-    # As if dev's settings in stacks/config.py had a mistake: only dev (and local, which is dev
+    # As if dev's settings in stacks/config/stages.py had a mistake: only dev (and local, which is dev
     # with short waits) fail; prod is built and validated on its own.
     def broken_dev(**_: object) -> DeploymentConfig:
         return DeploymentConfig(stage="dev", schedule="cron(0 2 31 2 ? *)")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from localrun import cost
-from localrun.cost import Assumptions, BurstShape, distributed_map, inline_map, per_object, price, projections
-from localrun.pricing import EXPRESS_WORKFLOWS, GLUE, STEP_FUNCTIONS
+from ops import cost, cost_model
+from ops.cost_model import Assumptions, BurstShape, distributed_map, inline_map, per_object, price, projections
+from ops.pricing import EXPRESS_WORKFLOWS, GLUE, STEP_FUNCTIONS
 from stacks.config.mwaa_facts import MWAA_PRICES
 from stacks.config.stages import config_for
 
@@ -28,12 +28,12 @@ def test_assumptions_follow_the_deployed_config() -> None:
 def test_targets_for_the_default_design(files: int) -> None:
     """Benchmarks of the design, from the formula: the working run of a 10,000-file burst stays
     within 1,000 Standard transitions; a burst costs at most 2 crawls and 2 job runs."""
-    batched = distributed_map(cost.nominal_shape(files, A), A)
+    batched = distributed_map(cost_model.nominal_shape(files, A), A)
     assert batched.crawls <= 2 and batched.job_runs <= 2
     assert batched.run_transitions <= 1_000
     assert batched.express_requests == 1 + -(-(files - 1) // A.batch_size)
     # ...but every upload also starts an execution that coalesces: 8 transitions each.
-    assert batched.trigger_transitions == (files - 1) * cost.PIPELINE_COALESCED
+    assert batched.trigger_transitions == (files - 1) * cost_model.PIPELINE_COALESCED
 
 
 def test_one_execution_per_object_costs_a_crawl_and_a_job_per_file() -> None:
@@ -45,11 +45,11 @@ def test_one_execution_per_object_costs_a_crawl_and_a_job_per_file() -> None:
 
 
 def test_the_inline_map_bills_a_transition_per_file_and_outgrows_one_history() -> None:
-    shape = cost.nominal_shape(3_000, A)
+    shape = cost_model.nominal_shape(3_000, A)
     inline, batched = inline_map(shape, A), distributed_map(shape, A)
     assert inline.standard_transitions - batched.standard_transitions == 3_000 + 2 * 4 - batched.express_requests
     assert inline.lambda_invocations == 3_000 and inline.express_requests == 0
-    assert inline.feasible and not inline_map(cost.nominal_shape(10_000, A), A).feasible
+    assert inline.feasible and not inline_map(cost_model.nominal_shape(10_000, A), A).feasible
 
 
 def test_designs_order_by_cost_for_big_bursts() -> None:
@@ -81,7 +81,7 @@ def test_prices_are_dated_and_billed_as_aws_bills_them() -> None:
 
 
 def test_mwaa_comparison_uses_the_repository_prices() -> None:
-    comparison = cost.mwaa_comparison(tasks=15)
+    comparison = cost_model.mwaa_comparison(tasks=15)
     hourly = MWAA_PRICES.environment_per_hour["mw1.small"] + MWAA_PRICES.additional_worker_per_hour["mw1.small"]
     expected = hourly * MWAA_PRICES.hours_per_month
     assert comparison.environment_usd_per_month == pytest.approx(expected)
@@ -107,9 +107,9 @@ def test_the_docs_show_the_table_and_plot_make_cost_prints() -> None:
     """The formula rows and the MWAA table in the docs are what the code computes now."""
     root = Path(__file__).resolve().parents[2]
     docs = "\n".join(p.read_text() for p in [root / "README.md", *sorted((root / "docs").rglob("*.md"))])
-    rows = [row for files in cost.BURSTS for row in projections(files, A)]
+    rows = [row for files in cost_model.BURSTS for row in projections(files, A)]
     for line in cost.burst_table(rows, A).splitlines():
         assert line in docs, f"stale cost table in the docs (run make cost): {line}"
-    for line in cost.mwaa_table(cost.mwaa_comparison()).splitlines()[2:]:
+    for line in cost.mwaa_table(cost_model.mwaa_comparison()).splitlines()[2:]:
         assert line in docs, f"stale MWAA comparison in the docs (run make cost): {line}"
     assert "docs/cost-per-burst.png" in docs and (root / "docs" / "cost-per-burst.png").exists()

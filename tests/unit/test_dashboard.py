@@ -155,7 +155,7 @@ class _Stacks:
 
 
 def test_why_links_the_dashboard_the_stack_names() -> None:
-    from localrun.why import dashboard_link
+    from ops.why import dashboard_link
 
     stack = _Stacks([{"OutputKey": contract.DASHBOARD_OUTPUT, "OutputValue": "Dashboard7A714131-Xy12"}])
     assert dashboard_link(stack, "dev", "eu-west-1") == (
@@ -167,9 +167,9 @@ def test_why_links_the_dashboard_the_stack_names() -> None:
 
 
 def test_the_picture_follows_the_synthesized_dashboard(dev: Synthesized) -> None:
-    """localrun/dashboard_picture.py reads every widget, maps every line to a figure it gathers."""
-    from localrun.assembly import CloudAssembly
-    from localrun.dashboard_picture import alarm_watches, dashboard_layout
+    """ops/dashboard_picture.py reads every widget, maps every line to a figure it gathers."""
+    from localrun.emulator.assembly import CloudAssembly
+    from ops.dashboard_picture import alarm_watches, dashboard_layout
 
     assembly = CloudAssembly.load(dev.outdir)
     widgets, watches = dashboard_layout(assembly), alarm_watches(assembly)

@@ -53,7 +53,7 @@ def test_app_under_the_cdk_cli_rejects_a_bad_stage_in_one_line(context: dict[str
 
 
 def test_an_invalid_config_fails_synth_in_one_line() -> None:
-    # As if dev's schedule in stacks/config.py named a date that never occurs.
+    # As if dev's schedule in stacks/config/stages.py named a date that never occurs.
     script = (
         "import sys, stacks.config.stages as c\n"
         "c.STAGE_BUILDERS['dev'] = lambda **_: c.DeploymentConfig(stage='dev', schedule='cron(0 2 31 2 ? *)')\n"

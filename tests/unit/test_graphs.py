@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from localrun import graphs
-from localrun.assembly import CloudAssembly
+from localrun.emulator.assembly import CloudAssembly
+from ops import asl_graph, graphs
 from tests.conftest import Synthesized
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +61,7 @@ def _states(definition: dict[str, Any], path: tuple[str, ...] = ()) -> Iterator[
 
 def test_every_retry_catch_choice_and_next_is_an_edge(machines: list[graphs.StateMachineSource]) -> None:
     for machine in machines:
-        chart = graphs.build(machine.definition)
+        chart = asl_graph.build(machine.definition)
         edges = {(e.source, e.target, e.kind): e.label for e in chart.edges}
         for path, state in _states(machine.definition):
             node = chart.id_of(*path)
@@ -86,8 +86,8 @@ def test_every_retry_catch_choice_and_next_is_an_edge(machines: list[graphs.Stat
 
 def test_retry_and_catch_edges_are_dashed_and_coloured(machines: list[graphs.StateMachineSource]) -> None:
     pipeline = next(m for m in machines if m.name == "pipeline")
-    chart = graphs.build(pipeline.definition)
-    lines = graphs.to_mermaid(chart).splitlines()
+    chart = asl_graph.build(pipeline.definition)
+    lines = asl_graph.to_mermaid(chart).splitlines()
     edge_lines = [line.strip() for line in lines if " --> " in line or "-.->" in line or "-->|" in line]
     assert len(edge_lines) == len(chart.edges)
     for edge, line in zip(chart.edges, edge_lines, strict=True):
@@ -100,8 +100,8 @@ def test_retry_and_catch_edges_are_dashed_and_coloured(machines: list[graphs.Sta
 def test_stage_tasks_name_the_state_machine_they_run(machines: list[graphs.StateMachineSource]) -> None:
     assembly_aliases = {f"${{{m.logical_id}}}": m.name for m in machines}
     pipeline = next(m for m in machines if m.name == "pipeline")
-    chart = graphs.build(pipeline.definition, aliases=assembly_aliases)
-    labels = {n.state: n.label for n in graphs._nodes(chart.root)}
+    chart = asl_graph.build(pipeline.definition, aliases=assembly_aliases)
+    labels = {n.state: n.label for n in asl_graph._nodes(chart.root)}
     assert labels["Run crawl stage"].endswith("startExecution.sync:2 → crawl-stage")
     assert labels["Run transform stage"].endswith("startExecution.sync:2 → transform-stage")
 
@@ -154,17 +154,17 @@ DISTRIBUTED = {
 
 
 def test_map_and_parallel_are_subgraphs_with_their_own_edges() -> None:
-    chart = graphs.build(DISTRIBUTED)
-    scopes = {item.state: item for item in chart.root.items if isinstance(item, graphs.Scope)}
+    chart = asl_graph.build(DISTRIBUTED)
+    scopes = {item.state: item for item in chart.root.items if isinstance(item, asl_graph.Scope)}
     assert set(scopes) == {"Fan out", "Admit files"}
     assert "distributed" in scopes["Admit files"].title and "express children" in scopes["Admit files"].title
-    assert [b.title for b in scopes["Fan out"].items if isinstance(b, graphs.Scope)] == ["branch 1", "branch 2"]
+    assert [b.title for b in scopes["Fan out"].items if isinstance(b, asl_graph.Scope)] == ["branch 1", "branch 2"]
     edges = {(e.source, e.target, e.kind) for e in chart.edges}
     check = chart.id_of("Admit files", "Check file")
     assert (check, check, "retry") in edges  # Retry inside the item processor
     assert (chart.id_of("Fan out"), chart.id_of("Admit files"), "next") in edges  # subgraph to subgraph
     assert (chart.id_of("Admit files"), chart.id_of("Too many bad files"), "catch") in edges
-    mermaid = graphs.to_mermaid(chart)
+    mermaid = asl_graph.to_mermaid(chart)
     opened = sum(1 for line in mermaid.splitlines() if line.strip().startswith("subgraph "))
     closed = sum(1 for line in mermaid.splitlines() if line.strip() == "end")
     assert opened == closed == 4  # Parallel, its two branches, Map
@@ -190,7 +190,7 @@ def test_map_and_parallel_are_subgraphs_with_their_own_edges() -> None:
     ],
 )
 def test_choice_conditions_are_brief(rule: dict[str, Any], text: str) -> None:
-    assert graphs.condition_text(rule) == text
+    assert asl_graph.condition_text(rule) == text
 
 
 def test_check_mode_reports_stale_pictures_and_writing_fixes_them(assembly: CloudAssembly, tmp_path: Path) -> None:

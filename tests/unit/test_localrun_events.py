@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from localrun.deployment import object_created_event, target_input
+from localrun.emulator.local_eventbridge import object_created_event, target_input
 
 EVENT = object_created_event(bucket="landing", key="landing/a.csv", size=10, etag="abc")
 

@@ -13,8 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.stepfunctions import exceptions as sfn_exceptions
 
-from localrun import moto_patches
-from localrun.deployment import local_aws
+from localrun.emulator import moto as moto_patches
+from localrun.emulator.deployment import local_aws
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 

@@ -1,5 +1,5 @@
 """The local run as strict as S3 where admission relies on it (issue 16 item 6): the copy-source
-conditions and the 1,024-byte key limit of localrun/moto_patches.py, and the conditional headers
+conditions and the 1,024-byte key limit of localrun/emulator/moto/, and the conditional headers
 moto already enforces (kept enforced: a moto upgrade that drops one fails here)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from localrun import moto_patches
+from localrun.emulator import moto as moto_patches
 from tests.unit import test_admission as base
 from tests.unit.test_admission import BUCKET, GOOD, REORDERED, admit, keys, landed, put, read
 

@@ -1,4 +1,4 @@
-"""The registry's RedriveExecution and status-change events (localrun/moto_redrive.py), against the
+"""The registry's RedriveExecution and status-change events (localrun/emulator/moto/redrive.py), against the
 AWS behaviour they stand in for: resume at the state that failed, with its recorded input, the
 history continued, `$$.Execution.RedriveCount` counting; one status-change event per end."""
 
@@ -12,8 +12,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localrun import moto_redrive
-from localrun.deployment import local_aws
+from localrun.emulator.deployment import local_aws
+from localrun.emulator.moto import redrive as moto_redrive
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 # First (records the redrive count it ran under) ─► Read (fails until the object exists) ─► Done

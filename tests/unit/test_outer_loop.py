@@ -9,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 import app
-from localrun.deployment import LocalDeployment, local_aws
+from localrun.emulator.deployment import LocalDeployment, local_aws
 from stacks.config.checks import ConfigError
 from stacks.config.stages import DEV, LOCAL
 

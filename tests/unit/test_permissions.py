@@ -1,4 +1,4 @@
-"""The local IAM evaluator (localrun/permissions.py) and the limits (localrun/limits.py).
+"""The local IAM evaluator (localrun/emulator/permissions.py) and the limits (localrun/emulator/limits.py).
 
 Policies here are small hand-written documents in the shapes CDK synthesizes; the assembly's own
 policies are exercised by tests/scenarios/test_permission_mutations.py.
@@ -14,9 +14,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localrun import limits, permissions
-from localrun.deployment import local_aws
-from localrun.permissions import PolicyStore, Principal
+from localrun.emulator import limits, permissions
+from localrun.emulator.deployment import local_aws
+from localrun.emulator.permissions import PolicyStore, Principal
 
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/worker"

@@ -4,7 +4,7 @@ The plans are the dev stage as synthesized (tests/conftest.py). Whether a stage 
 concurrency is its config's business, so the concurrency tests set the reservations they need on
 the synthesized functions explicitly (`reserving`). moto lacks GetAccountSettings and confirms
 e-mail subscriptions at once: the `lambda-account-settings` and `sns-email-confirmation` entries of
-localrun/moto_patches.py bend it to AWS; `MOTO_LAMBDA_CONCURRENCY_QUOTA` is moto's quota knob.
+localrun/emulator/moto/ bend it to AWS; `MOTO_LAMBDA_CONCURRENCY_QUOTA` is moto's quota knob.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
 import app as cdk_app
-from localrun import moto_patches, preflight
-from localrun.preflight import BLOCKING, BY_HAND, OK, WARNING, Finding, StackPlan
+from localrun.emulator import moto as moto_patches
+from ops import preflight
+from ops.preflight import BLOCKING, BY_HAND, OK, WARNING, Finding, StackPlan
 from stacks.config.stages import config_for
 from tests.conftest import Synthesized
 
@@ -306,7 +307,7 @@ def test_a_topic_nobody_reads_is_a_warning(account: boto3.Session, plans: list[S
             WARNING,
             "notification e-mails",
             f"{topic} has no subscriber: failure notices and alarms reach no one",
-            "set notification_emails of stage dev in stacks/config.py and deploy",
+            "set notification_emails of stage dev in stacks/config/stages.py and deploy",
         )
     ]
 

@@ -4,7 +4,7 @@ On AWS the why of a failure is in CloudWatch Logs: a Glue job run's errors in `/
 (stream = job run id), a crawl's in `/aws-glue/crawlers` (stream = crawler name, each line prefixed
 with the crawl's id), a Lambda's in `/aws/lambda/<function>`. moto runs neither Glue nor Lambda, so
 the local stand-ins call these functions and the lines land in moto's logs backend, where
-`localrun.why` (and boto3's `filter_log_events`) finds them exactly as it would on AWS.
+`ops.why` (and boto3's `filter_log_events`) finds them exactly as it would on AWS.
 
 Lines go straight to moto's in-process backend, which serves both `mock_aws` and a moto server
 started in the same process; group and stream are created on first use, as AWS does.
@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from localrun.assembly import ACCOUNT_ID, REGION
+from localrun.emulator.assembly import ACCOUNT_ID, REGION
 
 GLUE_JOB_ERRORS = "/aws-glue/jobs/error"
 GLUE_JOB_OUTPUT = "/aws-glue/jobs/output"
@@ -83,7 +83,7 @@ class _ThreadLines(logging.Handler):
 def lambda_invocation(function_name: str, logger: str = "localrun.lambda") -> Iterator[None]:
     """One invocation's log as Lambda writes it: START, what the handler logged, errors, END, REPORT.
 
-    The in-process handler's output goes to the `logger` tree (see localrun/deployment.py); lines
+    The in-process handler's output goes to the `logger` tree (see localrun/emulator/deployment.py); lines
     logged on this thread while the block runs are this invocation's.
     """
     request_id = str(uuid.uuid4())

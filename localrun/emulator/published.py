@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stacks import pipeline_contract as contract
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from localrun.deployment import LocalDeployment
+    from localrun.emulator.deployment import LocalDeployment
 
 SAMPLE_ROWS = 3
-QUARANTINE_PREFIX = "quarantine/"  # the stage's quarantine_prefix (stacks/config.py): the local stage's
 SIDECAR_SUFFIX = ".reason.json"
 
 
@@ -107,7 +108,7 @@ def _read_parquet(
 
 def quarantined_files(deployment: LocalDeployment) -> list[Quarantined]:
     s3, found = deployment.clients["s3"], []
-    for key in _keys(s3, deployment.landing_bucket, QUARANTINE_PREFIX):
+    for key in _keys(s3, deployment.landing_bucket, deployment.quarantine_prefix):
         if key.endswith(SIDECAR_SUFFIX):
             sidecar = json.loads(s3.get_object(Bucket=deployment.landing_bucket, Key=key)["Body"].read())
             stored_as = key.removesuffix(SIDECAR_SUFFIX)
@@ -120,7 +121,7 @@ def rejected_rows(deployment: LocalDeployment, report: dict[str, Any]) -> dict[s
     """Rejected rows by reason, from the rejected CSV of each run whose manifest a notice names."""
     s3, counts = deployment.clients["s3"], Counter[str]()
     for note in report["notifications"]:
-        manifest_url = note["message"].get("stages", {}).get("transform", {}).get("Output", {}).get("manifest")
+        manifest_url = note["message"].get("stages", {}).get(contract.TRANSFORM, {}).get("Output", {}).get("manifest")
         if not manifest_url:
             continue
         manifest = json.loads(s3.get_object(Bucket=_split(manifest_url)[0], Key=_split(manifest_url)[1])["Body"].read())

@@ -1,7 +1,8 @@
-"""Bring the synthesized Storage and Pipeline stacks up on moto, and deliver events to them.
+"""Bring the synthesized Storage and Pipeline stacks up on moto, and deliver events to them
+(through the local EventBridge, localrun/emulator/local_eventbridge.py).
 
 `LocalDeployment.bring_up(assembly_dir)` works inside `local_aws()` (in-process moto) or against a
-moto server in this process (`endpoint_url=`, inside `moto_patches.applied()`), which is how the
+moto server in this process (`endpoint_url=`, inside `localrun.emulator.moto.applied()`), which is how the
 Airflow DAG test uses it.
 """
 
@@ -14,21 +15,31 @@ import logging
 import os
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
 
 import boto3
 from botocore.exceptions import ClientError
-from moto.events.models import EventPattern
 
-from localrun import moto_patches, moto_redrive, permissions
-from localrun.assembly import ACCOUNT_ID, PARTITION, REGION, CloudAssembly, Resolver, StackTemplate, physical_name
-from localrun.glue_standin import GlueFaults
+from localrun.emulator import moto as moto_patches
+from localrun.emulator import permissions
+from localrun.emulator.assembly import (
+    ACCOUNT_ID,
+    PARTITION,
+    REGION,
+    AssemblyError,
+    CloudAssembly,
+    Resolver,
+    StackTemplate,
+    physical_name,
+)
+from localrun.emulator.glue_standin import GlueFaults
+from localrun.emulator.local_eventbridge import LocalEventBridge, object_created_event, start_execution
+from localrun.emulator.moto import redrive as moto_redrive
+from stacks import pipeline_contract as contract
 
 _MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 
@@ -58,38 +69,20 @@ def local_aws() -> Iterator[None]:
 
 
 @dataclass
-class RuleSpec:
-    logical_id: str
-    pattern: dict[str, Any] | None
-    schedule: str | None
-    targets: list[dict[str, Any]]  # resolved AWS::Events::Rule Targets (Arn, Input settings, ...)
-    enabled: bool = True
-    arn: str = ""  # the rule's ARN (the dead-letter queue's policy names it as aws:SourceArn)
-    matcher: EventPattern | None = field(init=False, repr=False)  # moto's matcher, parsed once
-
-    def __post_init__(self) -> None:
-        self.matcher = EventPattern.load(json.dumps(self.pattern)) if self.pattern is not None else None
-
-    def matches(self, event: dict[str, Any]) -> bool:
-        return self.enabled and self.matcher is not None and self.matcher.matches_event(event)  # type: ignore[arg-type]
-
-
-@dataclass
 class LocalDeployment:
     assembly: CloudAssembly
     clients: dict[str, Any]
-    state_machines: dict[str, str]  # "admission" | "crawl" | "transform" | "pipeline" -> ARN
+    state_machines: dict[str, str]  # a stage of the pipeline contract, or its PIPELINE -> ARN
     landing_bucket: str
     landing_prefix: str  # where runs admit files: <landing prefix>run=<run>/...
     incoming_prefix: str  # where uploads land and wait for admission
+    quarantine_prefix: str  # where admission quarantines files, each with a reason sidecar
     lease_table: str  # the single-flight lease (stacks/single_flight_lease.py)
     curated_bucket: str
     topic_arn: str
     notification_queue_url: str
-    rules: list[RuleSpec]
     faults: GlueFaults
-    queue_urls: dict[str, str] = field(default_factory=dict)  # queue ARN -> URL (the rules' DLQs)
-    function_dead_letters: dict[str, str] = field(default_factory=dict)  # function ARN -> its DLQ's ARN
+    eventbridge: LocalEventBridge = field(init=False)  # the rules, delivering what happens here
 
     # -- bring-up ------------------------------------------------------------------------
     @classmethod
@@ -110,36 +103,34 @@ class LocalDeployment:
         _create_glue(clients, resolver, pipeline)
         _route_lambdas(runtime, resolver, assembly, pipeline)
         tables = _create_tables(clients, resolver, pipeline)
-        machines = _create_state_machines(clients, resolver, pipeline)
-        queue_urls = _create_queues(clients, resolver, pipeline)
-        rules = _read_rules(resolver, pipeline)
+        created = _create_state_machines(clients, resolver, pipeline)
+        eventbridge = LocalEventBridge.from_stack(clients, resolver, pipeline)
 
-        landing_id, _ = storage.one("AWS::S3::Bucket", "LandingBucket")
-        curated_id, _ = storage.one("AWS::S3::Bucket", "CuratedBucket")
-        # The Object Created rule matches <incoming prefix>*.csv; runs admit into the landing prefix.
-        incoming_prefix = next(
-            r.pattern["detail"]["object"]["key"][0]["wildcard"].removesuffix("*.csv") for r in rules if r.pattern
-        )
-        admit_id, admit = pipeline.one("AWS::Lambda::Function", "AdmissionStageAdmitFiles")
-        landing_prefix = admit["Properties"]["Environment"]["Variables"]["LANDING_PREFIX"]
+        # What the stacks publish for their consumers (stacks/pipeline_contract.py): their outputs.
+        def output(stack: StackTemplate, name: str) -> Any:
+            return resolver.resolve(stack.name, stack.output(name))
+
+        names = (*contract.STAGES, contract.PIPELINE)
+        machines = {name: output(pipeline, contract.state_machine_output(name)) for name in names}
+        if missing := sorted(set(machines.values()) - set(created)):
+            raise AssemblyError(f"stack {pipeline.name}: outputs name state machines it does not declare: {missing}")
         deployment = cls(
             assembly=assembly,
             clients=clients,
             state_machines=machines,
-            landing_bucket=resolver.physical[(storage.name, landing_id)]["Ref"],
-            landing_prefix=landing_prefix,
-            incoming_prefix=incoming_prefix,
+            landing_bucket=output(storage, contract.LANDING_BUCKET_OUTPUT),
+            landing_prefix=output(pipeline, contract.LANDING_PREFIX_OUTPUT),
+            incoming_prefix=output(pipeline, contract.INCOMING_PREFIX_OUTPUT),
+            quarantine_prefix=output(pipeline, contract.QUARANTINE_PREFIX_OUTPUT),
             lease_table=tables[0],
-            curated_bucket=resolver.physical[(storage.name, curated_id)]["Ref"],
+            curated_bucket=output(storage, contract.CURATED_BUCKET_OUTPUT),
             topic_arn=topic_arn,
             notification_queue_url=queue_url,
-            rules=rules,
             faults=glue.faults,
-            queue_urls=queue_urls,
-            function_dead_letters=_function_dead_letters(resolver, pipeline),
         )
+        deployment.eventbridge = eventbridge
         # Step Functions sends every execution's status change to EventBridge: the rules route it.
-        moto_redrive.on_status_change(deployment.route_status_change)
+        moto_redrive.on_status_change(eventbridge.route_status_change)
         return deployment
 
     # -- events --------------------------------------------------------------------------
@@ -155,6 +146,18 @@ class LocalDeployment:
         """An object whose event never reaches a rule (a non-.csv, an empty file, a folder marker...)."""
         self.clients["s3"].put_object(Bucket=self.landing_bucket, Key=key, Body=body)
 
+    def deliver(self, event: dict[str, Any]) -> list[str]:
+        """EventBridge: start one execution per matching rule target, named as EventBridge would."""
+        return self.eventbridge.deliver(event)
+
+    def schedule_tick(self) -> list[str]:
+        """The schedule rules fire once."""
+        return self.eventbridge.schedule_tick()
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Events parked in the dead-letter queues (drained), with the error that parked them."""
+        return self.eventbridge.dead_letters()
+
     def keys_under(self, prefix: str) -> list[str]:
         s3, keys, token = self.clients["s3"], [], None
         while True:
@@ -166,111 +169,9 @@ class LocalDeployment:
             if not token:
                 return keys
 
-    def deliver(self, event: dict[str, Any]) -> list[str]:
-        """EventBridge: start one execution per matching rule target, named as EventBridge would."""
-        started = []
-        for rule in self.rules:
-            if not rule.matches(event):
-                continue
-            started += self._invoke_targets(rule, event)
-        return started
-
-    def route_status_change(self, event: dict[str, Any]) -> None:
-        """A "Step Functions Execution Status Change" event, routed as EventBridge would.
-
-        Only this deployment's executions: one a previous mock context left running ends in its own
-        thread and would otherwise notify into this deployment's topic (its names are the same).
-        """
-        try:
-            self.clients["stepfunctions"].describe_execution(executionArn=event["detail"]["executionArn"])
-        except ClientError:
-            return
-        self.deliver(event)
-
-    def schedule_tick(self) -> list[str]:
-        started = []
-        for rule in self.rules:
-            if rule.enabled and rule.schedule:
-                event = scheduled_event(rule_arn=f"arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:rule/{rule.logical_id}")
-                started += self._invoke_targets(rule, event)
-        return started
-
-    def _invoke_targets(self, rule: RuleSpec, event: dict[str, Any]) -> list[str]:
-        """Start each target; an event EventBridge cannot deliver goes to the target's dead-letter queue."""
-        started = []
-        for target in rule.targets:
-            if ":lambda:" in target["Arn"]:
-                self._invoke_function(target, event)
-                continue
-            try:
-                name = eventbridge_execution_name(event)
-                with permissions.acting_as(permissions.Principal(target["RoleArn"]) if "RoleArn" in target else None):
-                    started.append(self.start(target["Arn"], target_input(target, event), name=name))
-            except ClientError as error:
-                dlq = target.get("DeadLetterConfig", {}).get("Arn")
-                if dlq not in self.queue_urls:
-                    raise
-                # As EventBridge writes it: the event, and why it was not delivered, as attributes.
-                code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
-                with permissions.acting_as(permissions.Principal("events.amazonaws.com", source_arn=rule.arn)):
-                    self._send_dead_letter(dlq, rule, target, event, code, message)
-        return started
-
-    def _send_dead_letter(
-        self, dlq: str, rule: RuleSpec, target: dict[str, Any], event: dict[str, Any], code: str, message: str
-    ) -> None:
-        self.clients["sqs"].send_message(
-            QueueUrl=self.queue_urls[dlq],
-            MessageBody=json.dumps(event),
-            MessageAttributes={
-                "RULE_ARN": {"DataType": "String", "StringValue": f"rule/{rule.logical_id}"},
-                "TARGET_ARN": {"DataType": "String", "StringValue": target["Arn"]},
-                "ERROR_CODE": {"DataType": "String", "StringValue": code},
-                "ERROR_MESSAGE": {"DataType": "String", "StringValue": message[:256] or code},
-            },
-        )
-
-    def _invoke_function(self, target: dict[str, Any], event: dict[str, Any]) -> None:
-        """A Lambda target: invoked asynchronously on AWS; here its handler runs in-process, and an
-        error it raises goes to the function's dead-letter queue, as Lambda's retries would end."""
-        handler = moto_patches.active().lambda_handlers[target["Arn"]]
-        try:
-            handler(target_input(target, event), None)
-        except Exception as error:  # noqa: BLE001  # what Lambda reports for an asynchronous invocation
-            logging.getLogger("localrun.eventbridge").error("%s failed: %s", target["Arn"], error)
-            dlq = self.function_dead_letters.get(target["Arn"])
-            if dlq not in self.queue_urls:
-                raise
-            self.clients["sqs"].send_message(
-                QueueUrl=self.queue_urls[dlq],
-                MessageBody=json.dumps(event),
-                MessageAttributes={
-                    "ErrorCode": {"DataType": "String", "StringValue": "200"},
-                    "ErrorMessage": {"DataType": "String", "StringValue": str(error)[:256] or type(error).__name__},
-                },
-            )
-
-    def dead_letters(self) -> list[dict[str, Any]]:
-        """Events parked in the rules' dead-letter queues (drained), with the error that parked them."""
-        sqs, found = self.clients["sqs"], cast(list[dict[str, Any]], [])
-        for url in self.queue_urls.values():
-            while batch := sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
-            ).get("Messages", []):
-                for message in batch:
-                    attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
-                    found.append({"event": json.loads(message["Body"]), **attributes})
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return found
-
     def start(self, state_machine_arn: str, event: dict[str, Any], name: str | None = None) -> str:
-        # EventBridge names each execution itself; moto leaves $$.Execution.Name null without one.
-        arn = self.clients["stepfunctions"].start_execution(
-            stateMachineArn=state_machine_arn,
-            name=name or event.get("id") or str(uuid.uuid4()),
-            input=json.dumps(event),
-        )["executionArn"]
-        return arn
+        """StartExecution as an operator (or a test) starts one: no role, the event as input."""
+        return start_execution(self.clients["stepfunctions"], state_machine_arn, event, name)
 
     # -- observation ---------------------------------------------------------------------
     def wait(self, execution_arn: str, *, timeout_s: float = 120) -> dict[str, Any]:
@@ -418,10 +319,10 @@ def _create_tables(clients: dict[str, Any], resolver: Resolver, pipeline: StackT
     return tables
 
 
-def _create_state_machines(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> dict[str, str]:
-    """Each definition as synthesized, resolved; by short name (admission, crawl, transform, pipeline)."""
+def _create_state_machines(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> list[str]:
+    """Each definition as synthesized, resolved; their ARNs (the stack's outputs say which is which)."""
     sfn = clients["stepfunctions"]
-    machines: dict[str, str] = {}
+    machines: list[str] = []
     for logical_id, machine in pipeline.resources("AWS::StepFunctions::StateMachine").items():
         definition = resolver.resolve(pipeline.name, machine["Properties"]["DefinitionString"])
         ids = resolver.physical[(pipeline.name, logical_id)]
@@ -431,120 +332,8 @@ def _create_state_machines(clients: dict[str, Any], resolver: Resolver, pipeline
             roleArn=resolver.resolve(pipeline.name, machine["Properties"]["RoleArn"]),
             type="STANDARD",
         )["stateMachineArn"]
-        for short in ("AdmissionStage", "CrawlStage", "TransformStage", "Pipeline"):
-            if logical_id.startswith(short):
-                machines[short.replace("Stage", "").lower()] = arn
+        machines.append(arn)
     return machines
-
-
-def _create_queues(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> dict[str, str]:
-    """The rules' dead-letter queues: queue ARN -> URL."""
-    queue_urls = {}
-    for logical_id in pipeline.resources("AWS::SQS::Queue"):
-        ids = resolver.physical[(pipeline.name, logical_id)]
-        queue_urls[ids["Arn"]] = clients["sqs"].create_queue(QueueName=ids["QueueName"])["QueueUrl"]
-    return queue_urls
-
-
-def _function_dead_letters(resolver: Resolver, pipeline: StackTemplate) -> dict[str, str]:
-    """Function ARN -> the ARN of its asynchronous-invocation dead-letter queue, where it has one."""
-    found = {}
-    for logical_id, function in pipeline.resources("AWS::Lambda::Function").items():
-        config = resolver.resolve(pipeline.name, function["Properties"]).get("DeadLetterConfig")
-        if config:
-            found[resolver.physical[(pipeline.name, logical_id)]["Arn"]] = config["TargetArn"]
-    return found
-
-
-def _read_rules(resolver: Resolver, pipeline: StackTemplate) -> list[RuleSpec]:
-    rules = []
-    for logical_id, rule in pipeline.resources("AWS::Events::Rule").items():
-        props = resolver.resolve(pipeline.name, rule["Properties"])
-        rules.append(
-            RuleSpec(
-                logical_id,
-                props.get("EventPattern"),
-                props.get("ScheduleExpression"),
-                props.get("Targets", []),
-                props.get("State") != "DISABLED",
-                resolver.physical[(pipeline.name, logical_id)]["Arn"],
-            )
-        )
-    return rules
-
-
-def eventbridge_execution_name(event: dict[str, Any]) -> str:
-    """The name EventBridge gives an execution it starts: `<event id>_<uuid>`, 73 characters.
-
-    (As reported for EventBridge-started executions, issue 12.) Long on purpose: the pipeline's
-    child names must stay within AWS's 80 characters for such a parent, and the local runs, with
-    the `sfn-execution-names` entry of localrun/moto_patches.py, hold them to it.
-    """
-    return f"{event['id']}_{uuid.uuid4()}"
-
-
-def target_input(target: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-    """What EventBridge passes to a target: the event, or its Input / InputPath / InputTransformer."""
-    if "Input" in target:
-        return json.loads(target["Input"])
-    if "InputPath" in target:
-        return _json_path(event, target["InputPath"])
-    if "InputTransformer" in target:
-        transformer = target["InputTransformer"]
-        text = transformer["InputTemplate"]
-        for name, path in transformer.get("InputPathsMap", {}).items():
-            value = _json_path(event, path)
-            text = text.replace(f"<{name}>", value if isinstance(value, str) else json.dumps(value))
-        return json.loads(text)
-    return event
-
-
-def _json_path(document: Any, path: str) -> Any:
-    """The `$.a.b` subset of JSONPath that EventBridge input paths use."""
-    if path == "$":
-        return document
-    if not path.startswith("$."):
-        raise ValueError(f"input path {path!r}: only $ and $.field.field paths are supported locally")
-    for part in path[2:].split("."):
-        document = document[part]
-    return document
-
-
-def object_created_event(*, bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
-    """An S3 "Object Created" event as EventBridge delivers it (S3 User Guide, EventBridge event structure)."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": ACCOUNT_ID,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [f"arn:{PARTITION}:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": {"key": key, "size": size, "etag": etag, "sequencer": f"{time.time_ns():X}"},
-            "request-id": uuid.uuid4().hex[:16].upper(),
-            "requester": ACCOUNT_ID,
-            "source-ip-address": "198.51.100.7",
-            "reason": "PutObject",
-        },
-    }
-
-
-def scheduled_event(*, rule_arn: str) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT_ID,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [rule_arn],
-        "detail": {},
-    }
 
 
 def _register_physical_ids(resolver: Resolver, stack: str, template: dict[str, Any]) -> None:

@@ -33,10 +33,18 @@ class StackTemplate:
     def resources(self, type_: str) -> dict[str, dict[str, Any]]:
         return {lid: r for lid, r in self.template.get("Resources", {}).items() if r.get("Type") == type_}
 
-    def one(self, type_: str, prefix: str = "") -> tuple[str, dict[str, Any]]:
-        found = [(lid, r) for lid, r in self.resources(type_).items() if lid.startswith(prefix)]
+    def output(self, name: str) -> Any:
+        """The unresolved value of the stack output `name` (what consumers read, never logical ids)."""
+        try:
+            return self.template["Outputs"][name]["Value"]
+        except KeyError:
+            raise AssemblyError(f"stack {self.name}: no output {name!r}: {RESYNTHESIZE}") from None
+
+    def one(self, type_: str) -> tuple[str, dict[str, Any]]:
+        """The stack's one resource of `type_` (its topic, its crawler, its job)."""
+        found = list(self.resources(type_).items())
         if len(found) != 1:
-            raise AssemblyError(f"stack {self.name}: expected one {type_} starting {prefix!r}, found {len(found)}")
+            raise AssemblyError(f"stack {self.name}: expected one {type_}, found {len(found)}")
         return found[0]
 
 

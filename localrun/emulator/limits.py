@@ -1,4 +1,4 @@
-"""AWS service limits that moto does not hold local runs to (entries of localrun/moto_patches.py).
+"""AWS service limits that moto does not hold local runs to (entries of localrun/emulator/moto/).
 
 What moto 5.2.5 already enforces is left to it and covered by tests/unit/test_limits.py: 256 KiB
 for a state's output and a task's result (States.DataLimitExceeded), names of at most 80
@@ -23,7 +23,7 @@ from moto.s3 import models as s3_models
 from moto.s3.exceptions import S3ClientError
 
 if TYPE_CHECKING:
-    from localrun.moto_patches import LocalRuntime
+    from localrun.emulator.moto.runtime import LocalRuntime
 
 S3_MAX_KEY_BYTES = 1024
 LAMBDA_MAX_REQUEST_BYTES = 6_291_456  # "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
@@ -76,12 +76,12 @@ def apply_s3_key_length(runtime: LocalRuntime) -> None:
 
 def probe_s3_key_length() -> bool:
     """Still a gap while plain moto stores an object under a 1,025-byte key."""
-    from localrun.moto_patches import _BUCKET, _plain_moto
+    from localrun.emulator.moto.probing import PROBE_BUCKET, plain_moto
 
-    with _plain_moto() as clients:
-        clients["s3"].create_bucket(Bucket=_BUCKET)
+    with plain_moto() as clients:
+        clients["s3"].create_bucket(Bucket=PROBE_BUCKET)
         try:
-            clients["s3"].put_object(Bucket=_BUCKET, Key="k" * (S3_MAX_KEY_BYTES + 1), Body=b"x")
+            clients["s3"].put_object(Bucket=PROBE_BUCKET, Key="k" * (S3_MAX_KEY_BYTES + 1), Body=b"x")
         except ClientError:
             return False
         return True

@@ -12,11 +12,11 @@ failed children: this pipeline has no state where that differs).
 
 `sfn-status-change-events` ("Step Functions Execution Status Change" events, Step Functions user
 guide, EventBridge): moto's Step Functions emits none. Here each execution that ends emits one, in
-AWS's format, to the listeners the local EventBridge (localrun/deployment.py) registers, which
+AWS's format, to the listeners the local EventBridge (localrun/emulator/local_eventbridge.py) registers, which
 route it through the rules as AWS would. `wait_for_deliveries()` waits until every event of an
 execution that has ended has been delivered (on AWS delivery is asynchronous too; tests wait for it).
 
-Both are applied inside `moto_patches.applied()` only, and undone when it is left.
+Both are applied inside `localrun.emulator.moto.applied()` only, and undone when it is left.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.backend import execution as execution_module
 from moto.stepfunctions.parser.backend import execution_worker as worker_module
 
-from localrun.assembly import ACCOUNT_ID, REGION
+from localrun.emulator.assembly import ACCOUNT_ID, REGION
+from localrun.emulator.moto.probing import create_machine, plain_moto
+from localrun.emulator.moto.runtime import LocalRuntime, MotoPatch
 
 REDRIVABLE = (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED)
 STATUS_CHANGE = "Step Functions Execution Status Change"
@@ -144,7 +146,7 @@ def redrive_fields(execution: Any) -> dict[str, Any]:
     return fields
 
 
-def apply_redrive(runtime: Any) -> None:
+def apply_redrive(runtime: LocalRuntime) -> None:
     worker_cls = worker_module.ExecutionWorker
     original_environment = worker_cls._get_evaluation_environment
 
@@ -188,11 +190,9 @@ def _added(owner: Any, attribute: str, value: Any) -> Any:
 
 def probe_redrive() -> bool:
     """True while plain moto cannot redrive a failed execution."""
-    from localrun import moto_patches
-
-    with moto_patches._plain_moto() as clients:
+    with plain_moto() as clients:
         sfn = clients["stepfunctions"]
-        arn = moto_patches._create_machine(clients, "redrive", {"StartAt": "F", "States": {"F": {"Type": "Fail"}}})
+        arn = create_machine(clients, "redrive", {"StartAt": "F", "States": {"F": {"Type": "Fail"}}})
         execution = sfn.start_execution(stateMachineArn=arn, name="redrive-run")["executionArn"]
         _wait(sfn, execution)
         try:
@@ -261,7 +261,7 @@ def status_change_event(execution: Any) -> dict[str, Any]:
     }
 
 
-def apply_status_change_events(runtime: Any) -> None:
+def apply_status_change_events(runtime: LocalRuntime) -> None:
     global _in_flight
     cls = execution_module.BaseExecutionWorkerCommunication
     original = cls.terminated
@@ -292,12 +292,10 @@ def probe_status_change_events() -> bool:
     Plain moto: nothing arrives (the listeners are only called by this entry's patch; the SQS
     target would receive the event once upstream sends it to EventBridge).
     """
-    from localrun import moto_patches
-
     heard: list[dict[str, Any]] = []
     _listeners.append(heard.append)
     try:
-        with moto_patches._plain_moto() as clients:
+        with plain_moto() as clients:
             import boto3
 
             events, sqs, sfn = boto3.client("events"), boto3.client("sqs"), clients["stepfunctions"]
@@ -306,9 +304,27 @@ def probe_status_change_events() -> bool:
             events.put_rule(Name="status", EventPattern='{"source": ["aws.states"]}')
             events.put_targets(Rule="status", Targets=[{"Id": "q", "Arn": attributes["QueueArn"]}])
             definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
-            arn = moto_patches._create_machine(clients, "status", definition)
+            arn = create_machine(clients, "status", definition)
             _wait(sfn, sfn.start_execution(stateMachineArn=arn, name="status-run")["executionArn"])
             wait_for_deliveries()
             return not heard and not sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages")
     finally:
         _listeners.remove(heard.append)
+
+
+# -- the registry's entries (localrun/emulator/moto/__init__.py lists them) --
+SFN_REDRIVE_EXECUTION = MotoPatch(
+    "sfn-redrive-execution",
+    "RedriveExecution is not implemented, the context object has no Execution.RedriveCount and "
+    "DescribeExecution no redrive fields; AWS resumes a failed, timed-out or aborted Standard "
+    "execution from the state it stopped in, with that state's recorded input (localrun/py)",
+    apply_redrive,
+    probe_redrive,
+)
+SFN_STATUS_CHANGE_EVENTS = MotoPatch(
+    "sfn-status-change-events",
+    'executions emit no "Step Functions Execution Status Change" event; AWS sends one to '
+    "EventBridge whenever an execution's status changes (localrun/py)",
+    apply_status_change_events,
+    probe_status_change_events,
+)

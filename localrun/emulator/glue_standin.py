@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 from moto.glue import models as glue_models
 from moto.s3.models import FakeDeleteMarker, s3_backends
 
-from localrun import local_logs, permissions
+from localrun.emulator import local_logs, permissions
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -70,7 +70,7 @@ class LocalGlue:
     """The Glue stand-in's state; `faults` can be changed between runs.
 
     It patches nothing itself: the `glue-crawler-runs` and `glue-job-runs` entries of
-    localrun/moto_patches.py route moto's crawler and job-run calls to the hooks below, and only
+    localrun/emulator/moto/ route moto's crawler and job-run calls to the hooks below, and only
     while the registry is applied.
     """
 

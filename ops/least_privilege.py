@@ -1,8 +1,8 @@
 """Least privilege, measured: the granted actions no local scenario exercises.
 
-    python -m localrun.least_privilege [--assembly cdk.out.local] [--scenario NAME ...]
+    python -m ops.least_privilege [--assembly cdk.out.local] [--scenario NAME ...]
 
-Runs the scenarios with enforcement on (localrun/permissions.py records every call it allows),
+Runs the scenarios with enforcement on (localrun/emulator/permissions.py records every call it allows),
 then lists each Allow of the assembly's roles, one (action, resource) at a time, that no allowed
 call matched, with the reason it is still granted. A grant is exercised when some call the run
 made as that role matches its action pattern and its resource pattern. The report goes to
@@ -20,9 +20,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from localrun.deployment import LocalDeployment, local_aws
-from localrun.permissions import PolicyStore
-from localrun.runner import SCENARIOS, run_scenario
+from localrun.emulator.deployment import LocalDeployment, local_aws
+from localrun.emulator.permissions import PolicyStore
+from localrun.runner import run_scenario
+from localrun.scenarios.catalogue import SCENARIOS
 
 # One scenario per pipeline path: success, stages failing, retries, quarantine, the lease, the DLQ,
 # odd files; the others (timeouts, bursts, 1,000 files) repeat these calls.
@@ -156,7 +157,7 @@ def measure(assembly: Path, scenarios: Iterable[str]) -> dict[str, object]:
             deployment = LocalDeployment.bring_up(assembly)
             # A measurement, not a test of speed: a loaded machine's first Spark job may take minutes.
             deployment.wait = functools.partial(deployment.wait, timeout_s=900)  # type: ignore[method-assign]
-            from localrun import permissions
+            from localrun.emulator import permissions
 
             store = permissions.policies()
             try:
@@ -190,7 +191,7 @@ def summarize(scenarios: list[str], total: int, grants: list[dict[str, str]]) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localrun.least_privilege", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ops.least_privilege", description=__doc__.split("\n")[0])
     parser.add_argument("--assembly", type=Path, default=Path("cdk.out.local"))
     parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), help="default: a path-covering set")
     parser.add_argument("--report", type=Path, default=Path("reports/least-privilege.json"))

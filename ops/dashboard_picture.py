@@ -1,6 +1,6 @@
 """A picture of the stage dashboard, drawn from a local run's figures (the README's docs/dashboard.png).
 
-    python -m localrun.dashboard_picture --assembly cdk.out.local --out docs/dashboard.png [--scenario S ...]
+    python -m ops.dashboard_picture --assembly cdk.out.local --out docs/dashboard.png [--scenario S ...]
 
 The layout is the synthesized dashboard's own (stacks/observability/pipeline_dashboard.py): each
 widget at its place, with its title and one bar per line it graphs, so the picture follows the
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localrun.assembly import CloudAssembly, StackTemplate
+from localrun.emulator.assembly import CloudAssembly, StackTemplate
 from stacks import pipeline_contract as contract
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,10 +211,11 @@ def combine(runs: list[dict[tuple[str, ...], float]]) -> dict[tuple[str, ...], f
 def run_scenarios(assembly_dir: Path, names: list[str]) -> dict[tuple[str, ...], float]:
     import boto3
 
-    from localrun.assembly import REGION
-    from localrun.deployment import LocalDeployment, local_aws
-    from localrun.glue_standin import start_spark_in_background
-    from localrun.runner import SCENARIOS, run_scenario
+    from localrun.emulator.assembly import REGION
+    from localrun.emulator.deployment import LocalDeployment, local_aws
+    from localrun.emulator.glue_standin import start_spark_in_background
+    from localrun.runner import run_scenario
+    from localrun.scenarios.catalogue import SCENARIOS
 
     # Up before the first run, not while it waits: on busy cores the first job's JVM start alone
     # can outlast a run's wait.
@@ -335,7 +336,7 @@ def draw(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localrun.dashboard_picture", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ops.dashboard_picture", description=__doc__.split("\n\n")[0])
     parser.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.local")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "dashboard.png")
     parser.add_argument(
@@ -343,8 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)  # see localrun/__main__.py
-    from localrun.assembly import AssemblyError
-    from localrun.runner import SCENARIOS
+    from localrun.emulator.assembly import AssemblyError
+    from localrun.scenarios.catalogue import SCENARIOS
 
     names = args.scenario or list(DEFAULT_SCENARIOS)
     if unknown := [n for n in names if n not in SCENARIOS]:

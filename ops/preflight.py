@@ -1,6 +1,6 @@
 """What only the account can say before a deploy: `make preflight STAGE=...` (`make deploy` runs it first).
 
-    python -m localrun.preflight --stage dev [--assembly cdk.out] [--region R] [--profile P]
+    python -m ops.preflight --stage dev [--assembly cdk.out] [--region R] [--profile P]
 
 It reads the stage's synthesized cloud assembly (what `cdk deploy` deploys) and asks the account,
 through boto3's credential chain (the one the CDK CLI uses):
@@ -146,7 +146,7 @@ def check_concurrency(clients: dict[str, Any], plans: Sequence[StackPlan], regio
             '("decreases account\'s UnreservedConcurrentExecution below its minimum value")',
             f"ask for a quota of at least {wanted}: aws service-quotas request-service-quota-increase --service-code "
             f"lambda --quota-code {LAMBDA_CONCURRENCY_QUOTA_CODE} --desired-value {wanted} --region {region}; or "
-            "deploy this stage without reserved concurrency (its config in stacks/config.py)",
+            "deploy this stage without reserved concurrency (its config in stacks/config/stages.py)",
         )
     ]
 
@@ -298,7 +298,7 @@ def check_notifications(clients: dict[str, Any], plans: Sequence[StackPlan], sta
         ]
         if not subscriptions:
             text = f"{topic} has no subscriber: failure notices and alarms reach no one"
-            fix = f"set notification_emails of stage {stage} in stacks/config.py and deploy"
+            fix = f"set notification_emails of stage {stage} in stacks/config/stages.py and deploy"
             findings.append(Finding(WARNING, check, text, fix))
         elif not pending:
             findings.append(Finding(OK, check, f"{len(subscriptions)} subscription(s) to {topic}, none pending"))
@@ -367,7 +367,7 @@ def _deployed_stack_ids(stage: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     import boto3
 
-    parser = argparse.ArgumentParser(prog="python -m localrun.preflight", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ops.preflight", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--assembly", type=Path, default=ROOT / "cdk.out", help="the stage's synthesized assembly")
     parser.add_argument("--stacks", nargs="*", help="the stacks the deploy deploys (default: as app.py says)")

@@ -1,0 +1,285 @@
+"""The local EventBridge: the assembly's rules, matched and delivered as EventBridge would.
+
+A rule's event pattern is matched by moto's own matcher; each target is started with the input
+EventBridge gives it (the event, Input, InputPath or InputTransformer), a state machine target
+under its role and named as EventBridge names it, a Lambda target in-process. An event that cannot
+be delivered goes to the target's dead-letter queue, with the error as EventBridge writes it; an
+error a Lambda target raises goes to the function's own dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from botocore.exceptions import ClientError
+from moto.events.models import EventPattern
+
+from localrun.emulator import moto as moto_patches
+from localrun.emulator import permissions
+from localrun.emulator.assembly import ACCOUNT_ID, PARTITION, REGION, Resolver, StackTemplate
+
+
+@dataclass
+class RuleSpec:
+    logical_id: str
+    pattern: dict[str, Any] | None
+    schedule: str | None
+    targets: list[dict[str, Any]]  # resolved AWS::Events::Rule Targets (Arn, Input settings, ...)
+    enabled: bool = True
+    arn: str = ""  # the rule's ARN (the dead-letter queue's policy names it as aws:SourceArn)
+    matcher: EventPattern | None = field(init=False, repr=False)  # moto's matcher, parsed once
+
+    def __post_init__(self) -> None:
+        self.matcher = EventPattern.load(json.dumps(self.pattern)) if self.pattern is not None else None
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        return self.enabled and self.matcher is not None and self.matcher.matches_event(event)  # type: ignore[arg-type]
+
+
+@dataclass
+class LocalEventBridge:
+    """The rules of the Pipeline stack, their dead-letter queues and the functions' ones."""
+
+    clients: dict[str, Any]
+    rules: list[RuleSpec]
+    queue_urls: dict[str, str] = field(default_factory=dict)  # queue ARN -> URL (the rules' DLQs)
+    function_dead_letters: dict[str, str] = field(default_factory=dict)  # function ARN -> its DLQ's ARN
+
+    @classmethod
+    def from_stack(cls, clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> LocalEventBridge:
+        """The stack's rules, with its queues created on moto."""
+        return cls(
+            clients=clients,
+            rules=_read_rules(resolver, pipeline),
+            queue_urls=_create_queues(clients, resolver, pipeline),
+            function_dead_letters=_function_dead_letters(resolver, pipeline),
+        )
+
+    def deliver(self, event: dict[str, Any]) -> list[str]:
+        """EventBridge: start one execution per matching rule target, named as EventBridge would."""
+        started = []
+        for rule in self.rules:
+            if not rule.matches(event):
+                continue
+            started += self._invoke_targets(rule, event)
+        return started
+
+    def route_status_change(self, event: dict[str, Any]) -> None:
+        """A "Step Functions Execution Status Change" event, routed as EventBridge would.
+
+        Only this deployment's executions: one a previous mock context left running ends in its own
+        thread and would otherwise notify into this deployment's topic (its names are the same).
+        """
+        try:
+            self.clients["stepfunctions"].describe_execution(executionArn=event["detail"]["executionArn"])
+        except ClientError:
+            return
+        self.deliver(event)
+
+    def schedule_tick(self) -> list[str]:
+        started = []
+        for rule in self.rules:
+            if rule.enabled and rule.schedule:
+                event = scheduled_event(rule_arn=f"arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:rule/{rule.logical_id}")
+                started += self._invoke_targets(rule, event)
+        return started
+
+    def _invoke_targets(self, rule: RuleSpec, event: dict[str, Any]) -> list[str]:
+        """Start each target; an event EventBridge cannot deliver goes to the target's dead-letter queue."""
+        started = []
+        for target in rule.targets:
+            if ":lambda:" in target["Arn"]:
+                self._invoke_function(target, event)
+                continue
+            try:
+                name = eventbridge_execution_name(event)
+                with permissions.acting_as(permissions.Principal(target["RoleArn"]) if "RoleArn" in target else None):
+                    started.append(
+                        start_execution(
+                            self.clients["stepfunctions"], target["Arn"], target_input(target, event), name=name
+                        )
+                    )
+            except ClientError as error:
+                dlq = target.get("DeadLetterConfig", {}).get("Arn")
+                if dlq not in self.queue_urls:
+                    raise
+                # As EventBridge writes it: the event, and why it was not delivered, as attributes.
+                code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
+                with permissions.acting_as(permissions.Principal("events.amazonaws.com", source_arn=rule.arn)):
+                    self._send_dead_letter(dlq, rule, target, event, code, message)
+        return started
+
+    def _send_dead_letter(
+        self, dlq: str, rule: RuleSpec, target: dict[str, Any], event: dict[str, Any], code: str, message: str
+    ) -> None:
+        self.clients["sqs"].send_message(
+            QueueUrl=self.queue_urls[dlq],
+            MessageBody=json.dumps(event),
+            MessageAttributes={
+                "RULE_ARN": {"DataType": "String", "StringValue": f"rule/{rule.logical_id}"},
+                "TARGET_ARN": {"DataType": "String", "StringValue": target["Arn"]},
+                "ERROR_CODE": {"DataType": "String", "StringValue": code},
+                "ERROR_MESSAGE": {"DataType": "String", "StringValue": message[:256] or code},
+            },
+        )
+
+    def _invoke_function(self, target: dict[str, Any], event: dict[str, Any]) -> None:
+        """A Lambda target: invoked asynchronously on AWS; here its handler runs in-process, and an
+        error it raises goes to the function's dead-letter queue, as Lambda's retries would end."""
+        handler = moto_patches.active().lambda_handlers[target["Arn"]]
+        try:
+            handler(target_input(target, event), None)
+        except Exception as error:  # noqa: BLE001  # what Lambda reports for an asynchronous invocation
+            logging.getLogger("localrun.eventbridge").error("%s failed: %s", target["Arn"], error)
+            dlq = self.function_dead_letters.get(target["Arn"])
+            if dlq not in self.queue_urls:
+                raise
+            self.clients["sqs"].send_message(
+                QueueUrl=self.queue_urls[dlq],
+                MessageBody=json.dumps(event),
+                MessageAttributes={
+                    "ErrorCode": {"DataType": "String", "StringValue": "200"},
+                    "ErrorMessage": {"DataType": "String", "StringValue": str(error)[:256] or type(error).__name__},
+                },
+            )
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Events parked in the rules' dead-letter queues (drained), with the error that parked them."""
+        sqs, found = self.clients["sqs"], cast(list[dict[str, Any]], [])
+        for url in self.queue_urls.values():
+            while batch := sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
+            ).get("Messages", []):
+                for message in batch:
+                    attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
+                    found.append({"event": json.loads(message["Body"]), **attributes})
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+
+def _create_queues(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> dict[str, str]:
+    """The rules' dead-letter queues: queue ARN -> URL."""
+    queue_urls = {}
+    for logical_id in pipeline.resources("AWS::SQS::Queue"):
+        ids = resolver.physical[(pipeline.name, logical_id)]
+        queue_urls[ids["Arn"]] = clients["sqs"].create_queue(QueueName=ids["QueueName"])["QueueUrl"]
+    return queue_urls
+
+
+def _function_dead_letters(resolver: Resolver, pipeline: StackTemplate) -> dict[str, str]:
+    """Function ARN -> the ARN of its asynchronous-invocation dead-letter queue, where it has one."""
+    found = {}
+    for logical_id, function in pipeline.resources("AWS::Lambda::Function").items():
+        config = resolver.resolve(pipeline.name, function["Properties"]).get("DeadLetterConfig")
+        if config:
+            found[resolver.physical[(pipeline.name, logical_id)]["Arn"]] = config["TargetArn"]
+    return found
+
+
+def _read_rules(resolver: Resolver, pipeline: StackTemplate) -> list[RuleSpec]:
+    rules = []
+    for logical_id, rule in pipeline.resources("AWS::Events::Rule").items():
+        props = resolver.resolve(pipeline.name, rule["Properties"])
+        rules.append(
+            RuleSpec(
+                logical_id,
+                props.get("EventPattern"),
+                props.get("ScheduleExpression"),
+                props.get("Targets", []),
+                props.get("State") != "DISABLED",
+                resolver.physical[(pipeline.name, logical_id)]["Arn"],
+            )
+        )
+    return rules
+
+
+def start_execution(sfn: Any, state_machine_arn: str, event: dict[str, Any], name: str | None = None) -> str:
+    """StartExecution with `event` as input; EventBridge names each execution itself, and moto leaves
+    $$.Execution.Name null without a name, so one is always given."""
+    return str(
+        sfn.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=name or event.get("id") or str(uuid.uuid4()),
+            input=json.dumps(event),
+        )["executionArn"]
+    )
+
+
+def eventbridge_execution_name(event: dict[str, Any]) -> str:
+    """The name EventBridge gives an execution it starts: `<event id>_<uuid>`, 73 characters.
+
+    (As reported for EventBridge-started executions, issue 12.) Long on purpose: the pipeline's
+    child names must stay within AWS's 80 characters for such a parent, and the local runs, with
+    the `sfn-execution-names` entry of localrun/emulator/moto/, hold them to it.
+    """
+    return f"{event['id']}_{uuid.uuid4()}"
+
+
+def target_input(target: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """What EventBridge passes to a target: the event, or its Input / InputPath / InputTransformer."""
+    if "Input" in target:
+        return json.loads(target["Input"])
+    if "InputPath" in target:
+        return _json_path(event, target["InputPath"])
+    if "InputTransformer" in target:
+        transformer = target["InputTransformer"]
+        text = transformer["InputTemplate"]
+        for name, path in transformer.get("InputPathsMap", {}).items():
+            value = _json_path(event, path)
+            text = text.replace(f"<{name}>", value if isinstance(value, str) else json.dumps(value))
+        return json.loads(text)
+    return event
+
+
+def _json_path(document: Any, path: str) -> Any:
+    """The `$.a.b` subset of JSONPath that EventBridge input paths use."""
+    if path == "$":
+        return document
+    if not path.startswith("$."):
+        raise ValueError(f"input path {path!r}: only $ and $.field.field paths are supported locally")
+    for part in path[2:].split("."):
+        document = document[part]
+    return document
+
+
+def object_created_event(*, bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
+    """An S3 "Object Created" event as EventBridge delivers it (S3 User Guide, EventBridge event structure)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": ACCOUNT_ID,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:{PARTITION}:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {"key": key, "size": size, "etag": etag, "sequencer": f"{time.time_ns():X}"},
+            "request-id": uuid.uuid4().hex[:16].upper(),
+            "requester": ACCOUNT_ID,
+            "source-ip-address": "198.51.100.7",
+            "reason": "PutObject",
+        },
+    }
+
+
+def scheduled_event(*, rule_arn: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [rule_arn],
+        "detail": {},
+    }

@@ -1,0 +1,255 @@
+"""Step Functions' interpreter and service integrations, bent to the AWS API reference."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any
+
+from moto.stepfunctions import exceptions as sfn_exceptions
+from moto.stepfunctions.parser import models as sfn_parser_models
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service as base_service,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk as aws_sdk_service,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_glue as glue_service,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_sfn as sfn_service,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+
+from localrun.emulator.moto.probing import (
+    PROBE_ROLE,
+    create_crawler,
+    create_machine,
+    plain_moto,
+    run_task,
+)
+from localrun.emulator.moto.runtime import LocalRuntime, MotoPatch, to_json_safe
+
+
+# -- Step Functions ----------------------------------------------------------------------------
+def _apply_glue_sync(runtime: LocalRuntime) -> None:
+    # The Glue integration lists only Sync; the callback base class then reaches for a
+    # WaitForTaskToken-only code path. Listing it makes `.sync` run the real sync resolver.
+    # Read when a Glue task state is built, i.e. when an execution parses its definition.
+    patterns = {*glue_service._SUPPORTED_INTEGRATION_PATTERNS, ResourceCondition.WaitForTaskToken}
+    runtime.replace(glue_service, "_SUPPORTED_INTEGRATION_PATTERNS", patterns)
+
+
+def _probe_glue_sync() -> bool:
+    with plain_moto() as clients:
+        clients["glue"].create_job(
+            Name="j", Role=PROBE_ROLE, Command={"Name": "glueetl", "ScriptLocation": "s3://probe-bucket/s.py"}
+        )
+        task = {"Resource": "arn:aws:states:::glue:startJobRun.sync", "Parameters": {"JobName": "j"}}
+        return run_task(clients, "gluesync", task)["status"] != "SUCCEEDED"
+
+
+def _apply_error_names(runtime: LocalRuntime) -> None:
+    runtime.update(aws_sdk_service._SERVICE_ERROR_NAMES, {"glue": "Glue"})
+
+
+def _probe_error_names() -> bool:
+    with plain_moto() as clients:
+        task = {"Resource": "arn:aws:states:::aws-sdk:glue:getCrawler", "Parameters": {"Name": "missing"}}
+        return str(run_task(clients, "sdkerr", task).get("error", "")).startswith("glue.")
+
+
+def _apply_sfn_key_casing(runtime: LocalRuntime) -> None:
+    cls = sfn_service.StateTaskServiceSfn
+    original_params = cls._normalise_parameters
+    original_response = cls._normalise_response
+    original_eval = cls._eval_service_task
+
+    def normalise_parameters(
+        self: Any, parameters: dict, boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        original_params(self, parameters, boto_service_name, service_action_name)
+        # Step Functions spells StateMachineArn/Name/Input; the boto3 sfn client stateMachineArn/...
+        for key in list(parameters):
+            parameters[key[:1].lower() + key[1:]] = parameters.pop(key)
+
+    def normalise_response(
+        self: Any, response: Any, boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        original_response(self, response, boto_service_name, service_action_name)
+        if isinstance(response, dict):
+            cased = _step_functions_cased(response)
+            response.clear()
+            response.update(cased)
+
+    def eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
+    ) -> None:
+        # The start call's own response (ExecutionArn, StartDate) is read by the sync resolvers.
+        original_eval(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        env.stack.append(_step_functions_cased(env.stack.pop()))
+
+    runtime.replace(cls, "_normalise_parameters", normalise_parameters)
+    runtime.replace(cls, "_normalise_response", normalise_response)
+    runtime.replace(cls, "_eval_service_task", eval_service_task)
+
+
+def _step_functions_cased(response: dict) -> dict:
+    """boto3's executionArn/status/output as Step Functions spells them: ExecutionArn/Status/Output.
+
+    Datetimes are left to the datetime-outputs patch, which every task result passes through.
+    """
+    return {key[:1].upper() + key[1:]: value for key, value in response.items()}
+
+
+def _probe_sfn_key_casing() -> bool:
+    with plain_moto() as clients:
+        child = create_machine(clients, "child", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        task = {
+            "Resource": "arn:aws:states:::states:startExecution.sync:2",
+            "Parameters": {"StateMachineArn": child, "Name": "c1", "Input": {}},
+        }
+        return run_task(clients, "parent", task)["status"] != "SUCCEEDED"
+
+
+def _apply_aws_sdk_sfn_keys(runtime: LocalRuntime) -> None:
+    # AWS SDK integrations spell every request and response member with a capital first letter
+    # (ExecutionArn, Status); boto3's Step Functions client spells them executionArn, status.
+    cls = aws_sdk_service.StateTaskServiceAwsSdk
+    original = cls._eval_service_task
+
+    def eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
+    ) -> None:
+        if self.resource.api_name != "sfn":
+            original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
+        boto_cased = {key[:1].lower() + key[1:]: value for key, value in normalised_parameters.items()}
+        original(self, env, resource_runtime_part, boto_cased, state_credentials)
+        env.stack.append(_step_functions_cased(env.stack.pop()))
+
+    runtime.replace(cls, "_eval_service_task", eval_service_task)
+
+
+def _probe_aws_sdk_sfn_keys() -> bool:
+    with plain_moto() as clients:
+        target = create_machine(clients, "target", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        execution = clients["stepfunctions"].start_execution(stateMachineArn=target, name="t")["executionArn"]
+        task = {
+            "Resource": "arn:aws:states:::aws-sdk:sfn:describeExecution",
+            "Parameters": {"ExecutionArn": execution},
+            "ResultSelector": {"status.$": "$.Status"},
+        }
+        return run_task(clients, "describe", task)["status"] != "SUCCEEDED"
+
+
+def _apply_json_outputs(runtime: LocalRuntime) -> None:
+    # Every service task result passes through _after_eval_execution before it reaches the state.
+    cls = base_service.StateTaskService
+    original = cls._after_eval_execution
+
+    def after_eval_execution(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
+    ) -> None:
+        if env.stack:
+            env.stack.append(to_json_safe(env.stack.pop()))
+        original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+
+    runtime.replace(cls, "_after_eval_execution", after_eval_execution)
+
+
+def _probe_json_outputs() -> bool:
+    with plain_moto() as clients:
+        create_crawler(clients)
+        task = {"Resource": "arn:aws:states:::aws-sdk:glue:getCrawler", "Parameters": {"Name": "c"}}
+        return run_task(clients, "dates", task)["status"] != "SUCCEEDED"
+
+
+# StartExecution's `name` (AWS Step Functions API reference, StartExecution; botocore's model has
+# min 1, max 80): a length outside 1-80 fails the request's validation (ValidationException, as
+# moto's non-executing backend reports it too); a name holding white space, brackets, wildcards,
+# the special characters below or control characters is InvalidName.
+_NAME_FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+
+
+def check_execution_name(name: str | None) -> None:
+    """Raise what AWS StartExecution raises for `name` (None: AWS generates a name)."""
+    if name is None:
+        return
+    if len(name) < 1:
+        raise sfn_exceptions.ValidationException(
+            f"1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 1"
+        )
+    if len(name) > 80:
+        raise sfn_exceptions.NameTooLongException(name)
+    if _NAME_FORBIDDEN.search(name):
+        raise sfn_exceptions.InvalidName(f"Invalid Name: '{name}'")
+
+
+def _apply_execution_names(runtime: LocalRuntime) -> None:
+    # StartExecution, from the API and from `states:startExecution(.sync:2)` tasks alike (both reach
+    # the backend through moto's StartExecution response), validates the name as AWS does.
+    cls = sfn_parser_models.StepFunctionsParserBackend
+    original = cls.start_execution
+
+    def start_execution(backend: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+        check_execution_name(name)
+        return original(backend, state_machine_arn, name, *args, **kwargs)
+
+    runtime.replace(cls, "start_execution", start_execution)
+
+
+def _probe_execution_names() -> bool:
+    with plain_moto() as clients:
+        arn = create_machine(clients, "names", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        accepted = []
+        for name in ("x" * 81, "white space", "colon:name"):
+            with contextlib.suppress(clients["stepfunctions"].exceptions.ClientError):
+                clients["stepfunctions"].start_execution(stateMachineArn=arn, name=name)
+                accepted.append(name)
+        return bool(accepted)
+
+
+# -- the registry's entries (localrun/emulator/moto/__init__.py lists them) --
+GLUE_START_JOB_RUN_SYNC = MotoPatch(
+    "glue-startJobRun-sync",
+    "glue:startJobRun.sync crashes: 'NoneType' object has no attribute 'interrupt_all'",
+    _apply_glue_sync,
+    _probe_glue_sync,
+)
+AWS_SDK_GLUE_ERROR_NAMES = MotoPatch(
+    "aws-sdk-glue-error-names",
+    "aws-sdk errors from Glue are named glue.X; AWS names them Glue.X",
+    _apply_error_names,
+    _probe_error_names,
+)
+SFN_START_EXECUTION_SYNC2_KEYS = MotoPatch(
+    "sfn-startExecution-sync2-keys",
+    "states:startExecution.sync:2 fails States.Runtime 'StateMachineArn': "
+    "request and response keys are not translated between Step Functions and boto3 casing",
+    _apply_sfn_key_casing,
+    _probe_sfn_key_casing,
+)
+AWS_SDK_SFN_KEYS = MotoPatch(
+    "aws-sdk-sfn-keys",
+    "aws-sdk:sfn tasks pass ExecutionArn (as AWS SDK integrations spell members) to boto3, which "
+    "wants executionArn, and return status/executionArn where AWS returns Status/ExecutionArn",
+    _apply_aws_sdk_sfn_keys,
+    _probe_aws_sdk_sfn_keys,
+)
+DATETIME_OUTPUTS = MotoPatch(
+    "datetime-outputs",
+    "aws-sdk and .sync outputs keep datetime objects; DescribeExecution cannot serialise them",
+    _apply_json_outputs,
+    _probe_json_outputs,
+)
+SFN_EXECUTION_NAMES = MotoPatch(
+    "sfn-execution-names",
+    "StartExecution (API and states:startExecution tasks) accepts any name while executing; AWS "
+    "rejects names longer than 80 characters and names with white space, brackets, wildcards, "
+    "special or control characters (InvalidName)",
+    _apply_execution_names,
+    _probe_execution_names,
+)

@@ -1,0 +1,28 @@
+"""What a scenario is: its faults, what it does, and what the run must end as."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from localrun.emulator.deployment import LocalDeployment
+
+# expected_failed_stage of a run whose stage depends on timing: one unsuccessful notice, naming
+# whichever stage the run stopped in (the scenario's check compares it with the run's history).
+STOPPED_IN_ANY_STAGE = "*"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    name: str
+    description: str
+    faults: dict[str, Any] = field(default_factory=dict)
+    act: Callable[[LocalDeployment], list[str]]
+    # What the run must end as, for `make demo SCENARIO=...` to exit 0.
+    expected_statuses: tuple[str, ...]
+    expected_failed_stage: str | None = None
+    expected_dead_letters: int = 0
+    # What must hold of the data and the lease once every run ended: problems found, or none.
+    check: Callable[[LocalDeployment, dict[str, Any]], list[str]] | None = None
