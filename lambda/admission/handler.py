@@ -12,10 +12,11 @@ The same key twice in one batch is admitted once and counted once.
                output, e.g. no items), "run": str}
     response  {"run", "admitted", "quarantined", "records", "by_reason": {code: count},
                "failed_batches", "failed_items", "examples": [a few {"key", "code", "reason"}]}
+    and the round's FilesAdmitted and FilesQuarantined in embedded metric format (summary.py).
 
 Beside this file, as Lambda loads them (the task root on sys.path): config.py (the environment),
 checks.py (what makes a file admissible), moves.py (where each file goes, and the S3 calls that
-move it), summary.py (bounded outputs, the round's totals). Only this module prints:
+move it), summary.py (bounded outputs, the round's totals, its metrics). Only this module prints:
 each print is one log line (the local runner routes this module's print to the function's log).
 boto3 and the standard library only: this directory is deployed alone.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from typing import Any
 
 import moves
@@ -35,6 +37,8 @@ from config import load_config, preview
 # none of white space, "/" or control characters, as StartExecution allows) and a short suffix.
 RUN_NAME = re.compile(r"[^\s/\x00-\x1f\x7f-\x9f]{1,100}")
 RUN_NAME_RULE = "1-100 characters, no white space, '/' or control characters"
+# Lambda sets the function's name; a local or test invocation outside Lambda may not.
+LOCAL_FUNCTION_NAME = "local"
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
@@ -65,6 +69,12 @@ def summarize(event: Any, context: Any) -> dict[str, Any]:
     writer, run = parse_summary_event(event)
     totals, read = summary.total_map_run(writer, run)
     print(json.dumps({"message": "admission summary", **read, **totals}))
+    metrics = summary.embedded_metrics(
+        summary.round_metrics(totals),
+        function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", LOCAL_FUNCTION_NAME),
+        timestamp_ms=int(time.time() * 1000),
+    )
+    print(json.dumps(metrics))
     return totals
 
 

@@ -1,4 +1,4 @@
-"""What admission answers: a batch's bounded output, and the round's totals.
+"""What admission answers: a batch's bounded output, the round's totals, and its metrics.
 
 A batch's response is {"admitted", "quarantined", "records", "by_reason": {code: count},
 "examples": [at most BATCH_EXAMPLES {"key", "code", "reason"}, each cut to SHOWN_CHARS]}, bounded
@@ -7,7 +7,9 @@ file's full decision is in its admission record or reason sidecar, and in one lo
 
 The round's summary totals the child executions the Distributed Map's ResultWriter wrote (its
 manifest names the result files): {"run", "admitted", "quarantined", "records", "by_reason",
-"failed_batches", "failed_items", "examples": [up to SUMMARY_EXAMPLES]}.
+"failed_batches", "failed_items", "examples": [up to SUMMARY_EXAMPLES]}. Its file counts also go
+out as CloudWatch embedded metric format (one JSON log line that CloudWatch Logs turns into the
+metrics FilesAdmitted and FilesQuarantined, dimension FunctionName), for the dashboard.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ BATCH_EXAMPLES = 5
 SUMMARY_EXAMPLES = 10
 SHOWN_CHARS = 300
 BATCH_COUNTS = ("admitted", "quarantined", "records")
+# The metrics the dashboard reads, as stacks/pipeline_contract.py names them: this directory is
+# deployed alone, so it keeps a copy, and tests/unit/test_embedded_metrics.py pins the two.
+METRICS_NAMESPACE = "GluePipeline"
+FILES_ADMITTED_METRIC = "FilesAdmitted"
+FILES_QUARANTINED_METRIC = "FilesQuarantined"
 
 
 def shown(text: str) -> str:
@@ -173,3 +180,26 @@ def total_map_run(writer: Mapping[str, str] | None, run: str) -> tuple[dict[str,
         (record for key in failed for record in _child_records(results_bucket, key)),
     )
     return summary, {"manifest": where, "pending_files": len(pending)}
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+
+def round_metrics(totals: Mapping[str, Any]) -> dict[str, int]:
+    """The round's file counts, as its summary has them: every file is admitted or quarantined."""
+    return {FILES_ADMITTED_METRIC: totals["admitted"], FILES_QUARANTINED_METRIC: totals["quarantined"]}
+
+
+def embedded_metrics(values: Mapping[str, int], *, function_name: str, timestamp_ms: int) -> dict[str, Any]:
+    """One CloudWatch embedded-metric-format document: counts under METRICS_NAMESPACE, dimension
+    FunctionName. Printed as one JSON line, CloudWatch Logs extracts the metrics from it."""
+    directive = {
+        "Namespace": METRICS_NAMESPACE,
+        "Dimensions": [["FunctionName"]],
+        "Metrics": [{"Name": name, "Unit": "Count"} for name in values],
+    }
+    return {
+        "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [directive]},
+        "FunctionName": function_name,
+        **values,
+    }

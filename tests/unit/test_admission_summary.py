@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from stacks import pipeline_contract as contract
 from tests.unit import admission_support as support
 from tests.unit.admission_support import (
     BUCKET,
@@ -23,6 +24,7 @@ from tests.unit.admission_support import (
     put,
     write_results,
 )
+from tests.unit.test_embedded_metrics import emf_document, metrics_of
 
 # The admission tests' fixtures: the Lambda's modules loaded fresh with their environment, and moto S3.
 aws_credentials, env, adm, s3 = support.aws_credentials, support.env, support.adm, support.s3
@@ -105,8 +107,44 @@ def test_summarize_the_handlers_own_results(adm: AdmissionCode, s3: Any, capsys:
     assert (summary["admitted"], summary["quarantined"], summary["by_reason"]) == (1, 1, {"header_mismatch": 1})
     assert summary["records"] == 2
     assert summary["examples"][0]["reason"].startswith("header has the contract's columns in another order")
-    logged = json.loads(capsys.readouterr().out)
-    assert logged["message"] == "admission summary" and logged["admitted"] == 1
+    logged, metrics = capsys.readouterr().out.splitlines()
+    assert json.loads(logged)["message"] == "admission summary" and json.loads(logged)["admitted"] == 1
+    # The round's metrics add up with its summary: every file admitted or quarantined, once.
+    assert metrics_of(emf_document(metrics))["values"] == {"FilesAdmitted": 1, "FilesQuarantined": 1}
+
+
+def test_summarize_emits_the_rounds_file_counts_as_embedded_metrics(
+    adm: AdmissionCode, s3: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "Pipeline-AdmissionSummarize-1A2B3C")
+    writer = write_results(
+        s3,
+        succeeded=[[child("b1", "SUCCEEDED", [], batch(3, 30, ("a.json", "not_csv"), ("b.csv", "empty")))]],
+        failed=[[child("b2", "FAILED", ["incoming/x.csv"])]],
+    )
+
+    summary = adm.handler.summarize({"result_writer": writer, "run": RUN}, None)
+
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line).get("message") for line in lines] == ["admission summary", None]
+    assert metrics_of(emf_document(lines[-1])) == {
+        "namespace": contract.METRICS_NAMESPACE,
+        "dimensions": {"FunctionName": "Pipeline-AdmissionSummarize-1A2B3C"},
+        "values": {contract.FILES_ADMITTED_METRIC: 3, contract.FILES_QUARANTINED_METRIC: 2},
+    }
+    assert (summary["admitted"], summary["quarantined"]) == (3, 2)
+
+
+def test_an_empty_round_emits_zero_counts_named_local_outside_lambda(
+    adm: AdmissionCode, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+
+    adm.handler.summarize({"result_writer": None, "run": RUN}, None)
+
+    metrics = metrics_of(emf_document(capsys.readouterr().out.splitlines()[-1]))
+    assert metrics["dimensions"] == {"FunctionName": "local"}
+    assert metrics["values"] == {"FilesAdmitted": 0, "FilesQuarantined": 0}
 
 
 @pytest.mark.parametrize(
