@@ -1,6 +1,6 @@
 """The run's admission records: which objects the job reads, and how many records each holds.
 
-Admission (lambda/admission/handler.py) writes one record per admitted file, before the upload
+Admission (lambda/admission/moves.py) writes one record per admitted file, before the upload
 leaves incoming/, to ``<landing prefix>run=<run>/_admitted/<h>.json``:
     {"original_key": str, "object_key": str (the landing copy), "size": int, "etag": str,
      "last_modified": ISO-8601 UTC (the upload's LastModified), "records": int, "run": str}

@@ -12,12 +12,21 @@ rejected_rows exactly --, no rows, too many rejects) give ``valid: false``
 for the state machine to branch on: it publishes a valid run and quarantines the others. A malformed event is a
 wiring bug and raises ValueError; S3 errors other than a missing key re-raise,
 so the state machine's retry/catch handles them.
+
+When the manifest could be read and its counts add up, the check also logs the run's rows in
+CloudWatch embedded metric format (one JSON line CloudWatch Logs turns into metrics, dimension
+FunctionName): RowsPublished = output_rows of a valid run (the rows the state machine publishes;
+0 for a run it quarantines), RowsRejected = rejected_rows (the rows the job set aside). A replayed
+run is checked, so counted, again.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +48,13 @@ MANIFEST_FIELDS: dict[str, type] = {
     "input_files": list,
 }
 _COUNT_FIELDS = ("admitted_records", "input_rows", "output_rows", "rejected_rows")
+# The metrics the dashboard reads, as stacks/pipeline_contract.py names them: this directory is
+# deployed alone, so it keeps a copy, and tests/unit/test_embedded_metrics.py pins the two.
+METRICS_NAMESPACE = "GluePipeline"
+ROWS_PUBLISHED_METRIC = "RowsPublished"
+ROWS_REJECTED_METRIC = "RowsRejected"
+# Lambda sets the function's name; a local or test invocation outside Lambda may not.
+LOCAL_FUNCTION_NAME = "local"
 # The job writes a flat object with one list of file names (depth 2). Anything nested much deeper
 # is not a manifest; checked before any value is shown in a reason, so no RecursionError.
 MAX_MANIFEST_DEPTH = 8
@@ -174,8 +190,10 @@ def evaluate(manifest: dict[str, Any], max_rejected_ratio: float) -> tuple[bool,
     return True, f"ok: rejected ratio {ratio:.4f} within threshold {max_rejected_ratio:.4f}", ratio
 
 
-def check(request: Request) -> dict[str, Any]:
+def check(request: Request) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The check's answer, and the manifest it judged (None when the manifest cannot be trusted)."""
     counts = dict.fromkeys(_COUNT_FIELDS, 0)
+    manifest: dict[str, Any] | None = None
     try:
         manifest = read_manifest(request)
     except ManifestError as error:
@@ -183,18 +201,49 @@ def check(request: Request) -> dict[str, Any]:
     else:
         counts = {field: manifest[field] for field in _COUNT_FIELDS}
         valid, reason, ratio = evaluate(manifest, request.max_rejected_ratio)
-    return {
+    result = {
         "valid": valid,
         "reason": reason,
         **counts,
         "rejected_ratio": ratio,
         "manifest": request.uri,
     }
+    return result, manifest
+
+
+def row_metrics(result: Mapping[str, Any]) -> dict[str, int]:
+    """The rows of a checked run: published (the rows written, when the run is valid) and rejected."""
+    return {
+        ROWS_PUBLISHED_METRIC: result["output_rows"] if result["valid"] else 0,
+        ROWS_REJECTED_METRIC: result["rejected_rows"],
+    }
+
+
+def embedded_metrics(values: Mapping[str, int], *, function_name: str, timestamp_ms: int) -> dict[str, Any]:
+    """One CloudWatch embedded-metric-format document: counts under METRICS_NAMESPACE, dimension
+    FunctionName. Printed as one JSON line, CloudWatch Logs extracts the metrics from it."""
+    directive = {
+        "Namespace": METRICS_NAMESPACE,
+        "Dimensions": [["FunctionName"]],
+        "Metrics": [{"Name": name, "Unit": "Count"} for name in values],
+    }
+    return {
+        "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [directive]},
+        "FunctionName": function_name,
+        **values,
+    }
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     request = parse_event(event)
-    result = check(request)
+    result, manifest = check(request)
     # One structured line per decision for CloudWatch Logs Insights; no secrets here.
     print(json.dumps({"message": "check_results decision", "max_rejected_ratio": request.max_rejected_ratio, **result}))
+    if manifest is not None:  # the check ran on counts that add up: the run's rows, as metrics
+        metrics = embedded_metrics(
+            row_metrics(result),
+            function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", LOCAL_FUNCTION_NAME),
+            timestamp_ms=int(time.time() * 1000),
+        )
+        print(json.dumps(metrics))
     return result

@@ -9,11 +9,9 @@ Airflow DAG test uses it.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ from localrun.emulator.assembly import (
     physical_name,
 )
 from localrun.emulator.glue_standin import GlueFaults
+from localrun.emulator.lambda_code import load_lambda_modules
 from localrun.emulator.local_eventbridge import LocalEventBridge, object_created_event, start_execution
 from localrun.emulator.moto import redrive as moto_redrive
 from stacks import pipeline_contract as contract
@@ -375,14 +374,8 @@ def _register_physical_ids(resolver: Resolver, stack: str, template: dict[str, A
 
 def _load_handler(assembly_dir: Path, function: dict[str, Any]) -> tuple[ModuleType, str]:
     """The handler's module, loaded from the function's own synthesized asset directory (what
-    Lambda would run), and the handler's name in it."""
+    Lambda would run, its siblings importable as there), and the handler's name in it."""
     asset = function.get("Metadata", {}).get("aws:asset:path")
     module_name, _, attribute = function["Properties"]["Handler"].rpartition(".")
-    path = assembly_dir / asset / f"{module_name}.py"
-    spec = importlib.util.spec_from_file_location(f"local_lambda_{asset}", path)
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"Lambda handler {path} not found in the cloud assembly")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses in the handler look their module up here
-    spec.loader.exec_module(module)
-    return module, attribute
+    modules = load_lambda_modules(assembly_dir / asset, module_name, name=f"local_lambda_{asset}")
+    return modules[module_name], attribute

@@ -9,13 +9,12 @@ returns counts, reasons by code and at most 5 examples cut to 300 characters.
 from __future__ import annotations
 
 import json
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.unit import test_admission as base
-from tests.unit.test_admission import BUCKET, RUN, write_results
+from tests.unit import admission_support as base
+from tests.unit.admission_support import BUCKET, RUN, write_results
 
 aws_credentials, env, adm, s3 = base.aws_credentials, base.env, base.adm, base.s3
 
@@ -30,8 +29,8 @@ def output_bytes(output: dict[str, Any]) -> int:
     return len(json.dumps(output).encode())
 
 
-def handle(adm: ModuleType, keys: list[str]) -> dict[str, Any]:
-    output: dict[str, Any] = adm.handler({"items": [{"key": k, "size": 1, "run": RUN} for k in keys]}, None)
+def handle(adm: base.AdmissionCode, keys: list[str]) -> dict[str, Any]:
+    output: dict[str, Any] = adm.handler.handler({"items": [{"key": k, "size": 1, "run": RUN} for k in keys]}, None)
     return output
 
 
@@ -44,7 +43,7 @@ def handle(adm: ModuleType, keys: list[str]) -> dict[str, Any]:
     ],
 )
 def test_100_quarantined_files_with_the_longest_keys_stay_small(
-    adm: ModuleType, s3: Any, monkeypatch: pytest.MonkeyPatch, character: str
+    adm: base.AdmissionCode, s3: Any, monkeypatch: pytest.MonkeyPatch, character: str
 ) -> None:
     monkeypatch.setenv("MAX_FILE_BYTES", "100000")
     per = len(character.encode())
@@ -64,14 +63,14 @@ def test_100_quarantined_files_with_the_longest_keys_stay_small(
     assert output_bytes(output) < EXAMPLES_BOUND
 
 
-def test_1000_files_the_largest_batch_stay_small(adm: ModuleType) -> None:
+def test_1000_files_the_largest_batch_stay_small(adm: base.AdmissionCode) -> None:
     # admission.batch_size allows 1,000: the response is built from each file's decision alone.
-    result = adm.BatchResult()
+    result = adm.summary.BatchResult()
     for index in range(1000):
         key = f"incoming/{'shop-' * 20}/{index:05d}.csv"  # ~120 characters
-        result.add(adm.Decision(key=key, destination=f"landing/run={RUN}/{index}.csv", size=60, records=2))
-        rejection = adm.Rejection(f"code_{index % 7}", "r" * 2000)
-        result.add(adm.Decision(key="incoming/" + "😀" * 253 + ".txt", destination=None, rejection=rejection))
+        result.add(adm.moves.Decision(key=key, destination=f"landing/run={RUN}/{index}.csv", size=60, records=2))
+        rejection = adm.checks.Rejection(f"code_{index % 7}", "r" * 2000)
+        result.add(adm.moves.Decision(key="incoming/" + "😀" * 253 + ".txt", destination=None, rejection=rejection))
 
     output = result.as_output()
 
@@ -80,7 +79,7 @@ def test_1000_files_the_largest_batch_stay_small(adm: ModuleType) -> None:
     assert output_bytes(output) < EXAMPLES_BOUND
 
 
-def test_examples_show_each_kind_of_problem_first(adm: ModuleType, s3: Any) -> None:
+def test_examples_show_each_kind_of_problem_first(adm: base.AdmissionCode, s3: Any) -> None:
     keys = [f"incoming/{i}.txt" for i in range(8)] + ["incoming/empty.csv", "incoming/bad.csv"]
     for key in keys:
         s3.put_object(Bucket=BUCKET, Key=key, Body=b"" if "empty" in key else b"a;b\n")
@@ -92,7 +91,7 @@ def test_examples_show_each_kind_of_problem_first(adm: ModuleType, s3: Any) -> N
 
 
 def test_a_long_reason_is_cut_in_the_output_and_whole_in_the_sidecar(
-    adm: ModuleType, s3: Any, monkeypatch: pytest.MonkeyPatch
+    adm: base.AdmissionCode, s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAX_FILE_BYTES", "100000")
     header = ",".join(f"column_{i}_" + "x" * 30 for i in range(12))
@@ -114,19 +113,19 @@ def test_a_long_reason_is_cut_in_the_output_and_whole_in_the_sidecar(
     ],
     ids=["no_statuses", "no_result_files", "empty_lists"],
 )
-def test_summarize_a_zero_item_map_run(adm: ModuleType, s3: Any, manifest: dict[str, Any]) -> None:
+def test_summarize_a_zero_item_map_run(adm: base.AdmissionCode, s3: Any, manifest: dict[str, Any]) -> None:
     s3.put_object(Bucket=BUCKET, Key="admission-results/x/manifest.json", Body=json.dumps(manifest))
     writer = {"Bucket": BUCKET, "Key": "admission-results/x/manifest.json"}
 
-    assert adm.summarize({"result_writer": writer, "run": RUN}, None) == base.EMPTY_SUMMARY
+    assert adm.handler.summarize({"result_writer": writer, "run": RUN}, None) == base.EMPTY_SUMMARY
 
 
-def test_summarize_without_result_writer_output(adm: ModuleType) -> None:
+def test_summarize_without_result_writer_output(adm: base.AdmissionCode) -> None:
     # No S3 fixture: nothing is read.
-    assert adm.summarize({"result_writer": None, "run": RUN}, None) == base.EMPTY_SUMMARY
+    assert adm.handler.summarize({"result_writer": None, "run": RUN}, None) == base.EMPTY_SUMMARY
 
 
-def test_summarize_of_1000_batches_stays_small(adm: ModuleType, s3: Any) -> None:
+def test_summarize_of_1000_batches_stays_small(adm: base.AdmissionCode, s3: Any) -> None:
     output = {
         "admitted": 95,
         "quarantined": 5,
@@ -137,7 +136,7 @@ def test_summarize_of_1000_batches_stays_small(adm: ModuleType, s3: Any) -> None
     records = [base.child(f"b{i}", "SUCCEEDED", [], output) for i in range(1000)]
     writer = write_results(s3, [records], [])
 
-    summary = adm.summarize({"result_writer": writer, "run": RUN}, None)
+    summary = adm.handler.summarize({"result_writer": writer, "run": RUN}, None)
 
     assert (summary["admitted"], summary["quarantined"], summary["records"]) == (95_000, 5_000, 1_900_000)
     assert len(summary["examples"]) == 10 and output_bytes(summary) < 16 * 1024

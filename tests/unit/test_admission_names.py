@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-from types import ModuleType
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from localrun.emulator import moto as moto_patches
-from tests.unit import test_admission as base
-from tests.unit.test_admission import GOOD, RUN, admit, keys, landed, put, read, record_of
+from tests.unit import admission_support as base
+from tests.unit.admission_support import GOOD, RUN, admit, keys, landed, put, read, record_of
 
 # The admission tests' fixtures: a fresh handler module with its environment, and moto S3.
 aws_credentials, env, adm, s3 = base.aws_credentials, base.env, base.adm, base.s3
@@ -46,7 +45,7 @@ LONGEST = "incoming/" + "x" * (1024 - len("incoming/") - len(".csv")) + ".csv"
 
 
 @pytest.mark.parametrize("key", list(SURPRISES.values()), ids=list(SURPRISES))
-def test_a_surprising_name_is_admitted_under_a_safe_one(adm: ModuleType, s3: Any, key: str) -> None:
+def test_a_surprising_name_is_admitted_under_a_safe_one(adm: base.AdmissionCode, s3: Any, key: str) -> None:
     put(s3, key, GOOD)
 
     [entry] = admit(adm, key)["admitted"]
@@ -59,7 +58,7 @@ def test_a_surprising_name_is_admitted_under_a_safe_one(adm: ModuleType, s3: Any
     assert keys(s3) == {entry["destination"], record_of(key)}
 
 
-def test_every_surprise_in_one_batch_gets_its_own_name(adm: ModuleType, s3: Any) -> None:
+def test_every_surprise_in_one_batch_gets_its_own_name(adm: base.AdmissionCode, s3: Any) -> None:
     # `a//b.csv` beside `a/b.csv`, `*` beside the names it would match: each file once, none merged.
     for index, key in enumerate(SURPRISES.values()):
         put(s3, key, GOOD.replace("O-1", f"O-1-{index}"))
@@ -73,7 +72,7 @@ def test_every_surprise_in_one_batch_gets_its_own_name(adm: ModuleType, s3: Any)
         assert json.loads(read(s3, record_of(key)))["original_key"] == key
 
 
-def test_the_longest_key_s3_allows_is_admitted_within_s3s_key_limit(adm: ModuleType, s3: Any) -> None:
+def test_the_longest_key_s3_allows_is_admitted_within_s3s_key_limit(adm: base.AdmissionCode, s3: Any) -> None:
     assert len(LONGEST.encode()) == 1024
     # S3's 1,024-byte key limit enforced (moto has none): a landing key as long as the upload fails.
     with moto_patches.applied([moto_patches.S3_KEY_LENGTH]):
@@ -88,7 +87,7 @@ def test_the_longest_key_s3_allows_is_admitted_within_s3s_key_limit(adm: ModuleT
     assert json.loads(read(s3, record_of(LONGEST)))["original_key"] == LONGEST
 
 
-def test_the_longest_quarantined_key_keeps_its_original_in_the_sidecar(adm: ModuleType, s3: Any) -> None:
+def test_the_longest_quarantined_key_keeps_its_original_in_the_sidecar(adm: base.AdmissionCode, s3: Any) -> None:
     key = LONGEST.removesuffix(".csv") + ".txt"
     with moto_patches.applied([moto_patches.S3_KEY_LENGTH]):
         put(s3, key, "hello")
@@ -101,7 +100,7 @@ def test_the_longest_quarantined_key_keeps_its_original_in_the_sidecar(adm: Modu
     assert re.fullmatch(rf"quarantine/run={re.escape(RUN)}/[0-9a-f]{{40}}\.txt", entry["destination"])
 
 
-def test_a_retried_batch_finds_surprising_names_by_their_records(adm: ModuleType, s3: Any) -> None:
+def test_a_retried_batch_finds_surprising_names_by_their_records(adm: base.AdmissionCode, s3: Any) -> None:
     batch = [SURPRISES["double_slash"], SURPRISES["single_slash"], SURPRISES["glob_star"]]
     for key in batch:
         put(s3, key, GOOD)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -21,8 +20,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from tests.unit import test_admission as base
-from tests.unit.test_admission import (
+from tests.unit import admission_support as base
+from tests.unit.admission_support import (
     BUCKET,
     GOOD,
     RUN,
@@ -57,7 +56,7 @@ def sidecar_of(s3: Any, key: str, extension: str = ".csv") -> dict[str, Any]:
 
 @pytest.mark.parametrize("storage_class", ["GLACIER", "DEEP_ARCHIVE"])
 def test_an_archived_object_is_set_aside_and_the_batch_goes_on(
-    adm: ModuleType, versioned: Any, storage_class: str
+    adm: base.AdmissionCode, versioned: Any, storage_class: str
 ) -> None:
     put(versioned, "incoming/a.csv", GOOD)
     versioned.put_object(Bucket=BUCKET, Key="incoming/cold.csv", Body=GOOD.encode(), StorageClass=storage_class)
@@ -79,7 +78,7 @@ def test_an_archived_object_is_set_aside_and_the_batch_goes_on(
     assert versioned.head_object(Bucket=BUCKET, Key="incoming/cold.csv", VersionId=version)["ContentLength"] > 0
 
 
-def test_an_archived_object_in_a_bucket_without_versions_is_left_where_it_is(adm: ModuleType, s3: Any) -> None:
+def test_an_archived_object_in_a_bucket_without_versions_is_left_where_it_is(adm: base.AdmissionCode, s3: Any) -> None:
     s3.put_object(Bucket=BUCKET, Key="incoming/cold.csv", Body=GOOD.encode(), StorageClass="GLACIER")
     put(s3, "incoming/a.csv", GOOD)
 
@@ -94,7 +93,7 @@ def test_an_archived_object_in_a_bucket_without_versions_is_left_where_it_is(adm
     assert [a["key"] for a in result["admitted"]] == ["incoming/a.csv"]
 
 
-def test_glacier_instant_retrieval_and_a_restored_object_are_admitted(adm: ModuleType, s3: Any) -> None:
+def test_glacier_instant_retrieval_and_a_restored_object_are_admitted(adm: base.AdmissionCode, s3: Any) -> None:
     s3.put_object(Bucket=BUCKET, Key="incoming/ir.csv", Body=GOOD.encode(), StorageClass="GLACIER_IR")
     s3.put_object(Bucket=BUCKET, Key="incoming/restored.csv", Body=GOOD.encode(), StorageClass="GLACIER")
     s3.restore_object(Bucket=BUCKET, Key="incoming/restored.csv", RestoreRequest={"Days": 1})
@@ -104,8 +103,8 @@ def test_glacier_instant_retrieval_and_a_restored_object_are_admitted(adm: Modul
     assert [a["key"] for a in result["admitted"]] == ["incoming/ir.csv", "incoming/restored.csv"]
 
 
-def test_an_intelligent_tiering_archive_tier_is_archived(adm: ModuleType) -> None:
-    source = adm.Source(
+def test_an_intelligent_tiering_archive_tier_is_archived(adm: base.AdmissionCode) -> None:
+    source = adm.checks.Source(
         size=1,
         etag='"e"',
         last_modified=datetime(2024, 5, 1, tzinfo=UTC),
@@ -114,15 +113,15 @@ def test_an_intelligent_tiering_archive_tier_is_archived(adm: ModuleType) -> Non
         archive_status="DEEP_ARCHIVE_ACCESS",
     )
 
-    rejection = adm.archived_rejection(source)
+    rejection = adm.checks.archived_rejection(source)
 
     assert rejection.code == "archived"
     assert rejection.reason.startswith("stored in INTELLIGENT_TIERING DEEP_ARCHIVE_ACCESS: S3 reads")
 
 
-def refuse(adm: ModuleType, monkeypatch: pytest.MonkeyPatch, operation: str, key: str, code: str) -> None:
+def refuse(adm: base.AdmissionCode, monkeypatch: pytest.MonkeyPatch, operation: str, key: str, code: str) -> None:
     """S3 answers `code` to `operation` on `key` (and only there)."""
-    client = adm._s3_client()
+    client = adm.moves.s3_client()
     original = getattr(client, operation)
 
     def refused(**kwargs: Any) -> Any:
@@ -135,7 +134,7 @@ def refuse(adm: ModuleType, monkeypatch: pytest.MonkeyPatch, operation: str, key
 
 @pytest.mark.parametrize("code", ["AccessDenied", "InvalidRequest", "InvalidObjectState"])
 def test_an_object_s3_refuses_to_read_is_set_aside(
-    adm: ModuleType, versioned: Any, monkeypatch: pytest.MonkeyPatch, code: str
+    adm: base.AdmissionCode, versioned: Any, monkeypatch: pytest.MonkeyPatch, code: str
 ) -> None:
     # e.g. uploaded with another KMS key or a customer-provided key; an Intelligent-Tiering archive tier
     for name in ("a", "locked", "b"):
@@ -153,7 +152,7 @@ def test_an_object_s3_refuses_to_read_is_set_aside(
 
 
 def test_a_refused_copy_of_a_readable_source_is_the_functions_problem_and_raises(
-    adm: ModuleType, versioned: Any, monkeypatch: pytest.MonkeyPatch
+    adm: base.AdmissionCode, versioned: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The source reads fine, so the refusal is about the destination (a missing grant): not poison.
     put(versioned, "incoming/notes.txt", "hello")
@@ -165,7 +164,7 @@ def test_a_refused_copy_of_a_readable_source_is_the_functions_problem_and_raises
 
 
 def test_a_refused_copy_of_an_unreadable_source_is_poison(
-    adm: ModuleType, versioned: Any, monkeypatch: pytest.MonkeyPatch
+    adm: base.AdmissionCode, versioned: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     put(versioned, "incoming/notes.txt", "hello")
     refuse(adm, monkeypatch, "copy_object", "incoming/notes.txt", "AccessDenied")
@@ -176,7 +175,7 @@ def test_a_refused_copy_of_an_unreadable_source_is_poison(
     assert entry["code"] == "unreadable"
 
 
-def test_a_retried_batch_reports_a_set_aside_object_from_its_sidecar(adm: ModuleType, versioned: Any) -> None:
+def test_a_retried_batch_reports_a_set_aside_object_from_its_sidecar(adm: base.AdmissionCode, versioned: Any) -> None:
     versioned.put_object(Bucket=BUCKET, Key="incoming/cold.csv", Body=GOOD.encode(), StorageClass="DEEP_ARCHIVE")
     first = admit(adm, "incoming/cold.csv")
 
@@ -185,14 +184,14 @@ def test_a_retried_batch_reports_a_set_aside_object_from_its_sidecar(adm: Module
     assert again == first
 
 
-def test_the_summary_names_the_poison_object(adm: ModuleType, versioned: Any) -> None:
+def test_the_summary_names_the_poison_object(adm: base.AdmissionCode, versioned: Any) -> None:
     put(versioned, "incoming/a.csv", GOOD)
     versioned.put_object(Bucket=BUCKET, Key="incoming/cold.csv", Body=GOOD.encode(), StorageClass="GLACIER")
     items = [{"key": k, "size": 1, "run": RUN} for k in ("incoming/a.csv", "incoming/cold.csv")]
-    output = adm.handler({"items": items}, None)
+    output = adm.handler.handler({"items": items}, None)
     writer = write_results(versioned, [[child("b1", "SUCCEEDED", [], output)]], [])
 
-    summary = adm.summarize({"result_writer": writer, "run": RUN}, None)
+    summary = adm.handler.summarize({"result_writer": writer, "run": RUN}, None)
 
     assert (summary["admitted"], summary["quarantined"], summary["records"]) == (1, 1, 2)
     assert summary["by_reason"] == {"archived": 1}
@@ -201,7 +200,7 @@ def test_the_summary_names_the_poison_object(adm: ModuleType, versioned: Any) ->
 
 
 def test_a_batch_that_fails_half_way_strands_nothing(
-    adm: ModuleType, versioned: Any, monkeypatch: pytest.MonkeyPatch
+    adm: base.AdmissionCode, versioned: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batch = ("incoming/a.csv", "incoming/b.csv", "incoming/c.csv")
     for key in batch:
@@ -227,7 +226,7 @@ def test_a_batch_that_fails_half_way_strands_nothing(
 
 
 def test_a_delete_that_fails_after_the_record_leaves_the_file_counted_once(
-    adm: ModuleType, versioned: Any, monkeypatch: pytest.MonkeyPatch
+    adm: base.AdmissionCode, versioned: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     put(versioned, "incoming/a.csv", GOOD)
     refuse(adm, monkeypatch, "delete_object", "incoming/a.csv", "SlowDown")

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.unit import test_admission as base
-from tests.unit.test_admission import BUCKET, HEADER, RUN, admit, keys, landed, put, read, record_of
+from tests.unit import admission_support as base
+from tests.unit.admission_support import BUCKET, HEADER, RUN, admit, keys, landed, put, read, record_of
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -59,7 +58,7 @@ COUNTED: dict[str, tuple[str, int]] = {
 
 @pytest.mark.parametrize(("body", "records"), list(COUNTED.values()), ids=list(COUNTED))
 def test_an_admitted_files_records_are_counted_into_its_admission_record(
-    adm: ModuleType, s3: Any, body: str, records: int
+    adm: base.AdmissionCode, s3: Any, body: str, records: int
 ) -> None:
     key = "incoming/shop/orders.csv"
     put(s3, key, body)
@@ -79,12 +78,12 @@ def test_an_admitted_files_records_are_counted_into_its_admission_record(
     assert entry["destination"] == landed(key)
 
 
-def test_the_batch_and_the_summary_carry_the_records(adm: ModuleType, s3: Any) -> None:
+def test_the_batch_and_the_summary_carry_the_records(adm: base.AdmissionCode, s3: Any) -> None:
     for index, (body, _) in enumerate(COUNTED.values()):
         put(s3, f"incoming/{index}.csv", body)
     items = [{"key": f"incoming/{i}.csv", "size": 1, "run": RUN} for i in range(len(COUNTED))]
 
-    output = adm.handler({"items": items}, None)
+    output = adm.handler.handler({"items": items}, None)
 
     assert output["records"] == sum(records for _, records in COUNTED.values())
     assert output["admitted"] == len(COUNTED)
@@ -107,7 +106,7 @@ BACKSLASH = lf(HEADER, 'O-1,"say \\"hi\\"",2024-05-01,1.00,EUR', *rows(3, 2))
     ids=["unclosed_quote", "backslash_escape"],
 )
 def test_a_file_the_reader_would_split_differently_is_quarantined_naming_the_line(
-    adm: ModuleType, s3: Any, monkeypatch: pytest.MonkeyPatch, body: str, reason: str
+    adm: base.AdmissionCode, s3: Any, monkeypatch: pytest.MonkeyPatch, body: str, reason: str
 ) -> None:
     monkeypatch.setenv("MAX_FILE_BYTES", "100000")
     entry = base.quarantined_one(adm, s3, "incoming/orders.csv", body)
@@ -116,30 +115,30 @@ def test_a_file_the_reader_would_split_differently_is_quarantined_naming_the_lin
     assert entry["reason"].startswith(reason), entry["reason"]
 
 
-def test_counting_does_not_depend_on_where_the_stream_is_cut(adm: ModuleType) -> None:
+def test_counting_does_not_depend_on_where_the_stream_is_cut(adm: base.AdmissionCode) -> None:
     for body, records in COUNTED.values():
         for cut in range(len(body) + 1):
-            counter = adm.RecordCounter()
+            counter = adm.checks.RecordCounter()
             counter.feed(body[:cut])
             counter.feed(body[cut:])
             assert counter.finish() is None and counter.data_records == records, (body, cut)
     for body in (UNCLOSED, BACKSLASH):
-        whole = adm.RecordCounter()
+        whole = adm.checks.RecordCounter()
         whole.feed(body)
         expected = whole.finish()
         for cut in range(0, len(body) + 1, 7):
-            counter = adm.RecordCounter()
+            counter = adm.checks.RecordCounter()
             counter.feed(body[:cut])
             counter.feed(body[cut:])
             assert counter.finish() == expected
 
 
-def test_counting_is_fast_enough_for_the_largest_file(adm: ModuleType) -> None:
+def test_counting_is_fast_enough_for_the_largest_file(adm: base.AdmissionCode) -> None:
     # 100 MB (admission.max_file_megabytes' default order) must count well inside the 4-minute batch.
     import time
 
     block = crlf(*rows(1000), 'O-x,"multi\nline ""quoted""",2024-05-01,1.00,EUR') * 200  # ~8 MB
-    counter = adm.RecordCounter()
+    counter = adm.checks.RecordCounter()
     started = time.perf_counter()
     counter.feed(HEADER + "\r\n")
     for _ in range(3):
@@ -153,7 +152,7 @@ def test_counting_is_fast_enough_for_the_largest_file(adm: ModuleType) -> None:
 
 @pytest.mark.slow  # a Spark session
 def test_the_reader_finds_exactly_the_records_admission_counted(
-    adm: ModuleType, s3: Any, spark: SparkSession, tmp_path: Path
+    adm: base.AdmissionCode, s3: Any, spark: SparkSession, tmp_path: Path
 ) -> None:
     from glue.transform import read_orders
 

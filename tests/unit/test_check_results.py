@@ -16,6 +16,8 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from glue.manifest import build_manifest
+from stacks import pipeline_contract as contract
+from tests.unit.test_embedded_metrics import emf_document, metrics_of
 
 HANDLER_PATH = Path(__file__).resolve().parents[2] / "lambda" / "check_results" / "handler.py"
 BUCKET = "pipeline-artifacts"
@@ -404,8 +406,73 @@ def test_logs_one_json_line_per_decision(
     result = invoke(handler_module)
 
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1
+    assert len(lines) == 2  # the decision, then the run's rows as metrics
     logged = json.loads(lines[0])
     assert logged["message"] == "check_results decision"
     assert logged["max_rejected_ratio"] == 0.1
     assert {name: logged[name] for name in result} == result
+
+
+# --- the run's rows as embedded metrics ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "valid", "published", "rejected"),
+    [
+        ({}, True, 38, 2),  # 40 in: 38 written and published, 2 rejected
+        ({"output_rows": 35, "rejected_rows": 5}, False, 0, 5),  # too many rejects: quarantined, nothing published
+        ({"input_rows": 0, "output_rows": 0, "rejected_rows": 0}, True, 0, 0),  # no new rows
+    ],
+    ids=["published", "quarantined", "no_rows"],
+)
+def test_a_checked_run_emits_its_published_and_rejected_rows(
+    handler_module: ModuleType,
+    s3: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    overrides: dict[str, int],
+    valid: bool,
+    published: int,
+    rejected: int,
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "Pipeline-CheckResults-1A2B3C")
+    put(s3, manifest(**overrides))
+
+    result = invoke(handler_module)
+
+    assert result["valid"] is valid
+    metrics = metrics_of(emf_document(capsys.readouterr().out.splitlines()[-1]))
+    assert metrics == {
+        "namespace": contract.METRICS_NAMESPACE,
+        "dimensions": {"FunctionName": "Pipeline-CheckResults-1A2B3C"},
+        "values": {contract.ROWS_PUBLISHED_METRIC: published, contract.ROWS_REJECTED_METRIC: rejected},
+    }
+    # The job's own counts: rows rejected, and rows written (published only when the run is valid).
+    assert rejected == result["rejected_rows"] and published == (result["output_rows"] if valid else 0)
+
+
+@pytest.mark.parametrize(
+    "body", [None, "{not json", manifest(output_rows=10)], ids=["missing", "not_json", "lost_rows"]
+)
+def test_no_metrics_when_the_manifest_cannot_be_trusted(
+    handler_module: ModuleType, s3: Any, capsys: pytest.CaptureFixture[str], body: Any
+) -> None:
+    if body is not None:
+        put(s3, body)
+
+    result = invoke(handler_module)
+
+    assert result["valid"] is False
+    [logged] = capsys.readouterr().out.splitlines()
+    assert json.loads(logged)["message"] == "check_results decision"
+
+
+def test_metrics_outside_lambda_are_named_local(
+    handler_module: ModuleType, s3: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    put(s3, manifest())
+
+    invoke(handler_module)
+
+    assert metrics_of(emf_document(capsys.readouterr().out.splitlines()[-1]))["dimensions"] == {"FunctionName": "local"}

@@ -7,7 +7,6 @@ admission?" ends the round without crawling, as for a run that admitted nothing.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from localrun.emulator.lambda_code import load_lambda_modules
+
 HANDLER = Path(__file__).resolve().parents[2] / "lambda" / "admission" / "handler.py"
 BUCKET, RUN = "landing-zone", "run-1-r1"
 ZERO = {"admitted": 0, "quarantined": 0, "by_reason": {}, "failed_batches": 0, "failed_items": 0, "examples": []}
@@ -29,16 +30,13 @@ def handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ModuleType, Any]]
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    spec = importlib.util.spec_from_file_location("admission_handler_empty_round", HANDLER)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # before exec: dataclasses resolve string annotations via sys.modules
-    spec.loader.exec_module(module)
+    name = "admission_handler_empty_round"
+    module = load_lambda_modules(HANDLER.parent, HANDLER.stem, name=name)[HANDLER.stem]
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         yield module, s3
-    sys.modules.pop(spec.name, None)
+    sys.modules.pop(name, None)
 
 
 @pytest.mark.parametrize(

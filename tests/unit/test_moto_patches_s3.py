@@ -5,7 +5,6 @@ moto already enforces (kept enforced: a moto upgrade that drops one fails here).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -14,8 +13,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from localrun.emulator import moto as moto_patches
-from tests.unit import test_admission as base
-from tests.unit.test_admission import BUCKET, GOOD, REORDERED, admit, keys, landed, put, read
+from tests.unit import admission_support as base
+from tests.unit.admission_support import BUCKET, GOOD, REORDERED, admit, keys, landed, put, read
 
 aws_credentials, env, adm = base.aws_credentials, base.env, base.adm
 
@@ -112,13 +111,13 @@ def test_keys_longer_than_1024_bytes_are_refused(strict_s3: Any, length: int) ->
 
 
 def test_a_file_replaced_between_its_check_and_its_copy_is_checked_again(
-    adm: ModuleType, strict_s3: Any, monkeypatch: pytest.MonkeyPatch
+    adm: base.AdmissionCode, strict_s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The user uploads a fixed file while admission reads the broken one: S3 refuses the copy of the
     # checked version (412), and admission checks the new one. moto alone copied the new content
     # under the old verdict: a file admitted unchecked, or a good file quarantined.
     put(strict_s3, "incoming/a.csv", REORDERED + "\n")
-    client = adm._s3_client()
+    client = adm.moves.s3_client()
     get_object = client.get_object
 
     def read_then_user_uploads_a_fix(**kwargs: Any) -> Any:
