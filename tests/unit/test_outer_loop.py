@@ -50,9 +50,16 @@ def test_rules_are_enabled_by_default(synth) -> None:
 def test_mwaa_outer_loop_disables_both_rules(mwaa_driven: tuple[Path, Template]) -> None:
     rules = _trigger_rules(mwaa_driven[1])
     assert len(rules) == 2 and {r["Properties"]["State"] for r in rules.values()} == {"DISABLED"}
-    # The failure notice's rule stays: it only listens to the pipeline machine, which MWAA does not run.
-    others = set(mwaa_driven[1].find_resources("AWS::Events::Rule")) - set(rules)
-    assert [logical_id[: len("FailureNoticeRule")] for logical_id in others] == ["FailureNoticeRule"]
+    # The other rules stay enabled: the failure notice's only listens to the pipeline machine (which
+    # MWAA does not run), and the Glue failure alarms watch the job and crawler under either loop.
+    others = mwaa_driven[1].find_resources("AWS::Events::Rule")
+    kept = {lid: r["Properties"] for lid, r in others.items() if lid not in rules}
+    assert sorted(lid.rstrip("0123456789ABCDEF") for lid in kept) == [
+        "DashboardGlueCrawlerFailedRule",
+        "DashboardGlueJobFailedRule",
+        "FailureNoticeRule",
+    ]
+    assert {r.get("State", "ENABLED") for r in kept.values()} == {"ENABLED"}
 
 
 def test_disabled_rules_start_nothing_locally(mwaa_driven: tuple[Path, Template]) -> None:

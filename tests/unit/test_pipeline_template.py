@@ -544,11 +544,12 @@ def test_state_machine_has_an_alarm_on_unsuccessful_executions_that_notifies_the
 
 
 def rules(template: Template) -> dict[str, dict[str, Any]]:
-    """The rules that start the pipeline (the failure notice's rule, on aws.states: test_failure_notice.py)."""
+    """The rules that start the pipeline: the schedule and the uploads' rule. Not the rules on AWS's
+    own events (aws.states: the failure notice, test_failure_notice.py; aws.glue: test_dashboard.py)."""
     return {
         lid: r["Properties"]
         for lid, r in template.find_resources("AWS::Events::Rule").items()
-        if r["Properties"].get("EventPattern", {}).get("source") != ["aws.states"]
+        if r["Properties"].get("EventPattern", {}).get("source") not in (["aws.states"], ["aws.glue"])
     }
 
 
