@@ -428,10 +428,10 @@ def test_a_cleared_task_resumes_its_failed_stage_in_the_same_run_and_publishes_o
 def test_a_cleared_task_redrives_a_stage_that_stopped_in_a_failed_step(deployment: LocalDeployment) -> None:
     """StartCrawler refused past its retries (not caught: the crawl stage stops in that task) -> the other
     crawl ends -> the task cleared: its execution is redriven, the same ARN, from that task on."""
-    from stacks.config import local_stage
+    from stacks.config.stages import local_stage as local_config  # the fixture local_stage is the synth
 
     # Someone else's crawl holds the crawler through the first StartCrawler and every retry, then ends.
-    deployment.faults.crawler_busy_starts = 1 + local_stage().crawler.busy_retry_attempts
+    deployment.faults.crawler_busy_starts = 1 + local_config().crawler.busy_retry_attempts
     dag = parse_dag()
     failed = run_dag(dag)
     assert failed.state == "failed" and failed.tasks["crawl"] == ("failed", 1)
