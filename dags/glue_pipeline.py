@@ -16,8 +16,14 @@ pipeline state machine does. Nothing here calls AWS or the network when the file
   must be known when the task is built.
 
 A failed task is reported like a failed run of the pipeline state machine: the notice "Pipeline
-FAILED at stage <stage>" with the stage's error and cause goes to the pipeline's SNS topic.
-Operator, names and notice: glue_pipeline_support.py, deployed beside this file.
+FAILED at stage <stage>" with the stage's error and cause, and `resume`, goes to the pipeline's SNS
+topic. Operator, names and notice: glue_pipeline_support.py, deployed beside this file.
+
+After a stage failed and its cause is fixed, **clear the failed task** (with downstream; the notice's
+`resume.command`): the same pipeline run resumes at that stage (its execution redriven, or its next
+attempt started when it ended in its own Fail state). Not a new DAG run: that is a new pipeline run,
+which never looks in this run's landing folder. After ValidationFailed, replay the run (`make why
+DAG_RUN=<run id>`), then mark the task success. Never redrive by hand a stage execution the DAG started.
 """
 
 from __future__ import annotations

@@ -38,6 +38,10 @@ EXECUTION_NAME_MAX = 80  # Step Functions: 1-80 characters; [0-9A-Za-z_-] only, 
 _NOT_IN_EXECUTION_NAMES = re.compile(r"[^0-9A-Za-z_-]+")
 SNS_SUBJECT_MAX = 100
 OUTPUT_XCOM = "output"  # a stage task's XCom key for its execution's output (parsed JSON)
+UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
+VALIDATION_FAILED = "ValidationFailed"  # stacks/transform_stage.py: the check refused the run's output
+# Attempts of one stage in one DAG run at most (each a re-run after the previous ended unsuccessfully).
+MAX_STAGE_ATTEMPTS = 50
 log = logging.getLogger(__name__)
 
 
@@ -169,14 +173,18 @@ def stage_input(stage: str) -> dict[str, Any]:
     }
 
 
-def stage_execution_name(dag_id: str, run_id: str, stage: str) -> str:
-    """The one execution name of `stage` in a DAG run, so no retry can start a second execution.
+def stage_execution_name(dag_id: str, run_id: str, stage: str, attempt: int = 0) -> str:
+    """The execution name of `stage` in a DAG run, per attempt, so no retry can start a second execution.
 
     The run id made readable (every run of characters outside [0-9A-Za-z_-] becomes one '-'), a hash
-    of the exact DAG and run id (so different runs never share a name), and the stage: 1-80
-    characters of [0-9A-Za-z_-], for any run id.
+    of the exact DAG and run id (so different runs never share a name), then the stage (attempt 0)
+    or `<attempt>-<stage>` (the execution a re-run starts after attempt - 1 ended in the stage's own
+    Fail state, as the pipeline's redrive names its new child): 1-80 characters of [0-9A-Za-z_-].
     """
-    return _named(dag_id, run_id, _NOT_IN_EXECUTION_NAMES.sub("-", stage).strip("-")[:24] or "stage")
+    if attempt < 0:
+        raise ValueError(f"attempt = {attempt}: must be 0 or more")
+    stage_part = _NOT_IN_EXECUTION_NAMES.sub("-", stage).strip("-")[:24] or "stage"
+    return _named(dag_id, run_id, f"{attempt}-{stage_part}" if attempt else stage_part)
 
 
 def stage_wait_limit(timeout_seconds: int, delay_seconds: int) -> int:
@@ -223,8 +231,41 @@ def failure_message(ti: Any, exception: object = None) -> str:
         "stage_execution": execution,
         "dag_id": ti.dag_id,
         "run_id": ti.run_id,
+        "resume": resume_advice(dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, error=error),
     }
     return json.dumps(message)
+
+
+def resume_advice(*, dag_id: str, run_id: str, task_id: str, error: str) -> dict[str, Any]:
+    """What finishes the DAG run's work (the notice's `resume`): clear the failed task; after ValidationFailed, replay.
+
+    The command is the one lambda/failure_notice/handler.py gives for a stage execution the DAG
+    started (a test pins the two). Not a new DAG run: it is a new pipeline run, and this run's
+    admitted files are in this run's landing folder, where a new run never looks.
+    """
+    if error == VALIDATION_FAILED:
+        return {
+            "action": "replay",
+            "command": None,
+            "why": f"the check refused the run's rows: clearing {task_id!r} would run the job over the same rows and "
+            f"be refused again. `make why DAG_RUN='{run_id}'` prints the replay command and the quarantine record; "
+            "after the replay publishes the run, mark the task success",
+        }
+    body = {
+        "dag_run_id": run_id,
+        "task_ids": [task_id],
+        "include_downstream": True,
+        "only_failed": True,
+        "dry_run": False,
+    }
+    return {
+        "action": "clear",
+        "command": "aws mwaa invoke-rest-api --name <MwaaEnvironmentName output> --method POST "
+        f"--path /dags/{dag_id}/clearTaskInstances --body '{json.dumps(body, separators=(',', ':'))}'",
+        "why": f"after fixing the cause, clear {task_id!r} (the Airflow UI's Clear, or this command): its new try "
+        "resumes the stage (redrives its execution, or starts the next attempt when the stage ended in its own "
+        "Fail state); the tasks before it are not run again and the run keeps its files and partition",
+    }
 
 
 def failure_notice() -> SnsNotifier:
@@ -284,16 +325,22 @@ def _execution_arn(state_machine_arn: str, name: str) -> str:
 
 
 class StageExecutionOperator(StepFunctionStartExecutionOperator):
-    """StepFunctionStartExecutionOperator for one stage, safe under Airflow retries and re-runs.
+    """StepFunctionStartExecutionOperator for one stage, safe under Airflow retries, and resuming on a re-run.
 
     Its XCom is the execution ARN; a stage that succeeded also pushes its output (parsed) as the
     `output` XCom, so a later task can read, say, how many files admission admitted.
 
-    The execution name is fixed per DAG run and stage. If that execution exists already (a retry
-    or a cleared task), the task follows it instead of starting another: it waits while the
-    execution runs, succeeds if it succeeded, fails with its error otherwise. A stage that ends
-    FAILED, TIMED_OUT or ABORTED fails the task at once, with the stage's error and cause and
-    without Airflow retries: the same execution cannot run again under its name.
+    Each try looks at the stage's latest attempt in this DAG run (`stage_execution_name`, attempt
+    0, 1, ...): none yet, it starts attempt 0; running, it waits for it; succeeded, it succeeds
+    without starting anything. Ended FAILED, TIMED_OUT or ABORTED, the task failed with the
+    stage's error and no Airflow retries (StageFailed), so a new try means the task was cleared (or
+    a try broke before it saw the end): it resumes the stage. It redrives that execution when
+    redriving resumes the work (the execution stopped in a step that failed; RedriveExecution runs
+    the unsuccessful step again, keeping the history and results of the steps that succeeded);
+    when the stage ended in its own Fail state (GlueJobFailed, CrawlerFailed, ...), a redrive
+    would enter that Fail state and fail again at once, so it starts the next attempt instead,
+    under the next name, as the pipeline's redrive starts a new child. Nothing else redrives a
+    stage execution a DAG run started: the notices and `make why` advise clearing the task.
     """
 
     def __init__(self, *, stage: str, **kwargs: Any) -> None:
@@ -301,21 +348,26 @@ class StageExecutionOperator(StepFunctionStartExecutionOperator):
         self.stage = stage
 
     def execute(self, context: Context) -> str:
-        try:
-            return super().execute(context)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
-                raise
-        execution_arn = _execution_arn(self.state_machine_arn, self.name or "")
-        self.log.info("Stage %s: execution %s exists already; following it", self.stage, execution_arn)
-        execution = self.hook.describe_execution(execution_arn)
-        if execution["status"] == "SUCCEEDED":
+        dag_id, run_id = context["dag"].dag_id, context["run_id"]
+        attempt, execution = self._latest_attempt(dag_id, run_id)
+        if execution is None:
+            self.name = stage_execution_name(dag_id, run_id, self.stage, attempt)
+            return super().execute(context)  # starts it and defers until it ends
+        arn, status = execution["executionArn"], execution["status"]
+        if status == "SUCCEEDED":
             return self._succeeded(context, execution)
-        if execution["status"] != "RUNNING":
-            raise self._stage_failed(execution)
+        if status in UNSUCCESSFUL and self._redrive_resumes(execution):
+            self.log.info("Stage %s: %s ended %s in a failed step; redriving it", self.stage, arn, status)
+            self.name, self.is_redrive_execution = execution["name"], True
+            return super().execute(context)  # RedriveExecution (the provider's), then defers
+        if status in UNSUCCESSFUL:
+            self.name = stage_execution_name(dag_id, run_id, self.stage, attempt + 1)
+            self.log.info("Stage %s: %s ended %s in its Fail state; starting %s", self.stage, arn, status, self.name)
+            return super().execute(context)
+        self.log.info("Stage %s: execution %s is %s; following it", self.stage, arn, status)
         self.defer(
             trigger=StepFunctionsExecutionCompleteTrigger(
-                execution_arn=execution_arn,
+                execution_arn=arn,
                 waiter_delay=self.waiter_delay,
                 waiter_max_attempts=self.waiter_max_attempts,
                 aws_conn_id=self.aws_conn_id,
@@ -326,6 +378,32 @@ class StageExecutionOperator(StepFunctionStartExecutionOperator):
             method_name="execute_complete",
             timeout=timedelta(seconds=self.waiter_max_attempts * self.waiter_delay),
         )
+
+    def _latest_attempt(self, dag_id: str, run_id: str) -> tuple[int, dict[str, Any] | None]:
+        """(attempt, its DescribeExecution) of the latest attempt; (0, None) when none was started."""
+        latest: tuple[int, dict[str, Any] | None] = (0, None)
+        for attempt in range(MAX_STAGE_ATTEMPTS):
+            name = stage_execution_name(dag_id, run_id, self.stage, attempt)
+            try:
+                latest = (attempt, self.hook.describe_execution(_execution_arn(self.state_machine_arn, name)))
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+                    raise
+                return latest
+        raise AirflowFailException(
+            f"stage {self.stage}: {MAX_STAGE_ATTEMPTS} attempts in DAG run {run_id}; start a new DAG run"
+        )
+
+    def _redrive_resumes(self, execution: dict[str, Any]) -> bool:
+        """Redrivable (Standard, within 14 days) and stopped in a step that failed, not in a Fail state."""
+        if execution.get("redriveStatus", "REDRIVABLE") != "REDRIVABLE":
+            return False
+        events = self.hook.conn.get_execution_history(
+            executionArn=execution["executionArn"], reverseOrder=True, maxResults=20
+        )["events"]
+        latest_first = sorted(events, key=lambda event: event["id"], reverse=True)  # whatever order came back
+        entered = next((event["type"] for event in latest_first if event["type"].endswith("StateEntered")), None)
+        return entered not in (None, "FailStateEntered")
 
     # The provider annotates None but returns the execution ARN (the task's XCom); so does this.
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:  # type: ignore[override]

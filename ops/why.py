@@ -24,11 +24,12 @@ the quarantined run and its quarantine record after ValidationFailed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ops.execution_history import (
     REDRIVE_WINDOW,
@@ -129,13 +130,17 @@ def _redrive(sfn: Any, execution: dict[str, Any], diagnosis: Diagnosis) -> None:
     else:
         redrivable, reason = True, ""
     deepest = diagnosis.deepest()
+    # A stage execution diagnosed itself (the MWAA loop's): its input names its run and, when the DAG
+    # started it, says so in its trigger.
+    own = started_with if isinstance(started_with := json_value(execution.get("input")), dict) else {}
     advice = _notice_module().resume_advice(
+        trigger=own.get("trigger"),
         status=diagnosis.status,
         state=diagnosis.failed_state,
         error=deepest.end_error if deepest.caught else deepest.error,
         execution=diagnosis.execution_arn,
-        run=_run_of(sfn, diagnosis),
-        transform_machine=diagnosis.child.state_machine_arn if diagnosis.child else None,
+        run=_run_of(sfn, diagnosis) or (own.get("run") or {}).get("name"),
+        transform_machine=(diagnosis.child or diagnosis).state_machine_arn,
         **({"quarantine_location": location} if (location := _quarantine_location(sfn, diagnosis)) else {}),
     )
     if advice["action"] == "redrive" and redrivable:
@@ -147,6 +152,9 @@ def _redrive(sfn: Any, execution: dict[str, Any], diagnosis: Diagnosis) -> None:
         # A redrive would run the job over the same rows and fail the same way: the replay decides.
         diagnosis.rerun = advice["command"]
         diagnosis.redrive_note = f"quarantine record: {advice['quarantine_record']}; {advice['why']}"
+    elif advice["action"] == "clear":  # the DAG run's task resumes its stage, not a redrive behind it
+        diagnosis.rerun = advice["command"]
+        diagnosis.redrive_note = advice["why"]
     else:
         diagnosis.redrive_note = advice["why"]
 
@@ -281,7 +289,13 @@ def stage_state_machines(cloudformation: Any, stage: str) -> dict[str, str]:
     return {name: outputs[contract.state_machine_output(name)] for name in contract.STAGES}
 
 
-def dag_stages() -> tuple[list[str], Callable[[str, str, str], str]]:
+class ExecutionNamer(Protocol):
+    """The DAG's `stage_execution_name(dag_id, run_id, stage, attempt=0)`."""
+
+    def __call__(self, dag_id: str, run_id: str, stage: str, attempt: int = 0) -> str: ...
+
+
+def dag_stages() -> tuple[list[str], ExecutionNamer]:
     """The DAG's stages in order and its execution-naming function, from the deployed DAG folder."""
     dags = str(ROOT / "dags")
     if dags not in sys.path:
@@ -309,10 +323,15 @@ def why_dag_run(
     sfn, lines = clients["stepfunctions"], [f"DAG {dag_id}, run {run_id}"]
     group = f"airflow-{environment or '<environment>'}-Task"
     for stage in stages:
-        arn = execution_arn_for(state_machines[stage], name_of(dag_id, run_id, stage))
-        try:
-            status = sfn.describe_execution(executionArn=arn)["status"]
-        except sfn.exceptions.ExecutionDoesNotExist:
+        arn, status = "", ""
+        for try_number in itertools.count():  # the latest attempt: a cleared task may have started the next
+            candidate = execution_arn_for(state_machines[stage], name_of(dag_id, run_id, stage, try_number))
+            try:
+                arn, status = candidate, sfn.describe_execution(executionArn=candidate)["status"]
+            except sfn.exceptions.ExecutionDoesNotExist:
+                arn = arn or candidate
+                break
+        if not status:
             lines += [
                 f"  task {stage}: never started its execution ({arn.rsplit(':', 1)[-1]})",
                 "  the run stopped before it: an earlier task failed or was skipped (nothing admitted),",

@@ -26,6 +26,11 @@ STAGE_STATE = re.compile(r"Run (?P<stage>[0-9A-Za-z_-]+) stage")  # stacks/pipel
 TRIGGER_REJECTED = "InvalidTriggerEvent"
 VALIDATION_FAILED = "ValidationFailed"  # stacks/pipeline/stages/transform_stage.py: the check refused the run's output
 UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
+AIRFLOW_SOURCE = "airflow"  # dags/glue_pipeline_support.py stage_input: trigger.source of the DAG's executions
+AIRFLOW_AFTER_REPLAY = (
+    ". Under Airflow the DAG run's transform task stays failed: after the replay mark it success "
+    "(clearing it would run the job over the same rows and be refused again)"
+)
 SUBJECT_LIMIT = 100  # SNS subjects
 
 
@@ -62,8 +67,16 @@ def resume_advice(
     run: str | None = None,
     quarantine_location: str = "s3://<CuratedBucketName output>/quarantine/orders/",
     transform_machine: str | None = None,
+    trigger: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What finishes the run's work: redrive it, replay its quarantined output, or nothing to resume."""
+    """What finishes the run's work: redrive it, replay its quarantined output, clear its Airflow task, or nothing.
+
+    `trigger`: the failed execution's input `trigger`. A stage execution the DAG started
+    (`"source": "airflow"`) is resumed by clearing its task, never redriven behind the DAG run.
+    """
+    airflow = isinstance(trigger, dict) and trigger.get("source") == AIRFLOW_SOURCE
+    if airflow and error != VALIDATION_FAILED and status in UNSUCCESSFUL:
+        return airflow_clear_advice(trigger or {})
     if error == TRIGGER_REJECTED:
         return {
             "action": "none",
@@ -84,7 +97,8 @@ def resume_advice(
             "why": "the check refused the run's rows: a redrive runs the job over the same files and fails the "
             "same way. Read the quarantine record; to publish the run as it is, replay it (publishes once, "
             "deletes the record); to reject it, delete the record, then upload the fixed file as a new file "
-            "(a replay is then refused: the rows are never published twice)",
+            "(a replay is then refused: the rows are never published twice)"
+            + (AIRFLOW_AFTER_REPLAY if airflow else ""),
         }
     if status not in UNSUCCESSFUL:
         return {"action": "none", "command": None, "why": f"the execution is {status}"}
@@ -94,6 +108,33 @@ def resume_advice(
         "why": f"after fixing the cause, a redrive re-enters {state or 'the state it stopped in'!r} with the "
         "run's recorded input: the stages before it are not run again, the run keeps its files and "
         "partition, and its stage is started under a new name. Within 14 days of the end",
+    }
+
+
+def airflow_clear_advice(trigger: dict[str, Any]) -> dict[str, Any]:
+    """Clear the failed stage task of the DAG run (the same advice as the DAG's own notice, which a test pins).
+
+    Airflow's clearTaskInstances through the MWAA REST proxy, with the tasks after it (they are
+    upstream_failed) and dry_run off (the API's default is a dry run).
+    """
+    dag_id, run_id, stage = (str(trigger.get(key, f"<{key}>")) for key in ("dag_id", "run_id", "stage"))
+    body = {
+        "dag_run_id": run_id,
+        "task_ids": [stage],
+        "include_downstream": True,
+        "only_failed": True,
+        "dry_run": False,
+    }
+    return {
+        "action": "clear",
+        "command": "aws mwaa invoke-rest-api --name <MwaaEnvironmentName output> --method POST "
+        f"--path /dags/{dag_id}/clearTaskInstances --body '{json.dumps(body, separators=(',', ':'))}'",
+        "why": f"the DAG run {run_id} started this stage execution: after fixing the cause, clear its task "
+        f"{stage!r} (the Airflow UI's Clear, or this command). The task resumes its stage: it redrives the "
+        "execution when it stopped in a step that failed, or starts the next attempt when the stage ended in its "
+        "own Fail state (a redrive would fail there again); the tasks before it are not run again, the run keeps "
+        "its files and partition. Do not redrive it by hand: the DAG run would not know. A new DAG run is a new "
+        "run: it would not find this run's files (they are in its landing folder, not under incoming/)",
     }
 
 
@@ -136,6 +177,7 @@ def notice(
             run=run,
             quarantine_location=quarantine_location,
             transform_machine=transform_machine,
+            trigger=(_json(detail.get("input")) or {}).get("trigger"),  # the event carries the execution's input
         ),
     }
     subject = f"Pipeline {status} at stage {stage}: {error}"

@@ -224,7 +224,10 @@ class MwaaEnvironment(Construct):
         )
         for state_machine in stage_state_machines.values():
             state_machine.grant_start_execution(role)
-            state_machine.grant_execution(role, "states:DescribeExecution")
+            # Follow a stage execution; resume a failed one when its task is cleared (dags/glue_pipeline_support.py).
+            state_machine.grant_execution(
+                role, "states:DescribeExecution", "states:GetExecutionHistory", "states:RedriveExecution"
+            )
         self.dag_bucket.grant_read(role)
         # A failed task sends the pipeline's failure notice (the topic's key comes with the grant).
         notification_topic.grant_publish(role)
@@ -378,8 +381,8 @@ class MwaaEnvironment(Construct):
             machine_name = rendered_state_machine_name(self, state_machine)
             acknowledge(
                 role,
-                f"DescribeExecution on the executions of the {name} stage state machine "
-                "only; execution names are made per DAG run.",
+                f"DescribeExecution, GetExecutionHistory and RedriveExecution on the executions of the {name} "
+                "stage state machine only; execution names are made per DAG run.",
                 "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
                 f"{machine_name}:*]",
             )

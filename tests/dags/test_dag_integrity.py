@@ -255,3 +255,34 @@ def test_requirements_comments_point_at_files_that_exist() -> None:
     mentioned = re.findall(r"\b((?:dags|docs|stacks|tests)/[\w./-]+\.\w+)", requirements)
     assert mentioned, "the comment says where the file is deployed from"
     assert [path for path in mentioned if not (REPO / path).is_file()] == []
+
+
+def test_attempt_names_are_valid_and_distinct_per_attempt(support: Any) -> None:
+    """A try that resumes a stage ended in its Fail state starts the next attempt under its own name."""
+    for run_id in ODD_RUN_IDS:
+        names = [support.stage_execution_name(DAG_ID, run_id, "transform", n) for n in range(50)]
+        assert all(AWS_EXECUTION_NAME.fullmatch(n) for n in names), run_id
+        assert len(set(names)) == 50
+        assert all(n.endswith(f"-{a}-transform") for a, n in enumerate(names) if a)
+    with pytest.raises(ValueError, match=r"^attempt = -1: must be 0 or more$"):
+        support.stage_execution_name(DAG_ID, "manual__1", "crawl", -1)
+
+
+@pytest.mark.parametrize("error", ["GlueJobFailed", "CrawlerFailed", "WaitLimitExceeded", "PipelineOptionMissing"])
+def test_the_dags_notice_and_the_failure_notice_give_the_same_airflow_action(support: Any, error: str) -> None:
+    """The DAG's notice (deployed to MWAA) and lambda/failure_notice (what `make why` reads) cannot share code."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "failure_notice_pin", REPO / "lambda" / "failure_notice" / "handler.py"
+    )
+    assert spec is not None and spec.loader is not None
+    handler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(handler)
+    run_id = "scheduled__2026-12-01T02:00:00+00:00"
+    dag = support.resume_advice(dag_id=DAG_ID, run_id=run_id, task_id="crawl", error=error)
+    trigger = {"source": "airflow", "dag_id": DAG_ID, "run_id": run_id, "stage": "crawl"}
+    lam = handler.resume_advice(status="FAILED", state="s", error=error, execution="arn", trigger=trigger)
+    assert (dag["action"], dag["command"]) == (lam["action"], lam["command"]) == ("clear", lam["command"])
+    refused = support.resume_advice(dag_id=DAG_ID, run_id=run_id, task_id="transform", error="ValidationFailed")
+    assert refused["action"] == "replay" and f"make why DAG_RUN='{run_id}'" in refused["why"]

@@ -273,7 +273,7 @@ def test_a_failed_stage_fails_its_task_stops_the_rest_and_is_reported(
     assert result.state == "failed"
     failed_at = STAGES.index(stage)
     assert result.tasks["admission"] == ("success", 1) and result.tasks["proceed_after_admission"] == ("success", 1)
-    # Failed once, without Airflow retries: the execution of this run cannot run again.
+    # Failed once, without Airflow retries: only clearing the task (after a fix) tries the stage again.
     assert result.tasks[stage] == ("failed", 1)
     for later in STAGES[failed_at + 1 :]:
         assert result.tasks[later][0] == "upstream_failed"
@@ -289,12 +289,16 @@ def test_a_failed_stage_fails_its_task_stops_the_rest_and_is_reported(
     assert (message["dag_id"], message["run_id"]) == (DAG_ID, result.run_id)
 
 
-def test_a_retry_follows_the_execution_it_started_and_never_starts_another(deployment: LocalDeployment) -> None:
-    """What a retry or a cleared task does: the same name again, so the same execution."""
+def test_a_retry_follows_the_execution_it_started_and_a_try_after_its_fail_state_starts_the_next(
+    deployment: LocalDeployment,
+) -> None:
+    """What a retry or a cleared task does: the latest attempt's name again, so the same execution while
+    it runs or once it succeeded; after the stage ended in its own Fail state, the next attempt."""
     from airflow.sdk.exceptions import TaskDeferred
 
     dag = parse_dag()
     run_id = "manual__2026-11-24T10:00:00+00:00"
+    name = dag.user_defined_macros["stage_execution_name"]
 
     class FakeTaskInstance:
         def xcom_push(self, key: str, value: Any) -> None:
@@ -304,13 +308,13 @@ def test_a_retry_follows_the_execution_it_started_and_never_starts_another(deplo
         """One try of the stage task with its fields rendered: the ARN it returns or waits for."""
         task = copy.copy(dag.task_dict[stage])
         task.state_machine_arn = deployment.state_machines[stage]
-        task.name = dag.user_defined_macros["stage_execution_name"](DAG_ID, run_id, stage)
+        task.name = name(DAG_ID, run_id, stage)
         task.state_machine_input = {
             "trigger": {"source": "airflow", "dag_id": DAG_ID, "run_id": run_id, "stage": stage},
             "run": dag.user_defined_macros["pipeline_run"](DAG_ID, run_id),
         }
         try:
-            return task.execute({"ti": FakeTaskInstance()})
+            return task.execute({"ti": FakeTaskInstance(), "dag": dag, "run_id": run_id})
         except TaskDeferred as deferred:
             return deferred.trigger.waiter_args["executionArn"]
 
@@ -320,14 +324,134 @@ def test_a_retry_follows_the_execution_it_started_and_never_starts_another(deplo
     assert attempt("crawl") == first  # a retry after it succeeded succeeds without a new one
     assert [e["executionArn"] for e in deployment.executions("crawl")] == [first]
 
-    deployment.faults.job_outcome = "FAILED"
+    deployment.faults.job_outcome = "FAILED"  # the transform stage ends in its Fail state, GlueJobFailed
     failed = attempt("transform")
     assert deployment.wait(failed)["status"] == "FAILED"
-    from airflow.sdk.exceptions import AirflowFailException
+    resumed = attempt("transform")  # a new try: a redrive would enter the Fail state again, so attempt 1
+    assert resumed.endswith(f":{name(DAG_ID, run_id, 'transform', 1)}")
+    assert deployment.wait(resumed)["status"] == "FAILED"
+    assert attempt("transform").endswith(f":{name(DAG_ID, run_id, 'transform', 2)}")
+    described = executions(deployment, "transform")
+    assert len(described) == 3 and all(e.get("redriveCount", 0) == 0 for e in described)  # none redriven
 
-    with pytest.raises(AirflowFailException, match=r"^Stage transform FAILED: GlueJobFailed: "):
-        attempt("transform")  # a retry after it failed fails with its error, and starts nothing
-    assert [e["executionArn"] for e in deployment.executions("transform")] == [failed]
+
+def clear_and_rerun(dag: Any, run_id: str, task_id: str) -> DagRunResult:
+    """The Airflow UI's Clear of a failed task (with its downstream tasks), then the DAG run goes on.
+
+    Airflow's own clear of those task instances in that DAG run; then dag.test() runs the same DAG
+    run on (left alone it would clear every task and create the run afresh).
+    """
+    from airflow.models import dagrun as dagrun_module
+    from airflow.serialization.definitions.dag import SerializedDAG
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.utils.state import DagRunState
+    from sqlalchemy import select
+
+    scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    task_ids = [task_id, *dag.task_dict[task_id].get_flat_relative_ids(upstream=False)]
+    scheduler_dag.clear(task_ids=task_ids, run_id=run_id, only_failed=True, dag_run_state=DagRunState.RUNNING)
+
+    def the_cleared_run(**kwargs: Any) -> Any:
+        model = dagrun_module.DagRun
+        found = kwargs["session"].scalar(select(model).where(model.dag_id == dag.dag_id, model.run_id == run_id))
+        found.dag = kwargs["dag"]  # as create_dagrun leaves it
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dagrun_module, "get_or_create_dagrun", the_cleared_run)
+        patch.setattr(SerializedDAG, "clear_dags", lambda *args, **kwargs: 0)
+        return run_dag(dag)
+
+
+def published_once(deployment: LocalDeployment, transform: dict[str, Any]) -> None:
+    """One partition in the catalog, holding exactly the rows the successful transform wrote."""
+    from localrun.emulator.glue_standin import spark_session
+    from localrun.emulator.published import published_partitions
+
+    [partition] = published_partitions(deployment, spark_session)
+    assert partition.row_count == json.loads(transform["output"])["output_rows"] > 0
+
+
+def test_a_cleared_task_resumes_its_failed_stage_in_the_same_run_and_publishes_once(
+    deployment: LocalDeployment, moto_server: MotoServer
+) -> None:
+    """The job fails (the stage's own Fail state) -> notice -> fixed -> the task cleared: attempt 1 of the stage."""
+    import boto3
+
+    from ops import why
+
+    deployment.faults.job_outcome = "FAILED"
+    dag = parse_dag()
+    failed = run_dag(dag)
+    assert failed.state == "failed" and failed.tasks["transform"] == ("failed", 1)
+    [first] = executions(deployment, "transform")
+    # The notice and `why` advise clearing the task, never a redrive behind the DAG run.
+    [notice] = deployment.notifications()
+    resume = notice["message"]["resume"]
+    assert resume["action"] == "clear" and "redrive-execution" not in resume["command"]
+    assert f"--path /dags/{DAG_ID}/clearTaskInstances " in resume["command"]
+    assert json.loads(resume["command"].rsplit("--body ", 1)[1].strip("'")) == {
+        "dag_run_id": failed.run_id,
+        "task_ids": ["transform"],
+        "include_downstream": True,
+        "only_failed": True,
+        "dry_run": False,
+    }
+    clients = why.clients_for(boto3.Session(region_name="us-east-1"), endpoint_url=moto_server.url)
+    diagnosis = why.diagnose(clients, first["executionArn"], region="us-east-1")
+    assert diagnosis.redrive is None and diagnosis.rerun == resume["command"]  # the DAG's notice and why agree
+    text, _ = why.why_dag_run(
+        clients, region="us-east-1", dag_id=DAG_ID, run_id=failed.run_id, state_machines=deployment.state_machines
+    )
+    assert "clearTaskInstances" in text and "redrive-execution" not in text
+
+    deployment.faults.job_outcome = "SUCCEEDED"  # the fix
+    result = clear_and_rerun(dag, failed.run_id, "transform")
+    assert result.state == "success", result.tasks
+    assert result.run_id == failed.run_id
+    assert result.tasks == {**{task: ("success", 1) for task in TASKS}, "transform": ("success", 2)}
+    name = dag.user_defined_macros["stage_execution_name"]
+    described = {e["name"]: e for e in executions(deployment, "transform")}
+    assert set(described) == {name(DAG_ID, failed.run_id, "transform", n) for n in (0, 1)}
+    assert described[first["name"]]["status"] == "FAILED"  # kept as it failed, with its history
+    assert described[first["name"]].get("redriveCount", 0) == 0  # never redriven
+    resumed = described[name(DAG_ID, failed.run_id, "transform", 1)]
+    assert resumed["status"] == "SUCCEEDED" and resumed["input"] == first["input"]  # the same run
+    assert len(deployment.executions("admission")) == len(deployment.executions("crawl")) == 1  # not run again
+    published_once(deployment, resumed)
+    assert deployment.notifications() == []
+    text, status = why.why_dag_run(
+        clients, region="us-east-1", dag_id=DAG_ID, run_id=failed.run_id, state_machines=deployment.state_machines
+    )
+    assert status == 1 and "every stage execution succeeded" in text  # the latest attempts
+
+
+def test_a_cleared_task_redrives_a_stage_that_stopped_in_a_failed_step(deployment: LocalDeployment) -> None:
+    """StartCrawler refused past its retries (not caught: the crawl stage stops in that task) -> the other
+    crawl ends -> the task cleared: its execution is redriven, the same ARN, from that task on."""
+    from stacks.config.stages import local_stage as local_config  # the fixture local_stage is the synth
+
+    # Someone else's crawl holds the crawler through the first StartCrawler and every retry, then ends.
+    deployment.faults.crawler_busy_starts = 1 + local_config().crawler.busy_retry_attempts
+    dag = parse_dag()
+    failed = run_dag(dag)
+    assert failed.state == "failed" and failed.tasks["crawl"] == ("failed", 1)
+    assert failed.tasks["transform"][0] == "upstream_failed"
+    [notice] = deployment.notifications()
+    assert notice["message"]["error"] == "Glue.CrawlerRunningException"
+    assert notice["message"]["resume"]["action"] == "clear"
+    assert '"task_ids":["crawl"]' in notice["message"]["resume"]["command"]
+
+    result = clear_and_rerun(dag, failed.run_id, "crawl")  # with transform, which waited upstream_failed
+    assert result.state == "success", result.tasks
+    assert (result.tasks["crawl"], result.tasks["transform"]) == (("success", 2), ("success", 1))
+    [execution] = executions(deployment, "crawl")  # the same execution, redriven
+    assert execution["executionArn"] == notice["message"]["stage_execution"]
+    assert (execution["status"], execution["redriveCount"]) == ("SUCCEEDED", 1)
+    assert len(deployment.executions("admission")) == 1  # not run again
+    [transform] = executions(deployment, "transform")
+    published_once(deployment, transform)
+    assert deployment.notifications() == []
 
 
 def test_a_stage_outliving_its_wait_limit_fails_its_task(deployment: LocalDeployment) -> None:

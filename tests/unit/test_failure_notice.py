@@ -164,3 +164,54 @@ def test_a_long_error_name_still_gives_an_sns_subject(handler: ModuleType) -> No
 def test_a_malformed_event_is_refused_with_the_field(handler: ModuleType) -> None:
     with pytest.raises(ValueError, match="event detail"):
         handler.handler({"detail": "nope"}, None)
+
+
+AIRFLOW_TRIGGER = {"source": "airflow", "dag_id": "glue_pipeline", "run_id": "manual__2026-12-01T02:00:00+00:00"}
+
+
+@pytest.mark.parametrize("status", ["FAILED", "TIMED_OUT", "ABORTED"])
+def test_a_stage_execution_the_dag_started_is_resumed_by_clearing_its_task_never_redriven(
+    handler: ModuleType, status: str
+) -> None:
+    trigger = {**AIRFLOW_TRIGGER, "stage": "crawl"}
+    advice = handler.resume_advice(
+        status=status, state="Start crawler", error="CrawlerFailed", execution=STAGE_EXECUTION, trigger=trigger
+    )
+    assert advice["action"] == "clear" and "redrive-execution" not in advice["command"]
+    assert "--path /dags/glue_pipeline/clearTaskInstances " in advice["command"]
+    assert json.loads(advice["command"].rsplit("--body ", 1)[1].strip("'")) == {
+        "dag_run_id": trigger["run_id"],
+        "task_ids": ["crawl"],
+        "include_downstream": True,
+        "only_failed": True,
+        "dry_run": False,  # the API's default is a dry run
+    }
+    assert "new DAG run" in advice["why"]  # and why that would not finish the run's work
+
+
+def test_a_refused_run_the_dag_started_is_replayed_then_its_task_marked_success(handler: ModuleType) -> None:
+    advice = handler.resume_advice(
+        status="FAILED",
+        state="Results invalid",
+        error="ValidationFailed",
+        execution=STAGE_EXECUTION,
+        run="r1",
+        quarantine_location="s3://b/quarantine/",
+        trigger={**AIRFLOW_TRIGGER, "stage": "transform"},
+    )
+    assert advice["action"] == "replay" and advice["quarantine_record"] == "s3://b/quarantine/run=r1.json"
+    assert "mark it success" in advice["why"]
+
+
+def test_the_notice_reads_the_trigger_from_the_events_input(handler: ModuleType) -> None:
+    """Were the rule to cover an execution the DAG started, its notice would still advise the Airflow action."""
+    detail = {
+        "status": "FAILED",
+        "executionArn": STAGE_EXECUTION,
+        "error": "GlueJobFailed",
+        "cause": "x",
+        "input": json.dumps({"trigger": {**AIRFLOW_TRIGGER, "stage": "transform"}, "run": {"name": "r1"}}),
+    }
+    events = [{"id": 9, "type": "FailStateEntered", "stateEnteredEventDetails": {"name": "Transform job failed"}}]
+    _, message = handler.notice(detail, events)
+    assert message["resume"]["action"] == "clear"

@@ -253,20 +253,23 @@ def test_role_is_assumed_by_mwaa_only(template: Template) -> None:
     assert resources(template, "AWS::IAM::Role")[role_id]["Properties"].get("ManagedPolicyArns") is None
 
 
-def test_role_may_start_only_the_stage_machines_and_describe_only_their_executions(
+def test_role_may_start_only_the_stage_machines_and_describe_and_redrive_only_their_executions(
     dev: Synthesized, template: Template
 ) -> None:
     statements = role_statements(template)
     states = [s for s in statements if any(a.startswith("states:") for a in as_list(s["Action"]))]
     assert sorted(a for s in states for a in as_list(s["Action"])) == [
         "states:DescribeExecution",
+        "states:GetExecutionHistory",  # where a failed stage stopped: redrive it, or start the next attempt
+        "states:RedriveExecution",
         "states:StartExecution",
     ]
     start = next(s for s in states if s["Action"] == "states:StartExecution")
     machines = {exported_value(dev.templates.values(), r)["Ref"] for r in as_list(start["Resource"])}
     pipeline = dev.templates["pipeline"]
     assert machines == {one_resource(pipeline, "AWS::StepFunctions::StateMachine", p)[0] for p in STAGES.values()}
-    describe = next(s for s in states if s["Action"] == "states:DescribeExecution")
+    execution_actions = ["states:DescribeExecution", "states:GetExecutionHistory", "states:RedriveExecution"]
+    describe = next(s for s in states if as_list(s["Action"]) == execution_actions)
     rendered = sorted(render(r) for r in as_list(describe["Resource"]))
     assert len(rendered) == len(STAGES)
     for arn in rendered:
