@@ -4,7 +4,7 @@ PySpark over DataFrames, no Glue imports, so the same code runs in the Glue job,
 runner (localrun/emulator/glue_standin.py, on a local SparkSession) and in unit tests. The one read is
 `read_orders`; everything after it is pure DataFrame work.
 
-The reader contract (glue/reader.py, record by record; tests/unit/test_glue_reader.py):
+The reader contract (glue/reader.py, record by record; tests/glue/test_glue_reader.py):
 - exactly the files the caller names (the run's admitted files, named by their admission records:
   glue/admission_records.py), each with a header row; the header is checked by admission
   (glue/contract.py) and the columns are taken by position;

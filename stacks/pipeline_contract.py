@@ -2,7 +2,7 @@
 
 Pure Python (no CDK import) so the stacks, the local emulator, the operator tools (`why`, `cost`,
 `graphs`) and the tests read one spelling. The DAG is deployed alone to MWAA and keeps its own copy
-of the stage names (dags/glue_pipeline_support.py); tests/test_pipeline_contract.py pins the two.
+of the stage names (dags/glue_pipeline_support.py); tests/stacks/test_pipeline_contract.py pins the two.
 Consumers find a deployment's resources through the stack outputs named here, never through
 logical-ID prefixes or a function's environment variables.
 """

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -65,6 +66,7 @@ def airflow_home_of_this_process() -> Path:
 if TYPE_CHECKING:
     import aws_cdk as cdk
     from aws_cdk.assertions import Template
+    from pyspark.sql import SparkSession
 
     from stacks.config.deployment import DeploymentConfig
 
@@ -178,3 +180,23 @@ def _endpoints_restored() -> Iterator[None]:
         if name not in _ENDPOINTS_AT_START:
             del os.environ[name]
     os.environ.update(_ENDPOINTS_AT_START)
+
+
+@pytest.fixture(scope="module")
+def dev(synth: Callable[[str], Synthesized]) -> Synthesized:
+    """The dev stage, as deployed: what the template tests read (synthesized once per run)."""
+    return synth("dev")
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    # Imported here so tests that never ask for Spark don't need pyspark or a JVM. The session is
+    # the local Glue stand-in's: one per process, whoever asks first.
+    from localrun.emulator.glue_standin import spark_session
+
+    session = spark_session()
+    yield session
+    session.stop()
+    # py4j logs "Closing down clientserver connection" at interpreter exit, after pytest has
+    # closed the log streams; it is noise, not a failure.
+    logging.getLogger("py4j").setLevel(logging.WARNING)

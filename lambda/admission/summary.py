@@ -29,7 +29,7 @@ SUMMARY_EXAMPLES = 10
 SHOWN_CHARS = 300
 BATCH_COUNTS = ("admitted", "quarantined", "records")
 # The metrics the dashboard reads, as stacks/pipeline_contract.py names them: this directory is
-# deployed alone, so it keeps a copy, and tests/unit/test_embedded_metrics.py pins the two.
+# deployed alone, so it keeps a copy, and tests/lambdas/test_embedded_metrics.py pins the two.
 METRICS_NAMESPACE = "GluePipeline"
 FILES_ADMITTED_METRIC = "FilesAdmitted"
 FILES_QUARANTINED_METRIC = "FilesQuarantined"

@@ -49,7 +49,7 @@ MANIFEST_FIELDS: dict[str, type] = {
 }
 _COUNT_FIELDS = ("admitted_records", "input_rows", "output_rows", "rejected_rows")
 # The metrics the dashboard reads, as stacks/pipeline_contract.py names them: this directory is
-# deployed alone, so it keeps a copy, and tests/unit/test_embedded_metrics.py pins the two.
+# deployed alone, so it keeps a copy, and tests/lambdas/test_embedded_metrics.py pins the two.
 METRICS_NAMESPACE = "GluePipeline"
 ROWS_PUBLISHED_METRIC = "RowsPublished"
 ROWS_REJECTED_METRIC = "RowsRejected"

@@ -1,6 +1,6 @@
 """AWS service limits that moto does not hold local runs to (entries of localrun/emulator/moto/).
 
-What moto 5.2.5 already enforces is left to it and covered by tests/unit/test_limits.py: 256 KiB
+What moto 5.2.5 already enforces is left to it and covered by tests/localrun/test_permissions.py: 256 KiB
 for a state's output and a task's result (States.DataLimitExceeded), names of at most 80
 characters (the `sfn-execution-names` entry). What it lacks is added here:
 

@@ -7,7 +7,7 @@ crawler, ``MSCK REPAIR TABLE`` or listing of the table location can ever pick up
 refused; the transform stage publishes a valid run by registering its partition
 (glue:CreatePartition, metadata only: one call, atomic for readers).
 
-The columns are declared here, not inferred: tests/unit/test_curated_table.py checks them
+The columns are declared here, not inferred: tests/stacks/test_curated_table.py checks them
 against the job's SCHEMA (glue/transform.py), which stays free of CDK as this stays free of Spark.
 """
 

@@ -2,7 +2,7 @@
 
 Each is the CDK construct it extends with this app's settings built in, so a stack composes
 them in a line each. They take the construct id they are given unchanged: the logical IDs of
-the Storage stack's resources (pinned by tests/unit/test_storage_template.py) stay the same.
+the Storage stack's resources (pinned by tests/stacks/test_storage_template.py) stay the same.
 """
 
 from __future__ import annotations

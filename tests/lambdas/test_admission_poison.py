@@ -20,8 +20,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from tests.unit import admission_support as base
-from tests.unit.admission_support import (
+from tests.lambdas import admission_support as base
+from tests.lambdas.admission_support import (
     BUCKET,
     GOOD,
     RUN,

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.unit import admission_support as base
-from tests.unit.admission_support import BUCKET, HEADER, RUN, admit, keys, landed, put, read, record_of
+from tests.lambdas import admission_support as base
+from tests.lambdas.admission_support import BUCKET, HEADER, RUN, admit, keys, landed, put, read, record_of
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -28,7 +28,7 @@ from tests.helpers import (
     successors,
     task_resource_endswith,
 )
-from tests.unit.test_pipeline_template import OBJECT_CREATED, PIPELINE, SCHEDULED
+from tests.stacks.test_pipeline_template import OBJECT_CREATED, PIPELINE, SCHEDULED
 
 EXECUTION = "3f8a-20261124"  # simulate()'s execution name
 ME = f"arn:aws:states:us-east-1:111122223333:execution:machine:{EXECUTION}"

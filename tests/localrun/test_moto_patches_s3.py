@@ -13,8 +13,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from localrun.emulator import moto as moto_patches
-from tests.unit import admission_support as base
-from tests.unit.admission_support import BUCKET, GOOD, REORDERED, admit, keys, landed, put, read
+from tests.lambdas import admission_support as base
+from tests.lambdas.admission_support import BUCKET, GOOD, REORDERED, admit, keys, landed, put, read
 
 aws_credentials, env, adm = base.aws_credentials, base.env, base.adm
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.unit import admission_support as base
-from tests.unit.admission_support import BUCKET, RUN, write_results
+from tests.lambdas import admission_support as base
+from tests.lambdas.admission_support import BUCKET, RUN, write_results
 
 aws_credentials, env, adm, s3 = base.aws_credentials, base.env, base.adm, base.s3
 

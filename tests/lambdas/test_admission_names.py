@@ -16,8 +16,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localrun.emulator import moto as moto_patches
-from tests.unit import admission_support as base
-from tests.unit.admission_support import GOOD, RUN, admit, keys, landed, put, read, record_of
+from tests.lambdas import admission_support as base
+from tests.lambdas.admission_support import GOOD, RUN, admit, keys, landed, put, read, record_of
 
 # The admission tests' fixtures: a fresh handler module with its environment, and moto S3.
 aws_credentials, env, adm, s3 = base.aws_credentials, base.env, base.adm, base.s3

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.unit import admission_support as support
-from tests.unit.admission_support import (
+from tests.lambdas import admission_support as support
+from tests.lambdas.admission_support import (
     EXPECTED,
     GOOD,
     HEADER,

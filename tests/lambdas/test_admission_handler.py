@@ -14,8 +14,8 @@ import boto3
 import pytest
 
 from glue.contract import COLUMNS
-from tests.unit import admission_support as support
-from tests.unit.admission_support import (
+from tests.lambdas import admission_support as support
+from tests.lambdas.admission_support import (
     BUCKET,
     EMPTY_BATCH,
     ENV,

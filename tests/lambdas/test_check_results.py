@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from glue.manifest import build_manifest
 from stacks import pipeline_contract as contract
-from tests.unit.test_embedded_metrics import emf_document, metrics_of
+from tests.lambdas.test_embedded_metrics import emf_document, metrics_of
 
 HANDLER_PATH = Path(__file__).resolve().parents[2] / "lambda" / "check_results" / "handler.py"
 BUCKET = "pipeline-artifacts"

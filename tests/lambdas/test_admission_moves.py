@@ -12,8 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from tests.unit import admission_support as support
-from tests.unit.admission_support import (
+from tests.lambdas import admission_support as support
+from tests.lambdas.admission_support import (
     ENV,
     GOOD,
     HEADER,

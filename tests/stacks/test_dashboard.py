@@ -12,7 +12,7 @@ import pytest
 from stacks import pipeline_contract as contract
 from stacks.pipeline.stages.admission_stage import MAP_RUN_LABEL
 from tests.helpers import as_list, one_resource, render, state_machine_logical_id
-from tests.unit.test_pipeline_template import MACHINES
+from tests.stacks.test_pipeline_template import MACHINES
 
 if TYPE_CHECKING:
     from tests.conftest import Synthesized

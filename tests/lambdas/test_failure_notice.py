@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import one_resource, render, state_machine_logical_id
-from tests.unit.test_pipeline_template import PIPELINE
+from tests.stacks.test_pipeline_template import PIPELINE
 
 HANDLER = Path(__file__).resolve().parents[2] / "lambda" / "failure_notice" / "handler.py"
 EXECUTION = "arn:aws:states:us-east-1:111122223333:execution:pipeline:3f8a"

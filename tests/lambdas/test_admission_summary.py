@@ -11,8 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from stacks import pipeline_contract as contract
-from tests.unit import admission_support as support
-from tests.unit.admission_support import (
+from tests.lambdas import admission_support as support
+from tests.lambdas.admission_support import (
     BUCKET,
     EMPTY_SUMMARY,
     GOOD,
@@ -24,7 +24,7 @@ from tests.unit.admission_support import (
     put,
     write_results,
 )
-from tests.unit.test_embedded_metrics import emf_document, metrics_of
+from tests.lambdas.test_embedded_metrics import emf_document, metrics_of
 
 # The admission tests' fixtures: the Lambda's modules loaded fresh with their environment, and moto S3.
 aws_credentials, env, adm, s3 = support.aws_credentials, support.env, support.adm, support.s3
