@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stacks.common.paths import REPO_ROOT
+
 ACCOUNT_ID = "123456789012"  # moto's default account
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 # What an assembly is synthesized from (the Makefile's APP_SOURCES): a newer one makes it stale.
 APP_SOURCES = ("app.py", "cdk.json", "stacks/**/*.py", "lambda/*/*.py", "glue/*.py", "dags/*.py", "dags/*.txt")
 RESYNTHESIZE = "synthesize it again: `make demo` does (cdk synth -c stage=local --output cdk.out.local)"

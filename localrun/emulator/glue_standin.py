@@ -32,6 +32,7 @@ from moto.glue import models as glue_models
 from moto.s3.models import FakeDeleteMarker, s3_backends
 
 from localrun.emulator import local_logs, permissions
+from stacks.common.paths import REPO_ROOT
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -338,7 +339,7 @@ def _start_spark(log_file: Path | None) -> SparkSession:
         # interpreter and imports the `glue` package from the repository, as Glue's workers do
         # from the job's --extra-py-files zip.
         .set("spark.pyspark.python", sys.executable)
-        .set("spark.executorEnv.PYTHONPATH", str(Path(__file__).resolve().parent.parent))
+        .set("spark.executorEnv.PYTHONPATH", str(REPO_ROOT))
     )
     if log_file is not None:  # launch_gateway's popen_kwargs: PySpark's hook for the JVM's output
         with log_file.open("ab") as log:

@@ -123,7 +123,12 @@ def test_the_notice_renders_the_pipeline_state_machine_message(airflow_home: Pat
         "stage_execution": "arn:execution",
         "dag_id": DAG_ID,
         "run_id": "manual__2026-11-26T02:00:00+00:00",
+        # What finishes the run's work: clear the failed task (the DAG's own advice, pinned elsewhere).
+        "resume": support.resume_advice(
+            dag_id=DAG_ID, run_id="manual__2026-11-26T02:00:00+00:00", task_id="crawl", error="CrawlerFailed"
+        ),
     }
+    assert json.loads(published["message"])["resume"]["action"] == "clear"
 
 
 @pytest.mark.slow
