@@ -12,6 +12,7 @@ from stacks.admission_stage import FileAdmissionStage
 from stacks.config import MAX_BATCH_INPUT_BYTES, DeploymentConfig
 from stacks.crawl_stage import GlueCrawlStage
 from stacks.failure_notice import FailureNotice
+from stacks.front_door import FrontDoor
 from stacks.glue_resources import CuratedTransformJob, GlueSecurity, LandingCrawler
 from stacks.observed_state_machine import StageObservability
 from stacks.pipeline_triggers import PipelineTriggers
@@ -38,6 +39,7 @@ class PipelineStack(Stack):
             log_level=sfn.LogLevel[config.state_machine_log_level],
             include_execution_data=config.state_machine_log_execution_data,
         )
+        self._key = storage.key
         crawler, job = self._build_glue(config, storage)
         self.crawl_stage = self._build_crawl_stage(config, crawler)
         self.transform_stage = self._build_transform_stage(config, storage, job)
@@ -65,7 +67,19 @@ class PipelineStack(Stack):
             schedule=config.schedule,
             key=storage.key,
             enabled=config.outer_loop == "eventbridge",
+            uploads_through_door=True,
         )
+        # Uploads reach the pipeline through an EXPRESS front door: one that finds a run in
+        # progress ends there, costing no Standard transitions.
+        self.front_door = FrontDoor(
+            self,
+            "FrontDoor",
+            pipeline=self.workflow.state_machine,
+            lease=self.lease,
+            dead_letter_queue=self.triggers.dead_letter_queue,
+            observability=self.observability,
+        )
+        self.triggers.uploads_through(self.front_door.state_machine)
         # Every unsuccessful end of the pipeline, notified once from its status change.
         self.failure_notice = FailureNotice(
             self,
@@ -83,6 +97,11 @@ class PipelineStack(Stack):
             ("Pipeline", self.workflow),
         ):
             CfnOutput(self, f"{name}StateMachineArn", value=construct.state_machine.state_machine_arn)
+        for name, machine in (
+            (contract.FRONT_DOOR, self.front_door.state_machine),
+            (contract.CRAWL_CALLBACK, self.crawl_stage.crawl_end.state_machine),
+        ):
+            CfnOutput(self, contract.state_machine_output(name), value=machine.state_machine_arn)
         # Where files wait, are admitted and are quarantined (landing bucket): what local runs, `why`
         # and `cost` read instead of a rule's pattern or a function's environment.
         for name, value in (
@@ -134,6 +153,7 @@ class PipelineStack(Stack):
             busy_retry_attempts=config.crawler.busy_retry_attempts,
             timeout=Duration.minutes(config.crawl_stage_timeout_minutes),
             observability=self.observability,
+            token_key=self._key,
         )
 
     def _build_transform_stage(
