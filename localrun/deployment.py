@@ -29,6 +29,7 @@ from moto.events.models import EventPattern
 from localrun import moto_patches, moto_redrive, permissions
 from localrun.assembly import ACCOUNT_ID, PARTITION, REGION, CloudAssembly, Resolver, StackTemplate, physical_name
 from localrun.glue_standin import GlueFaults
+from stacks import pipeline_contract as contract
 
 _MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 
@@ -78,7 +79,7 @@ class RuleSpec:
 class LocalDeployment:
     assembly: CloudAssembly
     clients: dict[str, Any]
-    state_machines: dict[str, str]  # "admission" | "crawl" | "transform" | "pipeline" -> ARN
+    state_machines: dict[str, str]  # a name of stacks/pipeline_contract.py (stage, pipeline, EXPRESS) -> ARN
     landing_bucket: str
     landing_prefix: str  # where runs admit files: <landing prefix>run=<run>/...
     incoming_prefix: str  # where uploads land and wait for admission
@@ -90,6 +91,7 @@ class LocalDeployment:
     faults: GlueFaults
     queue_urls: dict[str, str] = field(default_factory=dict)  # queue ARN -> URL (the rules' DLQs)
     function_dead_letters: dict[str, str] = field(default_factory=dict)  # function ARN -> its DLQ's ARN
+    door_executions: list[str] = field(default_factory=list)  # the front door's (EXPRESS) executions
 
     # -- bring-up ------------------------------------------------------------------------
     @classmethod
@@ -110,6 +112,7 @@ class LocalDeployment:
         _create_glue(clients, resolver, pipeline)
         _route_lambdas(runtime, resolver, assembly, pipeline)
         tables = _create_tables(clients, resolver, pipeline)
+        [lease_table] = [name for logical_id, name in tables.items() if logical_id.startswith("LeaseTable")]
         machines = _create_state_machines(clients, resolver, pipeline)
         queue_urls = _create_queues(clients, resolver, pipeline)
         rules = _read_rules(resolver, pipeline)
@@ -118,7 +121,9 @@ class LocalDeployment:
         curated_id, _ = storage.one("AWS::S3::Bucket", "CuratedBucket")
         # The Object Created rule matches <incoming prefix>*.csv; runs admit into the landing prefix.
         incoming_prefix = next(
-            r.pattern["detail"]["object"]["key"][0]["wildcard"].removesuffix("*.csv") for r in rules if r.pattern
+            r.pattern["detail"]["object"]["key"][0]["wildcard"].removesuffix("*.csv")
+            for r in rules
+            if r.pattern and "object" in r.pattern.get("detail", {})
         )
         admit_id, admit = pipeline.one("AWS::Lambda::Function", "AdmissionStageAdmitFiles")
         landing_prefix = admit["Properties"]["Environment"]["Variables"]["LANDING_PREFIX"]
@@ -129,7 +134,7 @@ class LocalDeployment:
             landing_bucket=resolver.physical[(storage.name, landing_id)]["Ref"],
             landing_prefix=landing_prefix,
             incoming_prefix=incoming_prefix,
-            lease_table=tables[0],
+            lease_table=lease_table,
             curated_bucket=resolver.physical[(storage.name, curated_id)]["Ref"],
             topic_arn=topic_arn,
             notification_queue_url=queue_url,
@@ -140,6 +145,8 @@ class LocalDeployment:
         )
         # Step Functions sends every execution's status change to EventBridge: the rules route it.
         moto_redrive.on_status_change(deployment.route_status_change)
+        # So does Glue, each crawl's end ("Glue Crawler State Change"): the Glue stand-in sends it.
+        glue.on_crawler_event = deployment.deliver
         return deployment
 
     # -- events --------------------------------------------------------------------------
@@ -205,7 +212,10 @@ class LocalDeployment:
             try:
                 name = eventbridge_execution_name(event)
                 with permissions.acting_as(permissions.Principal(target["RoleArn"]) if "RoleArn" in target else None):
-                    started.append(self.start(target["Arn"], target_input(target, event), name=name))
+                    arn = self.start(target["Arn"], target_input(target, event), name=name)
+                started += (
+                    self._through_door(arn) if target["Arn"] == self.state_machines.get(contract.FRONT_DOOR) else [arn]
+                )
             except ClientError as error:
                 dlq = target.get("DeadLetterConfig", {}).get("Arn")
                 if dlq not in self.queue_urls:
@@ -215,6 +225,14 @@ class LocalDeployment:
                 with permissions.acting_as(permissions.Principal("events.amazonaws.com", source_arn=rule.arn)):
                     self._send_dead_letter(dlq, rule, target, event, code, message)
         return started
+
+    def _through_door(self, door_execution: str) -> list[str]:
+        """The pipeline execution an upload's front-door execution started: none when it coalesced
+        at the door (stacks/front_door.py). What a local caller waits for and reports is the pipeline."""
+        execution = self.wait(door_execution, timeout_s=60)
+        self.door_executions.append(door_execution)
+        started = json.loads(execution.get("output") or "{}").get("started", {}).get("ExecutionArn")
+        return [started] if started else []
 
     def _send_dead_letter(
         self, dlq: str, rule: RuleSpec, target: dict[str, Any], event: dict[str, Any], code: str, message: str
@@ -404,13 +422,14 @@ def _route_lambdas(runtime: Any, resolver: Resolver, assembly: CloudAssembly, pi
         runtime.lambda_handlers[arn] = permissions.run_as(role, runtime.lambda_handlers[arn])
 
 
-def _create_tables(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> list[str]:
-    tables = []
+def _create_tables(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> dict[str, str]:
+    """Every table (the lease, the crawl stage's task tokens): logical ID -> table name."""
+    tables = {}
     for logical_id, table in pipeline.resources("AWS::DynamoDB::Table").items():
         props = table["Properties"]
-        tables.append(resolver.physical[(pipeline.name, logical_id)]["Ref"])
+        tables[logical_id] = resolver.physical[(pipeline.name, logical_id)]["Ref"]
         clients["dynamodb"].create_table(
-            TableName=resolver.physical[(pipeline.name, logical_id)]["Ref"],
+            TableName=tables[logical_id],
             KeySchema=props["KeySchema"],
             AttributeDefinitions=props["AttributeDefinitions"],
             BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
@@ -419,21 +438,25 @@ def _create_tables(clients: dict[str, Any], resolver: Resolver, pipeline: StackT
 
 
 def _create_state_machines(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> dict[str, str]:
-    """Each definition as synthesized, resolved; by short name (admission, crawl, transform, pipeline)."""
+    """Each definition as synthesized, resolved, of its type; by the name its stack output gives it
+    (stacks/pipeline_contract.py: admission, crawl, transform, pipeline, front_door, crawl_callback)."""
     sfn = clients["stepfunctions"]
-    machines: dict[str, str] = {}
+    by_logical_id: dict[str, str] = {}
     for logical_id, machine in pipeline.resources("AWS::StepFunctions::StateMachine").items():
         definition = resolver.resolve(pipeline.name, machine["Properties"]["DefinitionString"])
         ids = resolver.physical[(pipeline.name, logical_id)]
-        arn = sfn.create_state_machine(
+        by_logical_id[logical_id] = sfn.create_state_machine(
             name=ids["Name"],
             definition=definition,
             roleArn=resolver.resolve(pipeline.name, machine["Properties"]["RoleArn"]),
-            type="STANDARD",
+            type=machine["Properties"].get("StateMachineType", "STANDARD"),
         )["stateMachineArn"]
-        for short in ("AdmissionStage", "CrawlStage", "TransformStage", "Pipeline"):
-            if logical_id.startswith(short):
-                machines[short.replace("Stage", "").lower()] = arn
+    outputs = pipeline.template.get("Outputs", {})
+    machines = {}
+    for name in (*contract.STAGES, contract.PIPELINE, *contract.EXPRESS_MACHINES):
+        output = outputs.get(contract.state_machine_output(name))
+        if output is not None:
+            machines[name] = by_logical_id[output["Value"]["Ref"]]
     return machines
 
 

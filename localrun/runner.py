@@ -480,7 +480,7 @@ SCENARIOS: dict[str, Scenario] = {
             name="pipeline_timed_out",
             description="The run hits the pipeline's own timeout (lowered to 4 s; the crawl keeps running): "
             "one TIMED_OUT notice naming the stage it stopped in and the redrive command.",
-            faults={"crawl_polls": 1000},
+            faults={"crawl_seconds": 1000},
             act=_pipeline_timed_out,
             expected_statuses=("TIMED_OUT",),
             expected_failed_stage=STOPPED_IN_ANY_STAGE,
