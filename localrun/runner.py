@@ -38,6 +38,10 @@ class Scenario:
     expected_statuses: tuple[str, ...]
     expected_failed_stage: str | None = None
     expected_dead_letters: int = 0
+    # Uploads pass the front door (stacks/front_door.py): those that find a run in progress start no
+    # pipeline execution, so how many start depends on timing. True: one or more, each ending as
+    # expected_statuses[0].
+    any_number_of_runs: bool = False
     # What must hold of the data and the lease once every run ended: problems found, or none.
     check: Callable[[LocalDeployment, dict[str, Any]], list[str]] | None = None
 
@@ -305,6 +309,7 @@ VOLUME_SCENARIOS = (
         "rounds, no failure notice, every file's rows transformed exactly once.",
         act=lambda deployment: _upload(deployment, 50),
         expected_statuses=("SUCCEEDED",) * 50,
+        any_number_of_runs=True,
         check=_check_burst(50, max_rounds=2),
     ),
     Scenario(
@@ -313,6 +318,7 @@ VOLUME_SCENARIOS = (
         "running one admits it in a second round.",
         act=_arrival_during_run,
         expected_statuses=("SUCCEEDED", "SUCCEEDED"),
+        any_number_of_runs=True,
         check=_check_burst(2, max_rounds=2),
     ),
     Scenario(
@@ -321,6 +327,7 @@ VOLUME_SCENARIOS = (
         "again after releasing, or the file's own execution takes the lease).",
         act=_arrival_at_release,
         expected_statuses=("SUCCEEDED", "SUCCEEDED"),
+        any_number_of_runs=True,
         check=_check_burst(2, max_rounds=2),
     ),
     Scenario(
@@ -464,6 +471,7 @@ SCENARIOS: dict[str, Scenario] = {
             "second coalesces into the first (or finds nothing left), the file is processed once.",
             act=_same_object_twice,
             expected_statuses=("SUCCEEDED", "SUCCEEDED"),
+            any_number_of_runs=True,
         ),
         Scenario(
             name="redrive_after_fix",
@@ -584,7 +592,11 @@ def run_scenario(
     report["problems"] = scenario.check(deployment, report) if scenario.check else []
     report["as_expected"] = (
         not report["problems"]
-        and tuple(report["statuses"]) == scenario.expected_statuses
+        and (
+            bool(report["statuses"]) and set(report["statuses"]) == {scenario.expected_statuses[0]}
+            if scenario.any_number_of_runs
+            else tuple(report["statuses"]) == scenario.expected_statuses
+        )
         and (
             len(failed_stages) == 1
             if scenario.expected_failed_stage == STOPPED_IN_ANY_STAGE

@@ -26,7 +26,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.nag import acknowledge, acknowledge_grant_actions, rendered_arn
+from stacks.nag import acknowledge, rendered_arn
 from stacks.observed_state_machine import ObservedStateMachine, StageObservability
 from stacks.single_flight_lease import HOLDER_GONE, SingleFlightLease
 
@@ -148,8 +148,11 @@ class FrontDoor(Construct):
     def _grant(self) -> None:
         # The lease read task grants its GetItem itself.
         role = self.state_machine.role
-        self._queue.grant_send_messages(role)  # and the queue key's use (its kms:*Encrypt* family)
-        acknowledge_grant_actions(role, "kms:GenerateDataKey*", "kms:ReEncrypt*")
+        # Park the event: SendMessage only (grant_send_messages adds GetQueueAttributes/GetQueueUrl
+        # and kms:ReEncrypt*), and what SQS asks of a producer to an encrypted queue.
+        iam.Grant.add_to_principal(grantee=role, actions=["sqs:SendMessage"], resource_arns=[self._queue.queue_arn])
+        if self._queue.encryption_master_key is not None:
+            self._queue.encryption_master_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         self._pipeline.grant_start_execution(role)
         self._lease.grant_table_key_read(role)
         # The raw describe task grants nothing: DescribeExecution on the pipeline's executions only.
