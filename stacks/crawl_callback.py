@@ -19,7 +19,6 @@ read tokens and nothing else, and the lease table keeps its one item.
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -31,7 +30,7 @@ from constructs import Construct
 from stacks.front_door import DESCRIBE_TRANSIENT_ERRORS
 from stacks.nag import acknowledge
 from stacks.observed_state_machine import ObservedStateMachine, StageObservability
-from stacks.single_flight_lease import DYNAMODB_TRANSIENT_ERRORS, TABLE_KEY_ACTIONS
+from stacks.single_flight_lease import DYNAMODB_TRANSIENT_ERRORS, TABLE_KEY_ACTIONS, control_table
 
 # "Glue Crawler State Change" (EventBridge, AWS service events from Glue): detail.crawlerName,
 # detail.state Started | Succeeded | Failed (Failed carries detail.errorMessage).
@@ -56,19 +55,13 @@ class CrawlEndEvents(Construct):
     ) -> None:
         super().__init__(scope, id_)
         self._crawler_name, self._key = crawler_name, key
-        self.table = dynamodb.Table(
+        self.table = control_table(
             self,
             "Tokens",
-            partition_key=dynamodb.Attribute(name="crawler", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
+            partition_key="crawler",
+            key=key,
             removal_policy=removal_policy,
-        )
-        acknowledge(
-            self.table,
-            "One task token per crawler, useful only while a crawl stage waits; there is nothing to restore.",
-            "AwsSolutions-DDB3",
+            why_no_backup="One task token per crawler, useful only while a crawl stage waits; nothing to restore.",
         )
         observed = ObservedStateMachine(
             self,

@@ -41,6 +41,23 @@ DYNAMODB_TRANSIENT_ERRORS = [
 ]
 
 
+def control_table(
+    scope: Construct, id_: str, *, partition_key: str, key: kms.IKey, removal_policy: RemovalPolicy, why_no_backup: str
+) -> dynamodb.Table:
+    """A small on-demand table of control items (a lease, task tokens), under the customer managed key."""
+    table = dynamodb.Table(
+        scope,
+        id_,
+        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryption_key=key,
+        removal_policy=removal_policy,
+    )
+    acknowledge(table, why_no_backup, "AwsSolutions-DDB3")
+    return table
+
+
 class SingleFlightLease(Construct):
     """The lease table (`.table`) and the states that take and release the lease."""
 
@@ -56,19 +73,13 @@ class SingleFlightLease(Construct):
         super().__init__(scope, id_)
         self.lease_name = lease_name
         self._table_key = key
-        self.table = dynamodb.Table(
+        self.table = control_table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name="lease_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
+            partition_key="lease_id",
+            key=key,
             removal_policy=removal_policy,
-        )
-        acknowledge(
-            self.table,
-            "One lease item that lives only while a run does; there is nothing to restore.",
-            "AwsSolutions-DDB3",
+            why_no_backup="One lease item that lives only while a run does; there is nothing to restore.",
         )
 
     def _key(self) -> dict[str, tasks.DynamoAttributeValue]:
