@@ -40,6 +40,7 @@ def test_a_burst_costs_what_its_runs_cost_and_the_uploads_cost_the_door(deployme
     settle(deployment, started)
     pipelines = executions_of(deployment, "pipeline")
     stages = [s for m in ("admission", "crawl", "transform") for s in executions_of(deployment, m)]
+    crawls = len(deployment.executions("crawl"))
     coalesced = [p for p in pipelines if p["path"][-1] == "Coalesced"]
     working = [p for p in pipelines if p not in coalesced]
     standard = sum(p["transitions"] for p in pipelines) + sum(s["transitions"] for s in stages)
@@ -52,7 +53,8 @@ def test_a_burst_costs_what_its_runs_cost_and_the_uploads_cost_the_door(deployme
     assert at_the_door + len(started) == BURST  # each door either coalesced or started one pipeline
     # Most uploads ended at the door: at most a handful raced the first holder's Take lease.
     assert len(coalesced) <= BURST // 20, len(coalesced)
-    assert sum(1 for s in stages if s["stage"] == "crawl") <= 2
+    # One crawl per round that admitted files (rounds follow the uploads' pace; slow on moto).
+    assert crawls <= sum(p["path"].count("Start round") for p in working)
     assert runner._drained(deployment, BURST) == []
     before = w + PIPELINE_COALESCED * (BURST - len(working))
     print(
