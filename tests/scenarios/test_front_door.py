@@ -66,7 +66,7 @@ def test_a_burst_costs_what_its_runs_cost_and_the_uploads_cost_the_door(deployme
 
 def test_a_file_arriving_during_the_release_is_not_stranded(deployment: LocalDeployment) -> None:
     [first] = actions.upload(deployment, 1, "first")
-    actions._wait_for_state(deployment, first, "Release lease")
+    actions._wait_for_state(deployment, first, "Release lease", timeout_s=600)  # a busy machine: minutes
     late = actions.upload(deployment, 1, "late")  # its door sees the lease held, or already free
     settle(deployment, [first, *late])
     assert actions._drained(deployment, 2) == []
