@@ -24,7 +24,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from moto.glue import models as glue_models
 from moto.s3.models import FakeDeleteMarker, s3_backends
 
 from localrun.emulator import local_logs, permissions
+from localrun.emulator.aws_events import aws_event
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -73,17 +73,13 @@ def crawler_state_change_event(
     detail: dict[str, Any] = {"crawlerName": crawler_name, "state": state, "message": f"Crawler {state}"}
     if error:
         detail["errorMessage"] = error
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Glue Crawler State Change",
-        "source": "aws.glue",
-        "account": account_id,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [],
-        "detail": {**detail, "accountId": account_id},
-    }
+    return aws_event(
+        source="aws.glue",
+        detail_type="Glue Crawler State Change",
+        detail={**detail, "accountId": account_id},
+        account=account_id,
+        region=region,
+    )
 
 
 def _parse_s3_url(url: str) -> tuple[str, str]:

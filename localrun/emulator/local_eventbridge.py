@@ -16,7 +16,6 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from botocore.exceptions import ClientError
@@ -25,6 +24,7 @@ from moto.events.models import EventPattern
 from localrun.emulator import moto as moto_patches
 from localrun.emulator import permissions
 from localrun.emulator.assembly import ACCOUNT_ID, PARTITION, REGION, Resolver, StackTemplate
+from localrun.emulator.aws_events import aws_event
 
 
 @dataclass
@@ -276,16 +276,11 @@ def _json_path(document: Any, path: str) -> Any:
 
 def object_created_event(*, bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
     """An S3 "Object Created" event as EventBridge delivers it (S3 User Guide, EventBridge event structure)."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": ACCOUNT_ID,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [f"arn:{PARTITION}:s3:::{bucket}"],
-        "detail": {
+    return aws_event(
+        source="aws.s3",
+        detail_type="Object Created",
+        resources=[f"arn:{PARTITION}:s3:::{bucket}"],
+        detail={
             "version": "0",
             "bucket": {"name": bucket},
             "object": {"key": key, "size": size, "etag": etag, "sequencer": f"{time.time_ns():X}"},
@@ -294,18 +289,8 @@ def object_created_event(*, bucket: str, key: str, size: int, etag: str) -> dict
             "source-ip-address": "198.51.100.7",
             "reason": "PutObject",
         },
-    }
+    )
 
 
 def scheduled_event(*, rule_arn: str) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT_ID,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [rule_arn],
-        "detail": {},
-    }
+    return aws_event(source="aws.events", detail_type="Scheduled Event", resources=[rule_arn], detail={})
