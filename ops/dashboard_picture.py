@@ -80,7 +80,7 @@ def _stage_of_machine(pipeline: StackTemplate) -> dict[str, str]:
     outputs = pipeline.template.get("Outputs", {})
     return {
         outputs[contract.state_machine_output(name)]["Value"]["Ref"]: name
-        for name in (*contract.STAGES, contract.PIPELINE)
+        for name in (*contract.STAGES, contract.PIPELINE, *contract.EXPRESS_MACHINES)
     }
 
 

@@ -18,14 +18,20 @@ TRANSFORM: Final = "transform"
 STAGES: Final[tuple[str, ...]] = (ADMISSION, CRAWL, TRANSFORM)
 # The state machine that runs the stages in order under the single-flight lease.
 PIPELINE: Final = "pipeline"
+# EXPRESS machines (billed per request, not per transition): the uploads' front door, and the one
+# that resumes the crawl stage when its crawler's crawl ends.
+FRONT_DOOR: Final = "front_door"
+CRAWL_CALLBACK: Final = "crawl_callback"
+EXPRESS_MACHINES: Final[tuple[str, ...]] = (FRONT_DOOR, CRAWL_CALLBACK)
+_OUTPUT_PREFIXES: Final = {PIPELINE: "Pipeline", FRONT_DOOR: "FrontDoor", CRAWL_CALLBACK: "CrawlCallback"}
 
 
 def state_machine_output(name: str) -> str:
-    """The Pipeline stack's output holding the ARN of `name` (a stage or PIPELINE)."""
-    if name not in (*STAGES, PIPELINE):
-        raise ValueError(f"state machine: {name!r} is not one of {', '.join((*STAGES, PIPELINE))}")
-    prefix = "Pipeline" if name == PIPELINE else f"{name.capitalize()}Stage"
-    return f"{prefix}StateMachineArn"
+    """The Pipeline stack's output holding the ARN of `name` (a stage, PIPELINE or an EXPRESS machine)."""
+    known = (*STAGES, PIPELINE, *EXPRESS_MACHINES)
+    if name not in known:
+        raise ValueError(f"state machine: {name!r} is not one of {', '.join(known)}")
+    return f"{_OUTPUT_PREFIXES.get(name, f'{name.capitalize()}Stage')}StateMachineArn"
 
 
 # Storage stack outputs.

@@ -450,6 +450,7 @@ def simulate(
             "RedriveCount": redrive_count,
         },
         "State": {"EnteredTime": "2026-11-24T10:00:00.000Z"},
+        "Task": {"Token": "task-token"},  # what a .waitForTaskToken task hands out
         "StateMachine": {"Id": "arn:aws:states:us-east-1:111122223333:stateMachine:machine"},
     }
     run, data, name = Run(), execution_input, asl["StartAt"]

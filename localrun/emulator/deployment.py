@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,12 @@ from localrun.emulator.assembly import (
 )
 from localrun.emulator.glue_standin import GlueFaults
 from localrun.emulator.lambda_code import load_lambda_modules
-from localrun.emulator.local_eventbridge import LocalEventBridge, object_created_event, start_execution
+from localrun.emulator.local_eventbridge import (
+    LocalEventBridge,
+    object_created_event,
+    start_execution,
+    wait_execution,
+)
 from localrun.emulator.moto import redrive as moto_redrive
 from stacks import pipeline_contract as contract
 
@@ -71,17 +75,22 @@ def local_aws() -> Iterator[None]:
 class LocalDeployment:
     assembly: CloudAssembly
     clients: dict[str, Any]
-    state_machines: dict[str, str]  # a stage of the pipeline contract, or its PIPELINE -> ARN
+    state_machines: dict[str, str]  # a name of stacks/pipeline_contract.py (stage, pipeline, EXPRESS) -> ARN
     landing_bucket: str
     landing_prefix: str  # where runs admit files: <landing prefix>run=<run>/...
     incoming_prefix: str  # where uploads land and wait for admission
     quarantine_prefix: str  # where admission quarantines files, each with a reason sidecar
-    lease_table: str  # the single-flight lease (stacks/single_flight_lease.py)
+    lease_table: str  # the single-flight lease (stacks/pipeline/single_flight_lease.py)
     curated_bucket: str
     topic_arn: str
     notification_queue_url: str
     faults: GlueFaults
     eventbridge: LocalEventBridge = field(init=False)  # the rules, delivering what happens here
+
+    @property
+    def door_executions(self) -> list[str]:
+        """The front door's (EXPRESS) executions the uploads' events started, in order."""
+        return self.eventbridge.door_executions
 
     # -- bring-up ------------------------------------------------------------------------
     @classmethod
@@ -102,17 +111,18 @@ class LocalDeployment:
         _create_glue(clients, resolver, pipeline)
         _route_lambdas(runtime, resolver, assembly, pipeline)
         tables = _create_tables(clients, resolver, pipeline)
+        [lease_table] = [name for logical_id, name in tables.items() if logical_id.startswith("LeaseTable")]
         created = _create_state_machines(clients, resolver, pipeline)
-        eventbridge = LocalEventBridge.from_stack(clients, resolver, pipeline)
 
         # What the stacks publish for their consumers (stacks/pipeline_contract.py): their outputs.
         def output(stack: StackTemplate, name: str) -> Any:
             return resolver.resolve(stack.name, stack.output(name))
 
-        names = (*contract.STAGES, contract.PIPELINE)
+        names = (*contract.STAGES, contract.PIPELINE, *contract.EXPRESS_MACHINES)
         machines = {name: output(pipeline, contract.state_machine_output(name)) for name in names}
         if missing := sorted(set(machines.values()) - set(created)):
             raise AssemblyError(f"stack {pipeline.name}: outputs name state machines it does not declare: {missing}")
+        eventbridge = LocalEventBridge.from_stack(clients, resolver, pipeline, front_door=machines[contract.FRONT_DOOR])
         deployment = cls(
             assembly=assembly,
             clients=clients,
@@ -121,7 +131,7 @@ class LocalDeployment:
             landing_prefix=output(pipeline, contract.LANDING_PREFIX_OUTPUT),
             incoming_prefix=output(pipeline, contract.INCOMING_PREFIX_OUTPUT),
             quarantine_prefix=output(pipeline, contract.QUARANTINE_PREFIX_OUTPUT),
-            lease_table=tables[0],
+            lease_table=lease_table,
             curated_bucket=output(storage, contract.CURATED_BUCKET_OUTPUT),
             topic_arn=topic_arn,
             notification_queue_url=queue_url,
@@ -130,6 +140,8 @@ class LocalDeployment:
         deployment.eventbridge = eventbridge
         # Step Functions sends every execution's status change to EventBridge: the rules route it.
         moto_redrive.on_status_change(eventbridge.route_status_change)
+        # So does Glue, each crawl's end ("Glue Crawler State Change"): the Glue stand-in sends it.
+        glue.on_crawler_event = eventbridge.deliver
         return deployment
 
     # -- events --------------------------------------------------------------------------
@@ -174,15 +186,7 @@ class LocalDeployment:
 
     # -- observation ---------------------------------------------------------------------
     def wait(self, execution_arn: str, *, timeout_s: float = 120) -> dict[str, Any]:
-        sfn = self.clients["stepfunctions"]
-        deadline = time.monotonic() + timeout_s
-        while True:
-            execution = sfn.describe_execution(executionArn=execution_arn)
-            if execution["status"] != "RUNNING":
-                return execution
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout_s} s")
-            time.sleep(0.2)
+        return wait_execution(self.clients["stepfunctions"], execution_arn, timeout_s=timeout_s)
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         sfn, events, token = self.clients["stepfunctions"], [], None
@@ -304,13 +308,14 @@ def _route_lambdas(runtime: Any, resolver: Resolver, assembly: CloudAssembly, pi
         runtime.lambda_handlers[arn] = permissions.run_as(role, runtime.lambda_handlers[arn])
 
 
-def _create_tables(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> list[str]:
-    tables = []
+def _create_tables(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> dict[str, str]:
+    """Every table (the lease, the crawl stage's task tokens): logical ID -> table name."""
+    tables = {}
     for logical_id, table in pipeline.resources("AWS::DynamoDB::Table").items():
         props = table["Properties"]
-        tables.append(resolver.physical[(pipeline.name, logical_id)]["Ref"])
+        tables[logical_id] = resolver.physical[(pipeline.name, logical_id)]["Ref"]
         clients["dynamodb"].create_table(
-            TableName=resolver.physical[(pipeline.name, logical_id)]["Ref"],
+            TableName=tables[logical_id],
             KeySchema=props["KeySchema"],
             AttributeDefinitions=props["AttributeDefinitions"],
             BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
@@ -319,7 +324,8 @@ def _create_tables(clients: dict[str, Any], resolver: Resolver, pipeline: StackT
 
 
 def _create_state_machines(clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> list[str]:
-    """Each definition as synthesized, resolved; their ARNs (the stack's outputs say which is which)."""
+    """Each definition as synthesized, resolved, of its synthesized type (STANDARD or EXPRESS); their
+    ARNs (the stack's outputs say which is which)."""
     sfn = clients["stepfunctions"]
     machines: list[str] = []
     for logical_id, machine in pipeline.resources("AWS::StepFunctions::StateMachine").items():
@@ -329,7 +335,7 @@ def _create_state_machines(clients: dict[str, Any], resolver: Resolver, pipeline
             name=ids["Name"],
             definition=definition,
             roleArn=resolver.resolve(pipeline.name, machine["Properties"]["RoleArn"]),
-            type="STANDARD",
+            type=machine["Properties"].get("StateMachineType", "STANDARD"),
         )["stateMachineArn"]
         machines.append(arn)
     return machines

@@ -1,7 +1,8 @@
 """What Glue does locally: moto keeps crawler and job-run records but runs neither.
 
 `LocalGlue` drives moto's own records so the state machines see what they would see on AWS:
-a crawl that runs for a number of GetCrawler polls and then ends, a job run that ends after a
+a crawl that runs for `crawl_seconds` and then ends, sending its "Glue Crawler State Change"
+event to the local EventBridge (unless the event is lost: `drop_crawl_events`), a job run that ends after a
 number of GetJobRun polls and then has written curated rows, rejected rows and a manifest. The
 outcome of each is a fault knob (`GlueFaults`). Errors come from moto's own exception classes,
 so they reach the state machine exactly as moto (and AWS) report them.
@@ -22,8 +23,10 @@ import re
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +35,7 @@ from moto.glue import models as glue_models
 from moto.s3.models import FakeDeleteMarker, s3_backends
 
 from localrun.emulator import local_logs, permissions
+from localrun.emulator.aws_events import aws_event
 from stacks.common.paths import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -49,7 +53,9 @@ class GlueFaults:
 
     crawler_busy_starts: int = 0  # StartCrawler refused (a crawl already running) this many times
     crawl_outcome: str = "SUCCEEDED"
-    crawl_polls: int = 1  # GetCrawler calls that still see the crawl RUNNING... minus one
+    crawl_seconds: float = 0.3  # how long a crawl runs (it ends on its own, then sends its end event)
+    # EventBridge delivers AWS service events best effort: True loses the crawls' end events.
+    drop_crawl_events: bool = False
     job_busy_starts: int = 0  # StartJobRun refused with ConcurrentRunsExceededException this many times
     job_outcome: str = "SUCCEEDED"
 
@@ -58,6 +64,23 @@ class GlueFaults:
             raise ValueError(f"crawl_outcome = {self.crawl_outcome!r}: must be one of {', '.join(CRAWL_OUTCOMES)}")
         if self.job_outcome not in JOB_OUTCOMES:
             raise ValueError(f"job_outcome = {self.job_outcome!r}: must be one of {', '.join(JOB_OUTCOMES)}")
+
+
+def crawler_state_change_event(
+    *, crawler_name: str, account_id: str, succeeded: bool, error: str | None, region: str = "us-east-1"
+) -> dict[str, Any]:
+    """A crawl's end as EventBridge delivers it ("Glue Crawler State Change", EventBridge user guide)."""
+    state = "Succeeded" if succeeded else "Failed"
+    detail: dict[str, Any] = {"crawlerName": crawler_name, "state": state, "message": f"Crawler {state}"}
+    if error:
+        detail["errorMessage"] = error
+    return aws_event(
+        source="aws.glue",
+        detail_type="Glue Crawler State Change",
+        detail={**detail, "accountId": account_id},
+        account=account_id,
+        region=region,
+    )
 
 
 def _parse_s3_url(url: str) -> tuple[str, str]:
@@ -80,13 +103,19 @@ class LocalGlue:
         self._account_id = account_id
         self._partition = partition
         self._lock = threading.RLock()
-        self._crawl_gets: dict[int, int] = {}
+        self._crawl_started: dict[int, float] = {}
+        # Where a crawl's "Glue Crawler State Change" event goes (the local EventBridge), and when
+        # each crawl ended (what the scenarios measure the crawl stage's reaction against).
+        self.on_crawler_event: Callable[[dict[str, Any]], object] | None = None
+        self.crawls_ended: list[datetime] = []
 
     def reset(self) -> GlueFaults:
         """A fresh deployment: healthy faults (moto's own records are new too)."""
         with self._lock:
             self.faults = GlueFaults()
-            self._crawl_gets.clear()
+            self._crawl_started.clear()
+            self.crawls_ended.clear()
+            self.on_crawler_event = None
             return self.faults
 
     # -- crawler -------------------------------------------------------------------------
@@ -103,12 +132,24 @@ class LocalGlue:
                 finally:
                     if self.faults.crawler_busy_starts == 0:
                         earlier.status = "COMPLETED"
-            return original(crawler)
+            original(crawler)
+            crawl = crawler.crawls[-1]
+            self._crawl_started[id(crawl)] = time.monotonic()
+        # The crawl ends on its own after crawl_seconds, as Glue's would, whoever is looking.
+        timer = threading.Timer(self.faults.crawl_seconds, self._end_crawl_in_time, args=(crawler, crawl))
+        timer.daemon = True
+        timer.start()
+        return None
 
     def crawler_polled(self, crawler: Any) -> None:
-        """A GetCrawler call: the running crawl ends once its polls are used up."""
+        """A GetCrawler call: shows the crawl ended once its time is up (the timer may be late)."""
+        self._end_crawl_in_time(crawler, crawler.crawls[-1] if crawler.crawls else None)
+
+    def _end_crawl_in_time(self, crawler: Any, crawl: Any) -> None:
         with self._lock:
-            self._advance_crawl(crawler)
+            ended = self._advance_crawl(crawler, crawl)
+        if ended is not None and self.on_crawler_event is not None and not self.faults.drop_crawl_events:
+            self.on_crawler_event(ended)
 
     # -- job -----------------------------------------------------------------------------
     def start_job_run(self, original: Callable[..., str], job: Any, **kwargs: Any) -> str:
@@ -124,15 +165,13 @@ class LocalGlue:
         with self._lock:
             self._advance_job_run(job, run)
 
-    def _advance_crawl(self, crawler: Any) -> None:
-        if not crawler.crawls or crawler.crawls[-1].status != "RUNNING":
-            return
-        crawl = crawler.crawls[-1]
-        seen = self._crawl_gets.get(id(crawl), 0) + 1
-        self._crawl_gets[id(crawl)] = seen
+    def _advance_crawl(self, crawler: Any, crawl: Any) -> dict[str, Any] | None:
+        """End `crawl` if it is the running one and its time is up: its end event, or None."""
+        if crawl is None or crawl.status != "RUNNING" or id(crawl) not in self._crawl_started:
+            return None
         outcome = self.faults.crawl_outcome
-        if outcome == "NEVER_ENDS" or seen <= self.faults.crawl_polls - 1:
-            return
+        if outcome == "NEVER_ENDS" or time.monotonic() - self._crawl_started[id(crawl)] < self.faults.crawl_seconds:
+            return None
         denied = self._crawler_denied(crawler) if outcome != "FAILED" else None
         if outcome == "FAILED":
             crawl.status = "FAILED"
@@ -142,11 +181,14 @@ class LocalGlue:
             crawl.error_message = denied
         else:
             crawl.status = "COMPLETED"
+        self.crawls_ended.append(datetime.now(UTC))
+        status = "SUCCEEDED" if crawl.status == "COMPLETED" else crawl.status
+        error_message = getattr(crawl, "error_message", None)
         local_logs.crawl_ended(
-            crawler_name=crawler.name,
-            crawl_id=crawl.message_prefix,
-            status="SUCCEEDED" if crawl.status == "COMPLETED" else crawl.status,
-            error_message=getattr(crawl, "error_message", None),
+            crawler_name=crawler.name, crawl_id=crawl.message_prefix, status=status, error_message=error_message
+        )
+        return crawler_state_change_event(
+            crawler_name=crawler.name, account_id=self._account_id, succeeded=status == "SUCCEEDED", error=error_message
         )
 
     def _crawler_denied(self, crawler: Any) -> str | None:

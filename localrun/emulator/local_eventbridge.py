@@ -4,7 +4,9 @@ A rule's event pattern is matched by moto's own matcher; each target is started 
 EventBridge gives it (the event, Input, InputPath or InputTransformer), a state machine target
 under its role and named as EventBridge names it, a Lambda target in-process. An event that cannot
 be delivered goes to the target's dead-letter queue, with the error as EventBridge writes it; an
-error a Lambda target raises goes to the function's own dead-letter queue.
+error a Lambda target raises goes to the function's own dead-letter queue. An upload's event goes
+through the front door (stacks/pipeline/front_door.py): what its caller gets back is the pipeline
+execution the door started, if any.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from botocore.exceptions import ClientError
@@ -23,6 +24,7 @@ from moto.events.models import EventPattern
 from localrun.emulator import moto as moto_patches
 from localrun.emulator import permissions
 from localrun.emulator.assembly import ACCOUNT_ID, PARTITION, REGION, Resolver, StackTemplate
+from localrun.emulator.aws_events import aws_event
 
 
 @dataclass
@@ -50,15 +52,20 @@ class LocalEventBridge:
     rules: list[RuleSpec]
     queue_urls: dict[str, str] = field(default_factory=dict)  # queue ARN -> URL (the rules' DLQs)
     function_dead_letters: dict[str, str] = field(default_factory=dict)  # function ARN -> its DLQ's ARN
+    front_door: str | None = None  # the front door's ARN: its executions are waited through
+    door_executions: list[str] = field(default_factory=list)  # the front door's (EXPRESS) executions
 
     @classmethod
-    def from_stack(cls, clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate) -> LocalEventBridge:
+    def from_stack(
+        cls, clients: dict[str, Any], resolver: Resolver, pipeline: StackTemplate, *, front_door: str | None = None
+    ) -> LocalEventBridge:
         """The stack's rules, with its queues created on moto."""
         return cls(
             clients=clients,
             rules=_read_rules(resolver, pipeline),
             queue_urls=_create_queues(clients, resolver, pipeline),
             function_dead_letters=_function_dead_letters(resolver, pipeline),
+            front_door=front_door,
         )
 
     def deliver(self, event: dict[str, Any]) -> list[str]:
@@ -100,11 +107,10 @@ class LocalEventBridge:
             try:
                 name = eventbridge_execution_name(event)
                 with permissions.acting_as(permissions.Principal(target["RoleArn"]) if "RoleArn" in target else None):
-                    started.append(
-                        start_execution(
-                            self.clients["stepfunctions"], target["Arn"], target_input(target, event), name=name
-                        )
+                    arn = start_execution(
+                        self.clients["stepfunctions"], target["Arn"], target_input(target, event), name=name
                     )
+                started += self._through_door(arn) if target["Arn"] == self.front_door else [arn]
             except ClientError as error:
                 dlq = target.get("DeadLetterConfig", {}).get("Arn")
                 if dlq not in self.queue_urls:
@@ -114,6 +120,14 @@ class LocalEventBridge:
                 with permissions.acting_as(permissions.Principal("events.amazonaws.com", source_arn=rule.arn)):
                     self._send_dead_letter(dlq, rule, target, event, code, message)
         return started
+
+    def _through_door(self, door_execution: str) -> list[str]:
+        """The pipeline execution an upload's front-door execution started: none when it coalesced
+        at the door (stacks/pipeline/front_door.py). What a local caller waits for and reports is the pipeline."""
+        execution = wait_execution(self.clients["stepfunctions"], door_execution, timeout_s=60)
+        self.door_executions.append(door_execution)
+        started = json.loads(execution.get("output") or "{}").get("started", {}).get("ExecutionArn")
+        return [started] if started else []
 
     def _send_dead_letter(
         self, dlq: str, rule: RuleSpec, target: dict[str, Any], event: dict[str, Any], code: str, message: str
@@ -211,6 +225,18 @@ def start_execution(sfn: Any, state_machine_arn: str, event: dict[str, Any], nam
     )
 
 
+def wait_execution(sfn: Any, execution_arn: str, *, timeout_s: float = 120) -> dict[str, Any]:
+    """DescribeExecution until the execution is no longer RUNNING (TimeoutError after timeout_s)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        execution: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if execution["status"] != "RUNNING":
+            return execution
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout_s} s")
+        time.sleep(0.2)
+
+
 def eventbridge_execution_name(event: dict[str, Any]) -> str:
     """The name EventBridge gives an execution it starts: `<event id>_<uuid>`, 73 characters.
 
@@ -250,16 +276,11 @@ def _json_path(document: Any, path: str) -> Any:
 
 def object_created_event(*, bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
     """An S3 "Object Created" event as EventBridge delivers it (S3 User Guide, EventBridge event structure)."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": ACCOUNT_ID,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [f"arn:{PARTITION}:s3:::{bucket}"],
-        "detail": {
+    return aws_event(
+        source="aws.s3",
+        detail_type="Object Created",
+        resources=[f"arn:{PARTITION}:s3:::{bucket}"],
+        detail={
             "version": "0",
             "bucket": {"name": bucket},
             "object": {"key": key, "size": size, "etag": etag, "sequencer": f"{time.time_ns():X}"},
@@ -268,18 +289,8 @@ def object_created_event(*, bucket: str, key: str, size: int, etag: str) -> dict
             "source-ip-address": "198.51.100.7",
             "reason": "PutObject",
         },
-    }
+    )
 
 
 def scheduled_event(*, rule_arn: str) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT_ID,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [rule_arn],
-        "detail": {},
-    }
+    return aws_event(source="aws.events", detail_type="Scheduled Event", resources=[rule_arn], detail={})

@@ -165,6 +165,8 @@ def requests_for(store: PolicyStore, service: str, operation: str, params: dict[
     prefix = _IAM_PREFIX.get(service, service)
     if service == "s3":
         requests = _s3_requests(operation, params)
+    elif service == "stepfunctions" and operation in _TASK_RESPONSES:
+        requests = [Request(f"states:{operation}", _machine_waiting_on(params.get("taskToken", "")))]
     elif service == "stepfunctions":
         arn = next((v for k, v in params.items() if k.lower().endswith("arn") and isinstance(v, str)), "*")
         requests = [Request(f"states:{operation}", arn)]
@@ -184,6 +186,24 @@ def requests_for(store: PolicyStore, service: str, operation: str, params: dict[
     else:
         requests = [Request(f"{prefix}:{operation}", "*")]
     return requests + _key_requests(store, service, operation, params)
+
+
+# Authorized on the state machine whose execution waits on the task token (what CDK's
+# grant_task_response grants: the machine's ARN).
+_TASK_RESPONSES = ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")
+
+
+def _machine_waiting_on(token: str) -> str:
+    """The ARN of the state machine an execution of which waits on `token`, or "*" (none does)."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends[ACCOUNT_ID][REGION]
+    for machine in backend.state_machines:
+        for execution in machine.executions:
+            env = getattr(getattr(execution, "exec_worker", None), "env", None)
+            if env is not None and env.callback_pool_manager.get(token) is not None:
+                return str(machine.arn)
+    return "*"
 
 
 def function_arn(name: str) -> str:

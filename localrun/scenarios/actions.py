@@ -138,14 +138,15 @@ MIXED_DROP: dict[str, tuple[bytes, str | None]] = {
 
 def mixed_drop(deployment: LocalDeployment) -> list[str]:
     # Only what the rule matches (a non-empty .csv) starts a run; the rest is found by that run.
-    started: list[str] = []
+    # The drop lands at once, then its events arrive (each passes the front door before the next).
+    events = []
     for name, (body, _) in MIXED_DROP.items():
         key = f"{deployment.incoming_prefix}{name}"
+        deployment.put_object_without_event(key, body)
         if name.endswith(".csv") and body:
-            started += deployment.put_landing_object(key, body)
-        else:
-            deployment.put_object_without_event(key, body)
-    return started
+            etag = deployment.clients["s3"].head_object(Bucket=deployment.landing_bucket, Key=key)["ETag"].strip('"')
+            events.append(object_created_event(bucket=deployment.landing_bucket, key=key, size=len(body), etag=etag))
+    return [arn for event in events for arn in deployment.deliver(event)]
 
 
 def thousand_files(deployment: LocalDeployment) -> list[str]:

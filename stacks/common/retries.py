@@ -33,6 +33,11 @@ DYNAMODB_TRANSIENT_ERRORS = (
     "DynamoDB.InternalServerErrorException",
     "DynamoDB.ThrottlingException",
 )
+# What a states:startExecution / aws-sdk:sfn call may fail with for a moment (AWS Step Functions
+# API reference: ThrottlingException): the optimized integration names errors StepFunctions.X,
+# the aws-sdk one Sfn.X.
+SFN_START_TRANSIENT_ERRORS = ("StepFunctions.ThrottlingException", "StepFunctions.SdkClientException")
+SFN_SDK_TRANSIENT_ERRORS = ("Sfn.ThrottlingException", "Sfn.SdkClientException")
 # StartCrawler while the crawler crawls; glue:startJobRun while the job runs its maximum of
 # concurrent runs, or when throttled.
 CRAWLER_BUSY_ERRORS = ("Glue.CrawlerRunningException",)
@@ -49,7 +54,7 @@ class RetryPolicy:
     backoff_rate: float | None = None  # None: left out of the template (Step Functions doubles: 2.0)
     full_jitter: bool = False
 
-    def apply(self, task: sfn.TaskStateBase) -> None:
+    def apply(self, task: sfn.TaskStateBase | sfn.CustomState) -> None:
         task.add_retry(
             errors=list(self.errors),
             interval=self.interval,
@@ -72,6 +77,12 @@ SNS_TRANSIENT = RetryPolicy(
 )
 DYNAMODB_TRANSIENT = RetryPolicy(
     errors=DYNAMODB_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=5, backoff_rate=2
+)
+SFN_START_TRANSIENT = RetryPolicy(
+    errors=SFN_START_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=5, backoff_rate=2
+)
+SFN_SDK_TRANSIENT = RetryPolicy(
+    errors=SFN_SDK_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=5, backoff_rate=2
 )
 
 

@@ -48,6 +48,7 @@ class ObservedStateMachine(Construct):
         timeout: Duration,
         observability: StageObservability,
         comment: str | None = None,
+        state_machine_type: sfn.StateMachineType = sfn.StateMachineType.STANDARD,
     ) -> None:
         super().__init__(scope, id_)
         self.log_group = logs.LogGroup(
@@ -67,7 +68,8 @@ class ObservedStateMachine(Construct):
             self,
             "StateMachine",
             definition_body=sfn.DefinitionBody.from_chainable(definition),
-            state_machine_type=sfn.StateMachineType.STANDARD,
+            # EXPRESS for the short, high-volume doors (billed per request, not per transition).
+            state_machine_type=state_machine_type,
             timeout=timeout,
             tracing_enabled=True,
             comment=comment,

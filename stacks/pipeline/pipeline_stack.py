@@ -14,6 +14,7 @@ from stacks.config.settings import MAX_BATCH_INPUT_BYTES
 from stacks.observability.failure_notice import FailureNotice
 from stacks.observability.observed_state_machine import StageObservability
 from stacks.observability.pipeline_dashboard import PipelineDashboard
+from stacks.pipeline.front_door import FrontDoor
 from stacks.pipeline.glue_resources import CuratedTransformJob, GlueSecurity, LandingCrawler
 from stacks.pipeline.pipeline_triggers import PipelineTriggers
 from stacks.pipeline.pipeline_workflow import IncomingFiles, PipelineStage, PipelineWorkflow
@@ -40,6 +41,7 @@ class PipelineStack(Stack):
             log_level=sfn.LogLevel[config.state_machine_log_level],
             include_execution_data=config.state_machine_log_execution_data,
         )
+        self._key = storage.key
         crawler, job = self._build_glue(config, storage)
         self.crawl_stage = self._build_crawl_stage(config, crawler)
         self.transform_stage = self._build_transform_stage(config, storage, job)
@@ -71,7 +73,19 @@ class PipelineStack(Stack):
             schedule=config.schedule,
             key=storage.key,
             enabled=config.outer_loop == "eventbridge",
+            uploads_through_door=True,
         )
+        # Uploads reach the pipeline through an EXPRESS front door: one that finds a run in
+        # progress ends there, costing no Standard transitions.
+        self.front_door = FrontDoor(
+            self,
+            "FrontDoor",
+            pipeline=self.workflow.state_machine,
+            lease=self.lease,
+            dead_letter_queue=self.triggers.dead_letter_queue,
+            observability=self.observability,
+        )
+        self.triggers.uploads_through(self.front_door.state_machine)
         # Every unsuccessful end of the pipeline, notified once from its status change.
         self.failure_notice = FailureNotice(
             self,
@@ -83,7 +97,16 @@ class PipelineStack(Stack):
             reserve_concurrency=config.reserve_lambda_concurrency,
         )
         # What an operator watches, and the Glue failure alarms (stacks/observability/pipeline_dashboard.py).
-        stages = (self.admission_stage, self.crawl_stage, self.transform_stage, self.workflow)
+        # Every machine's failure alarm on the alarm widget: the EXPRESS ones (the door, the crawl
+        # callback) too.
+        stages = (
+            self.admission_stage,
+            self.crawl_stage,
+            self.transform_stage,
+            self.workflow,
+            self.front_door,
+            self.crawl_stage.crawl_end,
+        )
         self.dashboard = PipelineDashboard(
             self,
             "Dashboard",
@@ -107,6 +130,11 @@ class PipelineStack(Stack):
             (contract.PIPELINE, self.workflow),
         ):
             CfnOutput(self, contract.state_machine_output(name), value=construct.state_machine.state_machine_arn)
+        for name, machine in (
+            (contract.FRONT_DOOR, self.front_door.state_machine),
+            (contract.CRAWL_CALLBACK, self.crawl_stage.crawl_end.state_machine),
+        ):
+            CfnOutput(self, contract.state_machine_output(name), value=machine.state_machine_arn)
         # Where files wait, are admitted and are quarantined (landing bucket): what local runs, `why`
         # and `cost` read instead of a rule's pattern or a function's environment.
         for name, value in (
@@ -158,6 +186,7 @@ class PipelineStack(Stack):
             busy_retry_attempts=config.crawler.busy_retry_attempts,
             timeout=Duration.minutes(config.crawl_stage_timeout_minutes),
             observability=self.observability,
+            token_key=self._key,
         )
 
     def _build_transform_stage(

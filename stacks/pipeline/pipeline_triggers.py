@@ -32,6 +32,7 @@ class PipelineTriggers(Construct):
         schedule: str,
         key: kms.IKey,
         enabled: bool = True,
+        uploads_through_door: bool = False,
         retry_attempts: int = 8,
         max_event_age: Duration = Duration.hours(6),
     ) -> None:
@@ -51,13 +52,15 @@ class PipelineTriggers(Construct):
             "Serverless-SQSRedrivePolicy",
         )
 
-        def target() -> targets.SfnStateMachine:
+        def target(machine: sfn.IStateMachine = state_machine) -> targets.SfnStateMachine:
             return targets.SfnStateMachine(
-                state_machine,
+                machine,
                 dead_letter_queue=self.dead_letter_queue,
                 retry_attempts=retry_attempts,
                 max_event_age=max_event_age,
             )
+
+        self._target = target
 
         # Only what admission could accept starts a run: a .csv with content under the incoming
         # prefix. Anything else landing there (folder markers, empty or other files) starts
@@ -80,7 +83,8 @@ class PipelineTriggers(Construct):
                     },
                 },
             ),
-            targets=[target()],
+            # None when uploads go through a front door: `uploads_through` adds it.
+            targets=None if uploads_through_door else [target()],
         )
         self.schedule_rule = events.Rule(
             self,
@@ -90,3 +94,8 @@ class PipelineTriggers(Construct):
             schedule=events.Schedule.expression(schedule),
             targets=[target()],
         )
+
+    def uploads_through(self, door: sfn.IStateMachine) -> None:
+        """Target the Object Created rule at `door` (stacks/pipeline/front_door.py), with the same retries and
+        dead-letter queue; the schedule still starts the pipeline itself."""
+        self.object_created_rule.add_target(self._target(door))

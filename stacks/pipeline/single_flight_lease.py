@@ -36,6 +36,23 @@ HOLDER_GONE = "Sfn.ExecutionDoesNotExistException"
 TABLE_KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
 
 
+def control_table(
+    scope: Construct, id_: str, *, partition_key: str, key: kms.IKey, removal_policy: RemovalPolicy, why_no_backup: str
+) -> dynamodb.Table:
+    """A small on-demand table of control items (a lease, task tokens), under the customer managed key."""
+    table = dynamodb.Table(
+        scope,
+        id_,
+        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryption_key=key,
+        removal_policy=removal_policy,
+    )
+    acknowledge(table, why_no_backup, "AwsSolutions-DDB3")
+    return table
+
+
 class SingleFlightLease(Construct):
     """The lease table (`.table`) and the states that take and release the lease."""
 
@@ -51,19 +68,13 @@ class SingleFlightLease(Construct):
         super().__init__(scope, id_)
         self.lease_name = lease_name
         self._table_key = key
-        self.table = dynamodb.Table(
+        self.table = control_table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name="lease_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
+            partition_key="lease_id",
+            key=key,
             removal_policy=removal_policy,
-        )
-        acknowledge(
-            self.table,
-            "One lease item that lives only while a run does; there is nothing to restore.",
-            "AwsSolutions-DDB3",
+            why_no_backup="One lease item that lives only while a run does; there is nothing to restore.",
         )
 
     def _key(self) -> dict[str, tasks.DynamoAttributeValue]:
@@ -90,28 +101,8 @@ class SingleFlightLease(Construct):
         """`Take lease` and its takeover path; continues at `on_taken` or `on_held`."""
         take = self._put(f"{prefix}Take lease", condition="attribute_not_exists(lease_id)")
         take.next(on_taken)
-        read = tasks.DynamoGetItem(
-            self,
-            f"{prefix}Read lease",
-            table=self.table,
-            key=self._key(),
-            consistent_read=True,
-            result_path="$.lease",
-        )
-        DYNAMODB_TRANSIENT.apply(read)
-        # A raw aws-sdk task: CallAwsService would grant DescribeExecution on "*", and the policy
-        # that names this machine's executions must be separate (see grant_holder_lookup).
-        describe = sfn.CustomState(
-            self,
-            f"{prefix}Describe lease holder",
-            state_json={
-                "Type": "Task",
-                "Resource": f"arn:{Stack.of(self).partition}:states:::aws-sdk:sfn:describeExecution",
-                "Parameters": {"ExecutionArn.$": "$.lease.Item.holder.S"},
-                "ResultSelector": {"status.$": "$.Status"},
-                "ResultPath": "$.lease.holder_state",
-            },
-        )
+        read = self.read(self, f"{prefix}Read lease")
+        describe = self.describe_holder(self, f"{prefix}Describe lease holder")
         take_over = self._put(
             f"{prefix}Take over lease",
             condition="holder = :stale",
@@ -146,6 +137,31 @@ class SingleFlightLease(Construct):
         take.add_catch(read, errors=[CONDITION_FAILED], result_path=sfn.JsonPath.DISCARD)
         return take
 
+    def read(self, scope: Construct, id_: str) -> tasks.DynamoGetItem:
+        """GetItem of the lease (consistent) into `$.lease`: `$.lease.Item.holder.S` while held."""
+        read = tasks.DynamoGetItem(
+            scope, id_, table=self.table, key=self._key(), consistent_read=True, result_path="$.lease"
+        )
+        DYNAMODB_TRANSIENT.apply(read)
+        return read
+
+    def describe_holder(self, scope: Construct, id_: str) -> sfn.CustomState:
+        """DescribeExecution of `$.lease.Item.holder.S` into `$.lease.holder_state.status`; a holder
+        that no longer exists fails it with HOLDER_GONE."""
+        # A raw aws-sdk task: CallAwsService would grant DescribeExecution on "*", and the policy
+        # that names the holder's executions must be separate (see grant_holder_lookup).
+        return sfn.CustomState(
+            scope,
+            id_,
+            state_json={
+                "Type": "Task",
+                "Resource": f"arn:{Stack.of(scope).partition}:states:::aws-sdk:sfn:describeExecution",
+                "Parameters": {"ExecutionArn.$": "$.lease.Item.holder.S"},
+                "ResultSelector": {"status.$": "$.Status"},
+                "ResultPath": "$.lease.holder_state",
+            },
+        )
+
     def release(self, id_: str) -> tasks.DynamoDeleteItem:
         """Delete the lease if this execution holds it (a no-op otherwise)."""
         release = tasks.DynamoDeleteItem(
@@ -164,6 +180,20 @@ class SingleFlightLease(Construct):
         """Let `grantee` (the machine whose states take and release the lease) use the table's key."""
         self._table_key.grant(grantee, *TABLE_KEY_ACTIONS)
 
+    def grant_table_key_read(self, grantee: iam.IGrantable) -> None:
+        """Let `grantee` (a machine that only reads the lease: `read()` grants its GetItem) decrypt it."""
+        self._table_key.grant(grantee, "kms:Decrypt", "kms:DescribeKey")
+
+    @staticmethod
+    def holder_executions_arn(state_machine: sfn.StateMachine) -> str:
+        """The ARN pattern of `state_machine`'s executions (the holders its lease can name)."""
+        return state_machine.stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine.state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
     def grant_holder_lookup(self, state_machine: sfn.StateMachine) -> None:
         """Let `state_machine` describe its own executions (the lease holders it checks).
 
@@ -177,14 +207,7 @@ class SingleFlightLease(Construct):
                 iam.PolicyStatement(
                     # Is the holder still running? (DescribeExecution of one of its own executions)
                     actions=["states:DescribeExecution"],
-                    resources=[
-                        state_machine.stack.format_arn(
-                            service="states",
-                            resource="execution",
-                            resource_name=f"{state_machine.state_machine_name}:*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    ],
+                    resources=[self.holder_executions_arn(state_machine)],
                 )
             ],
         )

@@ -255,7 +255,7 @@ def test_prod_subscribes_its_notification_address(synth: Callable[[str], Synthes
 def test_state_machines_log_at_the_stages_level(synth: Callable[[str], Synthesized], stage: str) -> None:
     config = stage_config(stage)
     machines = synth(stage).templates["pipeline"].find_resources("AWS::StepFunctions::StateMachine")
-    assert len(machines) == 4
+    assert len(machines) == 6  # the pipeline, its three stages, the front door and the crawl callback
     for machine in machines.values():
         logging = machine["Properties"]["LoggingConfiguration"]
         assert (logging["Level"], logging["IncludeExecutionData"]) == (

@@ -14,7 +14,7 @@ from localrun.runner import describe_execution, run_scenario
 from localrun.scenarios.actions import SAMPLES
 from localrun.scenarios.catalogue import SCENARIOS
 
-CRAWL_OK = ["Start crawler", "Wait for crawler", "Get crawler", "Crawl finished?", "Crawl succeeded"]
+CRAWL_OK = ["Start crawler", "Wait for crawl end", "Get crawler", "Crawl finished?", "Crawl succeeded"]
 # Write (the job stages the run's output), audit (the check), publish (the run's partition).
 TRANSFORM_OK = [
     "Replay?",
@@ -142,10 +142,11 @@ def test_crawl_never_finishes_times_out(deployment: LocalDeployment) -> None:
     report = run(deployment, "crawl_never_finishes")
     crawl = stage(report, "crawl")
     assert crawl["error"] == "CrawlerTimedOut"
-    assert crawl["path"].count("Get crawler") == 5  # LOCAL max_polls
+    # No end event; one wait of local max_polls x interval (5 x 1 s), then GetCrawler: still running.
+    assert crawl["path"].count("Wait for crawl end") == 1 and crawl["path"].count("Get crawler") == 1
     assert crawl["path"][-1] == "Crawl timed out"
     message = failure_notice(report, crawl)
-    assert message["error"] == "CrawlerTimedOut" and "still running after 5 polls" in message["cause"]
+    assert message["error"] == "CrawlerTimedOut" and "still running after 1 waits" in message["cause"]
 
 
 @pytest.mark.parametrize("scenario, state", [("job_failed", "FAILED"), ("job_timeout", "TIMEOUT")])

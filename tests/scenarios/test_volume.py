@@ -31,7 +31,9 @@ def test_a_burst_of_50_uploads_runs_at_most_two_rounds_without_a_false_failure(d
     report = run(deployment, "burst_50")
     holders = [p for p in paths(report) if "Start round" in p]
     coalesced = [p for p in paths(report) if p[-1] == "Coalesced"]
-    assert len(holders) + len(coalesced) == 50 and 1 <= len(holders) <= 2
+    # Every upload passed the front door; only those that found no running holder started a run.
+    assert len(deployment.door_executions) == 50
+    assert len(holders) + len(coalesced) <= 50 and 1 <= len(holders) <= 2
     assert all(n["subject"] == "Pipeline SUCCEEDED" for n in report["notifications"])
     assert sum(1 for s in report["stage_runs"] if s["stage"] == "crawl") <= 2
     assert sum(1 for s in report["stage_runs"] if s["stage"] == "transform") <= 2
@@ -42,8 +44,8 @@ def test_a_burst_of_50_uploads_runs_at_most_two_rounds_without_a_false_failure(d
 
 def test_a_file_arriving_during_a_run_is_admitted_by_its_next_round(deployment: LocalDeployment) -> None:
     report = run(deployment, "arrival_during_run")
-    first, second = paths(report)
-    assert second[-1] == "Coalesced"
+    first, *later = paths(report)  # the second upload coalesced at the front door, or in the pipeline
+    assert all(p[-1] == "Coalesced" for p in later)
     assert first.count("Start round") == 2  # the running execution picked it up
     assert [n["message"]["round"] for n in report["notifications"]] == [1, 2]
 

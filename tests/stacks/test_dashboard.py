@@ -28,10 +28,12 @@ def _body(synthesized: Synthesized) -> dict[str, Any]:
 
 def _glue_rule(synthesized: Synthesized, detail_type: str) -> dict[str, Any]:
     template = synthesized.templates["pipeline"].to_json()
+    # The dashboard's own (the crawl callback's rule on crawl ends: test_crawl_callback_template.py).
     [rule] = [
         r["Properties"]
-        for r in template["Resources"].values()
+        for lid, r in template["Resources"].items()
         if r["Type"] == "AWS::Events::Rule"
+        and lid.startswith("Dashboard")
         and r["Properties"].get("EventPattern", {}).get("detail-type") == [detail_type]
     ]
     return dict(rule)
@@ -139,7 +141,7 @@ def test_the_alarm_widget_shows_every_stage_alarm_and_the_dead_letter_alarm(dev:
     shown = set(widget["properties"]["alarms"])
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     assert shown == {f"${{GetAtt:{logical_id}.Arn}}" for logical_id in alarms}
-    assert len(alarms) == len(MACHINES) + 1
+    assert len(alarms) == len(MACHINES) + len(contract.EXPRESS_MACHINES) + 1
 
 
 class _Stacks:
@@ -182,4 +184,5 @@ def test_the_picture_follows_the_synthesized_dashboard(dev: Synthesized) -> None
         for key, _ in widget.lines:
             assert key[0] in stages or len(key) == 1, (widget.title, key)
         assert all(alarm in watches for alarm in widget.alarms)
-    assert sorted(watches.values()) == sorted([(name,) for name in stages - {"map"}] + [("dlq",)])
+    machines = [*contract.STAGES, contract.PIPELINE, *contract.EXPRESS_MACHINES]
+    assert sorted(watches.values()) == sorted([(name,) for name in machines] + [("dlq",)])

@@ -51,10 +51,12 @@ def test_mwaa_outer_loop_disables_both_rules(mwaa_driven: tuple[Path, Template])
     rules = _trigger_rules(mwaa_driven[1])
     assert len(rules) == 2 and {r["Properties"]["State"] for r in rules.values()} == {"DISABLED"}
     # The other rules stay enabled: the failure notice's only listens to the pipeline machine (which
-    # MWAA does not run), and the Glue failure alarms watch the job and crawler under either loop.
+    # MWAA does not run), the Glue failure alarms watch the job and crawler under either loop, and
+    # the crawl stage (which MWAA runs too) waits for its crawler's end event through the callback's.
     others = mwaa_driven[1].find_resources("AWS::Events::Rule")
     kept = {lid: r["Properties"] for lid, r in others.items() if lid not in rules}
     assert sorted(lid.rstrip("0123456789ABCDEF") for lid in kept) == [
+        "CrawlStageCrawlEndCrawlEndedRule",
         "DashboardGlueCrawlerFailedRule",
         "DashboardGlueJobFailedRule",
         "FailureNoticeRule",

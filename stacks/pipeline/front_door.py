@@ -1,0 +1,169 @@
+"""The front door: an EXPRESS state machine between the uploads' rule and the Standard pipeline.
+
+Read lease ─ no item ─────────────────────────────────────────────► Start pipeline ─► Pipeline started
+     └ held ─► Describe lease holder ─ RUNNING ─► Coalesced at the door (Succeed: no Standard execution)
+                        ├ ended ────────────────────────────────► Start pipeline
+                        └ gone (Sfn.ExecutionDoesNotExistException) ► Start pipeline
+Start pipeline fails (after its retries) ─► Park the event (the rule's dead-letter queue) ─► Fail
+
+Why: an upload that finds a run in progress used to start a Standard execution that coalesced
+after 8 billed transitions; here it costs one Express request of a few states. The pipeline is
+started with the event as its input and the door's own execution name (as EventBridge names it:
+`<event id>_<uuid>`), so the pipeline behaves exactly as when the rule started it, and a retried
+start finds the execution it started instead of starting a second one (StartExecution is
+idempotent for the same name and input).
+
+Nothing is stranded: the lease holder releases and then looks at incoming/ once more
+(stacks/pipeline/pipeline_workflow.py), so a file whose door saw the lease held just before the release is
+found by that look; a door that reads after the release starts a pipeline of its own.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.common.nag import acknowledge, rendered_arn
+from stacks.common.retries import SFN_SDK_TRANSIENT, SFN_START_TRANSIENT
+from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
+from stacks.pipeline.single_flight_lease import HOLDER_GONE, SingleFlightLease
+
+ALREADY_STARTED = "StepFunctions.ExecutionAlreadyExistsException"
+PIPELINE_NOT_STARTED = "PipelineNotStarted"
+COALESCED_AT_THE_DOOR = "Coalesced at the door"
+START_PIPELINE = "Start pipeline"
+
+
+class FrontDoor(Construct):
+    """The door's EXPRESS state machine (`.state_machine`) in front of `pipeline`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        pipeline: sfn.StateMachine,
+        lease: SingleFlightLease,
+        dead_letter_queue: sqs.IQueue,
+        observability: StageObservability,
+        timeout: Duration = Duration.minutes(1),
+    ) -> None:
+        super().__init__(scope, id_)
+        self._pipeline, self._lease = pipeline, lease
+        start = self._build_start(dead_letter_queue)
+        coalesced = sfn.Succeed(
+            self, COALESCED_AT_THE_DOOR, comment="The lease holder is running: its rounds admit this file."
+        )
+        describe = lease.describe_holder(self, "Describe lease holder")
+        SFN_SDK_TRANSIENT.apply(describe)
+        describe.add_catch(start, errors=[HOLDER_GONE], result_path=sfn.JsonPath.DISCARD)
+        describe.next(
+            sfn.Choice(self, "Lease holder running?")
+            .when(sfn.Condition.string_equals("$.lease.holder_state.status", "RUNNING"), coalesced)
+            .otherwise(start)
+        )
+        read = lease.read(self, "Read lease")
+        read.next(
+            sfn.Choice(self, "Lease held?")
+            .when(sfn.Condition.is_present("$.lease.Item.holder.S"), describe)
+            .otherwise(start)
+        )
+        observed = ObservedStateMachine(
+            self,
+            "Workflow",
+            definition=read,
+            timeout=timeout,
+            observability=observability,
+            comment="Front door: start the pipeline unless a running execution holds its lease.",
+            state_machine_type=sfn.StateMachineType.EXPRESS,
+        )
+        self.state_machine = observed.state_machine
+        self.log_group = observed.log_group
+        self.failure_alarm = observed.failure_alarm
+        self._grant()
+
+    def _build_start(self, dead_letter_queue: sqs.IQueue) -> sfn.IChainable:
+        """StartExecution of the pipeline with the event; parked in the dead-letter queue if it cannot start."""
+        start = sfn.CustomState(
+            self,
+            START_PIPELINE,
+            state_json={
+                "Type": "Task",
+                "Resource": f"arn:{Stack.of(self).partition}:states:::states:startExecution",
+                "Parameters": {
+                    "StateMachineArn": self._pipeline.state_machine_arn,
+                    "Name.$": "$$.Execution.Name",
+                    "Input.$": "$$.Execution.Input",
+                },
+                "ResultSelector": {"ExecutionArn.$": "$.ExecutionArn"},
+                "ResultPath": "$.started",
+            },
+        )
+        SFN_START_TRANSIENT.apply(start)
+        started = sfn.Succeed(self, "Pipeline started")
+        start.next(started)
+        # A retry whose first attempt did start it (same name, same input: AWS returns it; other
+        # input under the name cannot happen, the name is this door's own).
+        start.add_catch(started, errors=[ALREADY_STARTED], result_path=sfn.JsonPath.DISCARD)
+        # A raw sqs:sendMessage: CDK's SqsSendMessage sets no message attributes.
+        park = sfn.CustomState(
+            self,
+            "Park the event",
+            state_json={
+                "Type": "Task",
+                "Resource": f"arn:{Stack.of(self).partition}:states:::sqs:sendMessage",
+                "Parameters": {
+                    "QueueUrl": dead_letter_queue.queue_url,
+                    "MessageBody.$": "$$.Execution.Input",
+                    # As EventBridge writes a dead letter: the event, and why it was not delivered.
+                    "MessageAttributes": {
+                        "TARGET_ARN": {"DataType": "String", "StringValue": self._pipeline.state_machine_arn},
+                        "ERROR_CODE": {"DataType": "String", "StringValue.$": "$.error.Error"},
+                        "ERROR_MESSAGE": {"DataType": "String", "StringValue.$": "$.error.Cause"},
+                    },
+                },
+                "ResultPath": None,
+            },
+        )
+        self._queue = dead_letter_queue
+        park.next(
+            sfn.Fail(
+                self,
+                "Pipeline not started",
+                error=PIPELINE_NOT_STARTED,
+                cause="the pipeline could not be started; the event is in the triggers' dead-letter queue",
+            )
+        )
+        start.add_catch(park, errors=["States.ALL"], result_path="$.error")
+        return start
+
+    def _grant(self) -> None:
+        # The lease read task grants its GetItem itself.
+        role = self.state_machine.role
+        # Park the event: SendMessage only (grant_send_messages adds GetQueueAttributes/GetQueueUrl
+        # and kms:ReEncrypt*), and what SQS asks of a producer to an encrypted queue.
+        iam.Grant.add_to_principal(grantee=role, actions=["sqs:SendMessage"], resource_arns=[self._queue.queue_arn])
+        if self._queue.encryption_master_key is not None:
+            self._queue.encryption_master_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        self._pipeline.grant_start_execution(role)
+        self._lease.grant_table_key_read(role)
+        # The raw describe task grants nothing: DescribeExecution on the pipeline's executions only.
+        iam.Policy(
+            self,
+            "HolderLookup",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["states:DescribeExecution"],
+                    resources=[SingleFlightLease.holder_executions_arn(self._pipeline)],
+                )
+            ],
+        ).attach_to_role(role)
+        acknowledge(
+            self,
+            "The lease holder is one of the pipeline's executions, named at run time.",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f"{rendered_arn(self, self._pipeline, attribute='Name')}:*]",
+        )
