@@ -572,7 +572,7 @@ def test_rule_targets_start_the_pipeline_with_retries_and_an_encrypted_dead_lett
     all_rules = rules(template)
     assert len(all_rules) == 2
     pipeline_id = state_machine_logical_id(template, PIPELINE)
-    door_id = state_machine_logical_id(template, "FrontDoorWorkflow")  # uploads: tests/stacks/test_front_door_template.py
+    door_id = state_machine_logical_id(template, "FrontDoorWorkflow")  # uploads: test_front_door_template.py
     queue_policies = [p["Properties"] for p in template.find_resources("AWS::SQS::QueuePolicy").values()]
     for rule_id, rule in all_rules.items():
         [target] = rule["Targets"]
