@@ -30,7 +30,7 @@ class Measured:
     express_requests: int  # admission children, front doors and crawl callbacks
     crawls: int
     job_runs: int
-    statuses: dict[str, int]  # of the pipeline executions the doors started
+    statuses: dict[str, int]  # of every pipeline execution (door-started, and continuations)
     upload_s: float
     wall_s: float
     door_executions: int = 0  # front-door executions (one per upload)
@@ -117,21 +117,26 @@ def measure_on(
     """A burst on a deployment that is up and has run nothing yet (every execution is counted).
 
     Each upload's event runs the front door; what put_landing_object returns are the pipeline
-    executions the doors started (none for a door that found the lease held by a running one)."""
+    executions the doors started (none for a door that found the lease held by a running one).
+    Counted are all the pipeline's executions: those, and the continuations runs start themselves."""
     from localrun.runner import describe_execution as describe
 
     started = time.monotonic()
-    arns: list[str] = []
     for index in range(files):
-        arns += deployment.put_landing_object(
-            f"{deployment.incoming_prefix}burst/part-{index:05d}.csv", small_csv(index)
-        )
+        deployment.put_landing_object(f"{deployment.incoming_prefix}burst/part-{index:05d}.csv", small_csv(index))
         if on_progress and (index + 1) % 250 == 0:
             on_progress(f"{index + 1:,} of {files:,} files put ({time.monotonic() - started:.0f} s)")
     uploaded = time.monotonic()
-    for arn in arns:  # all of them, so that no stage execution is still to come
-        deployment.wait(arn, timeout_s=max(1.0, timeout_s - (time.monotonic() - started)))
-    pipeline = [describe(deployment, arn) for arn in arns]
+    # Every pipeline execution: those the doors started, and the continuations a run starts itself
+    # when its rounds are spent with files waiting (`<name>-next`), until none is left running.
+    while True:
+        executions = _all_executions(deployment, contract.PIPELINE)
+        running = [e["executionArn"] for e in executions if e["status"] == "RUNNING"]
+        if not running:
+            break
+        for arn in running:
+            deployment.wait(arn, timeout_s=max(1.0, timeout_s - (time.monotonic() - started)))
+    pipeline = [describe(deployment, e["executionArn"]) for e in executions]
     stages = {stage: _all_executions(deployment, stage) for stage in contract.STAGES}
     described = {stage: [describe(deployment, e["executionArn"]) for e in found] for stage, found in stages.items()}
     sfn = deployment.clients["stepfunctions"]
