@@ -169,6 +169,7 @@ def measure_on(
             coalesced=len(coalesced),
             runs=runs,
             retakes=sum(r["path"].count("After release: Take lease") for r in working),
+            continuations=sum(r["path"].count("Continue in a new execution") for r in working),
             polls_per_crawl=polls,
             doors=doors,
         ),

@@ -37,6 +37,8 @@ PIPELINE_PER_EMPTY_ROUND = 7
 # Files found after the release: After release: Take lease, then more rounds, and Release lease, Look
 # at incoming after release, Files arrived during release? once more.
 PIPELINE_RETAKE = 4
+# Rounds spent with files still waiting: Continue in a new execution (which is then a working run).
+PIPELINE_CONTINUATION = 1
 # An execution that finds the lease held: Trigger recognised?, First round, Take lease, Read lease,
 # Lease still held?, Describe lease holder, Lease holder running?, Coalesced.
 PIPELINE_COALESCED = 8
@@ -47,6 +49,9 @@ ADMISSION_FIXED = 3
 # The poll loop it replaced (before the front door) had the same 5 for one poll and 4 per extra poll.
 CRAWL_FIXED = 5
 CRAWL_PER_EXTRA_POLL = 4
+# Behind the door, each further look at the crawler (woken before READY, or a wait that timed out):
+# Count wait, Woken by an end event?, a wait (Settle or Wait for crawl end), Get crawler, Crawl finished?.
+CRAWL_PER_EXTRA_LOOK = 5
 # The front door (stacks/pipeline/front_door.py) and the crawl callback (crawl_callback.py) are
 # EXPRESS: one request per upload and one per crawl, billed by duration, never per transition.
 DOOR_PER_UPLOAD = 1
@@ -106,6 +111,7 @@ class BurstShape:
     retakes: int = 0  # times a run retook the lease after its release
     polls_per_crawl: list[int] = field(default_factory=list)  # the poll loop (before the door); empty: one each
     doors: int = 0  # front-door executions (one per upload); 0: the design before the door
+    continuations: int = 0  # runs that handed over to a fresh execution (rounds spent, files waiting)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,7 +188,8 @@ def before_door_shape(files: int, assumptions: Assumptions) -> BurstShape:
 
 def _crawl_transitions(shape: BurstShape, crawls: int) -> int:
     polls = shape.polls_per_crawl or [1] * crawls
-    return sum(CRAWL_FIXED + CRAWL_PER_EXTRA_POLL * (p - 1) for p in polls)
+    per_extra = CRAWL_PER_EXTRA_LOOK if shape.doors else CRAWL_PER_EXTRA_POLL
+    return sum(CRAWL_FIXED + per_extra * (p - 1) for p in polls)
 
 
 def distributed_map(shape: BurstShape, assumptions: Assumptions) -> BurstCounts:
@@ -195,6 +202,7 @@ def distributed_map(shape: BurstShape, assumptions: Assumptions) -> BurstCounts:
     pipeline = sum(
         PIPELINE_FIXED + sum(PIPELINE_PER_ROUND if n else PIPELINE_PER_EMPTY_ROUND for n in run) for run in shape.runs
     )
+    pipeline += PIPELINE_CONTINUATION * shape.continuations
     trigger = shape.coalesced * PIPELINE_COALESCED
     stages = (
         ADMISSION_FIXED * len(rounds)

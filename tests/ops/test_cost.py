@@ -50,6 +50,18 @@ def test_behind_the_door_a_burst_costs_its_runs_plus_8_per_raced_pipeline() -> N
     assert raced.express_requests == alone.express_requests  # still one door per upload
 
 
+def test_a_run_that_hands_over_costs_one_state_more_than_two_runs() -> None:
+    """Rounds spent with files waiting: "Continue in a new execution", then the next working run."""
+    shape = cost_model.nominal_shape(200, A)
+    two_runs = replace(shape, runs=[[100], [100]])
+    handed_over = replace(two_runs, continuations=1)
+    assert (
+        distributed_map(handed_over, A).standard_transitions - distributed_map(two_runs, A).standard_transitions
+        == cost_model.PIPELINE_CONTINUATION
+        == 1
+    )
+
+
 def test_crawl_transitions_do_not_grow_with_the_crawl_behind_the_door() -> None:
     short, long = (replace(A, crawl_seconds=s) for s in (60, 3_600))
     for shape_of in (cost_model.nominal_shape,):
