@@ -1,20 +1,25 @@
-"""`make cost`: what a burst of N files costs, three ways, counted on local runs and priced with dated prices.
+"""`make cost`: what a burst of N files costs, four ways, counted on local runs and priced with dated prices.
 
     python -m ops.cost [--assembly cdk.out.local] [--measure 10,100,1000] [--plot docs/cost-per-burst.png]
                             [--tasks 15] [--mwaa-class mw1.small] [--mwaa-extra-workers 1]
 
-The three designs, for a burst of N files under the incoming prefix:
+The four designs, for a burst of N files under the incoming prefix:
 
 (a) per object: every upload started a whole pipeline run (the design before the admission stage):
     N runs, N crawls, N job runs;
 (b) inline Map: the pipeline as it is, with its admission stage an inline Map over the listing,
     one Lambda invocation per file (states inside an iteration are billed; the iteration is not);
-(c) Distributed Map (the default): ItemBatcher batches of `batch_size` files, each one EXPRESS child
-    workflow (one Standard transition to start it, then an Express request) invoking the admission
-    Lambda once over its batch.
+(c) Distributed Map, before the front door: ItemBatcher batches of `batch_size` files, each one
+    EXPRESS child workflow (one Standard transition to start it, then an Express request) invoking
+    the admission Lambda once over its batch; the crawl stage polls the crawler;
+(d) Distributed Map behind the front door (as deployed): each upload's event runs an EXPRESS door
+    that starts the pipeline only when no running execution holds the lease (one Express request
+    per upload), and the crawl stage is woken by the crawler's end event through an EXPRESS
+    callback (5 transitions per crawl, one Express request).
 
-(b) and (c) share the trigger: EventBridge starts one pipeline execution per upload, and every
-execution that finds the lease held by a running execution ends Coalesced after 8 states.
+(b) and (c) share the old trigger: EventBridge started one pipeline execution per upload, and every
+execution that found the lease held by a running execution ended Coalesced after 8 states. In (d)
+only the pipelines a door started before the first run took the lease coalesce.
 
 Figures come from transitions counted in local runs (a fresh LocalDeployment, N small valid CSVs
 put under incoming/ with `put_landing_object`, every pipeline and stage execution waited for and
@@ -41,9 +46,9 @@ from ops.cost_model import (
     BurstCounts,
     MwaaComparison,
     Priced,
+    before_door_shape,
     distributed_map,
     mwaa_comparison,
-    nominal_shape,
     price,
     projections,
 )
@@ -117,20 +122,22 @@ def price_notes(assumptions: Assumptions) -> str:
         f"({assumptions.polls} polls); job {assumptions.job_seconds:.0f} s "
         f"on {assumptions.job_dpus:g} DPUs; admission {assumptions.admit_overhead_seconds} s + "
         f"{assumptions.admit_seconds_per_file} s per file; batch size {assumptions.batch_size}; a burst takes 2 rounds "
-        f"(round 1: {assumptions.first_round_files} file)."
+        f"(round 1: {assumptions.first_round_files} file). (c) polls the crawl; (d) is woken by its end event. "
+        f"Front door {assumptions.door_seconds} s a request, crawl callback {assumptions.callback_seconds} s; "
+        f"pipelines started by doors racing the first run: {assumptions.raced_pipelines}."
     )
 
 
 def plot(path: Path, assumptions: Assumptions, measured: Sequence[Measured] = ()) -> Path:
     """Two panels, log-log: everything (Glue dominates), and orchestration alone (Step Functions,
-    Express, Lambda), where the designs and the per-upload trigger executions differ."""
+    Express, Lambda), where the designs and the per-upload executions (Standard or door) differ."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     sizes = sorted({round(10 ** (k / 8)) for k in range(0, 33)})  # 1 .. 10,000, 8 points a decade
-    colors = {"per_object": "#c62828", "inline_map": "#ef6c00", "distributed_map": "#2e7d32"}
+    colors = {"per_object": "#c62828", "inline_map": "#ef6c00", "before_door": "#1565c0", "distributed_map": "#2e7d32"}
     figure, panels = plt.subplots(1, 2, figsize=(12, 5), dpi=100)
     measures: list[tuple[str, Callable[[Priced], float]]] = [
         ("everything: Step Functions, Express, Lambda, Glue", lambda p: p.total),
@@ -149,18 +156,18 @@ def plot(path: Path, assumptions: Assumptions, measured: Sequence[Measured] = ()
         runs_alone = [
             (n, measure(price(replace(row, standard_transitions=row.run_transitions), assumptions)))
             for n in sizes
-            for row in [distributed_map(nominal_shape(n, assumptions), assumptions)]
+            for row in [distributed_map(before_door_shape(n, assumptions), assumptions)]
         ]
         axes.plot(
             *zip(*runs_alone, strict=True),
             "--",
-            color=colors["distributed_map"],
+            color=colors["before_door"],
             label="(c) without the coalesced trigger executions",
         )
         for m in measured:
             axes.plot([m.files], [measure(price(m.counts(assumptions), assumptions))], "o", color="#1b5e20")
         if measured:
-            axes.plot([], [], "o", color="#1b5e20", label="(c) measured locally (10, 100, 1,000 files)")
+            axes.plot([], [], "o", color="#1b5e20", label="(d) measured locally (10, 100, 1,000 files)")
         axes.set_xscale("log")
         axes.set_yscale("log")
         axes.set_xlabel("files in the burst")
@@ -168,7 +175,7 @@ def plot(path: Path, assumptions: Assumptions, measured: Sequence[Measured] = ()
         axes.set_title(label, fontsize=10)
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(loc="upper left", fontsize=7)
-    figure.suptitle(f"Cost of a burst of files, three designs (us-east-1 prices of {STEP_FUNCTIONS.as_of}, make cost)")
+    figure.suptitle(f"Cost of a burst of files, four designs (us-east-1 prices of {STEP_FUNCTIONS.as_of}, make cost)")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, metadata={"Software": None})
@@ -211,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         predicted = distributed_map(m.shape, replace(assumptions, batch_size=m.batch_size)).standard_transitions
         rounds = [len(r) for r in m.shape.runs]
         print(
-            f"  {m.transitions:,} transitions ({m.trigger_transitions:,} in {m.shape.coalesced:,} coalesced "
+            f"  {m.door_executions:,} front-door executions, {m.callback_executions} crawl callbacks, "
+            f"{m.left_incoming} files left under incoming/; "
+            f"{m.transitions:,} transitions ({m.trigger_transitions:,} in {m.shape.coalesced:,} coalesced "
             f"executions; formula {predicted:,}{'' if predicted == m.transitions else ' MISMATCH'}), "
             f"{m.express_requests} Express requests, {m.crawls} crawls, {m.job_runs} job runs, "
             f"{len(m.shape.runs)} working run(s) with rounds {rounds}, {m.admitted:,} of {m.files:,} files admitted"

@@ -25,14 +25,17 @@ class Measured:
     files: int
     batch_size: int
     shape: BurstShape
-    transitions: int  # every pipeline and stage execution, as the runner counts them
+    transitions: int  # every Standard pipeline and stage execution, as the runner counts them
     trigger_transitions: int
-    express_requests: int
+    express_requests: int  # admission children, front doors and crawl callbacks
     crawls: int
     job_runs: int
-    statuses: dict[str, int]
+    statuses: dict[str, int]  # of every pipeline execution (door-started, and continuations)
     upload_s: float
     wall_s: float
+    door_executions: int = 0  # front-door executions (one per upload)
+    callback_executions: int = 0  # crawl-callback executions (one per crawl end event)
+    left_incoming: int = 0  # files still under incoming/ when everything ended
 
     @property
     def admitted(self) -> int:
@@ -43,7 +46,7 @@ class Measured:
         """The counts of this run; GB-seconds (not measurable on moto) from the formula for its shape."""
         estimate = distributed_map(self.shape, replace(assumptions or Assumptions(), batch_size=self.batch_size))
         return BurstCounts(
-            variant="distributed_map",
+            variant=estimate.variant,
             files=self.files,
             standard_transitions=self.transitions,
             trigger_transitions=self.trigger_transitions,
@@ -111,21 +114,29 @@ def measure_on(
     on_progress: Callable[[str], None] | None = None,
     timeout_s: float = 900,
 ) -> Measured:
-    """A burst on a deployment that is up and has run nothing yet (every execution is counted)."""
+    """A burst on a deployment that is up and has run nothing yet (every execution is counted).
+
+    Each upload's event runs the front door; what put_landing_object returns are the pipeline
+    executions the doors started (none for a door that found the lease held by a running one).
+    Counted are all the pipeline's executions: those, and the continuations runs start themselves."""
     from localrun.runner import describe_execution as describe
 
     started = time.monotonic()
-    arns: list[str] = []
     for index in range(files):
-        arns += deployment.put_landing_object(
-            f"{deployment.incoming_prefix}burst/part-{index:05d}.csv", small_csv(index)
-        )
+        deployment.put_landing_object(f"{deployment.incoming_prefix}burst/part-{index:05d}.csv", small_csv(index))
         if on_progress and (index + 1) % 250 == 0:
             on_progress(f"{index + 1:,} of {files:,} files put ({time.monotonic() - started:.0f} s)")
     uploaded = time.monotonic()
-    for arn in arns:  # all of them, so that no stage execution is still to come
-        deployment.wait(arn, timeout_s=max(1.0, timeout_s - (time.monotonic() - started)))
-    pipeline = [describe(deployment, arn) for arn in arns]
+    # Every pipeline execution: those the doors started, and the continuations a run starts itself
+    # when its rounds are spent with files waiting (`<name>-next`), until none is left running.
+    while True:
+        executions = _all_executions(deployment, contract.PIPELINE)
+        running = [e["executionArn"] for e in executions if e["status"] == "RUNNING"]
+        if not running:
+            break
+        for arn in running:
+            deployment.wait(arn, timeout_s=max(1.0, timeout_s - (time.monotonic() - started)))
+    pipeline = [describe(deployment, e["executionArn"]) for e in executions]
     stages = {stage: _all_executions(deployment, stage) for stage in contract.STAGES}
     described = {stage: [describe(deployment, e["executionArn"]) for e in found] for stage, found in stages.items()}
     sfn = deployment.clients["stepfunctions"]
@@ -148,6 +159,8 @@ def measure_on(
     for run in pipeline:
         statuses[run["status"]] = statuses.get(run["status"], 0) + 1
     coalesced = [r for r in pipeline if "Coalesced" in r["path"]]
+    callbacks = _all_executions(deployment, contract.CRAWL_CALLBACK)
+    doors = len(deployment.door_executions)
     return Measured(
         files=files,
         batch_size=assembly_batch_size(deployment),
@@ -156,17 +169,22 @@ def measure_on(
             coalesced=len(coalesced),
             runs=runs,
             retakes=sum(r["path"].count("After release: Take lease") for r in working),
+            continuations=sum(r["path"].count("Continue in a new execution") for r in working),
             polls_per_crawl=polls,
+            doors=doors,
         ),
         transitions=sum(r["transitions"] for r in pipeline)
         + sum(d["transitions"] for ds in described.values() for d in ds),
         trigger_transitions=sum(r["transitions"] for r in coalesced),
-        express_requests=sum(d["express_requests"] for ds in described.values() for d in ds),
+        express_requests=sum(d["express_requests"] for ds in described.values() for d in ds) + doors + len(callbacks),
         crawls=len(described[contract.CRAWL]),
         job_runs=len(described[contract.TRANSFORM]),
         statuses=statuses,
         upload_s=round(uploaded - started, 1),
         wall_s=round(time.monotonic() - started, 1),
+        door_executions=doors,
+        callback_executions=len(callbacks),
+        left_incoming=len(deployment.keys_under(deployment.incoming_prefix)),
     )
 
 
@@ -174,11 +192,13 @@ def measured_from(item: dict[str, Any]) -> Measured:
     return Measured(**{**item, "shape": BurstShape(**item["shape"])})
 
 
-def _all_executions(deployment: LocalDeployment, stage: str) -> list[dict[str, Any]]:
+def _all_executions(deployment: LocalDeployment, machine: str) -> list[dict[str, Any]]:
     sfn, found, token = deployment.clients["stepfunctions"], [], None
     while True:
         page = sfn.list_executions(
-            stateMachineArn=deployment.state_machines[stage], maxResults=1000, **({"nextToken": token} if token else {})
+            stateMachineArn=deployment.state_machines[machine],
+            maxResults=1000,
+            **({"nextToken": token} if token else {}),
         )
         found += page["executions"]
         token = page.get("nextToken")

@@ -1,4 +1,4 @@
-"""The cost formula: transitions, Lambda and Glue time of a burst of N files, three ways, priced.
+"""The cost formula: transitions, Lambda and Glue time of a burst of N files, four ways, priced.
 
 What each state machine costs in transitions (states entered), the assumptions moto cannot measure
 (durations), the formula per design, and MWAA against Step Functions by the month. ops/cost.py
@@ -20,7 +20,8 @@ BURSTS = (10, 1_000, 10_000)
 VARIANTS = {
     "per_object": "(a) one execution per object",
     "inline_map": "(b) inline Map",
-    "distributed_map": "(c) Distributed Map, batched",
+    "before_door": "(c) Distributed Map, before the front door",
+    "distributed_map": "(d) Distributed Map behind the front door",
 }
 
 
@@ -36,14 +37,25 @@ PIPELINE_PER_EMPTY_ROUND = 7
 # Files found after the release: After release: Take lease, then more rounds, and Release lease, Look
 # at incoming after release, Files arrived during release? once more.
 PIPELINE_RETAKE = 4
+# Rounds spent with files still waiting: Continue in a new execution (which is then a working run).
+PIPELINE_CONTINUATION = 1
 # An execution that finds the lease held: Trigger recognised?, First round, Take lease, Read lease,
 # Lease still held?, Describe lease holder, Lease holder running?, Coalesced.
 PIPELINE_COALESCED = 8
 # Admission stage: Admit files (the map), Summarize admission, Admission done; plus one per child.
 ADMISSION_FIXED = 3
-# Crawl stage: Start crawler, Wait, Get crawler, Crawl finished?, Crawl succeeded; 4 per extra poll.
+# Crawl stage woken by the crawler's end event (stacks/pipeline/stages/crawl_stage.py): Start crawler,
+# Wait for crawl end, Get crawler, Crawl finished?, Crawl succeeded, however long the crawl runs.
+# The poll loop it replaced (before the front door) had the same 5 for one poll and 4 per extra poll.
 CRAWL_FIXED = 5
 CRAWL_PER_EXTRA_POLL = 4
+# Behind the door, each further look at the crawler (woken before READY, or a wait that timed out):
+# Count wait, Woken by an end event?, a wait (Settle or Wait for crawl end), Get crawler, Crawl finished?.
+CRAWL_PER_EXTRA_LOOK = 5
+# The front door (stacks/pipeline/front_door.py) and the crawl callback (crawl_callback.py) are
+# EXPRESS: one request per upload and one per crawl, billed by duration, never per transition.
+DOOR_PER_UPLOAD = 1
+CALLBACK_PER_CRAWL = 1
 # Transform stage (write, audit, publish): Replay?, Run transform job, Check results, Results valid?,
 # Publish run, Clear quarantine record, Results valid.
 TRANSFORM_FIXED = 7
@@ -80,6 +92,9 @@ class Assumptions:
     check_lambda_mb: int = 256  # the check-results Lambda, once per job run
     check_lambda_seconds: float = 0.5
     first_round_files: int = 1  # a burst: round 1 lists what has landed when the first file starts it
+    door_seconds: float = 0.1  # a front-door execution: 3-4 states, a GetItem and a DescribeExecution
+    callback_seconds: float = 0.1  # a crawl-callback execution: a GetItem and a SendTaskSuccess
+    raced_pipelines: int = 0  # pipelines doors start before the first takes the lease (local: a few)
 
     @property
     def polls(self) -> int:
@@ -91,10 +106,12 @@ class BurstShape:
     """How a burst was (or would be) processed: the timing-dependent part of a run's cost."""
 
     files: int
-    coalesced: int  # executions that ended Coalesced
+    coalesced: int  # Standard executions that ended Coalesced
     runs: list[list[int]]  # per working execution, files admitted per round (0: a round with none)
     retakes: int = 0  # times a run retook the lease after its release
-    polls_per_crawl: list[int] = field(default_factory=list)  # empty: one poll each
+    polls_per_crawl: list[int] = field(default_factory=list)  # the poll loop (before the door); empty: one each
+    doors: int = 0  # front-door executions (one per upload); 0: the design before the door
+    continuations: int = 0  # runs that handed over to a fresh execution (rounds spent, files waiting)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,7 +119,7 @@ class BurstCounts:
     variant: str
     files: int
     standard_transitions: int
-    trigger_transitions: int  # of which: executions that only coalesced
+    trigger_transitions: int  # of which: Standard executions that only coalesced
     express_requests: int
     express_gb_seconds: float
     lambda_invocations: int
@@ -141,12 +158,29 @@ def price(counts: BurstCounts, assumptions: Assumptions) -> Priced:
 
 
 # -- the formula ---------------------------------------------------------------------------------
-def nominal_shape(files: int, assumptions: Assumptions) -> BurstShape:
-    """A burst on AWS: the first upload starts the run; round 1 admits what has landed by then
-    (`first_round_files`), the rest lands while it crawls and transforms (minutes) and round 2 admits
-    it; every other upload's execution coalesces. At most 2 crawls and 2 job runs."""
+def _two_rounds(files: int, assumptions: Assumptions) -> list[int]:
+    """Round 1 admits what has landed when the run starts (`first_round_files`); the rest lands
+    while it crawls and transforms (minutes) and round 2 admits it. At most 2 crawls and 2 job runs."""
     first = min(files, assumptions.first_round_files)
-    rounds = [first] + ([files - first] if files > first else [])
+    return [first] + ([files - first] if files > first else [])
+
+
+def nominal_shape(files: int, assumptions: Assumptions) -> BurstShape:
+    """A burst on AWS behind the front door: every upload's door runs; the first starts the pipeline,
+    the doors of the rest find the lease held and end there, except `raced_pipelines` that read the
+    lease before the first run took it (those pipelines coalesce, 8 transitions each)."""
+    return BurstShape(
+        files=files,
+        coalesced=min(files - 1, assumptions.raced_pipelines),
+        runs=[_two_rounds(files, assumptions)],
+        doors=files * DOOR_PER_UPLOAD,
+    )
+
+
+def before_door_shape(files: int, assumptions: Assumptions) -> BurstShape:
+    """The same burst before the front door: every upload started a Standard execution (all but the
+    first coalesced) and the crawl stage polled the crawler every `poll_interval_seconds`."""
+    rounds = _two_rounds(files, assumptions)
     return BurstShape(
         files=files, coalesced=files - 1, runs=[rounds], polls_per_crawl=[assumptions.polls] * len(rounds)
     )
@@ -154,17 +188,21 @@ def nominal_shape(files: int, assumptions: Assumptions) -> BurstShape:
 
 def _crawl_transitions(shape: BurstShape, crawls: int) -> int:
     polls = shape.polls_per_crawl or [1] * crawls
-    return sum(CRAWL_FIXED + CRAWL_PER_EXTRA_POLL * (p - 1) for p in polls)
+    per_extra = CRAWL_PER_EXTRA_LOOK if shape.doors else CRAWL_PER_EXTRA_POLL
+    return sum(CRAWL_FIXED + per_extra * (p - 1) for p in polls)
 
 
 def distributed_map(shape: BurstShape, assumptions: Assumptions) -> BurstCounts:
-    """(c): the pipeline as deployed."""
+    """(d): the pipeline as deployed, behind the front door (`shape.doors` > 0); (c) without it.
+    Standard: the working runs and their stages, plus 8 per coalesced execution; Express: the
+    admission batches, one door per upload and one crawl callback per crawl (behind the door)."""
     rounds = [n for run in shape.runs for n in run]
     full = [n for n in rounds if n > 0]
     batches = [math.ceil(n / assumptions.batch_size) for n in rounds]
     pipeline = sum(
         PIPELINE_FIXED + sum(PIPELINE_PER_ROUND if n else PIPELINE_PER_EMPTY_ROUND for n in run) for run in shape.runs
     )
+    pipeline += PIPELINE_CONTINUATION * shape.continuations
     trigger = shape.coalesced * PIPELINE_COALESCED
     stages = (
         ADMISSION_FIXED * len(rounds)
@@ -178,13 +216,19 @@ def distributed_map(shape: BurstShape, assumptions: Assumptions) -> BurstCounts:
         for n, b in zip(rounds, batches, strict=True)
         for i in range(b)
     ]
+    callbacks = CALLBACK_PER_CRAWL * len(full) if shape.doors else 0
+    express_seconds = [
+        *durations,
+        *[assumptions.door_seconds] * shape.doors,
+        *[assumptions.callback_seconds] * callbacks,
+    ]
     return BurstCounts(
-        variant="distributed_map",
+        variant="distributed_map" if shape.doors else "before_door",
         files=shape.files,
         standard_transitions=trigger + pipeline + PIPELINE_RETAKE * shape.retakes + stages,
         trigger_transitions=trigger,
-        express_requests=sum(batches),
-        express_gb_seconds=sum(EXPRESS_WORKFLOWS.gb_seconds(d) for d in durations),
+        express_requests=sum(batches) + shape.doors + callbacks,
+        express_gb_seconds=sum(EXPRESS_WORKFLOWS.gb_seconds(d) for d in express_seconds),
         lambda_invocations=sum(batches),
         lambda_gb_seconds=sum(durations) * assumptions.admission_lambda_mb / 1024,
         crawls=len(full),
@@ -193,7 +237,7 @@ def distributed_map(shape: BurstShape, assumptions: Assumptions) -> BurstCounts:
 
 
 def inline_map(shape: BurstShape, assumptions: Assumptions) -> BurstCounts:
-    """(b): the same pipeline and trigger, its admission stage an inline Map with a Lambda per file."""
+    """(b): the pipeline before the door, its admission stage an inline Map with a Lambda per file."""
     batched = distributed_map(shape, assumptions)
     rounds = [n for run in shape.runs for n in run]
     pages = sum(max(1, math.ceil(n / INLINE_PAGE_SIZE)) for n in rounds)
@@ -232,8 +276,14 @@ def per_object(files: int, assumptions: Assumptions) -> BurstCounts:
 
 
 def projections(files: int, assumptions: Assumptions) -> list[BurstCounts]:
-    shape = nominal_shape(files, assumptions)
-    return [per_object(files, assumptions), inline_map(shape, assumptions), distributed_map(shape, assumptions)]
+    """One row per design of VARIANTS, in its order."""
+    before = before_door_shape(files, assumptions)
+    return [
+        per_object(files, assumptions),
+        inline_map(before, assumptions),
+        distributed_map(before, assumptions),
+        distributed_map(nominal_shape(files, assumptions), assumptions),
+    ]
 
 
 # -- MWAA or Step Functions, by the month --------------------------------------------------------

@@ -26,14 +26,49 @@ def test_assumptions_follow_the_deployed_config() -> None:
 
 @pytest.mark.parametrize("files", [10, 1_000, 10_000])
 def test_targets_for_the_default_design(files: int) -> None:
-    """Benchmarks of the design, from the formula: the working run of a 10,000-file burst stays
-    within 1,000 Standard transitions; a burst costs at most 2 crawls and 2 job runs."""
+    """Benchmarks of issue 18, from the formula: a 10,000-file burst behind the front door within
+    300 Standard transitions in all; at most 2 crawls and 2 job runs."""
     batched = distributed_map(cost_model.nominal_shape(files, A), A)
+    assert batched.variant == "distributed_map"
     assert batched.crawls <= 2 and batched.job_runs <= 2
-    assert batched.run_transitions <= 1_000
-    assert batched.express_requests == 1 + -(-(files - 1) // A.batch_size)
-    # ...but every upload also starts an execution that coalesces: 8 transitions each.
-    assert batched.trigger_transitions == (files - 1) * cost_model.PIPELINE_COALESCED
+    assert batched.standard_transitions <= 300
+    batches = 1 + -(-(files - 1) // A.batch_size)
+    # One door per upload and one crawl callback per crawl, Express; no upload a Standard execution.
+    assert batched.express_requests == batches + files + batched.crawls
+    assert batched.trigger_transitions == 0
+    # Before the door, every upload started an execution that coalesced: 8 transitions each.
+    before = distributed_map(cost_model.before_door_shape(files, A), A)
+    assert before.variant == "before_door"
+    assert before.trigger_transitions == (files - 1) * cost_model.PIPELINE_COALESCED
+
+
+def test_behind_the_door_a_burst_costs_its_runs_plus_8_per_raced_pipeline() -> None:
+    """Standard W + 8·c: c pipelines a door started before the first run took the lease."""
+    alone = distributed_map(cost_model.nominal_shape(200, A), A)
+    raced = distributed_map(cost_model.nominal_shape(200, replace(A, raced_pipelines=3)), A)
+    assert raced.standard_transitions - alone.standard_transitions == 3 * cost_model.PIPELINE_COALESCED
+    assert raced.express_requests == alone.express_requests  # still one door per upload
+
+
+def test_a_run_that_hands_over_costs_one_state_more_than_two_runs() -> None:
+    """Rounds spent with files waiting: "Continue in a new execution", then the next working run."""
+    shape = cost_model.nominal_shape(200, A)
+    two_runs = replace(shape, runs=[[100], [100]])
+    handed_over = replace(two_runs, continuations=1)
+    assert (
+        distributed_map(handed_over, A).standard_transitions - distributed_map(two_runs, A).standard_transitions
+        == cost_model.PIPELINE_CONTINUATION
+        == 1
+    )
+
+
+def test_crawl_transitions_do_not_grow_with_the_crawl_behind_the_door() -> None:
+    short, long = (replace(A, crawl_seconds=s) for s in (60, 3_600))
+    for shape_of in (cost_model.nominal_shape,):
+        assert distributed_map(shape_of(100, short), short) == distributed_map(shape_of(100, long), long)
+    before_short = distributed_map(cost_model.before_door_shape(100, short), short)
+    before_long = distributed_map(cost_model.before_door_shape(100, long), long)
+    assert before_long.standard_transitions > before_short.standard_transitions
 
 
 def test_one_execution_per_object_costs_a_crawl_and_a_job_per_file() -> None:
@@ -54,12 +89,12 @@ def test_the_inline_map_bills_a_transition_per_file_and_outgrows_one_history() -
 
 def test_designs_order_by_cost_for_big_bursts() -> None:
     for files in (1_000, 10_000):
-        old, inline, batched = (price(row, A).total for row in projections(files, A))
-        assert batched < inline < old
+        old, inline, before, door = (price(row, A).total for row in projections(files, A))
+        assert door < before < inline < old
 
 
 def test_formula_of_a_measured_shape() -> None:
-    """Three rounds (16, 84, and one that found nothing), 99 coalesced, a crawl of two polls."""
+    """Before the door: three rounds (16, 84, and one that found nothing), 99 coalesced, a crawl of two polls."""
     shape = BurstShape(files=100, coalesced=99, runs=[[16, 84, 0]], polls_per_crawl=[1, 2])
     counts = distributed_map(shape, A)
     pipeline = 7 + 9 + 9 + 7
@@ -67,6 +102,10 @@ def test_formula_of_a_measured_shape() -> None:
     crawl, transform = 5 + 9, 7 + 7
     assert counts.standard_transitions == 99 * 8 + pipeline + admission + crawl + transform
     assert (counts.crawls, counts.job_runs, counts.express_requests) == (2, 2, 2)
+    # Behind the door: the same rounds, 2 pipelines raced (coalesced), crawls woken by their event.
+    door = distributed_map(BurstShape(files=100, coalesced=2, runs=[[16, 84, 0]], doors=100), A)
+    assert door.standard_transitions == 2 * 8 + pipeline + admission + 5 + 5 + transform
+    assert door.express_requests == 2 + 100 + 2
 
 
 def test_prices_are_dated_and_billed_as_aws_bills_them() -> None:
@@ -97,7 +136,8 @@ def test_cli_without_local_runs_prints_the_tables_and_draws_the_plot(
     png, report = tmp_path / "cost.png", tmp_path / "cost.json"
     assert cost.main(["--measure", "", "--plot", str(png), "--report", str(report)]) == 0
     out = capsys.readouterr().out
-    assert "| 10,000 | (c) Distributed Map, batched | 80,188 (79,992) |" in out
+    assert "| 10,000 | (c) Distributed Map, before the front door | 80,188 (79,992) |" in out
+    assert "| 10,000 | (d) Distributed Map behind the front door | 156 | 10,103 |" in out
     assert "break-even at" in out and "to be confirmed" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report.exists()
