@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
+from stacks import pipeline_contract as contract
 from stacks.config.stages import config_for
 from tests.helpers import (
     Run,
@@ -23,7 +24,6 @@ from tests.helpers import (
     reachable,
     simulate,
     state_machine_definition,
-    state_machine_logical_id,
     states_of,
     successors,
     task_resource_endswith,
@@ -147,9 +147,9 @@ def test_a_run_takes_the_lease_admits_crawls_transforms_notifies_once_and_releas
     result = run(asl, world, event)
     assert result.status == "SUCCEEDED", result
     template: Template = dev.templates["pipeline"]
-    prefixes = {"admission": "AdmissionStage", "crawl": "CrawlStage", "transform": "TransformStage"}
+    outputs = template.to_json()["Outputs"]  # each stage's machine, as the stack names it for consumers
     assert [s["StateMachineArn"] for s in world.started] == [
-        f"${{Ref:{state_machine_logical_id(template, prefixes[stage])}}}" for stage in STAGES
+        f"${{Ref:{outputs[contract.state_machine_output(stage)]['Value']['Ref']}}}" for stage in STAGES
     ]
     # Child names: the round's key (an MD5 of <execution>-r1), the redrive count (0: never redriven)
     # and the stage; any parent name fits 80.
