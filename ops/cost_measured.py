@@ -130,14 +130,14 @@ def measure_on(
     # Every pipeline execution: those the doors started, and the continuations a run starts itself
     # when its rounds are spent with files waiting (`<name>-next`), until none is left running.
     while True:
-        executions = _all_executions(deployment, contract.PIPELINE)
+        executions = deployment.executions(contract.PIPELINE)
         running = [e["executionArn"] for e in executions if e["status"] == "RUNNING"]
         if not running:
             break
         for arn in running:
             deployment.wait(arn, timeout_s=max(1.0, timeout_s - (time.monotonic() - started)))
     pipeline = [describe(deployment, e["executionArn"]) for e in executions]
-    stages = {stage: _all_executions(deployment, stage) for stage in contract.STAGES}
+    stages = {stage: deployment.executions(stage) for stage in contract.STAGES}
     described = {stage: [describe(deployment, e["executionArn"]) for e in found] for stage, found in stages.items()}
     sfn = deployment.clients["stepfunctions"]
     admitted: dict[str, int] = {}
@@ -159,7 +159,7 @@ def measure_on(
     for run in pipeline:
         statuses[run["status"]] = statuses.get(run["status"], 0) + 1
     coalesced = [r for r in pipeline if "Coalesced" in r["path"]]
-    callbacks = _all_executions(deployment, contract.CRAWL_CALLBACK)
+    callbacks = deployment.executions(contract.CRAWL_CALLBACK)
     doors = len(deployment.door_executions)
     return Measured(
         files=files,
@@ -190,17 +190,3 @@ def measure_on(
 
 def measured_from(item: dict[str, Any]) -> Measured:
     return Measured(**{**item, "shape": BurstShape(**item["shape"])})
-
-
-def _all_executions(deployment: LocalDeployment, machine: str) -> list[dict[str, Any]]:
-    sfn, found, token = deployment.clients["stepfunctions"], [], None
-    while True:
-        page = sfn.list_executions(
-            stateMachineArn=deployment.state_machines[machine],
-            maxResults=1000,
-            **({"nextToken": token} if token else {}),
-        )
-        found += page["executions"]
-        token = page.get("nextToken")
-        if not token:
-            return found

@@ -42,6 +42,7 @@ from localrun.emulator.local_eventbridge import (
     wait_execution,
 )
 from localrun.emulator.moto import redrive as moto_redrive
+from ops import execution_history
 from stacks import pipeline_contract as contract
 
 _MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
@@ -147,15 +148,18 @@ class LocalDeployment:
     # -- events --------------------------------------------------------------------------
     def put_landing_object(self, key: str, body: bytes) -> list[str]:
         """Put an object (anywhere in the landing bucket) and deliver its Object Created event."""
+        return self.deliver(self.land_object(key, body))
+
+    def land_object(self, key: str, body: bytes) -> dict[str, Any]:
+        """Put an object and return its Object Created event, not yet delivered (S3 sends it afterwards)."""
         response = self.clients["s3"].put_object(Bucket=self.landing_bucket, Key=key, Body=body)
-        event = object_created_event(
+        return object_created_event(
             bucket=self.landing_bucket, key=key, size=len(body), etag=response["ETag"].strip('"')
         )
-        return self.deliver(event)
 
     def put_object_without_event(self, key: str, body: bytes) -> None:
         """An object whose event never reaches a rule (a non-.csv, an empty file, a folder marker...)."""
-        self.clients["s3"].put_object(Bucket=self.landing_bucket, Key=key, Body=body)
+        self.land_object(key, body)
 
     def deliver(self, event: dict[str, Any]) -> list[str]:
         """EventBridge: start one execution per matching rule target, named as EventBridge would."""
@@ -189,20 +193,21 @@ class LocalDeployment:
         return wait_execution(self.clients["stepfunctions"], execution_arn, timeout_s=timeout_s)
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        sfn, events, token = self.clients["stepfunctions"], [], None
-        while True:
-            page = sfn.get_execution_history(
-                executionArn=execution_arn, maxResults=1000, **({"nextToken": token} if token else {})
-            )
-            events += page["events"]
-            token = page.get("nextToken")
-            if not token:
-                return events
+        return execution_history.history(self.clients["stepfunctions"], execution_arn)
 
     def executions(self, state_machine: str) -> list[dict[str, Any]]:
-        return self.clients["stepfunctions"].list_executions(stateMachineArn=self.state_machines[state_machine])[
-            "executions"
-        ]
+        """Every execution of one of the stack's machines (by its contract name), newest first, all pages."""
+        sfn, found, token = self.clients["stepfunctions"], [], None
+        while True:
+            page = sfn.list_executions(
+                stateMachineArn=self.state_machines[state_machine],
+                maxResults=1000,
+                **({"nextToken": token} if token else {}),
+            )
+            found += page["executions"]
+            token = page.get("nextToken")
+            if not token:
+                return found
 
     def notifications(self) -> list[dict[str, Any]]:
         """Every SNS message published so far (drains the reader queue), once ended executions' status

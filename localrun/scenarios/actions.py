@@ -72,13 +72,26 @@ def _orders(index: int) -> bytes:
 BURST_FOLDERS = ("burst", "first", "second", "late")
 
 
+def _burst_key(deployment: LocalDeployment, folder: str, index: int) -> tuple[str, bytes]:
+    key = f"{deployment.incoming_prefix}{folder}/orders-{index:05d}.csv"
+    return key, _orders(BURST_FOLDERS.index(folder) * 10_000 + index)
+
+
 def upload(deployment: LocalDeployment, count: int, folder: str = "burst") -> list[str]:
-    """`count` uploads at once, each with its Object Created event: the executions EventBridge starts."""
+    """`count` uploads one after another, each delivered with its Object Created event before the next
+    lands: they reach the pipeline at the emulator's pace, so a slow machine spreads them over rounds."""
     started: list[str] = []
     for index in range(count):
-        key = f"{deployment.incoming_prefix}{folder}/orders-{index:05d}.csv"
-        started += deployment.put_landing_object(key, _orders(BURST_FOLDERS.index(folder) * 10_000 + index))
+        started += deployment.put_landing_object(*_burst_key(deployment, folder, index))
     return started
+
+
+def burst(deployment: LocalDeployment, count: int, folder: str = "burst") -> list[str]:
+    """`count` uploads at once: every object lands, then their Object Created events arrive (S3 delivers
+    events after the write, asynchronously), so the first run's first round finds them all."""
+    landed = [_burst_key(deployment, folder, index) for index in range(count)]
+    events = [deployment.land_object(key, body) for key, body in landed]
+    return [arn for event in events for arn in deployment.deliver(event)]
 
 
 def _wait_for_state(deployment: LocalDeployment, arn: str, state: str, *, timeout_s: float = 60) -> None:
