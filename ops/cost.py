@@ -47,12 +47,15 @@ from ops.cost_model import (
     MwaaComparison,
     Priced,
     before_door_shape,
+    crawl_sweep,
     distributed_map,
     mwaa_comparison,
     price,
     projections,
 )
 from ops.pricing import EXPRESS_WORKFLOWS, GLUE, LAMBDA, STEP_FUNCTIONS
+from stacks.config.settings import CrawlerConfig
+from stacks.config.stages import config_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,6 +108,21 @@ def mwaa_table(comparison: MwaaComparison) -> str:
             f"| {name} | {runs:,.0f} | {_money(step_functions)} "
             f"| {_money(c.environment_usd_per_month)} | {_money(saving)} |"
         )
+    return "\n".join(lines)
+
+
+def crawl_sweep_table(crawler: CrawlerConfig) -> str:
+    wait = crawler.poll_interval_seconds * min(crawler.event_wait_polls, crawler.max_polls)
+    bound = crawler.poll_interval_seconds * crawler.max_polls
+    lines = [
+        f"| crawl lasts | polled every {crawler.poll_interval_seconds} s (before) "
+        f"| woken by its end event, a look every {wait} s without one (as deployed) "
+        f"| woken, one wait of {bound} s (`event_wait_polls` = `max_polls`) |",
+        "|---:|---:|---:|---:|",
+    ]
+    for row in crawl_sweep(crawler):
+        note = "" if row.within_bound else f" (over the {bound // 60}-minute bound: raise `max_polls`)"
+        lines.append(f"| {row.minutes:g} min{note} | {row.polled:,} | {row.woken:,} | {row.woken_one_wait:,} |")
     return "\n".join(lines)
 
 
@@ -236,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     print(burst_table(rows, assumptions))
     print()
     print(price_notes(assumptions))
+    print("\n## Standard transitions of a one-file run against the crawl's duration (dev's crawler settings)\n")
+    print(crawl_sweep_table(config_for("dev").crawler))
     print("\n## MWAA or Step Functions, per month\n")
     comparison = mwaa_comparison(
         tasks=args.tasks, environment_class=args.mwaa_class, extra_workers=args.mwaa_extra_workers

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from ops.pricing import EXPRESS_WORKFLOWS, GLUE, LAMBDA, STEP_FUNCTIONS
-
-if TYPE_CHECKING:
-    pass
+from stacks.config.settings import CrawlerConfig
 
 BURSTS = (10, 1_000, 10_000)
 VARIANTS = {
@@ -83,6 +80,7 @@ class Assumptions:
     batch_size: int = 100  # ItemBatcher MaxItemsPerBatch (config admission.batch_size)
     crawl_seconds: float = 180  # a crawl of a few small files; billed at least 10 minutes anyway
     poll_interval_seconds: float = 30  # config crawler.poll_interval_seconds (dev, prod)
+    event_wait_seconds: float = 300  # behind the door: x config crawler.event_wait_polls, one wait for the end event
     crawler_dpus: float = 2  # what a small crawl uses; AWS reports a crawl's DPU-hours per run
     job_seconds: float = 120  # Glue 5.0 job over a few thousand rows, start-up included
     job_dpus: float = 2  # config glue_job: 2 x G.1X (1 DPU each)
@@ -98,7 +96,13 @@ class Assumptions:
 
     @property
     def polls(self) -> int:
+        """Looks at the crawler when the crawl stage polls it (before the door)."""
         return max(1, math.ceil(self.crawl_seconds / self.poll_interval_seconds))
+
+    @property
+    def looks(self) -> int:
+        """Looks at the crawler when the end event wakes the stage: one more per wait the crawl outlasts."""
+        return max(1, math.ceil(self.crawl_seconds / self.event_wait_seconds))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,10 +173,12 @@ def nominal_shape(files: int, assumptions: Assumptions) -> BurstShape:
     """A burst on AWS behind the front door: every upload's door runs; the first starts the pipeline,
     the doors of the rest find the lease held and end there, except `raced_pipelines` that read the
     lease before the first run took it (those pipelines coalesce, 8 transitions each)."""
+    rounds = _two_rounds(files, assumptions)
     return BurstShape(
         files=files,
         coalesced=min(files - 1, assumptions.raced_pipelines),
-        runs=[_two_rounds(files, assumptions)],
+        runs=[rounds],
+        polls_per_crawl=[assumptions.looks] * len(rounds),
         doors=files * DOOR_PER_UPLOAD,
     )
 
@@ -284,6 +290,46 @@ def projections(files: int, assumptions: Assumptions) -> list[BurstCounts]:
         distributed_map(before, assumptions),
         distributed_map(nominal_shape(files, assumptions), assumptions),
     ]
+
+
+# -- transitions per run against the crawl's duration -------------------------------------------
+CRAWL_SWEEP_MINUTES = (1, 10, 60)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrawlSweepRow:
+    minutes: float
+    polled: int  # a one-file run before the door: the crawl stage polls every poll interval
+    woken: int  # as deployed: woken by the end event, one more look per event wait the crawl outlasts
+    woken_one_wait: int  # with event_wait_polls = max_polls: one wait as long as the stage's bound
+    within_bound: bool  # the crawl ends within max_polls x poll interval (else CrawlerTimedOut)
+
+
+def crawl_sweep(
+    crawler: CrawlerConfig, minutes: tuple[float, ...] = CRAWL_SWEEP_MINUTES, assumptions: Assumptions | None = None
+) -> list[CrawlSweepRow]:
+    """Standard transitions of a one-file run (one round) for crawls of `minutes`, with `crawler`'s
+    interval, event wait and bound; rows past the bound are priced as if max_polls were raised."""
+    base = replace(
+        assumptions or Assumptions(),
+        poll_interval_seconds=crawler.poll_interval_seconds,
+        event_wait_seconds=crawler.poll_interval_seconds * min(crawler.event_wait_polls, crawler.max_polls),
+    )
+    bound = crawler.poll_interval_seconds * crawler.max_polls
+    rows = []
+    for m in minutes:
+        a = replace(base, crawl_seconds=m * 60)
+        one_wait = replace(a, event_wait_seconds=max(a.crawl_seconds, bound))
+        rows.append(
+            CrawlSweepRow(
+                minutes=m,
+                polled=distributed_map(before_door_shape(1, a), a).standard_transitions,
+                woken=distributed_map(nominal_shape(1, a), a).standard_transitions,
+                woken_one_wait=distributed_map(nominal_shape(1, one_wait), one_wait).standard_transitions,
+                within_bound=m * 60 <= bound,
+            )
+        )
+    return rows
 
 
 # -- MWAA or Step Functions, by the month --------------------------------------------------------

@@ -34,10 +34,15 @@ def retry_worst_case_seconds(interval_seconds: int, attempts: int) -> int:
 
 @dataclass(frozen=True, kw_only=True)
 class CrawlerConfig:
-    """How the crawl stage polls the crawler. Cost grows with polls: 4 transitions each (crawl_stage.py)."""
+    """How the crawl stage waits for the crawler (stacks/pipeline/stages/crawl_stage.py): woken by the
+    crawl's end event, it looks at the crawler itself after `event_wait_polls` intervals without one
+    (EventBridge delivers Glue's events best effort), and fails CrawlerTimedOut after `max_polls`."""
 
     poll_interval_seconds: int = 30
     max_polls: int = 60
+    # One wait for the end event: 10 x 30 s. A crawl longer than a wait, or a lost event, costs one
+    # more look (5 transitions); a longer wait is cheaper for long crawls, slower after a lost event.
+    event_wait_polls: int = 10
     # StartCrawler retry on Glue.CrawlerRunningException: base interval, attempts.
     busy_retry_interval_seconds: int = 30
     # 30 + 60 + 120 + 240 + 480 = 930 s at most; with 60 polls of 30 s, 2,730 s of a 3,600 s stage.
@@ -46,6 +51,7 @@ class CrawlerConfig:
     def validate(self, path: str) -> None:
         positive_int(f"{path}.poll_interval_seconds", self.poll_interval_seconds, maximum=3600)
         positive_int(f"{path}.max_polls", self.max_polls, maximum=1000)
+        positive_int(f"{path}.event_wait_polls", self.event_wait_polls, maximum=1000)
         positive_int(f"{path}.busy_retry_interval_seconds", self.busy_retry_interval_seconds, maximum=3600)
         positive_int(f"{path}.busy_retry_attempts", self.busy_retry_attempts, maximum=20)
 

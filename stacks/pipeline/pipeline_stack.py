@@ -182,6 +182,7 @@ class PipelineStack(Stack):
             crawler=crawler.crawler,
             poll_interval=Duration.seconds(config.crawler.poll_interval_seconds),
             max_polls=config.crawler.max_polls,
+            event_wait_polls=config.crawler.event_wait_polls,
             busy_retry_interval=Duration.seconds(config.crawler.busy_retry_interval_seconds),
             busy_retry_attempts=config.crawler.busy_retry_attempts,
             timeout=Duration.minutes(config.crawl_stage_timeout_minutes),

@@ -21,6 +21,7 @@ def test_assumptions_follow_the_deployed_config() -> None:
     dev = config_for("dev")
     assert A.batch_size == dev.admission.batch_size
     assert A.poll_interval_seconds == dev.crawler.poll_interval_seconds
+    assert A.event_wait_seconds == dev.crawler.poll_interval_seconds * dev.crawler.event_wait_polls
     assert dev.glue_job.worker_type == "G.1X" and A.job_dpus == dev.glue_job.number_of_workers
 
 
@@ -62,13 +63,33 @@ def test_a_run_that_hands_over_costs_one_state_more_than_two_runs() -> None:
     )
 
 
-def test_crawl_transitions_do_not_grow_with_the_crawl_behind_the_door() -> None:
+def test_behind_the_door_a_crawl_costs_a_look_per_event_wait_it_outlasts_not_a_poll_per_interval() -> None:
+    """The sweep of issue 18: 1, 10 and 60-minute crawls, a one-file run (pipeline 16, admission 4,
+    transform 7, and the crawl stage: 5, plus 4 per extra poll before, 5 per extra look behind the door)."""
+    dev = config_for("dev").crawler
+    assert (dev.poll_interval_seconds, dev.event_wait_polls, dev.max_polls) == (30, 10, 60)
+    rows = cost_model.crawl_sweep(dev)
+    assert [(r.minutes, r.polled, r.woken, r.woken_one_wait) for r in rows] == [
+        (1, 27 + 5 + 4 * 1, 27 + 5, 27 + 5),  # 2 polls of 30 s; one wait
+        (10, 27 + 5 + 4 * 19, 27 + 5 + 5 * 1, 27 + 5),  # 20 polls; the 300 s wait timed out once
+        (60, 27 + 5 + 4 * 119, 27 + 5 + 5 * 11, 27 + 5),  # 120 polls; 12 waits; over dev's 30 minutes
+    ]
+    assert [r.within_bound for r in rows] == [True, True, False]
+    # With one wait as long as the bound (event_wait_polls = max_polls) the run costs the same however
+    # long the crawl; the price is a lost event noticed only at the bound.
+    one_wait = replace(dev, event_wait_polls=dev.max_polls)
+    assert {r.woken for r in cost_model.crawl_sweep(one_wait, (1, 10, 30))} == {32}
+
+
+def test_the_formula_counts_a_crawl_longer_than_one_event_wait() -> None:
     short, long = (replace(A, crawl_seconds=s) for s in (60, 3_600))
-    for shape_of in (cost_model.nominal_shape,):
-        assert distributed_map(shape_of(100, short), short) == distributed_map(shape_of(100, long), long)
+    door_short = distributed_map(cost_model.nominal_shape(100, short), short)
+    door_long = distributed_map(cost_model.nominal_shape(100, long), long)
+    crawls = door_short.crawls
+    assert door_long.standard_transitions - door_short.standard_transitions == crawls * 11 * 5
     before_short = distributed_map(cost_model.before_door_shape(100, short), short)
     before_long = distributed_map(cost_model.before_door_shape(100, long), long)
-    assert before_long.standard_transitions > before_short.standard_transitions
+    assert before_long.standard_transitions - before_short.standard_transitions == crawls * (119 - 1) * 4
 
 
 def test_one_execution_per_object_costs_a_crawl_and_a_job_per_file() -> None:
@@ -150,6 +171,8 @@ def test_the_docs_show_the_table_and_plot_make_cost_prints() -> None:
     rows = [row for files in cost_model.BURSTS for row in projections(files, A)]
     for line in cost.burst_table(rows, A).splitlines():
         assert line in docs, f"stale cost table in the docs (run make cost): {line}"
+    for line in cost.crawl_sweep_table(config_for("dev").crawler).splitlines():
+        assert line in docs, f"stale crawl-duration sweep in the docs (run make cost): {line}"
     for line in cost.mwaa_table(cost_model.mwaa_comparison()).splitlines()[2:]:
         assert line in docs, f"stale MWAA comparison in the docs (run make cost): {line}"
     assert "docs/cost-per-burst.png" in docs and (root / "docs" / "cost-per-burst.png").exists()

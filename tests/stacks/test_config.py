@@ -161,6 +161,7 @@ def test_valid_cron_variants_are_accepted(schedule: str) -> None:
         (CrawlerConfig(poll_interval_seconds=3601), "poll_interval_seconds", 3601, "between 1 and 3600"),
         (CrawlerConfig(max_polls=0), "max_polls", 0, "must be an integer > 0"),
         (CrawlerConfig(max_polls=1001), "max_polls", 1001, "between 1 and 1000"),
+        (CrawlerConfig(event_wait_polls=0), "event_wait_polls", 0, "must be an integer > 0"),
         (CrawlerConfig(busy_retry_interval_seconds=0), "busy_retry_interval_seconds", 0, "must be an integer > 0"),
         (CrawlerConfig(busy_retry_attempts=21), "busy_retry_attempts", 21, "between 1 and 20"),
     ],

@@ -14,7 +14,6 @@ from aws_cdk.assertions import Template
 
 from stacks.config.stages import config_for
 from stacks.pipeline.stages.crawl_callback import TOKEN_SPENT_ERRORS
-from stacks.pipeline.stages.crawl_stage import FALLBACK_POLLS
 from tests.helpers import (
     STATE_MACHINE_TYPE,
     Run,
@@ -66,7 +65,7 @@ def test_the_stage_parks_its_token_under_the_crawler_and_waits_a_bounded_time(te
     assert wait["Resource"].endswith(":states:::aws-sdk:dynamodb:putItem.waitForTaskToken")
     assert wait["Parameters"]["TableName"] == f"${{Ref:{table}}}"
     assert wait["Parameters"]["Item"] == {"crawler": {"S": crawler_ref(template)}, "token": {"S.$": "$$.Task.Token"}}
-    assert wait["TimeoutSeconds"] == config.poll_interval_seconds * FALLBACK_POLLS
+    assert wait["TimeoutSeconds"] == config.poll_interval_seconds * config.event_wait_polls
     [catch] = wait["Catch"]
     assert catch["ErrorEquals"] == ["States.Timeout"] and catch["Next"] == "Get crawler"
 

@@ -1,16 +1,16 @@
 """Crawl stage: start a Glue crawler and wait, woken by the crawler's end event, until its crawl ends.
 
 Start crawler ─► Wait for crawl end (task token parked, stacks/pipeline/stages/crawl_callback.py; at most
-  `poll_interval` x FALLBACK_POLLS) ─ woken by the event, or timed out (a lost event) ─►
+  `poll_interval` x `event_wait_polls`) ─ woken by the event, or timed out (a lost event) ─►
   Get crawler ─► Crawl finished?
     READY + LastCrawl SUCCEEDED ─► Succeed
     READY + anything else       ─► Fail CrawlerFailed
     still running, waits left   ─► count the wait ─► woken by an event? ─► settle poll (Wait, Get crawler)
                                                    └ timed out ─────────► Wait for crawl end
     still running, no waits left ─► Fail CrawlerTimedOut
-A crawl costs the same transitions however long it runs (Start crawler, Wait for crawl end, Get
-crawler, Crawl finished?, Crawl succeeded); only a lost event or a crawl longer than one wait adds
-four. The overall bound is unchanged: max_polls x poll_interval.
+A crawl that ends within one wait costs 5 transitions (Start crawler, Wait for crawl end, Get
+crawler, Crawl finished?, Crawl succeeded), whether its event arrived or was lost; each wait a crawl
+outlasts adds 5 (ops/cost_model.py CRAWL_PER_EXTRA_LOOK). The bound is max_polls x poll_interval.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from stacks.pipeline.stages.crawl_callback import CrawlEndEvents
 
 CRAWLER_FAILED = "CrawlerFailed"
 CRAWLER_TIMED_OUT = "CrawlerTimedOut"
-# Without an event, the stage looks at the crawler itself after this many poll intervals.
-FALLBACK_POLLS = 10
 
 
 class GlueCrawlStage(Construct):
@@ -43,6 +41,7 @@ class GlueCrawlStage(Construct):
         crawler: glue.CfnCrawler,
         poll_interval: Duration,
         max_polls: int,
+        event_wait_polls: int,
         busy_retry_interval: Duration,
         busy_retry_attempts: int,
         timeout: Duration,
@@ -52,9 +51,9 @@ class GlueCrawlStage(Construct):
         super().__init__(scope, id_)
         self.crawler_name = crawler.ref
         self.crawler_arn = Stack.of(self).format_arn(service="glue", resource="crawler", resource_name=crawler.ref)
-        # Each wait for the end event lasts at most FALLBACK_POLLS intervals; as many waits as fit
+        # Each wait for the end event lasts at most event_wait_polls intervals; as many waits as fit
         # in max_polls intervals, so the stage's bound stays max_polls x poll_interval.
-        polls_per_wait = min(FALLBACK_POLLS, max_polls)
+        polls_per_wait = min(event_wait_polls, max_polls)
         self.event_wait = Duration.seconds(poll_interval.to_seconds() * polls_per_wait)
         self.max_waits = max_polls // polls_per_wait
         self.crawl_end = CrawlEndEvents(
