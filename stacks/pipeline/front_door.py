@@ -1,9 +1,11 @@
 """The front door: an EXPRESS state machine between the uploads' rule and the Standard pipeline.
 
-Read lease ─ no item ─────────────────────────────────────────────► Start pipeline ─► Pipeline started
+Read lease ─ no item ───────────────────────────────────────────────► Look for the upload
      └ held ─► Describe lease holder ─ RUNNING ─► Coalesced at the door (Succeed: no Standard execution)
-                        ├ ended ────────────────────────────────► Start pipeline
-                        └ gone (Sfn.ExecutionDoesNotExistException) ► Start pipeline
+                        ├ ended ──────────────────────────────────► Look for the upload
+                        └ gone (Sfn.ExecutionDoesNotExistException) ► Look for the upload
+Look for the upload (ListObjectsV2, Prefix = the event's key) ─ still there ─► Start pipeline ─► Pipeline started
+                                                               └ gone ─► Already taken in (Succeed)
 Start pipeline fails (after its retries) ─► Park the event (the rule's dead-letter queue) ─► Fail
 
 Why: an upload that finds a run in progress used to start a Standard execution that coalesced
@@ -16,24 +18,36 @@ idempotent for the same name and input).
 Nothing is stranded: the lease holder releases and then looks at incoming/ once more
 (stacks/pipeline/pipeline_workflow.py), so a file whose door saw the lease held just before the release is
 found by that look; a door that reads after the release starts a pipeline of its own.
+
+An event can arrive after its file was taken in: EventBridge delivers late, and a burst's first run
+admits every file that has landed, including those whose events are still on their way. Such a door
+finds the lease free and would start a run with nothing to admit (about 25 billed transitions; a
+burst of 1,000 whose events outlived its run made 2,801 instead of about 60). So before starting,
+the door lists the event's key: gone (admitted or quarantined: either way moved out of incoming/),
+it ends there. Anything still listed under that key, the file or one whose key extends it, is
+waiting, and the pipeline is started. Listing costs one S3 LIST request, only on this path.
 """
 
 from __future__ import annotations
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.common.nag import acknowledge, rendered_arn
-from stacks.common.retries import SFN_SDK_TRANSIENT, SFN_START_TRANSIENT
+from stacks.common.retries import S3_TRANSIENT, SFN_SDK_TRANSIENT, SFN_START_TRANSIENT
 from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
 from stacks.pipeline.single_flight_lease import HOLDER_GONE, SingleFlightLease
 
 ALREADY_STARTED = "StepFunctions.ExecutionAlreadyExistsException"
 PIPELINE_NOT_STARTED = "PipelineNotStarted"
 COALESCED_AT_THE_DOOR = "Coalesced at the door"
+ALREADY_TAKEN_IN = "Already taken in"
+LOOK_FOR_THE_UPLOAD = "Look for the upload"
 START_PIPELINE = "Start pipeline"
 
 
@@ -47,13 +61,14 @@ class FrontDoor(Construct):
         *,
         pipeline: sfn.StateMachine,
         lease: SingleFlightLease,
+        landing_bucket: s3.IBucket,
         dead_letter_queue: sqs.IQueue,
         observability: StageObservability,
         timeout: Duration = Duration.minutes(1),
     ) -> None:
         super().__init__(scope, id_)
         self._pipeline, self._lease = pipeline, lease
-        start = self._build_start(dead_letter_queue)
+        start = self._build_still_waiting(landing_bucket, self._build_start(dead_letter_queue))
         coalesced = sfn.Succeed(
             self, COALESCED_AT_THE_DOOR, comment="The lease holder is running: its rounds admit this file."
         )
@@ -84,6 +99,35 @@ class FrontDoor(Construct):
         self.log_group = observed.log_group
         self.failure_alarm = observed.failure_alarm
         self._grant()
+
+    def _build_still_waiting(self, bucket: s3.IBucket, start: sfn.IChainable) -> sfn.IChainable:
+        """Start the pipeline only while the upload (or a key it prefixes) is still under incoming/."""
+        look = tasks.CallAwsService(
+            self,
+            LOOK_FOR_THE_UPLOAD,
+            service="s3",
+            action="listObjectsV2",
+            parameters={"Bucket": bucket.bucket_name, "Prefix.$": "$.detail.object.key", "MaxKeys": 1},
+            iam_action="s3:ListBucket",
+            iam_resources=[bucket.bucket_arn],
+            result_selector={"count.$": "$.KeyCount"},
+            result_path="$.upload",
+        )
+        S3_TRANSIENT.apply(look)
+        # Could not look (after the retries): start anyway; at worst a run finds nothing to admit.
+        look.add_catch(start, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+        look.next(
+            sfn.Choice(self, "Upload still waiting?")
+            .when(sfn.Condition.number_greater_than("$.upload.count", 0), start)
+            .otherwise(sfn.Succeed(self, ALREADY_TAKEN_IN, comment="An earlier run admitted or quarantined this file."))
+        )
+        # An event without a key (started by hand) goes on to the pipeline, which fails it
+        # InvalidTriggerEvent as it fails any trigger it does not recognise.
+        return (
+            sfn.Choice(self, "Upload event?")
+            .when(sfn.Condition.is_present("$.detail.object.key"), look)
+            .otherwise(start)
+        )
 
     def _build_start(self, dead_letter_queue: sqs.IQueue) -> sfn.IChainable:
         """StartExecution of the pipeline with the event; parked in the dead-letter queue if it cannot start."""

@@ -82,6 +82,7 @@ class PipelineStack(Stack):
             "FrontDoor",
             pipeline=self.workflow.state_machine,
             lease=self.lease,
+            landing_bucket=storage.landing_bucket,
             dead_letter_queue=self.triggers.dead_letter_queue,
             observability=self.observability,
         )

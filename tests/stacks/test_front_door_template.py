@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.pipeline.front_door import COALESCED_AT_THE_DOOR, PIPELINE_NOT_STARTED, START_PIPELINE
+from stacks.pipeline.front_door import (
+    ALREADY_TAKEN_IN,
+    COALESCED_AT_THE_DOOR,
+    LOOK_FOR_THE_UPLOAD,
+    PIPELINE_NOT_STARTED,
+    START_PIPELINE,
+)
 from stacks.pipeline.single_flight_lease import HOLDER_GONE
 from tests.helpers import (
     STATE_MACHINE_TYPE,
@@ -35,11 +41,25 @@ def template(dev: Any) -> Template:
     return dev.templates["pipeline"]
 
 
-def walk(template: Template, lease: dict[str, Any], holder: str | StateError | None = None, start: Any = None) -> Run:
-    """The door on one event: GetItem answers `lease`, DescribeExecution `holder`, StartExecution `start`."""
+def walk(
+    template: Template,
+    lease: dict[str, Any],
+    holder: str | StateError | None = None,
+    start: Any = None,
+    *,
+    listed: int | StateError = 1,
+    event: dict[str, Any] = EVENT,
+) -> Run:
+    """The door on one event: GetItem answers `lease`, DescribeExecution `holder`, StartExecution
+    `start`, and ListObjectsV2 under the event's key finds `listed` keys."""
 
     def on_task(name: str, state: dict[str, Any], params: Any) -> Any:
         resource = state["Resource"]
+        if resource.endswith(":aws-sdk:s3:listObjectsV2"):
+            if isinstance(listed, StateError):
+                raise listed
+            assert params["Prefix"] == event["detail"]["object"]["key"] and params["MaxKeys"] == 1
+            return {"KeyCount": listed}
         if resource.endswith(":dynamodb:getItem"):
             return lease
         if resource.endswith(":aws-sdk:sfn:describeExecution"):
@@ -54,7 +74,7 @@ def walk(template: Template, lease: dict[str, Any], holder: str | StateError | N
             return {}
         raise AssertionError(f"unexpected task {name}")
 
-    return simulate(state_machine_definition(template, DOOR), EVENT, on_task, execution_name="e-1_uuid")
+    return simulate(state_machine_definition(template, DOOR), event, on_task, execution_name="e-1_uuid")
 
 
 def table_arns(table: str) -> set[str]:
@@ -91,6 +111,29 @@ def test_no_lease_starts_the_pipeline_with_the_event_under_the_doors_name(templa
     [params] = run.calls_to(START_PIPELINE)
     assert params["Input"] == EVENT and params["Name"] == "e-1_uuid"
     assert "Describe lease holder" not in run.trace
+
+
+def test_an_upload_already_taken_in_starts_nothing(template: Template) -> None:
+    """The event outlived its file under incoming/ (an earlier run admitted it): no empty run."""
+    for lease, holder in (({}, None), (held_by(HOLDER), "SUCCEEDED")):
+        run = walk(template, lease, holder, listed=0)
+        assert run.status == "SUCCEEDED" and run.trace[-3:] == [
+            LOOK_FOR_THE_UPLOAD,
+            "Upload still waiting?",
+            ALREADY_TAKEN_IN,
+        ], run.trace
+        assert not run.calls_to(START_PIPELINE)
+
+
+def test_a_look_that_fails_starts_the_pipeline_anyway(template: Template) -> None:
+    run = walk(template, {}, listed=StateError("S3.AccessDeniedException", "denied"))
+    assert run.status == "SUCCEEDED" and run.calls_to(START_PIPELINE), run.trace
+
+
+def test_an_event_without_a_key_goes_to_the_pipeline_to_be_refused(template: Template) -> None:
+    keyless = {"id": "e-1", "detail-type": "Object Created", "detail": {}}
+    run = walk(template, {}, event=keyless)
+    assert LOOK_FOR_THE_UPLOAD not in run.trace and run.calls_to(START_PIPELINE), run.trace
 
 
 def test_a_running_holder_coalesces_at_the_door(template: Template) -> None:
@@ -132,13 +175,16 @@ def test_transient_errors_are_retried(template: Template) -> None:
         ("Read lease", "DynamoDB."),
         ("Describe lease holder", "Sfn."),
         (START_PIPELINE, "StepFunctions."),
+        (LOOK_FOR_THE_UPLOAD, "S3."),
     ):
         errors = [e for retrier in states[name]["Retry"] for e in retrier["ErrorEquals"]]
         assert errors and all(e.startswith(prefix) for e in errors), (name, errors)
         assert "States.ALL" not in errors
 
 
-def test_the_door_may_read_the_lease_start_the_pipeline_and_describe_its_executions(template: Template) -> None:
+def test_the_door_may_read_the_lease_list_the_landing_bucket_start_the_pipeline_and_describe_its_executions(
+    template: Template,
+) -> None:
     specific, _ = machine_role_statements(template, DOOR)
     pipeline_id = state_machine_logical_id(template, PIPELINE)
     lease_table, _ = one_resource(template, "AWS::DynamoDB::Table", "LeaseTable")
@@ -152,6 +198,8 @@ def test_the_door_may_read_the_lease_start_the_pipeline_and_describe_its_executi
     [described] = by_action.pop("states:describeexecution")
     assert render(described).endswith(f":execution:${{GetAtt:{pipeline_id}.Name}}:*")
     assert refs_in(by_action.pop("sqs:sendmessage")) == {queue}
+    [listed] = by_action.pop("s3:listbucket")
+    assert "Landing" in render(listed) and not render(listed).endswith("*"), listed
     # What is left: the storage key (the lease table's and the queue's), nothing else.
     assert set(by_action) <= {"kms:decrypt", "kms:describekey", "kms:generatedatakey"}, by_action
     assert not any(a.startswith("dynamodb:put") or a.startswith("dynamodb:delete") for a in by_action)
