@@ -226,15 +226,19 @@ def start_execution(sfn: Any, state_machine_arn: str, event: dict[str, Any], nam
 
 
 def wait_execution(sfn: Any, execution_arn: str, *, timeout_s: float = 120) -> dict[str, Any]:
-    """DescribeExecution until the execution is no longer RUNNING (TimeoutError after timeout_s)."""
-    deadline = time.monotonic() + timeout_s
+    """DescribeExecution until the execution is no longer RUNNING (TimeoutError after timeout_s).
+
+    Looks again after 5 ms, then twice as long each time up to 0.2 s: a front door's execution (a
+    few states) ends within milliseconds, and every upload waits for its door."""
+    deadline, pause = time.monotonic() + timeout_s, 0.005
     while True:
         execution: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
         if execution["status"] != "RUNNING":
             return execution
         if time.monotonic() > deadline:
             raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout_s} s")
-        time.sleep(0.2)
+        time.sleep(pause)
+        pause = min(0.2, pause * 2)
 
 
 def eventbridge_execution_name(event: dict[str, Any]) -> str:

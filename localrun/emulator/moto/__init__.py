@@ -63,6 +63,7 @@ REGISTRY: tuple[MotoPatch, ...] = (
     stepfunctions.AWS_SDK_SFN_KEYS,
     stepfunctions.DATETIME_OUTPUTS,
     stepfunctions.SFN_EXECUTION_NAMES,
+    stepfunctions.SYNC_CHECK_PACE,
     distributed_map.DISTRIBUTED_MAP,
     distributed_map.S3_LISTING_READER,
     distributed_map.RESULT_WRITER_FILES,

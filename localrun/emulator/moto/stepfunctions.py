@@ -15,6 +15,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service_aws_sdk as aws_sdk_service,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback as callback_service,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_glue as glue_service,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -212,6 +215,19 @@ def _probe_execution_names() -> bool:
         return bool(accepted)
 
 
+# A .sync task looks at its child (a stage's execution, a Glue job run) this often locally. AWS polls
+# on its own schedule, unbilled; moto's 0.5 s puts up to half a second after every child's end.
+SYNC_CHECK_SECONDS = 0.05
+
+
+def _apply_sync_pace(runtime: LocalRuntime) -> None:
+    runtime.replace(callback_service, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", SYNC_CHECK_SECONDS)
+
+
+def _probe_sync_pace() -> bool:
+    return bool(callback_service._DELAY_SECONDS_SYNC_CONDITION_CHECK > SYNC_CHECK_SECONDS)
+
+
 # -- the registry's entries (localrun/emulator/moto/__init__.py lists them) --
 GLUE_START_JOB_RUN_SYNC = MotoPatch(
     "glue-startJobRun-sync",
@@ -244,6 +260,13 @@ DATETIME_OUTPUTS = MotoPatch(
     "aws-sdk and .sync outputs keep datetime objects; DescribeExecution cannot serialise them",
     _apply_json_outputs,
     _probe_json_outputs,
+)
+SYNC_CHECK_PACE = MotoPatch(
+    "sfn-sync-check-pace",
+    "a .sync task (startExecution.sync:2, glue:startJobRun.sync) notices its child's end up to 0.5 s "
+    "late (moto checks every 0.5 s); a local run waits on 5 or more of them, so it checks every 0.05 s",
+    _apply_sync_pace,
+    _probe_sync_pace,
 )
 SFN_EXECUTION_NAMES = MotoPatch(
     "sfn-execution-names",
