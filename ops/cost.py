@@ -183,9 +183,11 @@ def plot(path: Path, assumptions: Assumptions, measured: Sequence[Measured] = ()
             label="(c) without the coalesced trigger executions",
         )
         for m in measured:
-            axes.plot([m.files], [measure(price(m.counts(assumptions), assumptions))], "o", color="#1b5e20")
-        if measured:
-            axes.plot([], [], "o", color="#1b5e20", label="(d) measured locally (10, 100, 1,000 files)")
+            marker = "o" if m.arrival == "at once" else "x"
+            axes.plot([m.files], [measure(price(m.counts(assumptions), assumptions))], marker, color="#1b5e20")
+        for arrival, marker in (("at once", "o"), ("one by one", "x")):
+            if any(m.arrival == arrival for m in measured):
+                axes.plot([], [], marker, color="#1b5e20", label=f"(d) measured locally, uploads {arrival}")
         axes.set_xscale("log")
         axes.set_yscale("log")
         axes.set_xlabel("files in the burst")
@@ -204,7 +206,12 @@ def plot(path: Path, assumptions: Assumptions, measured: Sequence[Measured] = ()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.cost", description=__doc__.split("\n\n")[0])
     parser.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.local")
-    parser.add_argument("--measure", default="10,100,1000", help="burst sizes to run locally ('' for none)")
+    parser.add_argument(
+        "--measure", default="10,100,1000", help="bursts to run locally, all objects landed at once ('' for none)"
+    )
+    parser.add_argument(
+        "--one-by-one", default="1000", help="bursts to run locally, one upload after another ('' for none)"
+    )
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "cost-per-burst.png")
     parser.add_argument("--report", type=Path, default=ROOT / "reports" / "cost.json")
     parser.add_argument(
@@ -214,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mwaa-class", default="mw1.small")
     parser.add_argument("--mwaa-extra-workers", type=float, default=1.0)
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.measure.split(",") if s.strip()]
+    sizes = [(int(s), True) for s in args.measure.split(",") if s.strip()]
+    sizes += [(int(s), False) for s in args.one_by_one.split(",") if s.strip()]
     assumptions = Assumptions()
 
     measured: list[Measured] = []
@@ -230,9 +238,20 @@ def main(argv: list[str] | None = None) -> int:
         if stale := newer_sources(args.assembly):
             print(f"error: {args.assembly} is older than {stale[0].relative_to(ROOT)}: {RESYNTHESIZE}", file=sys.stderr)
             return 2
-    for files in sizes:
-        print(f"▶ burst of {files:,} files on a fresh local deployment", flush=True)
-        m = measure_burst(args.assembly, files, on_progress=lambda line: print(f"  {line}", flush=True))
+    if sizes:
+        from localrun.emulator.glue_standin import start_spark_in_background
+
+        # The stand-in's transform runs on a local SparkSession: its JVM's output goes to a file.
+        spark_log = ROOT / "reports" / "cost-spark.log"
+        spark_log.parent.mkdir(parents=True, exist_ok=True)
+        start_spark_in_background(log_file=spark_log)
+        print(f"Spark's log: {spark_log.relative_to(ROOT)}", flush=True)
+    for files, at_once in sizes:
+        arrival = "at once (the objects land, then their events)" if at_once else "one upload after another"
+        print(f"▶ burst of {files:,} files on a fresh local deployment, {arrival}", flush=True)
+        m = measure_burst(
+            args.assembly, files, at_once=at_once, on_progress=lambda line: print(f"  {line}", flush=True)
+        )
         predicted = distributed_map(m.shape, replace(assumptions, batch_size=m.batch_size)).standard_transitions
         rounds = [len(r) for r in m.shape.runs]
         print(

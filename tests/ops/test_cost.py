@@ -155,7 +155,7 @@ def test_cli_without_local_runs_prints_the_tables_and_draws_the_plot(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     png, report = tmp_path / "cost.png", tmp_path / "cost.json"
-    assert cost.main(["--measure", "", "--plot", str(png), "--report", str(report)]) == 0
+    assert cost.main(["--measure", "", "--one-by-one", "", "--plot", str(png), "--report", str(report)]) == 0
     out = capsys.readouterr().out
     assert "| 10,000 | (c) Distributed Map, before the front door | 80,188 (79,992) |" in out
     assert "| 10,000 | (d) Distributed Map behind the front door | 156 | 10,103 |" in out
