@@ -64,6 +64,7 @@ REGISTRY: tuple[MotoPatch, ...] = (
     stepfunctions.DATETIME_OUTPUTS,
     stepfunctions.SFN_EXECUTION_NAMES,
     stepfunctions.SYNC_CHECK_PACE,
+    stepfunctions.DEFINITION_VALIDATION_CACHE,
     distributed_map.DISTRIBUTED_MAP,
     distributed_map.S3_LISTING_READER,
     distributed_map.RESULT_WRITER_FILES,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from typing import Any
+from unittest import mock
 
 from moto.stepfunctions import exceptions as sfn_exceptions
 from moto.stepfunctions.parser import models as sfn_parser_models
@@ -228,6 +229,42 @@ def _probe_sync_pace() -> bool:
     return bool(callback_service._DELAY_SECONDS_SYNC_CONDITION_CHECK > SYNC_CHECK_SECONDS)
 
 
+# Definitions CreateStateMachine has validated in this process: a local deployment creates the same
+# six on every bring-up, and moto validates each by a full ANTLR parse (0.3 s for the pipeline's).
+_VALIDATED_DEFINITIONS: set[str] = set()
+
+
+def _apply_validation_cache(runtime: LocalRuntime) -> None:
+    backend = sfn_parser_models.StepFunctionsParserBackend
+    original = backend._validate_definition
+
+    def validate_definition(definition: str) -> None:
+        if definition not in _VALIDATED_DEFINITIONS:
+            original(definition)  # an invalid definition raises InvalidDefinition every time
+            _VALIDATED_DEFINITIONS.add(definition)
+
+    runtime.replace(backend, "_validate_definition", staticmethod(validate_definition))
+
+
+def _probe_validation_cache() -> bool:
+    """Still parsing every time while the same definition validated twice costs two parses."""
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+
+    parses = 0
+    original = asl_parser.AmazonStateLanguageParser.parse
+
+    def counting(definition: str) -> Any:
+        nonlocal parses
+        parses += 1
+        return original(definition)
+
+    definition = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}'
+    with mock.patch.object(asl_parser.AmazonStateLanguageParser, "parse", staticmethod(counting)):
+        for _ in range(2):
+            sfn_parser_models.StepFunctionsParserBackend._validate_definition(definition)
+    return parses == 2
+
+
 # -- the registry's entries (localrun/emulator/moto/__init__.py lists them) --
 GLUE_START_JOB_RUN_SYNC = MotoPatch(
     "glue-startJobRun-sync",
@@ -267,6 +304,13 @@ SYNC_CHECK_PACE = MotoPatch(
     "late (moto checks every 0.5 s); a local run waits on 5 or more of them, so it checks every 0.05 s",
     _apply_sync_pace,
     _probe_sync_pace,
+)
+DEFINITION_VALIDATION_CACHE = MotoPatch(
+    "sfn-definition-validation-cache",
+    "CreateStateMachine parses a definition it validated before (0.3 s for the pipeline's); each local "
+    "bring-up creates the same six, so a definition that validated once in this process is not parsed again",
+    _apply_validation_cache,
+    _probe_validation_cache,
 )
 SFN_EXECUTION_NAMES = MotoPatch(
     "sfn-execution-names",
