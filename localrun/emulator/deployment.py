@@ -87,6 +87,8 @@ class LocalDeployment:
     notification_queue_url: str
     faults: GlueFaults
     eventbridge: LocalEventBridge = field(init=False)  # the rules, delivering what happens here
+    # Glue failure alarms (text lines EventBridge publishes to the same topic), read by notifications().
+    alarms: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def door_executions(self) -> list[str]:
@@ -143,6 +145,7 @@ class LocalDeployment:
         moto_redrive.on_status_change(eventbridge.route_status_change)
         # So does Glue, each crawl's end ("Glue Crawler State Change"): the Glue stand-in sends it.
         glue.on_crawler_event = eventbridge.deliver
+        glue.on_job_event = eventbridge.deliver  # and each job run's end ("Glue Job State Change")
         return deployment
 
     # -- events --------------------------------------------------------------------------
@@ -210,8 +213,8 @@ class LocalDeployment:
                 return found
 
     def notifications(self) -> list[dict[str, Any]]:
-        """Every SNS message published so far (drains the reader queue), once ended executions' status
-        changes have been delivered (their notices published)."""
+        """Every notice (a JSON message) published so far (drains the reader queue), once ended
+        executions' status changes have been delivered; the Glue alarms' text lines go to `alarms`."""
         moto_redrive.wait_for_deliveries()
         sqs, found = self.clients["sqs"], cast(list[dict[str, Any]], [])
         while True:
@@ -222,7 +225,10 @@ class LocalDeployment:
                 return found
             for message in batch:
                 envelope = json.loads(message["Body"])
-                found.append({"subject": envelope.get("Subject"), "message": json.loads(envelope["Message"])})
+                try:
+                    found.append({"subject": envelope.get("Subject"), "message": json.loads(envelope["Message"])})
+                except ValueError:
+                    self.alarms.append({"subject": envelope.get("Subject"), "text": envelope["Message"]})
                 sqs.delete_message(QueueUrl=self.notification_queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def stop_running(self) -> None:

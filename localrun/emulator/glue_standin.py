@@ -71,7 +71,17 @@ def crawler_state_change_event(
 ) -> dict[str, Any]:
     """A crawl's end as EventBridge delivers it ("Glue Crawler State Change", EventBridge user guide)."""
     state = "Succeeded" if succeeded else "Failed"
-    detail: dict[str, Any] = {"crawlerName": crawler_name, "state": state, "message": f"Crawler {state}"}
+    # The console link to the crawl's log stream, as Glue sends it in both events.
+    log_link = (
+        f"https://console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logEventViewer:group=/aws-glue/crawlers;stream={crawler_name}"
+    )
+    detail: dict[str, Any] = {
+        "crawlerName": crawler_name,
+        "state": state,
+        "message": f"Crawler {state}",
+        "cloudWatchLogLink": log_link,
+    }
     if error:
         detail["errorMessage"] = error
     return aws_event(
@@ -80,6 +90,23 @@ def crawler_state_change_event(
         detail={**detail, "accountId": account_id},
         account=account_id,
         region=region,
+    )
+
+
+def job_state_change_event(
+    *, job_name: str, run_id: str, state: str, message: str | None, account_id: str, region: str = "us-east-1"
+) -> dict[str, Any]:
+    """A job run's end as EventBridge delivers it ("Glue Job State Change", EventBridge user guide)."""
+    failed = state in ("FAILED", "TIMEOUT", "ERROR")
+    detail = {
+        "jobName": job_name,
+        "severity": "ERROR" if failed else "INFO",
+        "state": state,
+        "jobRunId": run_id,
+        "message": message or f"Job run {state.lower()}",
+    }
+    return aws_event(
+        source="aws.glue", detail_type="Glue Job State Change", detail=detail, account=account_id, region=region
     )
 
 
@@ -107,6 +134,7 @@ class LocalGlue:
         # Where a crawl's "Glue Crawler State Change" event goes (the local EventBridge), and when
         # each crawl ended (what the scenarios measure the crawl stage's reaction against).
         self.on_crawler_event: Callable[[dict[str, Any]], object] | None = None
+        self.on_job_event: Callable[[dict[str, Any]], object] | None = None  # each job run's end
         self.crawls_ended: list[datetime] = []
 
     def reset(self) -> GlueFaults:
@@ -116,6 +144,7 @@ class LocalGlue:
             self._crawl_started.clear()
             self.crawls_ended.clear()
             self.on_crawler_event = None
+            self.on_job_event = None
             return self.faults
 
     # -- crawler -------------------------------------------------------------------------
@@ -161,9 +190,12 @@ class LocalGlue:
             return original(job, **kwargs)
 
     def job_run_polled(self, job: Any, run: Any) -> None:
-        """A GetJobRun call: the run ends as `job_outcome` says, having written its outputs if it succeeded."""
+        """A GetJobRun call: the run ends as `job_outcome` says, having written its outputs if it succeeded,
+        and Glue sends its end event (the alarm rule on failed runs reads it)."""
         with self._lock:
-            self._advance_job_run(job, run)
+            ended = self._advance_job_run(job, run)
+        if ended is not None and self.on_job_event is not None:
+            self.on_job_event(ended)
 
     def _advance_crawl(self, crawler: Any, crawl: Any) -> dict[str, Any] | None:
         """End `crawl` if it is the running one and its time is up: its end event, or None."""
@@ -214,19 +246,25 @@ class LocalGlue:
             return str(error.response["Error"]["Message"])
         return None
 
-    def _advance_job_run(self, job: Any, run: Any) -> None:
+    def _advance_job_run(self, job: Any, run: Any) -> dict[str, Any] | None:
+        """End `run` if it is still going: its "Glue Job State Change" event, or None."""
         if run.status not in ("STARTING", "RUNNING"):
-            return
+            return None
         try:
             self._end_job_run(job, run)
         except ClientError as error:  # the job's role may not read or write what it must: Spark fails the run
             run.status = "FAILED"
             run.error_message = f"AmazonS3Exception: {error.response['Error']['Message']}"
+        error_message = getattr(run, "error_message", None)
         local_logs.glue_job_run_ended(
+            job_name=job.name, run_id=run.job_run_id, state=run.status, error_message=error_message
+        )
+        return job_state_change_event(
             job_name=job.name,
             run_id=run.job_run_id,
             state=run.status,
-            error_message=getattr(run, "error_message", None),
+            message=error_message,
+            account_id=self._account_id,
         )
 
     def _end_job_run(self, job: Any, run: Any) -> None:
@@ -248,12 +286,6 @@ class LocalGlue:
                 run.status, run.error_message = "FAILED", glue_error_message(error)
             else:
                 run.status = "SUCCEEDED"
-        local_logs.glue_job_run_ended(
-            job_name=job.name,
-            run_id=run.job_run_id,
-            state=run.status,
-            error_message=getattr(run, "error_message", None),
-        )
 
     def _write_outputs(self, job: Any, run: Any) -> None:
         """Run the job's own code (`glue.run.run_job`) on the run's admitted objects in moto S3."""

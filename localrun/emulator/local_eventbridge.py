@@ -105,8 +105,16 @@ class LocalEventBridge:
                 self._invoke_function(target, event)
                 continue
             try:
+                role = permissions.Principal(target["RoleArn"]) if "RoleArn" in target else None
+                if ":sns:" in target["Arn"]:  # a Glue alarm: the (transformed) event published as the rule's role
+                    body = target_input(target, event)
+                    with permissions.acting_as(role):
+                        self.clients["sns"].publish(
+                            TopicArn=target["Arn"], Message=body if isinstance(body, str) else json.dumps(body)
+                        )
+                    continue
                 name = eventbridge_execution_name(event)
-                with permissions.acting_as(permissions.Principal(target["RoleArn"]) if "RoleArn" in target else None):
+                with permissions.acting_as(role):
                     arn = start_execution(
                         self.clients["stepfunctions"], target["Arn"], target_input(target, event), name=name
                     )

@@ -124,3 +124,10 @@ def test_a_failed_crawl_fails_the_stage_crawler_failed(deployment: LocalDeployme
     assert (crawl["status"], crawl["error"]) == ("FAILED", "CrawlerFailed")
     assert "could not read s3 objects" in crawl["cause"]
     assert [c["path"][-1] for c in executions_of(deployment, "crawl_callback")] == ["Crawl stage resumed"]
+    # The same end event trips the crawler alarm (stacks/observability/pipeline_dashboard.py): one
+    # line on the alarm topic, with Glue's message and the link to the crawl's log.
+    notices = deployment.notifications()
+    assert [n["message"]["status"] for n in notices] == ["FAILED"]
+    [alarm] = deployment.alarms
+    assert "failed: " in alarm["text"] and "could not read s3 objects" in alarm["text"], alarm
+    assert "logEventViewer:group=/aws-glue/crawlers" in alarm["text"]

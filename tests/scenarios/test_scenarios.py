@@ -158,6 +158,9 @@ def test_job_run_failure(deployment: LocalDeployment, scenario: str, state: str)
     assert json.loads(transform["cause"])["JobRunState"] == state
     message = failure_notice(report, transform)
     assert message["error"] == "GlueJobFailed" and json.loads(message["cause"])["JobRunState"] == state
+    # The job's end event also trips the Glue job alarm: one line on the alarm topic.
+    [alarm] = deployment.alarms
+    assert f"ended {state}: " in alarm["text"] and "(fault)" in alarm["text"], alarm
 
 
 def test_job_concurrency_exceeded_then_retried(deployment: LocalDeployment) -> None:
