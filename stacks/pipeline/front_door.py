@@ -1,11 +1,11 @@
 """The front door: an EXPRESS state machine between the uploads' rule and the Standard pipeline.
 
-Read lease ─ no item ───────────────────────────────────────────────► Look for the upload
+Read lease ─ no item ───────────────────────────────────────────────► Look at incoming
      └ held ─► Describe lease holder ─ RUNNING ─► Coalesced at the door (Succeed: no Standard execution)
-                        ├ ended ──────────────────────────────────► Look for the upload
-                        └ gone (Sfn.ExecutionDoesNotExistException) ► Look for the upload
-Look for the upload (ListObjectsV2, Prefix = the event's key) ─ still there ─► Start pipeline ─► Pipeline started
-                                                               └ gone ─► Already taken in (Succeed)
+                        ├ ended ──────────────────────────────────► Look at incoming
+                        └ gone (Sfn.ExecutionDoesNotExistException) ► Look at incoming
+Look at incoming (ListObjectsV2, the incoming prefix, 1 key) ─ files waiting ─► Start pipeline ─► Pipeline started
+                                                              └ none ─► Nothing waiting (Succeed)
 Start pipeline fails (after its retries) ─► Park the event (the rule's dead-letter queue) ─► Fail
 
 Why: an upload that finds a run in progress used to start a Standard execution that coalesced
@@ -23,9 +23,9 @@ An event can arrive after its file was taken in: EventBridge delivers late, and 
 admits every file that has landed, including those whose events are still on their way. Such a door
 finds the lease free and would start a run with nothing to admit (about 25 billed transitions; a
 burst of 1,000 whose events outlived its run made 2,801 instead of about 60). So before starting,
-the door lists the event's key: gone (admitted or quarantined: either way moved out of incoming/),
-it ends there. Anything still listed under that key, the file or one whose key extends it, is
-waiting, and the pipeline is started. Listing costs one S3 LIST request, only on this path.
+the door looks at incoming/ as the pipeline does: nothing waiting, it ends there. It lists the
+prefix, not the event's key, so that no spelling of a key in an event (S3 URL-encodes keys in its
+other notifications) can make it miss a waiting file. One S3 LIST request, only on this path.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from stacks.pipeline.single_flight_lease import HOLDER_GONE, SingleFlightLease
 ALREADY_STARTED = "StepFunctions.ExecutionAlreadyExistsException"
 PIPELINE_NOT_STARTED = "PipelineNotStarted"
 COALESCED_AT_THE_DOOR = "Coalesced at the door"
-ALREADY_TAKEN_IN = "Already taken in"
-LOOK_FOR_THE_UPLOAD = "Look for the upload"
+NOTHING_WAITING = "Nothing waiting"
+LOOK_AT_INCOMING = "Look at incoming"
 START_PIPELINE = "Start pipeline"
 
 
@@ -62,13 +62,14 @@ class FrontDoor(Construct):
         pipeline: sfn.StateMachine,
         lease: SingleFlightLease,
         landing_bucket: s3.IBucket,
+        incoming_prefix: str,
         dead_letter_queue: sqs.IQueue,
         observability: StageObservability,
         timeout: Duration = Duration.minutes(1),
     ) -> None:
         super().__init__(scope, id_)
         self._pipeline, self._lease = pipeline, lease
-        start = self._build_still_waiting(landing_bucket, self._build_start(dead_letter_queue))
+        start = self._build_files_waiting(landing_bucket, incoming_prefix, self._build_start(dead_letter_queue))
         coalesced = sfn.Succeed(
             self, COALESCED_AT_THE_DOOR, comment="The lease holder is running: its rounds admit this file."
         )
@@ -100,34 +101,28 @@ class FrontDoor(Construct):
         self.failure_alarm = observed.failure_alarm
         self._grant()
 
-    def _build_still_waiting(self, bucket: s3.IBucket, start: sfn.IChainable) -> sfn.IChainable:
-        """Start the pipeline only while the upload (or a key it prefixes) is still under incoming/."""
+    def _build_files_waiting(self, bucket: s3.IBucket, incoming_prefix: str, start: sfn.IChainable) -> sfn.IChainable:
+        """Start the pipeline only while a file waits under incoming/ (an earlier run may have taken all in)."""
         look = tasks.CallAwsService(
             self,
-            LOOK_FOR_THE_UPLOAD,
+            LOOK_AT_INCOMING,
             service="s3",
             action="listObjectsV2",
-            parameters={"Bucket": bucket.bucket_name, "Prefix.$": "$.detail.object.key", "MaxKeys": 1},
+            parameters={"Bucket": bucket.bucket_name, "Prefix": incoming_prefix, "MaxKeys": 1},
             iam_action="s3:ListBucket",
             iam_resources=[bucket.bucket_arn],
             result_selector={"count.$": "$.KeyCount"},
-            result_path="$.upload",
+            result_path="$.waiting",
         )
         S3_TRANSIENT.apply(look)
         # Could not look (after the retries): start anyway; at worst a run finds nothing to admit.
         look.add_catch(start, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
         look.next(
-            sfn.Choice(self, "Upload still waiting?")
-            .when(sfn.Condition.number_greater_than("$.upload.count", 0), start)
-            .otherwise(sfn.Succeed(self, ALREADY_TAKEN_IN, comment="An earlier run admitted or quarantined this file."))
+            sfn.Choice(self, "Files waiting?")
+            .when(sfn.Condition.number_greater_than("$.waiting.count", 0), start)
+            .otherwise(sfn.Succeed(self, NOTHING_WAITING, comment="An earlier run took every file in."))
         )
-        # An event without a key (started by hand) goes on to the pipeline, which fails it
-        # InvalidTriggerEvent as it fails any trigger it does not recognise.
-        return (
-            sfn.Choice(self, "Upload event?")
-            .when(sfn.Condition.is_present("$.detail.object.key"), look)
-            .otherwise(start)
-        )
+        return look
 
     def _build_start(self, dead_letter_queue: sqs.IQueue) -> sfn.IChainable:
         """StartExecution of the pipeline with the event; parked in the dead-letter queue if it cannot start."""

@@ -83,6 +83,7 @@ class PipelineStack(Stack):
             pipeline=self.workflow.state_machine,
             lease=self.lease,
             landing_bucket=storage.landing_bucket,
+            incoming_prefix=config.incoming_prefix,
             dead_letter_queue=self.triggers.dead_letter_queue,
             observability=self.observability,
         )

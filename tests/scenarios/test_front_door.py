@@ -52,7 +52,7 @@ def test_a_burst_costs_what_its_runs_cost_and_the_uploads_cost_the_door(deployme
     assert len(doors) == BURST and {d["status"] for d in doors} == {"SUCCEEDED"}
     at_the_door = sum(1 for d in doors if d["path"][-1] == "Coalesced at the door")
     # An event that arrives after a run took its file in ends at the door too (no run to start).
-    taken_in = sum(1 for d in doors if d["path"][-1] == "Already taken in")
+    taken_in = sum(1 for d in doors if d["path"][-1] == "Nothing waiting")
     assert at_the_door + taken_in + len(started) == BURST  # each door coalesced, ended, or started one
     # Most uploads ended at the door: at most a handful raced the first holder's Take lease.
     assert len(coalesced) <= BURST // 20, len(coalesced)
