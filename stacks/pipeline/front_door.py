@@ -35,11 +35,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.common.nag import acknowledge, rendered_arn
-from stacks.common.retries import S3_TRANSIENT, SFN_SDK_TRANSIENT, SFN_START_TRANSIENT
+from stacks.common.retries import SFN_SDK_TRANSIENT, SFN_START_TRANSIENT
+from stacks.common.s3_tasks import count_keys
 from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
 from stacks.pipeline.single_flight_lease import HOLDER_GONE, SingleFlightLease
 
@@ -103,18 +103,7 @@ class FrontDoor(Construct):
 
     def _build_files_waiting(self, bucket: s3.IBucket, incoming_prefix: str, start: sfn.IChainable) -> sfn.IChainable:
         """Start the pipeline only while a file waits under incoming/ (an earlier run may have taken all in)."""
-        look = tasks.CallAwsService(
-            self,
-            LOOK_AT_INCOMING,
-            service="s3",
-            action="listObjectsV2",
-            parameters={"Bucket": bucket.bucket_name, "Prefix": incoming_prefix, "MaxKeys": 1},
-            iam_action="s3:ListBucket",
-            iam_resources=[bucket.bucket_arn],
-            result_selector={"count.$": "$.KeyCount"},
-            result_path="$.waiting",
-        )
-        S3_TRANSIENT.apply(look)
+        look = count_keys(self, LOOK_AT_INCOMING, bucket=bucket, prefix=incoming_prefix, result_path="$.waiting")
         # Could not look (after the retries): start anyway; at worst a run finds nothing to admit.
         look.add_catch(start, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
         look.next(

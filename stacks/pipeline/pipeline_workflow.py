@@ -49,7 +49,8 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.common.nag import acknowledge, acknowledge_grant_actions, rendered_arn, rendered_state_machine_name
-from stacks.common.retries import S3_TRANSIENT, SNS_TRANSIENT
+from stacks.common.retries import SNS_TRANSIENT
+from stacks.common.s3_tasks import count_keys
 from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
 from stacks.pipeline.single_flight_lease import CONDITION_FAILED, SingleFlightLease
 from stacks.pipeline_contract import run_folder
@@ -306,19 +307,7 @@ class PipelineWorkflow(Construct):
 
     def _look_at_incoming(self, id_: str) -> tasks.CallAwsService:
         files = self._files
-        look = tasks.CallAwsService(
-            self,
-            id_,
-            service="s3",
-            action="listObjectsV2",
-            parameters={"Bucket": files.bucket.bucket_name, "Prefix": files.incoming_prefix, "MaxKeys": 1},
-            iam_action="s3:ListBucket",
-            iam_resources=[files.bucket.bucket_arn],
-            result_selector={"count.$": "$.KeyCount"},
-            result_path="$.waiting",
-        )
-        S3_TRANSIENT.apply(look)
-        return look
+        return count_keys(self, id_, bucket=files.bucket, prefix=files.incoming_prefix, result_path="$.waiting")
 
     def _files_waiting_and_rounds_left(self) -> sfn.Condition:
         return sfn.Condition.and_(

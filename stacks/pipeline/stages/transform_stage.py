@@ -34,6 +34,7 @@ from stacks.common.nag import (
     rendered_arn,
 )
 from stacks.common.retries import GLUE_JOB_BUSY_ERRORS, GLUE_TRANSIENT, S3_TRANSIENT, busy_retry
+from stacks.common.s3_tasks import count_keys
 from stacks.observability.observed_state_machine import ObservedStateMachine, StageObservability
 from stacks.pipeline_contract import MANIFEST_PREFIX, QUARANTINE_RECORD_PREFIX, REJECTED_PREFIX, run_folder, run_record
 from stacks.storage.curated_table import CuratedOrdersTable, storage_descriptor
@@ -230,18 +231,13 @@ class GlueTransformStage(Construct):
         again as a new run) is not published a second time; a run whose staged output was deleted
         is never published as an empty partition.
         """
-        record = tasks.CallAwsService(
+        record = count_keys(
             self,
             "Look at quarantine record",
-            service="s3",
-            action="listObjectsV2",
-            parameters={"Bucket": manifest_bucket.bucket_name, "Prefix": quarantine_key, "MaxKeys": 1},
-            iam_action="s3:ListBucket",
-            iam_resources=[manifest_bucket.bucket_arn],
-            result_selector={"count.$": "$.KeyCount"},
+            bucket=manifest_bucket,
+            prefix=quarantine_key,
             result_path="$.quarantined",
         )
-        S3_TRANSIENT.apply(record)
         not_quarantined = sfn.Fail(
             self,
             "Not quarantined",
