@@ -90,7 +90,7 @@ class Assumptions:
     check_lambda_mb: int = 256  # the check-results Lambda, once per job run
     check_lambda_seconds: float = 0.5
     first_round_files: int = 1  # a burst: round 1 lists what has landed when the first file starts it
-    door_seconds: float = 0.1  # a front-door execution: 3-4 states, a GetItem and a DescribeExecution
+    door_seconds: float = 0.1  # a front door: 3 to 6 states (GetItem, DescribeExecution, a LIST)
     callback_seconds: float = 0.1  # a crawl-callback execution: a GetItem and a SendTaskSuccess
     raced_pipelines: int = 0  # pipelines doors start before the first takes the lease (local: a few)
 
