@@ -193,8 +193,8 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             name="duplicate_event",
-            description="The same object's event arrives twice: two executions, both succeed; the "
-            "second coalesces into the first (or finds nothing left), the file is processed once.",
+            description="The same object's event arrives twice: two front-door executions, both succeed; "
+            "the second ends at the door (or its pipeline coalesces), the file is processed once.",
             act=same_object_twice,
             expected_statuses=("SUCCEEDED", "SUCCEEDED"),
             any_number_of_runs=True,
