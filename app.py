@@ -8,22 +8,19 @@ call `build_app` with a config of their own.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import stacks.node_runtime  # noqa: F401  (Node 24 for jsii, before aws_cdk is imported)
-
-# isort: split
-import aws_cdk as cdk
-from cdk_nag import AwsSolutionsChecks, ServerlessChecks
-
-from stacks.common.nag import skip_checkov_on_cdk_providers
+# Only plain Python at import time: a bad stage or context key is refused in a tenth of a second, and
+# `make deploy` learns its stacks, before the 7 s of CDK imports that build_app pays.
 from stacks.config.checks import ConfigError
 from stacks.config.deployment import DeploymentConfig
 from stacks.config.stages import config_for
-from stacks.orchestration.orchestration_stack import OrchestrationStack
-from stacks.pipeline.pipeline_stack import PipelineStack
-from stacks.storage.storage_stack import StorageStack
+
+if TYPE_CHECKING:
+    import aws_cdk as cdk
 
 APP_NAME = "GluePipeline"
 # Feature flags live in cdk.json; apps built in-process (tests, local runs) must see the same.
@@ -45,6 +42,15 @@ def deployed_stack_ids(config: DeploymentConfig) -> list[str]:
 
 def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[cdk.App, dict[str, cdk.Stack]]:
     """Build the app for one deployment stage; returns the app and its stacks by short name."""
+    import stacks.node_runtime  # noqa: F401, I001  (Node 24 for jsii, before aws_cdk is imported)
+    import aws_cdk as cdk
+    from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+    from stacks.common.nag import skip_checkov_on_cdk_providers
+    from stacks.orchestration.orchestration_stack import OrchestrationStack
+    from stacks.pipeline.pipeline_stack import PipelineStack
+    from stacks.storage.storage_stack import StorageStack
+
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **CLI_DEFAULTS, "stage": config.stage})
     # Account and region come from the CLI's credentials at deploy time; none are hard-coded.
     ids = stack_ids(config)
@@ -102,6 +108,16 @@ def stage_from_context(context: dict[str, object]) -> object:
     return context.get("stage", "dev")
 
 
+def cli_context() -> dict[str, object]:
+    """The context the CDK CLI hands the app (cdk.json's and `-c key=value`), read as aws-cdk-lib's App
+    reads it: CDK_CONTEXT_JSON, then the file CONTEXT_OVERFLOW_LOCATION_ENV names when it is too long."""
+    context: dict[str, object] = json.loads(os.environ.get("CDK_CONTEXT_JSON") or "{}")
+    overflow = os.environ.get("CONTEXT_OVERFLOW_LOCATION_ENV")
+    if overflow:
+        context.update(json.loads(Path(overflow).read_text()))
+    return context
+
+
 def emails_from_context(context: dict[str, object]) -> tuple[str, ...]:
     """The addresses `-c notification_emails=a@x,b@y` names (comma-separated; none when absent or empty)."""
     value = context.get("notification_emails", "")
@@ -122,10 +138,9 @@ def main(argv: list[str]) -> int:
             return 2
         return 0
     try:
-        probe = cdk.App()
-        context = probe.node.get_all_context()
+        context = cli_context()
         config = config_for(stage_from_context(context), notification_emails=emails_from_context(context))
-        app, _ = build_app(config=config, outdir=probe.outdir)
+        app, _ = build_app(config=config)  # the App reads the CLI's context and output folder itself
         app.synth()
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
