@@ -65,6 +65,8 @@ REGISTRY: tuple[MotoPatch, ...] = (
     stepfunctions.SFN_EXECUTION_NAMES,
     stepfunctions.SYNC_CHECK_PACE,
     stepfunctions.DEFINITION_VALIDATION_CACHE,
+    stepfunctions.DEFINITION_PARSE_CACHE,
+    stepfunctions.SFN_SERVICE_CLIENTS,
     distributed_map.DISTRIBUTED_MAP,
     distributed_map.S3_LISTING_READER,
     distributed_map.RESULT_WRITER_FILES,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
+import threading
 from typing import Any
 from unittest import mock
 
@@ -265,6 +267,90 @@ def _probe_validation_cache() -> bool:
     return parses == 2
 
 
+# Parse trees of the definitions executed in this process. ANTLR's parse is most of moto's cost of
+# starting an execution (the door's 15 ms, the pipeline's 65 ms, every time); the tree is read-only,
+# so each execution builds its own fresh, stateful program from the shared tree.
+_PARSE_TREES: dict[str, Any] = {}
+
+
+def _apply_parse_cache(runtime: LocalRuntime) -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    def evaluation_entrypoint(worker: Any) -> Any:
+        definition = worker._evaluation_details.state_machine_details.definition
+        tree = _PARSE_TREES.get(definition)
+        if tree is None:
+            program, _PARSE_TREES[definition] = AmazonStateLanguageParser.parse(definition)
+            return program
+        return Preprocessor().visit(tree)
+
+    runtime.replace(ExecutionWorker, "_get_evaluation_entrypoint", evaluation_entrypoint)
+
+
+def _probe_parse_cache() -> bool:
+    """Still parsing every time while two executions of one definition cost two parses."""
+    from types import SimpleNamespace
+
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    parses = 0
+    original = asl_parser.AmazonStateLanguageParser.parse
+
+    def counting(definition: str) -> Any:
+        nonlocal parses
+        parses += 1
+        return original(definition)
+
+    definition = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}'
+    worker = SimpleNamespace(
+        _evaluation_details=SimpleNamespace(state_machine_details=SimpleNamespace(definition=definition))
+    )
+    with mock.patch.object(asl_parser.AmazonStateLanguageParser, "parse", staticmethod(counting)):
+        for _ in range(2):
+            ExecutionWorker._get_evaluation_entrypoint(worker)  # type: ignore[arg-type]
+    return parses == 2
+
+
+# One boto3 client per (service, region) for the interpreter's service calls, made under a lock.
+# moto makes a new client for every Task state (a few ms each, from boto3's default session, which is
+# not thread-safe); clients are, and every call still passes the IAM check of the state's role.
+_CLIENTS: dict[tuple[str, str, bool], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _apply_client_cache(runtime: LocalRuntime) -> None:
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+
+    def cached_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (service, region, boto_client.botocore_stubber.enabled)
+        with _CLIENTS_LOCK:
+            if key not in _CLIENTS:
+                _CLIENTS[key] = original(region=region, service=service, state_credentials=state_credentials)
+            return _CLIENTS[key]
+
+    # The interpreter's modules import the function by name: patch each binding of it.
+    owners = [module for name, module in list(sys.modules.items()) if name.startswith("moto.stepfunctions.parser")]
+    for module in owners:
+        if getattr(module, "boto_client_for", None) is original:
+            runtime.replace(module, "boto_client_for", cached_client_for)
+    runtime.stack.callback(_CLIENTS.clear)
+
+
+def _probe_client_cache() -> bool:
+    """Still a new client per call while two calls for one service return two clients."""
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    with plain_moto():
+        return boto_client_for(region="us-east-1", service="s3") is not boto_client_for(
+            region="us-east-1", service="s3"
+        )
+
+
 # -- the registry's entries (localrun/emulator/moto/__init__.py lists them) --
 GLUE_START_JOB_RUN_SYNC = MotoPatch(
     "glue-startJobRun-sync",
@@ -311,6 +397,21 @@ DEFINITION_VALIDATION_CACHE = MotoPatch(
     "bring-up creates the same six, so a definition that validated once in this process is not parsed again",
     _apply_validation_cache,
     _probe_validation_cache,
+)
+DEFINITION_PARSE_CACHE = MotoPatch(
+    "sfn-definition-parse-cache",
+    "every StartExecution parses its definition again (ANTLR: 15 ms for the front door, 65 ms for the "
+    "pipeline, on every upload's door); a definition's parse tree is kept per process and each "
+    "execution builds its own program from it",
+    _apply_parse_cache,
+    _probe_parse_cache,
+)
+SFN_SERVICE_CLIENTS = MotoPatch(
+    "sfn-service-clients",
+    "every Task state creates a new boto3 client from boto3's default session (a few ms each, and that "
+    "session is not thread-safe); one client per service and region serves every state",
+    _apply_client_cache,
+    _probe_client_cache,
 )
 SFN_EXECUTION_NAMES = MotoPatch(
     "sfn-execution-names",
