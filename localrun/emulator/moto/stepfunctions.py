@@ -248,8 +248,11 @@ def _apply_validation_cache(runtime: LocalRuntime) -> None:
     runtime.replace(backend, "_validate_definition", staticmethod(validate_definition))
 
 
-def _probe_validation_cache() -> bool:
-    """Still parsing every time while the same definition validated twice costs two parses."""
+_PROBE_DEFINITION = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}'
+
+
+def _parses_in_two(use: Any) -> int:
+    """How many ANTLR parses moto makes when `use(definition)` is done twice with one definition."""
     from moto.stepfunctions.parser.asl.parse import asl_parser
 
     parses = 0
@@ -260,11 +263,15 @@ def _probe_validation_cache() -> bool:
         parses += 1
         return original(definition)
 
-    definition = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}'
     with mock.patch.object(asl_parser.AmazonStateLanguageParser, "parse", staticmethod(counting)):
         for _ in range(2):
-            sfn_parser_models.StepFunctionsParserBackend._validate_definition(definition)
-    return parses == 2
+            use(_PROBE_DEFINITION)
+    return parses
+
+
+def _probe_validation_cache() -> bool:
+    """Still parsing every time while the same definition validated twice costs two parses."""
+    return _parses_in_two(sfn_parser_models.StepFunctionsParserBackend._validate_definition) == 2
 
 
 # Parse trees of the definitions executed in this process. ANTLR's parse is most of moto's cost of
@@ -293,25 +300,13 @@ def _probe_parse_cache() -> bool:
     """Still parsing every time while two executions of one definition cost two parses."""
     from types import SimpleNamespace
 
-    from moto.stepfunctions.parser.asl.parse import asl_parser
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-    parses = 0
-    original = asl_parser.AmazonStateLanguageParser.parse
+    def start_execution(definition: str) -> None:
+        details = SimpleNamespace(state_machine_details=SimpleNamespace(definition=definition))
+        ExecutionWorker._get_evaluation_entrypoint(SimpleNamespace(_evaluation_details=details))  # type: ignore[arg-type]
 
-    def counting(definition: str) -> Any:
-        nonlocal parses
-        parses += 1
-        return original(definition)
-
-    definition = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}'
-    worker = SimpleNamespace(
-        _evaluation_details=SimpleNamespace(state_machine_details=SimpleNamespace(definition=definition))
-    )
-    with mock.patch.object(asl_parser.AmazonStateLanguageParser, "parse", staticmethod(counting)):
-        for _ in range(2):
-            ExecutionWorker._get_evaluation_entrypoint(worker)  # type: ignore[arg-type]
-    return parses == 2
+    return _parses_in_two(start_execution) == 2
 
 
 # One boto3 client per (service, region) for the interpreter's service calls, made under a lock.
