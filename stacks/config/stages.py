@@ -51,10 +51,11 @@ def local_stage(*, notification_emails: tuple[str, ...] = ()) -> DeploymentConfi
     return replace(
         dev,
         stage="local",
+        # Three busy retries (1 + 2 + 4 s): a scenario that spends them all waits 7 s, not 31 s.
         crawler=CrawlerConfig(
-            poll_interval_seconds=1, max_polls=5, busy_retry_interval_seconds=1, busy_retry_attempts=5
+            poll_interval_seconds=1, max_polls=5, busy_retry_interval_seconds=1, busy_retry_attempts=3
         ),
-        glue_job=replace(dev.glue_job, busy_retry_interval_seconds=1, busy_retry_attempts=5),
+        glue_job=replace(dev.glue_job, busy_retry_interval_seconds=1, busy_retry_attempts=3),
         admission_stage_timeout_minutes=5,
         crawl_stage_timeout_minutes=5,
         transform_stage_timeout_minutes=70,
