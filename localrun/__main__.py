@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from localrun.emulator.assembly import RESYNTHESIZE, AssemblyError, newer_sources
-from localrun.runner import ROOT, run_scenario, write_report
+# Nothing here imports moto, the runner or Spark at the top: `list`, a misspelt scenario and a stale
+# assembly are answered in a fraction of a second; run_demo and run_all import what a run needs.
+from localrun.emulator.assembly import RESYNTHESIZE, ROOT, AssemblyError, CloudAssembly, newer_sources
 from localrun.scenarios.catalogue import SCENARIOS
-from ops import why
 from stacks import pipeline_contract as contract
 
 
@@ -64,8 +64,10 @@ def _configure_logging(command: str) -> None:
 def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
     """One scenario on a fresh deployment, narrated as it runs, then its outcome and cost."""
     from localrun.emulator import published
-    from localrun.emulator.deployment import LocalDeployment, local_aws  # moto import is slow: after arg checks
+    from localrun.emulator.deployment import LocalDeployment, local_aws
     from localrun.emulator.glue_standin import spark_session, start_spark_in_background
+    from localrun.runner import run_scenario, write_report
+    from ops import why
 
     scenario = SCENARIOS[scenario_name]
     started = time.monotonic()
@@ -163,7 +165,11 @@ def _print_outcome(report: dict[str, Any]) -> None:
 def preflight(assembly: Path, reports: Path) -> str | None:
     """What would spoil a run, found before it starts: an assembly older than the sources (it would
     run the old code), or a reports folder the report could not be written to after the run."""
-    if (assembly / "manifest.json").is_file() and (newer := newer_sources(assembly)):
+    try:
+        CloudAssembly.load(assembly)  # missing or unreadable: said before Spark and moto start
+    except AssemblyError as error:
+        return str(error)
+    if newer := newer_sources(assembly):
         more = f" and {len(newer) - 1} more source file(s)" if len(newer) > 1 else ""
         first = newer[0].relative_to(ROOT) if newer[0].is_relative_to(ROOT) else newer[0]
         return f"cloud assembly {assembly} is older than {first}{more}: {RESYNTHESIZE}"
@@ -186,6 +192,7 @@ def assembly_error(assembly: Path, error: Exception) -> int:
 def run_all(assembly: Path, reports: Path) -> int:
     """Every scenario on its own fresh deployment; one line each, then a summary."""
     from localrun.emulator.deployment import LocalDeployment, local_aws
+    from localrun.runner import run_scenario, write_report
 
     started, failures, transitions = time.monotonic(), [], 0
     for number, scenario in enumerate(SCENARIOS.values(), start=1):

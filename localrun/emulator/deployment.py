@@ -33,11 +33,11 @@ from localrun.emulator.assembly import (
     StackTemplate,
     physical_name,
 )
+from localrun.emulator.aws_events import object_created_event
 from localrun.emulator.glue_standin import GlueFaults
 from localrun.emulator.lambda_code import load_lambda_modules
 from localrun.emulator.local_eventbridge import (
     LocalEventBridge,
-    object_created_event,
     start_execution,
     wait_execution,
 )

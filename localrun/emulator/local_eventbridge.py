@@ -24,7 +24,7 @@ from moto.events.models import EventPattern
 from localrun.emulator import moto as moto_patches
 from localrun.emulator import permissions
 from localrun.emulator.assembly import ACCOUNT_ID, PARTITION, REGION, Resolver, StackTemplate
-from localrun.emulator.aws_events import aws_event
+from localrun.emulator.aws_events import scheduled_event
 
 
 @dataclass
@@ -284,25 +284,3 @@ def _json_path(document: Any, path: str) -> Any:
     for part in path[2:].split("."):
         document = document[part]
     return document
-
-
-def object_created_event(*, bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
-    """An S3 "Object Created" event as EventBridge delivers it (S3 User Guide, EventBridge event structure)."""
-    return aws_event(
-        source="aws.s3",
-        detail_type="Object Created",
-        resources=[f"arn:{PARTITION}:s3:::{bucket}"],
-        detail={
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": {"key": key, "size": size, "etag": etag, "sequencer": f"{time.time_ns():X}"},
-            "request-id": uuid.uuid4().hex[:16].upper(),
-            "requester": ACCOUNT_ID,
-            "source-ip-address": "198.51.100.7",
-            "reason": "PutObject",
-        },
-    )
-
-
-def scheduled_event(*, rule_arn: str) -> dict[str, Any]:
-    return aws_event(source="aws.events", detail_type="Scheduled Event", resources=[rule_arn], detail={})

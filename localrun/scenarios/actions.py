@@ -6,13 +6,13 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from localrun.emulator.deployment import LocalDeployment
-from localrun.emulator.local_eventbridge import object_created_event
-from localrun.emulator.moto import redrive as moto_redrive
-from localrun.runner import path_of
+from localrun.emulator.aws_events import object_created_event
 from stacks import pipeline_contract as contract
+
+if TYPE_CHECKING:  # moto is imported where an action runs: `python -m localrun list` answers without it
+    from localrun.emulator.deployment import LocalDeployment
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 SAMPLE_KEY = "orders/2026-11-24/orders.csv"
@@ -95,6 +95,8 @@ def burst(deployment: LocalDeployment, count: int, folder: str = "burst") -> lis
 
 
 def _wait_for_state(deployment: LocalDeployment, arn: str, state: str, *, timeout_s: float = 60) -> None:
+    from localrun.runner import path_of
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if state in path_of(deployment.history(arn)):
@@ -244,6 +246,8 @@ def check_lease_expires_with_failed_run(deployment: LocalDeployment, report: dic
 
 def redrive_after_fix(deployment: LocalDeployment) -> list[str]:
     """The job fails, its notice arrives, the fault is removed, the operator redrives the execution."""
+    from localrun.emulator.moto import redrive as moto_redrive
+
     [execution] = put("orders.csv")(deployment)
     if deployment.wait(execution)["status"] != "FAILED":
         return [execution]

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from localrun.emulator.local_eventbridge import object_created_event, target_input
+from localrun.emulator.aws_events import object_created_event
+from localrun.emulator.local_eventbridge import target_input
 
 EVENT = object_created_event(bucket="landing", key="landing/a.csv", size=10, etag="abc")
 
