@@ -22,11 +22,15 @@ MAKE = ["make", "--no-print-directory", "-o", ".venv/.installed", "-o", "node_mo
 pytestmark = pytest.mark.slow  # subprocesses: app.py, the CDK CLI, make (see pyproject.toml)
 
 
-def run(args: list[str], *, context: dict[str, object] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CDK_")}
+def run(
+    args: list[str], *, context: dict[str, object] | None = None, overflow: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("CDK_", "CONTEXT_OVERFLOW"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # cdk.json runs `python3 app.py`
     if context is not None:
         env["CDK_CONTEXT_JSON"] = json.dumps(context)  # how the CDK CLI passes `-c key=value`
+    if overflow is not None:  # where the CLI puts context too long for the environment
+        env["CONTEXT_OVERFLOW_LOCATION_ENV"] = str(overflow)
     return subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -50,6 +54,17 @@ def run(args: list[str], *, context: dict[str, object] | None = None) -> subproc
 def test_app_under_the_cdk_cli_rejects_a_bad_stage_in_one_line(context: dict[str, object], line: str) -> None:
     result = run([sys.executable, "app.py"], context={"@aws-cdk/core:checkSecretUsage": True, **context})
     assert (result.returncode, result.stderr.splitlines(), result.stdout) == (2, [line], "")
+
+
+def test_context_the_cli_passes_in_its_overflow_file_is_read_too(tmp_path: Path) -> None:
+    overflow = tmp_path / "context.json"
+    overflow.write_text(json.dumps({"stage": "Prod"}))
+    result = run([sys.executable, "app.py"], context={"@aws-cdk/core:checkSecretUsage": True}, overflow=overflow)
+    assert (result.returncode, result.stderr.splitlines(), result.stdout) == (
+        2,
+        [f"error: config stage = 'Prod': {STAGES_ALLOWED}"],
+        "",
+    )
 
 
 def test_an_invalid_config_fails_synth_in_one_line() -> None:
