@@ -113,9 +113,11 @@ graphs: setup $(DEV_ASSEMBLY)/manifest.json
 	$(BIN)/python -m ops.graphs --assembly $(DEV_ASSEMBLY) --out docs/state-machines --readme README.md
 
 # pytest-xdist: one worker per core; a module's tests stay on one worker (its fixtures are set up
-# once); the workers share one synth per stage (tests/conftest.py). PYTEST_WORKERS=0: one process.
+# once); the workers share one synth per stage (tests/conftest.py). Modules are handed out in the
+# order tests/conftest.py sorts them (slow tier first), not xdist's most-tests-first, which left the
+# one-test 1,000-upload module for last. PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= auto
-PYTEST_PARALLEL = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadscope)
+PYTEST_PARALLEL = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 test: setup $(SCAN_VENV)/.installed lint
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
