@@ -79,4 +79,6 @@ def test_mypy_follows_exactly_the_cdk_modules_the_code_imports() -> None:
         path = REPO_ROOT / entry
         for module in [path] if path.is_file() else sorted(path.rglob("*.py")):
             imported |= cdk_modules_imported(module.read_text())
-    assert followed_cdk_modules() == imported | {"aws_cdk"}
+    followed, wanted = followed_cdk_modules(), imported | {"aws_cdk"}
+    assert not wanted - followed, f"imported but skipped by mypy: add {sorted(wanted - followed)} to pyproject.toml"
+    assert not followed - wanted, f"followed but imported nowhere: drop {sorted(followed - wanted)} from pyproject.toml"
