@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import ast
 import tomllib
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from stacks.common.paths import REPO_ROOT
 
 
 def mypy_config() -> dict[str, object]:
@@ -43,6 +42,8 @@ def cdk_modules_imported(source: str) -> set[str]:
             found.add(".".join((node.module or "").split(".")[:2]))
         elif isinstance(node, ast.Import):
             for alias in node.names:
+                if alias.name.startswith("aws_cdk.") and alias.asname is None:
+                    aliases.add("aws_cdk")  # `import aws_cdk.aws_s3` binds aws_cdk too
                 if alias.name.startswith("aws_cdk."):
                     found.add(".".join(alias.name.split(".")[:2]))
                 elif alias.name == "aws_cdk":
@@ -61,13 +62,14 @@ def cdk_modules_imported(source: str) -> set[str]:
 def test_the_scan_finds_each_way_of_importing_a_cdk_module() -> None:
     source = (
         "import aws_cdk as cdk\nimport aws_cdk.aws_sqs\nfrom aws_cdk import Stack, aws_s3 as s3\n"
-        "from aws_cdk.assertions import Template\ncdk.aws_sns.Topic\ncdk.Duration\n"
+        "from aws_cdk.assertions import Template\ncdk.aws_sns.Topic\ncdk.Duration\naws_cdk.aws_kms.Key\n"
     )
     assert cdk_modules_imported(source) == {
         "aws_cdk.aws_sqs",
         "aws_cdk.aws_s3",
         "aws_cdk.assertions",
         "aws_cdk.aws_sns",
+        "aws_cdk.aws_kms",
     }
 
 
