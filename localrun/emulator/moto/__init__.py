@@ -67,6 +67,7 @@ REGISTRY: tuple[MotoPatch, ...] = (
     stepfunctions.DEFINITION_VALIDATION_CACHE,
     stepfunctions.DEFINITION_PARSE_CACHE,
     stepfunctions.SFN_SERVICE_CLIENTS,
+    stepfunctions.JSON_PATH_CACHE,
     distributed_map.DISTRIBUTED_MAP,
     distributed_map.S3_LISTING_READER,
     distributed_map.RESULT_WRITER_FILES,

@@ -346,6 +346,46 @@ def _probe_client_cache() -> bool:
         )
 
 
+# JSONPath expressions parsed by the interpreter, by their text. moto parses a path at every use
+# (InputPath, ResultPath, Parameters' "x.$", Choice variables), and jsonpath_ng builds a new ply
+# parser for every parse (its grammar tables included, about 5 ms). A parsed path is read-only:
+# find() and update_or_create() change the data they are given, not the expression.
+_JSON_PATHS: dict[tuple[str, str], Any] = {}
+
+
+def _apply_json_path_cache(runtime: LocalRuntime) -> None:
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    def cached(module: Any, kind: str) -> Any:
+        original = module.parse
+
+        def parse(path: str) -> Any:
+            key = (kind, path)
+            expression = _JSON_PATHS.get(key)
+            if expression is None:
+                expression = _JSON_PATHS[key] = original(path)  # a bad path raises every time
+            return expression
+
+        return parse
+
+    # Two grammars: the interpreter's paths use jsonpath_ng.ext, ResultPath plain jsonpath_ng.
+    runtime.replace(json_path, "parse", cached(json_path, "ext"))
+    runtime.replace(result_path, "parse", cached(result_path, "plain"))
+    runtime.stack.callback(_JSON_PATHS.clear)
+
+
+def _probe_json_path_cache() -> bool:
+    """Still building a parser per use while extracting one path twice builds two."""
+    from jsonpath_ng.ext import parser as ext_parser
+    from moto.stepfunctions.parser.asl.utils.json_path import extract_json
+
+    with mock.patch.object(ext_parser, "ExtendedJsonPathParser", wraps=ext_parser.ExtendedJsonPathParser) as made:
+        for _ in range(2):
+            extract_json("$.a", {"a": 1})
+    return made.call_count == 2
+
+
 # -- the registry's entries (localrun/emulator/moto/__init__.py lists them) --
 GLUE_START_JOB_RUN_SYNC = MotoPatch(
     "glue-startJobRun-sync",
@@ -407,6 +447,14 @@ SFN_SERVICE_CLIENTS = MotoPatch(
     "session is not thread-safe); one client per service and region serves every state",
     _apply_client_cache,
     _probe_client_cache,
+)
+JSON_PATH_CACHE = MotoPatch(
+    "sfn-json-path-cache",
+    "every use of a JSONPath (InputPath, ResultPath, Parameters, Choice) builds a new jsonpath_ng "
+    "parser and parses the path again (about 5 ms, a tenth of a 1,000-upload burst's CPU); a path "
+    "parsed once in this process is kept",
+    _apply_json_path_cache,
+    _probe_json_path_cache,
 )
 SFN_EXECUTION_NAMES = MotoPatch(
     "sfn-execution-names",
