@@ -183,6 +183,16 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synthesiz
     return _synth
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_botocore_data_loader() -> Iterator[None]:
+    """Every boto3 session of the run (moto makes one per mock) reads botocore's JSON once
+    (localrun/emulator/botocore_data.py): the tests that use moto without local_aws() too."""
+    from localrun.emulator.botocore_data import shared_botocore_data
+
+    with shared_botocore_data():
+        yield
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _endpoints_restored() -> Iterator[None]:
     yield

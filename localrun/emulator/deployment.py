@@ -34,6 +34,7 @@ from localrun.emulator.assembly import (
     physical_name,
 )
 from localrun.emulator.aws_events import object_created_event
+from localrun.emulator.botocore_data import shared_botocore_data
 from localrun.emulator.glue_standin import GlueFaults
 from localrun.emulator.lambda_code import load_lambda_modules
 from localrun.emulator.local_eventbridge import (
@@ -62,7 +63,7 @@ def local_aws() -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        with moto_patches.applied(), mock_aws(config=_MOTO_CONFIG):  # type: ignore[call-overload]  # partial config
+        with shared_botocore_data(), moto_patches.applied(), mock_aws(config=_MOTO_CONFIG):  # type: ignore[call-overload]
             yield
     finally:
         for key, value in saved.items():
