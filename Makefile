@@ -48,6 +48,12 @@ comma := ,
 # uv lists every package it adds (" + name==version"): setup shows its summary lines instead.
 UV_PIP = $(uv_env) $(UV) pip
 uv_summary = 2>&1 | { grep -v '^ [-+~] ' || true; }
+# $(call uv_install,args): from uv's cache alone first (--offline). Every pin is exact, so the cache's
+# copy is the same artifact; but this machine's index answers each revalidation with "modified",
+# which had uv download pyspark's 317 MB sdist and build it again on every fresh venv (16 s -> 1 s).
+# What the cache lacks (a fresh machine, a new pin) fails that try at once, and uv goes online.
+uv_install = { offline=$$($(UV_PIP) install --offline $(1) 2>&1) && echo "$$offline" | { grep -v '^ [-+~] ' || true; }; } \
+  || { echo "setup: not all in uv's cache; from the index"; $(UV_PIP) install $(1) $(uv_summary); }
 # $(call timed,what,command): say what is installed, run it, then say how long it took.
 timed = @echo "setup: $(1)"; TIMEFORMAT='setup: $(1): %1R s'; time { $(2); }
 
@@ -55,13 +61,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(call timed,virtualenv $(VENV) ($(PYTHON)),test -x $(BIN)/python || $(PYTHON) -m venv $(VENV))
 	$(call timed,uv $(UV_VERSION) into $(VENV) (pip),$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION))
 	$(call timed,requirements-dev.txt pinned by constraints.txt into $(VENV) (CDK$(comma) cdk-nag$(comma) Node 24$(comma) moto$(comma) pyspark$(comma) Airflow$(comma) pytest$(comma) linters),\
-	  $(UV_PIP) install -r requirements-dev.txt -c constraints.txt --python $(BIN)/python $(uv_summary))
+	  $(call uv_install,-r requirements-dev.txt -c constraints.txt --python $(BIN)/python))
 	touch $@
 
 $(SCAN_VENV)/.installed: requirements-scan.txt constraints-scan.txt | $(VENV)/.installed
 	$(call timed,virtualenv $(SCAN_VENV) ($(PYTHON)),test -x $(SCAN_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(SCAN_VENV))
 	$(call timed,requirements-scan.txt pinned by constraints-scan.txt into $(SCAN_VENV) (checkov),\
-	  $(UV_PIP) install -r requirements-scan.txt -c constraints-scan.txt --python $(SCAN_VENV)/bin/python $(uv_summary))
+	  $(call uv_install,-r requirements-scan.txt -c constraints-scan.txt --python $(SCAN_VENV)/bin/python))
 	touch $@
 
 # Regenerate the full pins from the top-level ones: requirements-dev.txt (with requirements.txt)
