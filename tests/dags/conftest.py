@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.isolated_python import isolated_python
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "dags"
@@ -166,7 +167,7 @@ def parse_folder_in_fresh_interpreter(folder: Path, options: dict[str, str], *, 
     environment |= {option_variable(key): value for key, value in options.items()}
     environment["AIRFLOW__CORE__DAGS_FOLDER"] = str(folder)
     result = subprocess.run(
-        [sys.executable, "-I", "-c", _PARSE_FOLDER, str(folder)],
+        [*isolated_python(), "-c", _PARSE_FOLDER, str(folder)],
         capture_output=True,
         text=True,
         timeout=180,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ import pytest
 
 from stacks.pipeline.glue_resources import JOB_LIBRARIES
 from tests.helpers import all_states, definition_of, render
+from tests.isolated_python import isolated_python
 from tests.rehearsal.assets import AssemblyAssets, s3_object_key, templates_of
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def test_glue_job_script_imports_and_parses_its_arguments_as_glue_loads_it(
                 )
             )
             done = subprocess.run(
-                [sys.executable, "-I", str(RUNNER), str(layout)],
+                [*isolated_python(), str(RUNNER), str(layout)],
                 cwd=tmp_path,
                 capture_output=True,
                 text=True,
@@ -156,7 +156,7 @@ def test_the_deployed_job_package_writes_every_value_its_rules_accept(
     )
 
     done = subprocess.run(
-        [sys.executable, "-I", str(HERE / "glue_run_runner.py"), str(layout)],
+        [*isolated_python(), str(HERE / "glue_run_runner.py"), str(layout)],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 
 from glue.manifest import build_manifest
 from tests.helpers import all_states, definition_of, render, resolve_parameters
+from tests.isolated_python import isolated_python
 from tests.rehearsal.assets import AssemblyAssets, templates_of
 
 pytestmark = pytest.mark.slow
@@ -138,7 +138,7 @@ def _invoke(
         "AWS_SECRET_ACCESS_KEY": "testing",
     }
     done = subprocess.run(
-        [sys.executable, "-I", str(RUNNER), str(layout)],
+        [*isolated_python(), str(RUNNER), str(layout)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
