@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import json
+import multiprocessing
+import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 # Nothing here imports moto, the runner or Spark at the top: `list`, a misspelt scenario and a stale
 # assembly are answered in a fraction of a second; run_demo and run_all import what a run needs.
+from localrun.console import configure_logging, log_to_file
 from localrun.emulator.assembly import RESYNTHESIZE, ROOT, AssemblyError, CloudAssembly, newer_sources
 from localrun.scenarios.catalogue import SCENARIOS
 from stacks import pipeline_contract as contract
@@ -19,7 +23,7 @@ from stacks import pipeline_contract as contract
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _configure_logging(args.command)
+    configure_logging(args.command)
     if args.command == "list":
         for scenario in SCENARIOS.values():
             print(f"{scenario.name:<26} {scenario.description}")
@@ -31,8 +35,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     if args.command == "all":
-        return run_all(args.assembly, args.reports)
+        return run_all(args.assembly, args.reports, args.jobs)
     return run_demo(args.assembly, args.scenario, args.reports)
+
+
+def _jobs(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 8:
+        raise argparse.ArgumentTypeError(f"--jobs {value!r}: a whole number from 1 to 8")
+    return int(value)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,19 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     every = commands.add_parser("all", help="run every scenario, one fresh deployment each")
     every.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.local")
     every.add_argument("--reports", type=Path, default=ROOT / "reports")
+    every.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=min(2, os.cpu_count() or 1),
+        help="scenarios at a time (default 2)",
+    )
     commands.add_parser("list", help="list the scenarios")
     return parser
-
-
-def _configure_logging(command: str) -> None:
-    # moto's interpreter logs every failed state at ERROR with its whole parse tree; a failing
-    # state is what the fault scenarios are about, and the run report shows it readably.
-    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-    if command == "demo":  # the Lambda's own log lines, as CloudWatch Logs would hold them
-        lambda_log = logging.StreamHandler(sys.stdout)
-        lambda_log.setFormatter(logging.Formatter("             λ %(message)s"))
-        logging.getLogger("localrun.lambda").addHandler(lambda_log)
-        logging.getLogger("localrun.lambda").setLevel(logging.INFO)
 
 
 def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
@@ -72,7 +77,7 @@ def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
     scenario = SCENARIOS[scenario_name]
     started = time.monotonic()
     print(f"▶ scenario {scenario.name}: {scenario.description}")
-    log_file = _log_to_file(reports / f"{scenario.name}.log")
+    log_file = log_to_file(reports / f"{scenario.name}.log")
     if scenario.faults.get("job_outcome", "SUCCEEDED") in ("SUCCEEDED", "FAILED_AFTER_WRITING"):
         start_spark_in_background(log_file=log_file)  # up while the stacks come up; the job needs it
     with local_aws():
@@ -113,26 +118,6 @@ def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
 
 def _shown(path: Path) -> Path:
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-
-
-def _log_to_file(path: Path) -> Path:
-    """Spark's and moto's log lines (and py4j's, and Python warnings) into `path`, not the demo's output."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("")
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.captureWarnings(True)
-    for name, level in (
-        ("moto", logging.WARNING),
-        ("moto.stepfunctions.parser", logging.ERROR),
-        ("py4j", logging.INFO),
-        ("py.warnings", logging.WARNING),
-    ):
-        logger = logging.getLogger(name)
-        logger.setLevel(level)
-        logger.addHandler(handler)
-        logger.propagate = False
-    return path
 
 
 def _print_outcome(report: dict[str, Any]) -> None:
@@ -189,39 +174,51 @@ def assembly_error(assembly: Path, error: Exception) -> int:
     return 2
 
 
-def run_all(assembly: Path, reports: Path) -> int:
-    """Every scenario on its own fresh deployment; one line each, then a summary."""
-    from localrun.emulator.deployment import LocalDeployment, local_aws
-    from localrun.runner import run_scenario, write_report
+def run_all(assembly: Path, reports: Path, jobs: int) -> int:
+    """Every scenario on its own fresh deployment, `jobs` at a time (a process each: moto and Spark
+    are per process); one line each as it ends, then a summary."""
+    from localrun.runner import run_on_fresh_deployment, start_scenario_process
 
     started, failures, transitions = time.monotonic(), [], 0
-    for number, scenario in enumerate(SCENARIOS.values(), start=1):
-        with local_aws():
+    log_file = log_to_file(reports / "scenarios.log")  # Spark's and moto's lines, as in the demo
+    # Longest first (by the wall time in each scenario's last report, when there is one), so the
+    # 1,000-file scenario does not start last while the other processes have nothing left to run.
+    names = sorted(SCENARIOS, key=lambda name: -_last_wall_time(reports / f"{name}.json"))
+    with ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),  # a new interpreter: nothing of this one's moto
+        initializer=start_scenario_process,
+        initargs=(log_file,),
+    ) as pool:
+        runs = [pool.submit(run_on_fresh_deployment, assembly, name, reports) for name in names]
+        for number, run in enumerate(as_completed(runs), start=1):
             try:
-                deployment = LocalDeployment.bring_up(assembly)
+                line = run.result()
             except (AssemblyError, OSError) as error:
+                pool.shutdown(cancel_futures=True)
                 return assembly_error(assembly, error)
-            try:
-                report = run_scenario(deployment, scenario)
-            finally:
-                deployment.stop_running()
-        write_report(report, reports)
-        transitions += report["transitions"]
-        mark = "✓" if report["as_expected"] else "✗"
-        statuses = ", ".join(report["statuses"]) or "no run"
-        print(
-            f"{mark} [{number:>2}/{len(SCENARIOS)}] {scenario.name:<26} {statuses:<20} "
-            f"{len(report['notifications'])} notice(s) {report['transitions']:>3} transitions "
-            f"{report['wall_time_s']:5.1f} s",
-            flush=True,
-        )
-        if not report["as_expected"]:
-            failures.append(scenario.name)
+            transitions += line["transitions"]
+            mark = "✓" if line["as_expected"] else "✗"
+            print(
+                f"{mark} [{number:>2}/{len(SCENARIOS)}] {line['name']:<26} {line['statuses']:<20} "
+                f"{line['notices']} notice(s) {line['transitions']:>3} transitions {line['wall_time_s']:5.1f} s",
+                flush=True,
+            )
+            if not line["as_expected"]:
+                failures.append(line["name"])
     print(
-        f"{len(SCENARIOS) - len(failures)}/{len(SCENARIOS)} scenarios as expected, {transitions} transitions, "
-        f"{time.monotonic() - started:.1f} s; reports in {reports}"
+        f"{len(SCENARIOS) - len(failures)}/{len(SCENARIOS)} scenarios as expected ({jobs} at a time), "
+        f"{transitions} transitions, {time.monotonic() - started:.1f} s; reports in {_shown(reports)}, "
+        f"Spark and moto logs: {_shown(log_file)}"
     )
     return 1 if failures else 0
+
+
+def _last_wall_time(report: Path) -> float:
+    try:
+        return float(json.loads(report.read_text())["wall_time_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 if __name__ == "__main__":

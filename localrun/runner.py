@@ -189,3 +189,40 @@ def write_report(report: dict[str, Any], directory: Path) -> Path:
     path = directory / f"{report['scenario']}.json"
     path.write_text(json.dumps(report, indent=2, default=str))
     return path
+
+
+# -- one scenario in a process of its own (`python -m localrun all` runs several at a time) --------
+
+
+def start_scenario_process(log_file: Path) -> None:
+    """Set up a process of `localrun all`: logs into the run's file, and Spark started while its
+    first stacks come up (most scenarios run the transform)."""
+    from localrun.console import configure_logging, log_to_file
+    from localrun.emulator.glue_standin import start_spark_in_background
+
+    configure_logging("all")
+    log_to_file(log_file, truncate=False)
+    start_spark_in_background(log_file=log_file)
+
+
+def run_on_fresh_deployment(assembly: Path, name: str, reports: Path) -> dict[str, Any]:
+    """One scenario of the catalogue on a deployment of its own, its report written: what
+    `localrun all` prints of it. A broken assembly raises AssemblyError or OSError."""
+    from localrun.emulator.deployment import local_aws
+    from localrun.scenarios.catalogue import SCENARIOS
+
+    with local_aws():
+        deployment = LocalDeployment.bring_up(assembly)
+        try:
+            report = run_scenario(deployment, SCENARIOS[name])
+        finally:
+            deployment.stop_running()
+    write_report(report, reports)
+    return {
+        "name": name,
+        "statuses": ", ".join(report["statuses"]) or "no run",
+        "notices": len(report["notifications"]),
+        "transitions": report["transitions"],
+        "wall_time_s": report["wall_time_s"],
+        "as_expected": report["as_expected"],
+    }

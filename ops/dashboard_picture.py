@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         "--scenario", action="append", help=f"scenario to run (repeatable; default {DEFAULT_SCENARIOS})"
     )
     args = parser.parse_args(argv)
-    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)  # see localrun/__main__.py
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)  # see localrun/console.py
     from localrun.emulator.assembly import AssemblyError
     from localrun.scenarios.catalogue import SCENARIOS
 

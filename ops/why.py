@@ -434,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import logging
 
-    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)  # see localrun/__main__.py
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)  # see localrun/console.py
     return _local(args) if args.local else _aws(args)
 
 

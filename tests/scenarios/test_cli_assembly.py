@@ -46,7 +46,8 @@ def test_corrupt_manifest_is_one_line(assembly_copy: Path, tmp_path: Path, manif
     assert line.endswith(RESYNTHESIZE)
 
 
-def test_missing_lambda_asset_is_one_line(assembly_copy: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["demo", "all"])  # `all` meets it in its scenario processes
+def test_missing_lambda_asset_is_one_line(assembly_copy: Path, tmp_path: Path, command: str) -> None:
     [template] = assembly_copy.glob("*-Pipeline.template.json")
     functions = json.loads(template.read_text())["Resources"]
     [asset] = [
@@ -56,7 +57,7 @@ def test_missing_lambda_asset_is_one_line(assembly_copy: Path, tmp_path: Path) -
     ]
     handlers = [assembly_copy / asset / "handler.py"]  # the check-results function's code
     handlers[0].unlink()
-    line = one_error_line(localrun("demo", "--assembly", str(assembly_copy), "--reports", str(tmp_path / "r")))
+    line = one_error_line(localrun(command, "--assembly", str(assembly_copy), "--reports", str(tmp_path / "r")))
     assert line.startswith(f"error: cloud assembly {assembly_copy} is incomplete (")
     assert str(handlers[0]) in line
     assert line.endswith(RESYNTHESIZE)
