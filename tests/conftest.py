@@ -54,12 +54,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)  # after the packages' own hooks have marked their slow tests
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules with slow-tier tests first, then the others, each group and each module's tests in
+    """Modules with slow-tier (or heavy) tests first, then the others, each group and each module's tests in
     collection order. pytest-xdist hands out modules in this order (`--no-loadscope-reorder`,
     Makefile): a long scenario module left for last keeps one worker busy while the other has
     finished; the many short modules at the end fill the gaps."""
-    slow_modules = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow_modules)
+    early = {item.path for item in items if item.get_closest_marker("slow") or item.get_closest_marker("heavy")}
+    items.sort(key=lambda item: item.path not in early)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

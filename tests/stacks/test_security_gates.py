@@ -120,6 +120,7 @@ def cfn_lint(template_text: str, ignored: list[str]) -> list[str]:
     return [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches]
 
 
+@pytest.mark.heavy  # 3-6 s of cfn-lint per stage: its module is handed out early (tests/conftest.py)
 @pytest.mark.parametrize("stage", STAGES)
 def test_cfn_lint_finds_nothing_in_any_template(
     synth: Callable[[str], Synthesized], stage: str, cfn_lint_ignored: list[str]
