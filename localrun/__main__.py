@@ -190,7 +190,7 @@ def run_all(assembly: Path, reports: Path, jobs: int) -> int:
         initializer=start_scenario_process,
         initargs=(log_file,),
     ) as pool:
-        runs = [pool.submit(run_on_fresh_deployment, assembly, name, reports) for name in names]
+        runs = [pool.submit(run_on_fresh_deployment, assembly, name, reports, log_file) for name in names]
         for number, run in enumerate(as_completed(runs), start=1):
             try:
                 line = run.result()

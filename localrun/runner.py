@@ -195,24 +195,25 @@ def write_report(report: dict[str, Any], directory: Path) -> Path:
 
 
 def start_scenario_process(log_file: Path) -> None:
-    """Set up a process of `localrun all`: logs into the run's file, and Spark started while its
-    first stacks come up (most scenarios run the transform)."""
+    """Set up a process of `localrun all`: its log lines go to the run's file."""
     from localrun.console import configure_logging, log_to_file
-    from localrun.emulator.glue_standin import start_spark_in_background
 
     configure_logging("all")
     log_to_file(log_file, truncate=False)
-    start_spark_in_background(log_file=log_file)
 
 
-def run_on_fresh_deployment(assembly: Path, name: str, reports: Path) -> dict[str, Any]:
+def run_on_fresh_deployment(assembly: Path, name: str, reports: Path, log_file: Path) -> dict[str, Any]:
     """One scenario of the catalogue on a deployment of its own, its report written: what
     `localrun all` prints of it. A broken assembly raises AssemblyError or OSError."""
     from localrun.emulator.deployment import local_aws
+    from localrun.emulator.glue_standin import start_spark_in_background
     from localrun.scenarios.catalogue import SCENARIOS
 
     with local_aws():
         deployment = LocalDeployment.bring_up(assembly)
+        # The process's Spark (most scenarios run the transform) starts once an assembly came up:
+        # a broken one is reported without a JVM started for nothing.
+        start_spark_in_background(log_file=log_file)
         try:
             report = run_scenario(deployment, SCENARIOS[name])
         finally:
