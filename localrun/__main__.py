@@ -17,7 +17,7 @@ from typing import Any
 # assembly are answered in a fraction of a second; run_demo and run_all import what a run needs.
 from localrun.console import configure_logging, log_to_file
 from localrun.emulator.assembly import RESYNTHESIZE, ROOT, AssemblyError, CloudAssembly, newer_sources
-from localrun.scenarios.catalogue import SCENARIOS
+from localrun.scenarios.catalogue import SCENARIOS, VOLUME_SCENARIOS
 from stacks import pipeline_contract as contract
 
 
@@ -181,9 +181,11 @@ def run_all(assembly: Path, reports: Path, jobs: int) -> int:
 
     started, failures, transitions = time.monotonic(), [], 0
     log_file = log_to_file(reports / "scenarios.log")  # Spark's and moto's lines, as in the demo
-    # Longest first (by the wall time in each scenario's last report, when there is one), so the
-    # 1,000-file scenario does not start last while the other processes have nothing left to run.
-    names = sorted(SCENARIOS, key=lambda name: -_last_wall_time(reports / f"{name}.json"))
+    # Longest first, so the 1,000-file scenario does not start last while the other processes have
+    # nothing left to run: by the wall time in each scenario's last report; without reports, the
+    # volume scenarios (the long ones) first.
+    volume = {scenario.name for scenario in VOLUME_SCENARIOS}
+    names = sorted(SCENARIOS, key=lambda name: (-_last_wall_time(reports / f"{name}.json"), name not in volume))
     with ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),  # a new interpreter: nothing of this one's moto
