@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _jobs(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 8:
-        raise argparse.ArgumentTypeError(f"--jobs {value!r}: a whole number from 1 to 8")
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1 to 8")
     return int(value)
 
 
@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs",
         type=_jobs,
         default=min(2, os.cpu_count() or 1),
-        help="scenarios at a time (default 2)",
+        help="scenarios at a time (default 2; 1 on a one-core machine)",
     )
     commands.add_parser("list", help="list the scenarios")
     return parser
