@@ -52,7 +52,7 @@ uv_summary = 2>&1 | { grep -v '^ [-+~] ' || true; }
 # copy is the same artifact; but this machine's index answers each revalidation with "modified",
 # which had uv download pyspark's 317 MB sdist and build it again on every fresh venv (16 s -> 1 s).
 # What the cache lacks (a fresh machine, a new pin) fails that try at once, and uv goes online.
-uv_install = { offline=$$($(UV_PIP) install --offline $(1) 2>&1) && echo "$$offline" | { grep -v '^ [-+~] ' || true; }; } \
+uv_install = { offline=$$($(UV_PIP) install --offline $(1) 2>&1) && echo "$$offline" $(uv_summary); } \
   || { echo "setup: not all in uv's cache; from the index"; $(UV_PIP) install $(1) $(uv_summary); }
 # $(call timed,what,command): say what is installed, run it, then say how long it took.
 timed = @echo "setup: $(1)"; TIMEFORMAT='setup: $(1): %1R s'; time { $(2); }
@@ -134,7 +134,7 @@ test: setup $(SCAN_VENV)/.installed
 test-fast: setup
 	@$(call beside_lint,$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow")
 
-# $(call beside_lint,command): `make lint` in the background while the command runs. The tests leave
+# $(call beside_lint,command): the linters (LINT, as `make lint`) in the background while the command runs. The tests leave
 # a core idle about a sixth of the time, and a fresh clone's mypy is 30 s of CPU. A finding is
 # printed as soon as the linters end (amid the tests' progress); either failing fails the target.
 LINT_LOG := $(VENV)/lint.log

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import sys
@@ -17,7 +16,7 @@ from typing import Any
 # assembly are answered in a fraction of a second; run_demo and run_all import what a run needs.
 from localrun.console import configure_logging, log_to_file
 from localrun.emulator.assembly import RESYNTHESIZE, ROOT, AssemblyError, CloudAssembly, newer_sources
-from localrun.scenarios.catalogue import SCENARIOS, VOLUME_SCENARIOS
+from localrun.scenarios.catalogue import SCENARIOS
 from stacks import pipeline_contract as contract
 
 
@@ -177,22 +176,17 @@ def assembly_error(assembly: Path, error: Exception) -> int:
 def run_all(assembly: Path, reports: Path, jobs: int) -> int:
     """Every scenario on its own fresh deployment, `jobs` at a time (a process each: moto and Spark
     are per process); one line each as it ends, then a summary."""
-    from localrun.runner import run_on_fresh_deployment, start_scenario_process
+    from localrun.runner import run_on_fresh_deployment, run_order, start_scenario_process
 
     started, failures, transitions = time.monotonic(), [], 0
     log_file = log_to_file(reports / "scenarios.log")  # Spark's and moto's lines, as in the demo
-    # Longest first, so the 1,000-file scenario does not start last while the other processes have
-    # nothing left to run: by the wall time in each scenario's last report; without reports, the
-    # volume scenarios (the long ones) first.
-    volume = {scenario.name for scenario in VOLUME_SCENARIOS}
-    names = sorted(SCENARIOS, key=lambda name: (-_last_wall_time(reports / f"{name}.json"), name not in volume))
     with ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),  # a new interpreter: nothing of this one's moto
         initializer=start_scenario_process,
         initargs=(log_file,),
     ) as pool:
-        runs = [pool.submit(run_on_fresh_deployment, assembly, name, reports, log_file) for name in names]
+        runs = [pool.submit(run_on_fresh_deployment, assembly, name, reports, log_file) for name in run_order(reports)]
         for number, run in enumerate(as_completed(runs), start=1):
             try:
                 line = run.result()
@@ -214,13 +208,6 @@ def run_all(assembly: Path, reports: Path, jobs: int) -> int:
         f"Spark and moto logs: {_shown(log_file)}"
     )
     return 1 if failures else 0
-
-
-def _last_wall_time(report: Path) -> float:
-    try:
-        return float(json.loads(report.read_text())["wall_time_s"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0.0
 
 
 if __name__ == "__main__":

@@ -194,6 +194,22 @@ def write_report(report: dict[str, Any], directory: Path) -> Path:
 # -- one scenario in a process of its own (`python -m localrun all` runs several at a time) --------
 
 
+def run_order(reports: Path) -> list[str]:
+    """The catalogue's scenarios, longest first, so the 1,000-file one does not start last while the
+    other processes have nothing left to run: by the wall time in each scenario's last report in
+    `reports`; without one, the volume scenarios (the long ones) first."""
+    from localrun.scenarios.catalogue import SCENARIOS, VOLUME_SCENARIOS
+
+    def last_wall_time(name: str) -> float:
+        try:
+            return float(json.loads((reports / f"{name}.json").read_text())["wall_time_s"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0.0
+
+    volume = {scenario.name for scenario in VOLUME_SCENARIOS}
+    return sorted(SCENARIOS, key=lambda name: (-last_wall_time(name), name not in volume))
+
+
 def start_scenario_process(log_file: Path) -> None:
     """Set up a process of `localrun all`: its log lines go to the run's file."""
     from localrun.console import configure_logging, log_to_file

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import json
 import re
 import subprocess
 import sys
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from localrun.runner import run_on_fresh_deployment, run_order
 from localrun.scenarios.actions import MIXED_DROP
+from localrun.scenarios.catalogue import SCENARIOS, VOLUME_SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,3 +131,38 @@ def test_demo_lists_each_quarantined_file_with_its_reason(local_assembly: Path, 
             assert any(line.split(" — ")[0].endswith(f"/{name}") and f" — {code}: " in line for line in shown), name
     [published] = [line for line in result.stdout.splitlines() if line.startswith("  published: ")]
     assert f", {2 * len(_sample_orders()[0])} rows at " in published  # two admitted copies of the sample
+
+
+def test_all_hands_out_the_longest_scenarios_first(tmp_path: Path) -> None:
+    volume = [scenario.name for scenario in VOLUME_SCENARIOS]
+    assert run_order(tmp_path)[: len(volume)] == volume  # no reports yet: the volume scenarios first
+    for name, seconds in (("crawl_failed", 0.7), ("happy_path", 9.8), ("thousand_files", 23.6)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"scenario": name, "wall_time_s": seconds}))
+    (tmp_path / "burst_50.json").write_text("{not json")  # unreadable: as if there were none
+    order = run_order(tmp_path)
+    assert order[:3] == ["thousand_files", "happy_path", "crawl_failed"]
+    assert order[3] == "burst_50"  # then the volume scenarios without a readable report
+    assert sorted(order) == sorted(SCENARIOS)
+
+
+def test_a_scenario_process_runs_its_scenario_on_a_deployment_of_its_own(
+    local_assembly: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What each process of `localrun all` does: bring-up, the scenario, its report, Spark started
+    once the assembly came up (recorded here rather than started: this scenario needs none)."""
+    from localrun.emulator import glue_standin
+
+    sparks: list[Path | None] = []
+    monkeypatch.setattr(glue_standin, "start_spark_in_background", lambda *, log_file=None: sparks.append(log_file))
+    line = run_on_fresh_deployment(local_assembly, "malformed_event", tmp_path, tmp_path / "scenarios.log")
+    report = json.loads((tmp_path / "malformed_event.json").read_text())
+    assert line == {
+        "name": "malformed_event",
+        "statuses": ", ".join(report["statuses"]),
+        "notices": len(report["notifications"]),
+        "transitions": report["transitions"],
+        "wall_time_s": report["wall_time_s"],
+        "as_expected": True,
+    }
+    assert line["statuses"] == "FAILED"
+    assert sparks == [tmp_path / "scenarios.log"]
