@@ -19,6 +19,7 @@ verdict a local run shows is the one the deployed job gives on the same files.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import tempfile
@@ -423,12 +424,16 @@ def _start_spark(log_file: Path | None) -> SparkSession:
         # 1,000 files (run_job on 1,000 one-row files 10-15 s -> 5-5.7 s, measured 2026-12-04). The
         # deployed job keeps Spark's default; the paths listed, and so the result, are the same.
         .set("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
-        # The reader parses each file in a Python worker (glue/reader.py): the worker runs this
-        # interpreter and imports the `glue` package from the repository, as Glue's workers do
-        # from the job's --extra-py-files zip.
-        .set("spark.pyspark.python", sys.executable)
+        # The reader parses each file in a Python worker (glue/reader.py), which imports the `glue`
+        # package from the repository, as Glue's workers do from the job's --extra-py-files zip.
         .set("spark.executorEnv.PYTHONPATH", str(REPO_ROOT))
+        # PySpark's own worker daemon, minus the archives Spark puts on its path (see spark_daemon.py).
+        .set("spark.python.daemon.module", "localrun.emulator.spark_daemon")
     )
+    # The workers run PYSPARK_PYTHON, or else whatever `python3` is on PATH (SparkContext reads only
+    # the variable; spark.pyspark.python is spark-submit's): where that is another minor version than
+    # the venv's (python3 is 3.12, the venv 3.11), every task fails with PYTHON_VERSION_MISMATCH.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     if log_file is not None:  # launch_gateway's popen_kwargs: PySpark's hook for the JVM's output
         with log_file.open("ab") as log:
             SparkContext(conf=conf, gateway=launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log}))

@@ -13,6 +13,7 @@ what the job needs of Spark it must set itself. Prints the run's manifest as JSO
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -24,10 +25,12 @@ def main() -> int:
 
     from glue.run import run_job
 
+    # Spark's Python workers run PYSPARK_PYTHON, else `python3` from PATH, which may be another minor
+    # version (spark.pyspark.python is spark-submit's; a SparkContext made here reads only the variable).
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     spark = (
         SparkSession.builder.master("local[1]")
         .config("spark.ui.enabled", "false")
-        .config("spark.pyspark.python", sys.executable)
         .config("spark.executorEnv.PYTHONPATH", ":".join(layout["python_paths"]))
         .getOrCreate()
     )

@@ -28,6 +28,7 @@ from contextlib import ExitStack
 import moto
 
 from localrun.emulator import permissions
+from localrun.emulator.botocore_data import shared_botocore_data
 from localrun.emulator.moto import awslambda, distributed_map, glue, redrive, s3, sns, stepfunctions
 from localrun.emulator.moto.runtime import LocalRuntime, MotoPatch
 from localrun.emulator.moto.s3 import S3_COPY_CONDITIONS, S3_KEY_LENGTH
@@ -128,4 +129,7 @@ def run_probes() -> dict[str, bool]:
     """Every probe on plain moto: entry name -> whether upstream still has the gap."""
     if _active is not None:
         raise RuntimeError("the probes run on plain moto: leave localrun.emulator.moto.applied() first")
-    return {entry.name: entry.probe() for entry in REGISTRY if entry.probe is not None}
+    # Sessions share botocore's parsed data (a botocore change, not a moto one): each probe starts a
+    # mock with new sessions, which would parse the same service models again (about 5 s in all).
+    with shared_botocore_data():
+        return {entry.name: entry.probe() for entry in REGISTRY if entry.probe is not None}
