@@ -42,13 +42,14 @@ from glue_pipeline_support import (
     anything_admitted,
     failure_notice,
     optional_option,
+    parse_poll_seconds,
     parse_time_seconds,
     stage_input,
     stage_wait_limit,
 )
 
 # Seconds between DescribeExecution polls while a stage runs (the operator's default).
-WAITER_DELAY_SECONDS = parse_time_seconds("waiter_delay_seconds", default=60)
+WAITER_DELAY_SECONDS = parse_poll_seconds("waiter_delay_seconds", default=60)
 # Only used when the stack's options are missing; the ARNs are missing then too, and every
 # task fails at once naming the option.
 FALLBACK_STAGE_TIMEOUT_SECONDS = 2 * 3600

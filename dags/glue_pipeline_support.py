@@ -28,6 +28,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, A
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow.sdk import Context
 
 OPTIONS_SECTION = "pipeline"  # stacks/orchestration/mwaa_environment.py sets pipeline.* on the environment
@@ -110,15 +112,25 @@ def optional_option(key: str) -> str | None:
 
 def parse_time_seconds(key: str, *, default: int) -> int:
     """A whole number of seconds > 0 read when the DAG is parsed; `default` when the option is missing."""
+    return int(_parse_seconds(key, default, int, "must be a whole number of seconds > 0"))
+
+
+def parse_poll_seconds(key: str, *, default: float) -> float:
+    """Seconds between polls (> 0, decimals allowed: a local run polls every 0.2 s) read when the DAG
+    is parsed; `default` when the option is missing."""
+    return _parse_seconds(key, default, float, "must be a number of seconds > 0, such as 60 or 0.2")
+
+
+def _parse_seconds(key: str, default: float, number: Callable[[str], float], allowed: str) -> float:
     value = conf.get(OPTIONS_SECTION, key, fallback=None)
     if value is None or value == "":
         return default
     try:
-        seconds = int(value)
+        seconds = number(value)
     except ValueError:
         seconds = 0
-    if seconds <= 0:
-        raise PipelineOptionInvalid(f"{_described(key)} = {value!r}: must be a whole number of seconds > 0")
+    if not 0 < seconds < math.inf:  # also refuses nan
+        raise PipelineOptionInvalid(f"{_described(key)} = {value!r}: {allowed}")
     return seconds
 
 
@@ -187,7 +199,7 @@ def stage_execution_name(dag_id: str, run_id: str, stage: str, attempt: int = 0)
     return _named(dag_id, run_id, f"{attempt}-{stage_part}" if attempt else stage_part)
 
 
-def stage_wait_limit(timeout_seconds: int, delay_seconds: int) -> int:
+def stage_wait_limit(timeout_seconds: int, delay_seconds: float) -> int:
     """Polls to wait for a stage: as long as its state machine may run, plus GRACE_POLLS."""
     return math.ceil(timeout_seconds / delay_seconds) + GRACE_POLLS
 

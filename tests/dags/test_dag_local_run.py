@@ -119,8 +119,8 @@ def local_env(airflow_db: Path, moto_server: MotoServer) -> Iterator[pytest.Monk
                 }
             ),
         )
-        # Poll the stages every second instead of every minute (read when the DAG is parsed).
-        patch.setenv("AIRFLOW__PIPELINE__WAITER_DELAY_SECONDS", "1")
+        # Poll the stages every 0.2 s instead of every minute (read when the DAG is parsed).
+        patch.setenv("AIRFLOW__PIPELINE__WAITER_DELAY_SECONDS", "0.2")
         yield patch
 
 
@@ -458,9 +458,9 @@ def test_a_stage_outliving_its_wait_limit_fails_its_task(deployment: LocalDeploy
     """A stage that runs past its state machine's timeout (moto does not time executions out)."""
     deployment.faults.crawl_outcome = "NEVER_ENDS"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW__PIPELINE__CRAWL_TIMEOUT_SECONDS", "1")  # 1 + 2 grace polls, 1 s apart
+        patch.setenv("AIRFLOW__PIPELINE__CRAWL_TIMEOUT_SECONDS", "1")  # 5 + 2 grace polls, 0.2 s apart
         dag = parse_dag()
-    assert dag.task_dict["crawl"].waiter_max_attempts == 3
+    assert dag.task_dict["crawl"].waiter_max_attempts == 7
     result = run_dag(dag)
     assert result.state == "failed"
     assert result.tasks["crawl"] == ("failed", 1) and result.tasks["transform"][0] == "upstream_failed"

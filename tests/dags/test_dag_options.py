@@ -24,30 +24,42 @@ OPTIONS = {
     "crawl_timeout_seconds": "3600",
     "transform_timeout_seconds": "7200",
 }
-ALLOWED = "must be a whole number of seconds > 0"
+WHOLE = "must be a whole number of seconds > 0"
+POLL = "must be a number of seconds > 0, such as 60 or 0.2"
 
 
 @pytest.mark.parametrize(
-    ("key", "value"),
+    ("key", "value", "allowed"),
     [
-        ("waiter_delay_seconds", "0"),  # was a ZeroDivisionError
-        ("waiter_delay_seconds", "-30"),
-        ("waiter_delay_seconds", "1.5"),
-        ("waiter_delay_seconds", "a minute"),
-        ("admission_timeout_seconds", "0"),
-        ("crawl_timeout_seconds", "0"),
-        ("transform_timeout_seconds", "-7200"),
+        ("waiter_delay_seconds", "0", POLL),  # was a ZeroDivisionError
+        ("waiter_delay_seconds", "-30", POLL),
+        ("waiter_delay_seconds", "a minute", POLL),
+        ("waiter_delay_seconds", "nan", POLL),
+        ("waiter_delay_seconds", "inf", POLL),
+        ("admission_timeout_seconds", "0", WHOLE),
+        ("crawl_timeout_seconds", "0", WHOLE),
+        ("crawl_timeout_seconds", "1.5", WHOLE),
+        ("transform_timeout_seconds", "-7200", WHOLE),
     ],
 )
-def test_a_zero_negative_or_broken_number_is_one_import_error(airflow_home: Path, key: str, value: str) -> None:
+def test_a_zero_negative_or_broken_number_is_one_import_error(
+    airflow_home: Path, key: str, value: str, allowed: str
+) -> None:
     dag, errors = parse_dag_file({**OPTIONS, key: value})
     assert dag is None and list(errors) == ["glue_pipeline.py"]
     last_line = errors["glue_pipeline.py"].strip().splitlines()[-1]
     variable = f"AIRFLOW__PIPELINE__{key.upper()}"
     assert last_line == (
         f"glue_pipeline_support.PipelineOptionInvalid: Airflow configuration option pipeline.{key} ({variable})"
-        f" = {value!r}: {ALLOWED}"
+        f" = {value!r}: {allowed}"
     )
+
+
+def test_a_poll_interval_may_be_a_fraction_of_a_second(airflow_home: Path) -> None:
+    dag, errors = parse_dag_file({**OPTIONS, "waiter_delay_seconds": "0.2"})
+    assert errors == {}
+    crawl = dag.task_dict["crawl"]
+    assert (crawl.waiter_delay, crawl.waiter_max_attempts) == (0.2, 18_002)  # 3600 s / 0.2 s + 2 grace polls
 
 
 def test_without_any_option_the_dag_parses_unscheduled_with_default_waits(airflow_home: Path) -> None:
