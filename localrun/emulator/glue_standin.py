@@ -176,10 +176,15 @@ class LocalGlue:
         self._end_crawl_in_time(crawler, crawler.crawls[-1] if crawler.crawls else None)
 
     def _end_crawl_in_time(self, crawler: Any, crawl: Any) -> None:
+        # The end event goes out under the lock: a GetCrawler meanwhile (crawler_polled) waits for
+        # it, so no one sees the crawl ended before its event was delivered. Ended by the timer
+        # thread, the event could otherwise still be on its way when the run had settled and was
+        # looked at (a flaky CrawlerFailed test: no callback, no alarm yet). `drop_crawl_events`
+        # is how a local run loses the event.
         with self._lock:
             ended = self._advance_crawl(crawler, crawl)
-        if ended is not None and self.on_crawler_event is not None and not self.faults.drop_crawl_events:
-            self.on_crawler_event(ended)
+            if ended is not None and self.on_crawler_event is not None and not self.faults.drop_crawl_events:
+                self.on_crawler_event(ended)
 
     # -- job -----------------------------------------------------------------------------
     def start_job_run(self, original: Callable[..., str], job: Any, **kwargs: Any) -> str:

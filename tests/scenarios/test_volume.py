@@ -19,7 +19,9 @@ from localrun.scenarios.catalogue import SCENARIOS
 def run(deployment: LocalDeployment, name: str) -> dict[str, Any]:
     report = run_scenario(deployment, SCENARIOS[name])
     assert report["problems"] == [], report["problems"]
-    assert report["as_expected"], json.dumps({k: report[k] for k in ("statuses", "notifications")}, default=str)[:3000]
+    assert report["as_expected"], json.dumps(
+        {k: report[k] for k in ("statuses", "dead_letters", "access_denied", "notifications")}, default=str
+    )[:3000]
     return report
 
 
