@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -148,7 +150,10 @@ def _print_outcome(report: dict[str, Any]) -> None:
 
 def preflight(assembly: Path, reports: Path) -> str | None:
     """What would spoil a run, found before it starts: an assembly older than the sources (it would
-    run the old code), or a reports folder the report could not be written to after the run."""
+    run the old code), a reports folder the report could not be written to after the run, or no Java
+    for the Spark that runs the Glue job (the transform would fail with JAVA_GATEWAY_EXITED)."""
+    if problem := java_problem(os.environ):
+        return problem
     try:
         CloudAssembly.load(assembly)  # missing or unreadable: said before Spark and moto start
     except AssemblyError as error:
@@ -164,6 +169,21 @@ def preflight(assembly: Path, reports: Path) -> str | None:
     except OSError as error:
         return f"cannot write reports to {reports} ({error.strerror or error}): pass --reports <a writable folder>"
     return None
+
+
+JAVA_NEEDED = "the local Glue job runs Spark on a Java runtime (Java 17: apt install openjdk-17-jre-headless)"
+
+
+def java_problem(environ: Mapping[str, str]) -> str | None:
+    """No Java where Spark's launcher looks (spark-class): $JAVA_HOME/bin/java, else `java` on PATH."""
+    java_home = environ.get("JAVA_HOME")
+    if java_home:
+        if os.access(Path(java_home, "bin", "java"), os.X_OK):
+            return None
+        return f"JAVA_HOME = {java_home!r} has no bin/java: {JAVA_NEEDED}; point JAVA_HOME at one or unset it"
+    if shutil.which("java", path=environ.get("PATH", "")):
+        return None
+    return f"no Java: JAVA_HOME is not set and there is no java on PATH; {JAVA_NEEDED}"
 
 
 def assembly_error(assembly: Path, error: Exception) -> int:

@@ -5,7 +5,7 @@ Spark puts `$SPARK_HOME/python/lib/pyspark.zip`, py4j's zip and its spark-core j
 before the worker's PYTHONPATH, for workers that have no pyspark installed. PySpark's worker calls
 `importlib.invalidate_caches()` for every task, which reads each archive's whole directory again. The
 local workers run this venv's interpreter (PYSPARK_PYTHON, set in glue_standin.py), which has the
-same pyspark installed, so the archives only add that cost (measured 2026-12-05: 16 s of CPU in a
+same pyspark installed, so the archives only add that cost (measured 2026-12-04: 16 s of CPU in a
 `make test`). The code each task runs (pyspark's worker, glue/reader.py) is the same.
 
 Spark starts it as `python -m localrun.emulator.spark_daemon` (`spark.python.daemon.module`, set in

@@ -15,9 +15,15 @@ ROOT = Path(__file__).resolve().parents[2]
 RESYNTHESIZE = "synthesize it again: `make demo` does (cdk synth -c stage=local --output cdk.out.local)"
 
 
-def localrun(*args: str) -> subprocess.CompletedProcess[str]:
+def localrun(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "localrun", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "localrun", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
     )
 
 
@@ -84,3 +90,22 @@ def test_an_unwritable_reports_folder_fails_before_the_run(local_assembly: Path,
     assert line.startswith(f"error: cannot write reports to {not_a_folder / 'run'} (")
     assert line.endswith("pass --reports <a writable folder>")
     assert "▶ scenario" not in result.stdout  # the run did not start, so no report was lost
+
+
+JAVA_NEEDED = "the local Glue job runs Spark on a Java runtime (Java 17: apt install openjdk-17-jre-headless)"
+
+
+@pytest.mark.parametrize("command", ["demo", "all"])
+def test_no_java_is_one_line_before_the_run(local_assembly: Path, tmp_path: Path, command: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"} | {"PATH": str(tmp_path)}  # no java there
+    result = localrun(command, "--assembly", str(local_assembly), "--reports", str(tmp_path / "r"), env=env)
+    assert one_error_line(result) == f"error: no Java: JAVA_HOME is not set and there is no java on PATH; {JAVA_NEEDED}"
+    assert "▶ scenario" not in result.stdout
+
+
+def test_a_java_home_without_java_is_one_line(local_assembly: Path, tmp_path: Path) -> None:
+    env = os.environ | {"JAVA_HOME": str(tmp_path)}
+    result = localrun("demo", "--assembly", str(local_assembly), "--reports", str(tmp_path / "r"), env=env)
+    assert one_error_line(result) == (
+        f"error: JAVA_HOME = {str(tmp_path)!r} has no bin/java: {JAVA_NEEDED}; point JAVA_HOME at one or unset it"
+    )
