@@ -57,7 +57,14 @@ uv_install = { offline=$$($(UV_PIP) install --offline $(1) 2>&1) && echo "$$offl
 # $(call timed,what,command): say what is installed, run it, then say how long it took.
 timed = @echo "setup: $(1)"; TIMEFORMAT='setup: $(1): %1R s'; time { $(2); }
 
+# The pins are resolved for Python 3.11 (Glue 5.0's and MWAA's): another interpreter is one line.
+check_python = command -v $(PYTHON) >/dev/null 2>&1 \
+  || { echo "error: PYTHON=$(PYTHON) is not on PATH: install Python 3.11 or pass PYTHON=/path/to/python3.11" >&2; exit 2; }; \
+  $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+  || { echo "error: PYTHON=$(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); the pins are for 3.11: pass PYTHON=/path/to/python3.11" >&2; exit 2; }
+
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	@test -x $(BIN)/python || { $(check_python); }
 	$(call timed,virtualenv $(VENV) ($(PYTHON)),test -x $(BIN)/python || $(PYTHON) -m venv $(VENV))
 	$(call timed,uv $(UV_VERSION) into $(VENV) (pip),$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION))
 	$(call timed,requirements-dev.txt pinned by constraints.txt into $(VENV) (CDK$(comma) cdk-nag$(comma) Node 24$(comma) moto$(comma) pyspark$(comma) Airflow$(comma) pytest$(comma) linters),\

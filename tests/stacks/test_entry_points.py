@@ -132,3 +132,22 @@ def test_make_deploy_of_prod_without_an_address_stops_in_one_line() -> None:
         "and alarms: -c notification_emails=ops@example.com (make ... EMAILS=ops@example.com).  Stop."
     ), result.stderr
     assert "cdk" not in result.stdout
+
+
+def test_make_setup_without_python_3_11_is_one_line(tmp_path: Path) -> None:
+    """The pins are for Python 3.11: another PYTHON stops setup before a venv is made, in one line."""
+    other = tmp_path / "python3.12"  # answers the version check as a 3.12 would
+    other.write_text('#!/bin/sh\ncase "$2" in *sys.exit*) exit 1;; *) echo 3.12.1;; esac\n')
+    other.chmod(0o755)
+    venv = tmp_path / "venv"
+    for python, line in (
+        (
+            "python3.99",
+            "error: PYTHON=python3.99 is not on PATH: install Python 3.11 or pass PYTHON=/path/to/python3.11",
+        ),
+        (str(other), f"error: PYTHON={other} is Python 3.12.1; the pins are for 3.11: pass PYTHON=/path/to/python3.11"),
+    ):
+        result = run(["make", "--no-print-directory", f"VENV={venv}", f"PYTHON={python}", f"{venv}/.installed"])
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines()[0] == line
+        assert not venv.exists()
