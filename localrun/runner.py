@@ -21,8 +21,6 @@ from localrun.scenarios.scenario import STOPPED_IN_ANY_STAGE, Scenario
 from ops.pricing import STEP_FUNCTIONS
 from stacks import pipeline_contract as contract
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def billed_transitions(history: list[dict[str, Any]]) -> int:
     """States entered, plus one per retry attempt (AWS bills retries as transitions)."""

@@ -54,10 +54,9 @@ from ops.cost_model import (
     projections,
 )
 from ops.pricing import EXPRESS_WORKFLOWS, GLUE, LAMBDA, STEP_FUNCTIONS
+from stacks.common.paths import REPO_ROOT
 from stacks.config.settings import CrawlerConfig
 from stacks.config.stages import config_for
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 # -- output --------------------------------------------------------------------------------------
@@ -205,15 +204,15 @@ def plot(path: Path, assumptions: Assumptions, measured: Sequence[Measured] = ()
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.cost", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.local")
+    parser.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out.local")
     parser.add_argument(
         "--measure", default="10,100,1000", help="bursts to run locally, all objects landed at once ('' for none)"
     )
     parser.add_argument(
         "--one-by-one", default="1000", help="bursts to run locally, one upload after another ('' for none)"
     )
-    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "cost-per-burst.png")
-    parser.add_argument("--report", type=Path, default=ROOT / "reports" / "cost.json")
+    parser.add_argument("--plot", type=Path, default=REPO_ROOT / "docs" / "cost-per-burst.png")
+    parser.add_argument("--report", type=Path, default=REPO_ROOT / "reports" / "cost.json")
     parser.add_argument(
         "--reuse-measured", type=Path, help="take the local bursts from an earlier --report instead of running them"
     )
@@ -236,16 +235,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no cloud assembly at {args.assembly}: {RESYNTHESIZE}", file=sys.stderr)
             return 2
         if stale := newer_sources(args.assembly):
-            print(f"error: {args.assembly} is older than {stale[0].relative_to(ROOT)}: {RESYNTHESIZE}", file=sys.stderr)
+            print(
+                f"error: {args.assembly} is older than {stale[0].relative_to(REPO_ROOT)}: {RESYNTHESIZE}",
+                file=sys.stderr,
+            )
             return 2
     if sizes:
         from localrun.emulator.glue_standin import start_spark_in_background
 
         # The stand-in's transform runs on a local SparkSession: its JVM's output goes to a file.
-        spark_log = ROOT / "reports" / "cost-spark.log"
+        spark_log = REPO_ROOT / "reports" / "cost-spark.log"
         spark_log.parent.mkdir(parents=True, exist_ok=True)
         start_spark_in_background(log_file=spark_log)
-        print(f"Spark's log: {spark_log.relative_to(ROOT)}", flush=True)
+        print(f"Spark's log: {spark_log.relative_to(REPO_ROOT)}", flush=True)
     for files, at_once in sizes:
         arrival = "at once (the objects land, then their events)" if at_once else "one upload after another"
         print(f"▶ burst of {files:,} files on a fresh local deployment, {arrival}", flush=True)
@@ -282,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     print(mwaa_table(comparison))
     if args.plot:
         written = plot(args.plot, assumptions, measured)
-        print(f"\nplot: {written.relative_to(ROOT) if written.is_relative_to(ROOT) else written}")
+        print(f"\nplot: {written.relative_to(REPO_ROOT) if written.is_relative_to(REPO_ROOT) else written}")
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         report = {

@@ -28,8 +28,8 @@ from typing import Any
 
 from localrun.emulator.assembly import CloudAssembly, StackTemplate
 from stacks import pipeline_contract as contract
+from stacks.common.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIOS = ("happy_path", "mixed_drop", "job_failed")
 _STATUS_METRICS = {
     "SUCCEEDED": "ExecutionsSucceeded",
@@ -219,7 +219,7 @@ def run_scenarios(assembly_dir: Path, names: list[str]) -> dict[tuple[str, ...],
 
     # Up before the first run, not while it waits: on busy cores the first job's JVM start alone
     # can outlast a run's wait.
-    start_spark_in_background(log_file=ROOT / "reports" / "dashboard_picture.log").join()
+    start_spark_in_background(log_file=REPO_ROOT / "reports" / "dashboard_picture.log").join()
     runs = []
     for name in names:
         with local_aws():
@@ -337,8 +337,8 @@ def draw(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.dashboard_picture", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.local")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "dashboard.png")
+    parser.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out.local")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "dashboard.png")
     parser.add_argument(
         "--scenario", action="append", help=f"scenario to run (repeatable; default {DEFAULT_SCENARIOS})"
     )

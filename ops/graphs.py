@@ -25,8 +25,8 @@ from typing import Any
 
 from localrun.emulator.assembly import AssemblyError, CloudAssembly, StackTemplate
 from ops.asl_graph import build, to_mermaid
+from stacks.common.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 STATE_MACHINE = "AWS::StepFunctions::StateMachine"
 _HASH_SUFFIX = re.compile(r"[0-9A-F]{8}$")
 README_REGION = re.compile(
@@ -211,9 +211,9 @@ def stale_files(assembly: CloudAssembly, out_dir: Path, readme: Path | None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.graphs", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.dev", help="cloud assembly (dev stage)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "state-machines")
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md", help="file with state-machine regions")
+    parser.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out.dev", help="cloud assembly (dev stage)")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "state-machines")
+    parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md", help="file with state-machine regions")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a picture is stale")
     args = parser.parse_args(argv)
     try:
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for path, text in sorted(stale.items()):
         path.write_text(text)
-        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        print(f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
     for path in obsolete:
         path.unlink()
         print(f"removed {path}")

@@ -32,7 +32,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-ROOT = Path(__file__).resolve().parent.parent
+from stacks.common.paths import REPO_ROOT
+
 BLOCKING, WARNING, BY_HAND, OK = "BLOCKING", "WARNING", "BY HAND", "OK"
 # Lambda keeps this many concurrent executions unreserved (fewer only when the quota is smaller).
 LAMBDA_MIN_UNRESERVED = 100
@@ -369,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m ops.preflight", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stage", default="dev")
-    parser.add_argument("--assembly", type=Path, default=ROOT / "cdk.out", help="the stage's synthesized assembly")
+    parser.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out", help="the stage's synthesized assembly")
     parser.add_argument("--stacks", nargs="*", help="the stacks the deploy deploys (default: as app.py says)")
     parser.add_argument("--region")
     parser.add_argument("--profile")

@@ -46,8 +46,7 @@ from ops.execution_history import (
 )
 from ops.failure_logs import attempt, gather_logs, one_line
 from stacks import pipeline_contract as contract
-
-ROOT = Path(__file__).resolve().parent.parent
+from stacks.common.paths import REPO_ROOT
 
 
 # -- the diagnosis -----------------------------------------------------------------------------
@@ -90,7 +89,7 @@ def _notice_module() -> Any:
     """lambda/failure_notice/handler.py (a deployment asset, not a package): the notice's own advice."""
     import importlib.util
 
-    path = ROOT / "lambda" / "failure_notice" / "handler.py"
+    path = REPO_ROOT / "lambda" / "failure_notice" / "handler.py"
     spec = importlib.util.spec_from_file_location("failure_notice_handler", path)
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
@@ -297,7 +296,7 @@ class ExecutionNamer(Protocol):
 
 def dag_stages() -> tuple[list[str], ExecutionNamer]:
     """The DAG's stages in order and its execution-naming function, from the deployed DAG folder."""
-    dags = str(ROOT / "dags")
+    dags = str(REPO_ROOT / "dags")
     if dags not in sys.path:
         sys.path.insert(0, dags)
     import glue_pipeline_support as support  # the module MWAA runs: same names, same order
@@ -430,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile")
     parser.add_argument("--local", action="store_true", help="run --scenario on moto, then diagnose it")
     parser.add_argument("--scenario", default="job_failed")
-    parser.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.local")
+    parser.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out.local")
     args = parser.parse_args(argv)
     import logging
 
