@@ -28,7 +28,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from stacks.common.paths import REPO_ROOT
 
 # A one-bucket app on the same Node (stacks.node_runtime) as the real one.
 BASELINE = textwrap.dedent(
