@@ -60,8 +60,8 @@ timed = @echo "setup: $(1)"; TIMEFORMAT='setup: $(1): %1R s'; time { $(2); }
 # The pins are resolved for Python 3.11 (Glue 5.0's and MWAA's): another interpreter is one line.
 check_python = command -v $(PYTHON) >/dev/null 2>&1 \
   || { echo "error: PYTHON=$(PYTHON) is not on PATH: install Python 3.11 or pass PYTHON=/path/to/python3.11" >&2; exit 2; }; \
-  $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
-  || { echo "error: PYTHON=$(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); the pins are for 3.11: pass PYTHON=/path/to/python3.11" >&2; exit 2; }
+  $(PYTHON) -B -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+  || { echo "error: PYTHON=$(PYTHON) is Python $$($(PYTHON) -B -c 'import platform; print(platform.python_version())'); the pins are for 3.11: pass PYTHON=/path/to/python3.11" >&2; exit 2; }
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	@test -x $(BIN)/python || { $(check_python); }

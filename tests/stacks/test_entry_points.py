@@ -137,7 +137,7 @@ def test_make_deploy_of_prod_without_an_address_stops_in_one_line() -> None:
 def test_make_setup_without_python_3_11_is_one_line(tmp_path: Path) -> None:
     """The pins are for Python 3.11: another PYTHON stops setup before a venv is made, in one line."""
     other = tmp_path / "python3.12"  # answers the version check as a 3.12 would
-    other.write_text('#!/bin/sh\ncase "$2" in *sys.exit*) exit 1;; *) echo 3.12.1;; esac\n')
+    other.write_text('#!/bin/sh\ncase "$*" in *sys.exit*) exit 1;; *) echo 3.12.1;; esac\n')
     other.chmod(0o755)
     venv = tmp_path / "venv"
     for python, line in (
