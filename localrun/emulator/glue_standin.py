@@ -402,6 +402,7 @@ def spark_session(*, log_file: Path | None = None) -> SparkSession:
 
 
 def _start_spark(log_file: Path | None) -> SparkSession:
+    import pyspark
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession
@@ -439,6 +440,9 @@ def _start_spark(log_file: Path | None) -> SparkSession:
     # the variable; spark.pyspark.python is spark-submit's): where that is another minor version than
     # the venv's (python3 is 3.12, the venv 3.11), every task fails with PYTHON_VERSION_MISMATCH.
     os.environ["PYSPARK_PYTHON"] = sys.executable
+    # The Spark that runs is the pinned pyspark's own (Glue 5.0's version): a SPARK_HOME of the
+    # machine's (another Spark, or none there) would start that instead, or fail to start.
+    os.environ["SPARK_HOME"] = str(Path(pyspark.__file__).parent)
     if log_file is not None:  # launch_gateway's popen_kwargs: PySpark's hook for the JVM's output
         with log_file.open("ab") as log:
             SparkContext(conf=conf, gateway=launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log}))

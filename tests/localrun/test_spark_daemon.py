@@ -3,10 +3,14 @@ without the archives Spark puts first on their path (localrun/emulator/spark_dae
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from localrun.emulator.spark_daemon import without_spark_archives
+from stacks.common.paths import REPO_ROOT
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -48,3 +52,13 @@ def test_only_the_archives_under_spark_home_are_dropped() -> None:
     assert without_spark_archives(path, home) == path[3:]
     assert without_spark_archives(path, f"{home}/") == path[3:]
     assert without_spark_archives(path, None) == path
+
+
+def test_the_local_session_runs_the_pinned_spark_whatever_spark_home_says(tmp_path: Path) -> None:
+    """A SPARK_HOME of the machine's (here one with no Spark) does not decide which Spark the stand-in runs."""
+    code = "from localrun.emulator.glue_standin import spark_session; print(spark_session().range(3).count())"
+    env = os.environ | {"SPARK_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert (result.returncode, result.stdout.strip().splitlines()[-1:]) == (0, ["3"]), result.stderr[-2000:]

@@ -21,6 +21,7 @@ from pathlib import Path
 def main() -> int:
     layout = json.loads(Path(sys.argv[1]).read_text())
     sys.path[:0] = layout["python_paths"]
+    import pyspark
     from pyspark.sql import SparkSession
 
     from glue.run import run_job
@@ -28,6 +29,7 @@ def main() -> int:
     # Spark's Python workers run PYSPARK_PYTHON, else `python3` from PATH, which may be another minor
     # version (spark.pyspark.python is spark-submit's; a SparkContext made here reads only the variable).
     os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["SPARK_HOME"] = str(Path(pyspark.__file__).parent)  # the installed Spark, not the machine's
     spark = (
         SparkSession.builder.master("local[1]")
         .config("spark.ui.enabled", "false")
