@@ -18,6 +18,7 @@ from typing import Any
 # assembly are answered in a fraction of a second; run_demo and run_all import what a run needs.
 from localrun.console import configure_logging, log_to_file
 from localrun.emulator.assembly import RESYNTHESIZE, ROOT, AssemblyError, CloudAssembly, newer_sources
+from localrun.emulator.aws_environment import local_aws_environment
 from localrun.scenarios.catalogue import SCENARIOS
 from stacks import pipeline_contract as contract
 
@@ -35,9 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     if problem := preflight(args.assembly, args.reports):
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    if args.command == "all":
-        return run_all(args.assembly, args.reports, args.jobs)
-    return run_demo(args.assembly, args.scenario, args.reports)
+    # Before moto is imported: it reads the machine's AWS profile at import.
+    with local_aws_environment():
+        if args.command == "all":
+            return run_all(args.assembly, args.reports, args.jobs)
+        return run_demo(args.assembly, args.scenario, args.reports)
 
 
 def _jobs(value: str) -> int:

@@ -33,6 +33,7 @@ from localrun.emulator.assembly import (
     StackTemplate,
     physical_name,
 )
+from localrun.emulator.aws_environment import local_aws_environment
 from localrun.emulator.aws_events import object_created_event
 from localrun.emulator.botocore_data import shared_botocore_data
 from localrun.emulator.glue_standin import GlueFaults
@@ -51,26 +52,12 @@ _MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 
 @contextlib.contextmanager
 def local_aws() -> Iterator[None]:
-    """In-process moto with Step Functions executing, the moto patches applied, and fake credentials."""
+    """In-process moto with Step Functions executing, the moto patches applied, and fake credentials
+    (and nothing of the machine's AWS set-up: localrun/emulator/aws_environment.py)."""
     from moto import mock_aws
 
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with shared_botocore_data(), moto_patches.applied(), mock_aws(config=_MOTO_CONFIG):  # type: ignore[call-overload]
-            yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with local_aws_environment(), shared_botocore_data(), moto_patches.applied(), mock_aws(config=_MOTO_CONFIG):  # type: ignore[call-overload]
+        yield
 
 
 @dataclass
