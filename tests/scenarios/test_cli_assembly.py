@@ -61,12 +61,28 @@ def test_missing_lambda_asset_is_one_line(assembly_copy: Path, tmp_path: Path, c
         for lid, f in functions.items()
         if lid.startswith("TransformStageCheckResults") and f["Type"] == "AWS::Lambda::Function"
     ]
-    handlers = [assembly_copy / asset / "handler.py"]  # the check-results function's code
-    handlers[0].unlink()
+    handler = assembly_copy / asset / "handler.py"  # the check-results function's code
+    handler.unlink()
     line = one_error_line(localrun(command, "--assembly", str(assembly_copy), "--reports", str(tmp_path / "r")))
-    assert line.startswith(f"error: cloud assembly {assembly_copy} is incomplete (")
-    assert str(handlers[0]) in line
+    assert_incomplete(line, assembly_copy, handler)
+
+
+def assert_incomplete(line: str, assembly: Path, missing: Path) -> None:
+    assert line.startswith(f"error: cloud assembly {assembly} is incomplete (")
+    assert str(missing) in line
     assert line.endswith(RESYNTHESIZE)
+
+
+def test_the_machines_aws_profile_and_endpoint_do_not_reach_the_run(assembly_copy: Path, tmp_path: Path) -> None:
+    """moto reads the AWS profile when it is imported (a missing one raised ProfileNotFound), and an
+    AWS_ENDPOINT_URL would take the calls away from moto: the CLI sets both aside before either."""
+    handler = next(assembly_copy.glob("asset.*/handler.py"))  # bring-up stops at it, after moto's import
+    handler.unlink()
+    machine = {"AWS_PROFILE": "nope", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    result = localrun(
+        "demo", "--assembly", str(assembly_copy), "--reports", str(tmp_path / "r"), env=os.environ | machine
+    )
+    assert_incomplete(one_error_line(result), assembly_copy, handler)
 
 
 @pytest.mark.parametrize("command", ["demo", "all"])
