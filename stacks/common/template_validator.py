@@ -1,0 +1,74 @@
+"""aws-cdk-lib's CloudFormation template validator, built in the background while the stacks import.
+
+aws-cdk-lib validates every template at synth (`CloudFormationValidatePlugin`, default rules). Building
+its WebAssembly engine takes about 0.9 s of Node's time, and synth would pay it at its very end. An app
+that registers an instance itself gets the same plugin, the same rules and the same report, and aws-cdk-lib
+then leaves its built-in one out. `start()`, called right after `import aws_cdk`, has Node build that
+instance while Python imports the stacks' modules; `plugin()` returns it, once per process.
+
+jsii's Python side talks to Node over one pipe and is not thread-safe. Until the engine is built, every
+jsii call waits for the one before it to finish (a lock around jsii's send, removed as soon as it is
+built), so the stacks' own calls simply queue behind the engine's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from jsii._kernel.providers.process import _NodeProcess
+
+if TYPE_CHECKING:
+    import aws_cdk as cdk
+
+_started = threading.Lock()
+_plugin: Future[cdk.CloudFormationValidatePlugin] | None = None
+
+
+def start() -> None:
+    """Start building the validator on a thread of its own (once per process; later calls do nothing)."""
+    global _plugin
+    with _started:
+        if _plugin is not None:
+            return
+        _plugin = Future()
+        restore = _serialize_jsii_calls()
+        threading.Thread(target=_build, args=(_plugin, restore), name="template-validator", daemon=True).start()
+
+
+def plugin() -> cdk.CloudFormationValidatePlugin:
+    """The validator to register on an app (`Validations.of(app).add_plugins(...)`); raises what building it raised."""
+    start()
+    assert _plugin is not None
+    return _plugin.result()
+
+
+def _build(future: Future[cdk.CloudFormationValidatePlugin], restore: Callable[[], None]) -> None:
+    try:
+        import aws_cdk as cdk
+
+        future.set_result(cdk.CloudFormationValidatePlugin())
+    except BaseException as error:  # handed to plugin()'s caller
+        future.set_exception(error)
+    finally:
+        restore()
+
+
+def _serialize_jsii_calls() -> Callable[[], None]:
+    """Make each jsii request and its response one step no other thread can enter; returns the undo."""
+    original = _NodeProcess.send
+    lock = threading.RLock()
+
+    def send(self: _NodeProcess, request: Any, response_type: Any) -> Any:
+        with lock:
+            return original(self, request, response_type)
+
+    _NodeProcess.send = send  # type: ignore[method-assign]
+
+    def restore() -> None:
+        with lock:
+            _NodeProcess.send = original  # type: ignore[method-assign]
+
+    return restore

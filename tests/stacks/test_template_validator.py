@@ -1,0 +1,125 @@
+"""The template validator built in the background (stacks/common/template_validator.py).
+
+Each case runs in a fresh interpreter: in the test session the validator is built already, and the
+point is what happens while it is being built.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from typing import Any
+
+import pytest
+from jsii._kernel.providers.process import _NodeProcess
+
+from stacks.common import template_validator
+from stacks.common.paths import REPO_ROOT
+
+
+def run_fresh(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_while_the_lock_is_on_one_jsii_request_at_a_time_is_on_the_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    inside, most_inside = 0, 0
+
+    def slow_send(self: Any, request: Any, response_type: Any) -> Any:  # a request Node takes 20 ms to answer
+        nonlocal inside, most_inside
+        inside += 1
+        most_inside = max(most_inside, inside)
+        time.sleep(0.02)
+        inside -= 1
+        return request
+
+    monkeypatch.setattr(_NodeProcess, "send", slow_send)
+    restore = template_validator._serialize_jsii_calls()
+    callers = [
+        threading.Thread(target=lambda: [_NodeProcess.send(None, n, None) for n in range(5)])  # type: ignore[arg-type]
+        for _ in range(3)
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    restore()
+    assert most_inside == 1, "two requests on the pipe at once"
+    assert _NodeProcess.send is slow_send, "the lock outlived restore()"
+
+
+def test_jsii_calls_made_while_the_engine_builds_each_get_their_own_answer() -> None:
+    result = run_fresh(
+        """
+        import stacks.node_runtime
+        import aws_cdk as cdk
+        from jsii._kernel.providers.process import _NodeProcess
+        from stacks.common import template_validator
+
+        original = _NodeProcess.send
+        template_validator.start()
+        assert _NodeProcess.send is not original, "no lock around jsii's send while the engine builds"
+        # Node is building the engine (about a second): these calls queue behind it, one at a time.
+        answers = [cdk.Duration.seconds(n).to_seconds() for n in range(200)]
+        assert answers == list(range(200)), answers[:10]
+        plugin = template_validator.plugin()
+        assert isinstance(plugin, cdk.CloudFormationValidatePlugin), type(plugin)
+        assert template_validator.plugin() is plugin, "one engine per process"
+        assert _NodeProcess.send is original, "the lock outlived the build"
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "ok"
+
+
+def test_a_failure_to_build_the_engine_reaches_the_caller_and_removes_the_lock() -> None:
+    result = run_fresh(
+        """
+        import stacks.node_runtime
+        import aws_cdk as cdk
+        from jsii._kernel.providers.process import _NodeProcess
+        from stacks.common import template_validator
+
+        original = _NodeProcess.send
+
+        def broken():
+            raise RuntimeError("engine would not build")
+
+        cdk.CloudFormationValidatePlugin = broken
+        try:
+            template_validator.plugin()
+        except RuntimeError as error:
+            print(error)
+        assert _NodeProcess.send is original, "the lock outlived the failed build"
+        assert cdk.Duration.minutes(2).to_seconds() == 120  # jsii still answers
+        """
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "engine would not build"
+
+
+def test_the_app_registers_the_one_background_validator() -> None:
+    """aws-cdk-lib refuses a second CloudFormationValidatePlugin on an app: adding one to the app that
+    build_app made fails synth, so build_app registered one (and aws-cdk-lib left out its built-in one)."""
+    result = run_fresh(
+        """
+        import tempfile
+        import app
+        import aws_cdk as cdk
+        from stacks.config.stages import config_for
+
+        built, _ = app.build_app(config=config_for("dev"), outdir=tempfile.mkdtemp())
+        cdk.Validations.of(built).add_plugins(cdk.CloudFormationValidatePlugin())
+        try:
+            built.synth()
+        except Exception as error:
+            print(str(error).splitlines()[0])
+        """
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "CloudFormationValidatePlugin" in result.stdout, result.stdout
