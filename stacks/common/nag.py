@@ -14,7 +14,6 @@ whichever stack the resource ends up in.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import cast
 
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from constructs import Construct, IConstruct
@@ -45,13 +44,20 @@ def acknowledge(scope: IConstruct, reason: str, *rule_ids: str) -> None:
 def skip_checkov(scope: IConstruct, reason: str, *check_ids: str, resource_type: str | None = None) -> None:
     """Skip checkov checks on the CloudFormation resources at and below `scope` (of one type, if given)."""
     for node in scope.node.find_all():
-        if not CfnResource.is_cfn_resource(node):
+        # isinstance rather than CfnResource.is_cfn_resource: jsii hands each L1 resource to Python as its
+        # own class, so the answer is the same without a round trip to Node per construct (this module
+        # makes most of the app's jsii calls).
+        if not isinstance(node, CfnResource):
             continue
-        resource = cast(CfnResource, node)
-        if resource_type in (None, resource.cfn_resource_type):
-            existing = resource.get_metadata("checkov") or {}
-            skips = [s for s in existing.get("skip", []) if s["id"] not in check_ids]
-            resource.add_metadata("checkov", {"skip": skips + [{"id": i, "comment": reason} for i in check_ids]})
+        if resource_type is None or node.cfn_resource_type == resource_type:
+            _add_checkov_skips(node, dict.fromkeys(check_ids, reason))
+
+
+def _add_checkov_skips(resource: CfnResource, reasons: dict[str, str]) -> None:
+    """Add `reasons` (check id -> comment) to the resource's checkov skips, replacing any for the same checks."""
+    existing = resource.get_metadata("checkov") or {}
+    skips = [s for s in existing.get("skip", []) if s["id"] not in reasons]
+    resource.add_metadata("checkov", {"skip": skips + [{"id": i, "comment": c} for i, c in reasons.items()]})
 
 
 # CDK's own deploy-time handlers, by the construct id CDK gives them: custom-resource providers
@@ -89,9 +95,8 @@ def skip_checkov_on_cdk_providers(stacks: Iterable[Stack]) -> None:
             if not provider.node.id.startswith(CDK_PROVIDER_ID_PREFIXES):
                 continue
             for node in provider.node.find_all():
-                if CfnResource.is_cfn_resource(node):
-                    for check_id, reason in skips.get(cast(CfnResource, node).cfn_resource_type, {}).items():
-                        skip_checkov(node, reason, check_id)
+                if isinstance(node, CfnResource) and (resource_type := node.cfn_resource_type) in skips:
+                    _add_checkov_skips(node, skips[resource_type])
 
 
 def acknowledge_grant_actions(scope: IConstruct, *actions: str) -> None:
@@ -112,7 +117,7 @@ def rendered_arn(consumer: Construct, resource: IConstruct | str, attribute: str
         parts = resolved["Fn::Join"][1]
         return "".join(part if isinstance(part, str) else f"<{part['Ref']}>" for part in parts)
     producer = Stack.of(resource)
-    cfn = resource if CfnResource.is_cfn_resource(resource) else resource.node.default_child
+    cfn = resource if isinstance(resource, CfnResource) else resource.node.default_child
     logical_id = producer.get_logical_id(cfn)  # type: ignore[arg-type]
     if producer is Stack.of(consumer):
         return f"<{logical_id}.{attribute}>" if attribute else f"<{logical_id}>"
