@@ -24,7 +24,6 @@ from stacks.common.nag import acknowledge, skip_checkov
 from stacks.common.paths import REPO_ROOT
 
 LAMBDA_CODE = REPO_ROOT / "lambda"
-LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
 CODE_EXCLUDE = ["__pycache__", "*.pyc"]
 NOT_RESERVED = (
     "No reserved concurrency in this stage (config reserve_lambda_concurrency): a reservation "
@@ -94,7 +93,7 @@ class PipelineFunction(lambda_.Function):
         super().__init__(
             scope,
             id_,
-            runtime=LAMBDA_RUNTIME,
+            runtime=lambda_.Runtime.PYTHON_3_14,
             role=role,
             handler=handler,
             code=lambda_.Code.from_asset(str(LAMBDA_CODE / code), exclude=CODE_EXCLUDE),

@@ -49,7 +49,7 @@ class RetryPolicy:
     """One Retry: the errors, the first wait, the attempts, how the wait grows, full jitter or none."""
 
     errors: tuple[str, ...]
-    interval: Duration
+    interval_seconds: int  # seconds, not a Duration: a Duration is a jsii call, and these are made at import
     max_attempts: int
     backoff_rate: float | None = None  # None: left out of the template (Step Functions doubles: 2.0)
     full_jitter: bool = False
@@ -57,7 +57,7 @@ class RetryPolicy:
     def apply(self, task: sfn.TaskStateBase | sfn.CustomState) -> None:
         task.add_retry(
             errors=list(self.errors),
-            interval=self.interval,
+            interval=Duration.seconds(self.interval_seconds),
             max_attempts=self.max_attempts,
             backoff_rate=self.backoff_rate,
             jitter_strategy=sfn.JitterType.FULL if self.full_jitter else None,
@@ -65,32 +65,26 @@ class RetryPolicy:
 
 
 LAMBDA_TRANSIENT = RetryPolicy(
-    errors=LAMBDA_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2, full_jitter=True
+    errors=LAMBDA_TRANSIENT_ERRORS, interval_seconds=2, max_attempts=3, backoff_rate=2, full_jitter=True
 )
-S3_TRANSIENT = RetryPolicy(errors=S3_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3)
+S3_TRANSIENT = RetryPolicy(errors=S3_TRANSIENT_ERRORS, interval_seconds=2, max_attempts=3)
 GLUE_THROTTLING = RetryPolicy(
-    errors=GLUE_THROTTLING_ERRORS, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2, full_jitter=True
+    errors=GLUE_THROTTLING_ERRORS, interval_seconds=2, max_attempts=3, backoff_rate=2, full_jitter=True
 )
-GLUE_TRANSIENT = RetryPolicy(errors=GLUE_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
+GLUE_TRANSIENT = RetryPolicy(errors=GLUE_TRANSIENT_ERRORS, interval_seconds=2, max_attempts=3, backoff_rate=2)
 SNS_TRANSIENT = RetryPolicy(
-    errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2, full_jitter=True
+    errors=SNS_TRANSIENT_ERRORS, interval_seconds=2, max_attempts=3, backoff_rate=2, full_jitter=True
 )
-DYNAMODB_TRANSIENT = RetryPolicy(
-    errors=DYNAMODB_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=5, backoff_rate=2
-)
-SFN_START_TRANSIENT = RetryPolicy(
-    errors=SFN_START_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=5, backoff_rate=2
-)
-SFN_SDK_TRANSIENT = RetryPolicy(
-    errors=SFN_SDK_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=5, backoff_rate=2
-)
+DYNAMODB_TRANSIENT = RetryPolicy(errors=DYNAMODB_TRANSIENT_ERRORS, interval_seconds=1, max_attempts=5, backoff_rate=2)
+SFN_START_TRANSIENT = RetryPolicy(errors=SFN_START_TRANSIENT_ERRORS, interval_seconds=1, max_attempts=5, backoff_rate=2)
+SFN_SDK_TRANSIENT = RetryPolicy(errors=SFN_SDK_TRANSIENT_ERRORS, interval_seconds=1, max_attempts=5, backoff_rate=2)
 
 
 def busy_retry(errors: tuple[str, ...], *, interval: Duration, attempts: int) -> RetryPolicy:
     """Retry a busy resource `attempts` times from `interval`, as the config budgets it (with full jitter)."""
     return RetryPolicy(
         errors=errors,
-        interval=interval,
+        interval_seconds=int(interval.to_seconds()),
         max_attempts=attempts,
         backoff_rate=BUSY_RETRY_BACKOFF_RATE,
         full_jitter=True,

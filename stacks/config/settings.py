@@ -119,7 +119,7 @@ class AdmissionConfig:
         positive_int(f"{path}.batch_size", self.batch_size)
         positive_int(f"{path}.max_file_megabytes", self.max_file_megabytes, maximum=5120)
         # At ~100 MB/s a Lambda reads 10 GB in under two minutes: a full batch of the largest files
-        # must fit the admission Lambda's 4 minutes (ADMIT_TIMEOUT in stacks/pipeline/stages/admission_stage.py).
+        # must fit the admission Lambda's 4 minutes (ADMIT_TIMEOUT_MINUTES, stacks/pipeline/stages/admission_stage.py).
         worst = self.batch_size * self.max_file_megabytes
         if worst > MAX_BATCH_MEGABYTES:
             fail(

@@ -41,7 +41,7 @@ class FailureNotice(Construct):
         observability: StageObservability,  # its alarm topic gets the notices
         reserve_concurrency: bool,
         retry_attempts: int = 8,
-        max_event_age: Duration = Duration.hours(6),
+        max_event_age: Duration | None = None,  # None: 6 hours
     ) -> None:
         super().__init__(scope, id_)
         self.function = PipelineFunction(
@@ -74,7 +74,7 @@ class FailureNotice(Construct):
             state_machine,
             dead_letter_queue=dead_letter_queue,
             retry_attempts=retry_attempts,
-            max_event_age=max_event_age,
+            max_event_age=max_event_age or Duration.hours(6),
         )
         self._acknowledge(role, state_machine)
 

@@ -33,7 +33,12 @@ from stacks import pipeline_contract as contract
 from stacks.common.nag import acknowledge_grant_actions
 from stacks.observability.alarms import alarm_on_any
 
-PERIOD = Duration.minutes(5)
+
+def period() -> Duration:
+    """The period of every metric and alarm here: 5 minutes (a function: no jsii call at import)."""
+    return Duration.minutes(5)
+
+
 # "Glue Job State Change" comes for SUCCEEDED, FAILED, TIMEOUT and STOPPED; "Glue Crawler State
 # Change" for Started, Succeeded and Failed (AWS Glue guide, "Automating AWS Glue with EventBridge").
 # STOPPED is left out: a run is stopped by an operator, or by Step Functions when the execution
@@ -51,7 +56,7 @@ def _metric(
         metric_name=name,
         dimensions_map=dimensions,
         statistic=statistic,
-        period=PERIOD,
+        period=period(),
         label=label,
     )
 
@@ -174,7 +179,7 @@ class PipelineDashboard(Construct):
         return alarm_on_any(
             self,
             "DeadLetterAlarm",
-            queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            queue.metric_approximate_number_of_messages_visible(period=period(), statistic="Maximum"),
             description="Undelivered pipeline starts, failure notices or Glue alarms wait in the DLQ.",
             topic=topic,
         )
@@ -190,11 +195,11 @@ class PipelineDashboard(Construct):
                     title=f"Executions: {name}",
                     width=6,
                     left=[
-                        machine.metric_started(label="started", period=PERIOD),
-                        machine.metric_succeeded(label="succeeded", period=PERIOD),
-                        machine.metric_failed(label="failed", period=PERIOD),
-                        machine.metric_timed_out(label="timed out", period=PERIOD),
-                        machine.metric_aborted(label="aborted", period=PERIOD),
+                        machine.metric_started(label="started", period=period()),
+                        machine.metric_succeeded(label="succeeded", period=period()),
+                        machine.metric_failed(label="failed", period=period()),
+                        machine.metric_timed_out(label="timed out", period=period()),
+                        machine.metric_aborted(label="aborted", period=period()),
                     ],
                 )
             )
@@ -206,7 +211,7 @@ class PipelineDashboard(Construct):
             title="Stage durations (ExecutionTime, max)",
             width=8,
             left=[
-                self._machines[name].metric_time(label=name, statistic="Maximum", period=PERIOD)
+                self._machines[name].metric_time(label=name, statistic="Maximum", period=period())
                 for name in (*contract.STAGES, contract.PIPELINE)
             ],
         )
@@ -257,7 +262,9 @@ class PipelineDashboard(Construct):
             title="Dead-letter queue depth",
             width=6,
             left=[
-                queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum", label="visible")
+                queue.metric_approximate_number_of_messages_visible(
+                    period=period(), statistic="Maximum", label="visible"
+                )
             ],
         )
 

@@ -23,19 +23,21 @@ from constructs import Construct
 from stacks.config.mwaa_facts import MWAA_EGRESS
 
 # What MWAA needs in a VPC without internet access (Amazon MWAA User Guide, "Creating the
-# required VPC service endpoints in an Amazon VPC with private routing"), plus Step Functions.
-MWAA_INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
-    "AirflowApi": ec2.InterfaceVpcEndpointAwsService.AIRFLOW_API,
-    "AirflowEnv": ec2.InterfaceVpcEndpointAwsService.AIRFLOW_ENV,
-    "AirflowOps": ec2.InterfaceVpcEndpointAwsService.AIRFLOW_OPS,
-    "Sqs": ec2.InterfaceVpcEndpointAwsService.SQS,
-    "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
-    "Monitoring": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
-    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
-    "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
-    "Kms": ec2.InterfaceVpcEndpointAwsService.KMS,
-    "StepFunctions": ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS,
-    "Sns": ec2.InterfaceVpcEndpointAwsService.SNS,  # the DAG's failure notices
+# required VPC service endpoints in an Amazon VPC with private routing"), plus Step Functions. By the
+# service's name on ec2.InterfaceVpcEndpointAwsService, read when the endpoints are made (no jsii call
+# at import: stacks/common/template_validator.py).
+MWAA_INTERFACE_ENDPOINTS: dict[str, str] = {
+    "AirflowApi": "AIRFLOW_API",
+    "AirflowEnv": "AIRFLOW_ENV",
+    "AirflowOps": "AIRFLOW_OPS",
+    "Sqs": "SQS",
+    "Logs": "CLOUDWATCH_LOGS",
+    "Monitoring": "CLOUDWATCH_MONITORING",
+    "EcrApi": "ECR",
+    "EcrDocker": "ECR_DOCKER",
+    "Kms": "KMS",
+    "StepFunctions": "STEP_FUNCTIONS",
+    "Sns": "SNS",  # the DAG's failure notices
 }
 
 
@@ -113,7 +115,7 @@ class MwaaNetwork(Construct):
             for name, service in MWAA_INTERFACE_ENDPOINTS.items():
                 self.interface_endpoints[name] = self.vpc.add_interface_endpoint(
                     name,
-                    service=service,
+                    service=getattr(ec2.InterfaceVpcEndpointAwsService, service),
                     subnets=self.subnet_selection,
                     private_dns_enabled=True,
                     security_groups=[endpoint_security_group],

@@ -65,7 +65,7 @@ class FrontDoor(Construct):
         incoming_prefix: str,
         dead_letter_queue: sqs.IQueue,
         observability: StageObservability,
-        timeout: Duration = Duration.minutes(1),
+        timeout: Duration | None = None,  # None: 1 minute
     ) -> None:
         super().__init__(scope, id_)
         self._pipeline, self._lease = pipeline, lease
@@ -91,7 +91,7 @@ class FrontDoor(Construct):
             self,
             "Workflow",
             definition=read,
-            timeout=timeout,
+            timeout=timeout or Duration.minutes(1),
             observability=observability,
             comment="Front door: start the pipeline unless a running execution holds its lease.",
             state_machine_type=sfn.StateMachineType.EXPRESS,

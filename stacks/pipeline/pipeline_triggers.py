@@ -34,7 +34,7 @@ class PipelineTriggers(Construct):
         enabled: bool = True,
         uploads_through_door: bool = False,
         retry_attempts: int = 8,
-        max_event_age: Duration = Duration.hours(6),
+        max_event_age: Duration | None = None,  # None: 6 hours
     ) -> None:
         super().__init__(scope, id_)
         self.dead_letter_queue = sqs.Queue(
@@ -57,7 +57,7 @@ class PipelineTriggers(Construct):
                 machine,
                 dead_letter_queue=self.dead_letter_queue,
                 retry_attempts=retry_attempts,
-                max_event_age=max_event_age,
+                max_event_age=max_event_age or Duration.hours(6),
             )
 
         self._target = target

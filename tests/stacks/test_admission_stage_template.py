@@ -10,7 +10,7 @@ import pytest
 
 from glue.contract import COLUMNS
 from stacks.config.settings import MAX_BATCH_INPUT_BYTES
-from stacks.pipeline.stages.admission_stage import ADMIT_TIMEOUT, MAX_CONCURRENT_BATCHES
+from stacks.pipeline.stages.admission_stage import ADMIT_TIMEOUT_MINUTES, MAX_CONCURRENT_BATCHES
 from stacks.pipeline_contract import ADMISSION_RESULTS_PREFIX as RESULTS_PREFIX
 from tests.conftest import stage_config
 from tests.helpers import all_states, one_resource, render, state_machine_definition
@@ -72,7 +72,7 @@ def test_the_admission_lambda_fits_an_express_child_and_knows_the_contract(stage
     config = stage_config(name)
     _, function = one_resource(synthesized.templates["pipeline"], "AWS::Lambda::Function", "AdmissionStageAdmitFiles")
     props = function["Properties"]
-    assert props["Timeout"] == ADMIT_TIMEOUT.to_seconds() < 5 * 60  # an Express child runs 5 minutes at most
+    assert props["Timeout"] == ADMIT_TIMEOUT_MINUTES * 60 < 5 * 60  # an Express child runs 5 minutes at most
     if config.reserve_lambda_concurrency:  # never throttled by its own map
         assert props["ReservedConcurrentExecutions"] >= MAX_CONCURRENT_BATCHES
     else:  # the account's pool: a new account's quota would refuse any reservation

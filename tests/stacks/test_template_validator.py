@@ -123,3 +123,30 @@ def test_the_app_registers_the_one_background_validator() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "CloudFormationValidatePlugin" in result.stdout, result.stdout
+
+
+def test_importing_the_stacks_modules_makes_no_jsii_call() -> None:
+    """build_app imports the stacks while Node builds the validator: a jsii call made at import time
+    (a module-level Duration, an enum member read) would wait for the engine and stall the imports."""
+    result = run_fresh(
+        """
+        import importlib, pkgutil, traceback
+        import stacks, stacks.node_runtime
+        import aws_cdk
+        from jsii._kernel.providers.process import _NodeProcess
+
+        original, calls = _NodeProcess.send, []
+
+        def send(self, request, response_type):
+            frames = [f for f in traceback.extract_stack() if "/stacks/" in f.filename]
+            calls.append(f"{frames[-1].filename.rsplit('/stacks/', 1)[1]}:{frames[-1].lineno}" if frames else "?")
+            return original(self, request, response_type)
+
+        _NodeProcess.send = send
+        for module in pkgutil.walk_packages(stacks.__path__, "stacks."):
+            importlib.import_module(module.name)
+        print(" ".join(calls))
+        """
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == [], "jsii calls at import time, at stacks/<these lines>"

@@ -38,7 +38,7 @@ from stacks.observability.observed_state_machine import ObservedStateMachine, St
 from stacks.pipeline_contract import ADMISSION_RESULTS_PREFIX
 
 # Express child workflows run for at most 5 minutes; a batch must finish well inside that.
-ADMIT_TIMEOUT = Duration.minutes(4)
+ADMIT_TIMEOUT_MINUTES = 4
 # Child workflows at once (MaxConcurrency), and so admission Lambdas at once.
 MAX_CONCURRENT_BATCHES = 10
 # Concurrency reserved for the summary Lambda when the stage reserves any: one summary per round.
@@ -142,7 +142,7 @@ class FileAdmissionStage(Construct):
             description="Admits a batch of incoming files into the run's landing folder or quarantines them.",
             # Files are streamed in 1 MiB chunks to check their encoding: memory does not grow with size.
             memory_size=512,
-            timeout=ADMIT_TIMEOUT,
+            timeout=Duration.minutes(ADMIT_TIMEOUT_MINUTES),
             environment={
                 "LANDING_BUCKET": bucket.bucket_name,
                 "INCOMING_PREFIX": incoming_prefix,
