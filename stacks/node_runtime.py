@@ -24,7 +24,10 @@ JSII_NODE = Path(__file__).with_name("jsii_node.sh")
 
 
 def use_wheel_node() -> None:
-    os.environ.setdefault("JSII_NODE", str(JSII_NODE))
+    # A copy of the repository without the script's execute bit (or a machine without a POSIX shell)
+    # keeps jsii's plain `node`: the flag only saves time.
+    if os.name == "posix" and os.access(JSII_NODE, os.X_OK):
+        os.environ.setdefault("JSII_NODE", str(JSII_NODE))
     node_bin = wheel_node_bin()
     if node_bin is None:
         return
