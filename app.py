@@ -56,7 +56,9 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
 
     # What the imports made (aws_cdk's classes and functions) lives as long as the process: out of every
     # later garbage collection, which would otherwise walk it again and again while the stacks are built.
-    gc.freeze()
+    # Once per process: a later build (tests build several apps) imports nothing new.
+    if not gc.get_freeze_count():
+        gc.freeze()
 
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **CLI_DEFAULTS, "stage": config.stage})
     # Account and region come from the CLI's credentials at deploy time; none are hard-coded.
