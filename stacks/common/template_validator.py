@@ -8,7 +8,10 @@ instance while Python imports the stacks' modules; `plugin()` returns it, once p
 
 jsii's Python side talks to Node over one pipe and is not thread-safe. Until the engine is built, every
 jsii call waits for the one before it to finish (a lock around jsii's send, removed as soon as it is
-built), so the stacks' own calls simply queue behind the engine's.
+built), so the stacks' own calls simply queue behind the engine's. That lock goes around a private
+class of jsii's (pinned in requirements): should a jsii upgrade rename it, `start()` builds the engine
+on the caller's thread, as slow as before and just as correct (and tests/stacks/test_template_validator.py
+fails, to say so).
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from jsii._kernel.providers.process import _NodeProcess
+try:
+    from jsii._kernel.providers.process import _NodeProcess
+except ImportError:  # see the module's docstring
+    _NodeProcess = None  # type: ignore[assignment, misc]
 
 if TYPE_CHECKING:
     import aws_cdk as cdk
@@ -34,6 +40,9 @@ def start() -> None:
         if _plugin is not None:
             return
         _plugin = Future()
+        if _NodeProcess is None or not callable(getattr(_NodeProcess, "send", None)):
+            _build(_plugin, restore=lambda: None)  # no lock to take: built here, on the caller's thread
+            return
         restore = _serialize_jsii_calls()
         threading.Thread(target=_build, args=(_plugin, restore), name="template-validator", daemon=True).start()
 
@@ -61,9 +70,9 @@ def _serialize_jsii_calls() -> Callable[[], None]:
     original = _NodeProcess.send
     lock = threading.RLock()
 
-    def send(self: _NodeProcess, request: Any, response_type: Any) -> Any:
+    def send(self: _NodeProcess, *args: Any, **kwargs: Any) -> Any:
         with lock:
-            return original(self, request, response_type)
+            return original(self, *args, **kwargs)
 
     _NodeProcess.send = send  # type: ignore[method-assign]
 

@@ -103,6 +103,27 @@ def test_a_failure_to_build_the_engine_reaches_the_caller_and_removes_the_lock()
     assert result.stdout.strip() == "engine would not build"
 
 
+def test_without_jsiis_private_class_the_engine_is_built_on_the_callers_thread() -> None:
+    result = run_fresh(
+        """
+        import threading
+        import stacks.node_runtime
+        import aws_cdk as cdk
+        import jsii._kernel.providers.process as process
+
+        del process._NodeProcess  # as if a jsii upgrade had renamed it
+        from stacks.common import template_validator
+
+        template_validator.start()
+        assert threading.active_count() == 2, "a thread was started"  # the main one and jsii's stderr reader
+        assert template_validator._plugin is not None and template_validator._plugin.done()
+        print(type(template_validator.plugin()).__name__)
+        """
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "CloudFormationValidatePlugin"
+
+
 def test_the_app_registers_the_one_background_validator() -> None:
     """aws-cdk-lib refuses a second CloudFormationValidatePlugin on an app: adding one to the app that
     build_app made fails synth, so build_app registered one (and aws-cdk-lib left out its built-in one)."""
