@@ -96,8 +96,9 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
     # cdk-nag 3 is a policy-validation plugin: any unacknowledged finding fails synth.
     from cdk_nag import AwsSolutionsChecks, ServerlessChecks  # loading it is a jsii call: after the stacks' imports
 
-    # aws-cdk-lib's own template validator too: the instance built in the background (same rules).
-    cdk.Validations.of(app).add_plugins(template_validator.plugin(), AwsSolutionsChecks(app), ServerlessChecks(app))
+    # aws-cdk-lib's own template validator too: the instance built in the background (same rules;
+    # none with CDK_VALIDATION=false, aws-cdk-lib's switch for its built-in one).
+    cdk.Validations.of(app).add_plugins(*template_validator.plugins(), AwsSolutionsChecks(app), ServerlessChecks(app))
     # checkov (in `make test`) reads the templates: CDK's own handlers carry their skips and reasons.
     skip_checkov_on_cdk_providers((storage, pipeline, orchestration))
     return app, {"storage": storage, "pipeline": pipeline, "orchestration": orchestration}

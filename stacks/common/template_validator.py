@@ -16,6 +16,7 @@ fails, to say so).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -33,11 +34,18 @@ _started = threading.Lock()
 _plugin: Future[cdk.CloudFormationValidatePlugin] | None = None
 
 
+def wanted() -> bool:
+    """aws-cdk-lib's own switch, read as it reads it: CDK_VALIDATION=false turns its built-in validator off,
+    and so this one (an app that registers the plugin itself would otherwise validate regardless)."""
+    return os.environ.get("CDK_VALIDATION") != "false"
+
+
 def start() -> None:
-    """Start building the validator on a thread of its own (once per process; later calls do nothing)."""
+    """Start building the validator on a thread of its own (once per process; later calls do nothing;
+    nothing when not `wanted()`)."""
     global _plugin
     with _started:
-        if _plugin is not None:
+        if _plugin is not None or not wanted():
             return
         _plugin = Future()
         if _NodeProcess is None or not callable(getattr(_NodeProcess, "send", None)):
@@ -47,11 +55,11 @@ def start() -> None:
         threading.Thread(target=_build, args=(_plugin, restore), name="template-validator", daemon=True).start()
 
 
-def plugin() -> cdk.CloudFormationValidatePlugin:
-    """The validator to register on an app (`Validations.of(app).add_plugins(...)`); raises what building it raised."""
+def plugins() -> list[cdk.CloudFormationValidatePlugin]:
+    """What to register on an app (`Validations.of(app).add_plugins(*plugins(), ...)`): the validator, or
+    nothing when not `wanted()`; raises what building it raised."""
     start()
-    assert _plugin is not None
-    return _plugin.result()
+    return [] if _plugin is None else [_plugin.result()]
 
 
 def _build(future: Future[cdk.CloudFormationValidatePlugin], restore: Callable[[], None]) -> None:

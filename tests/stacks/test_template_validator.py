@@ -6,6 +6,7 @@ point is what happens while it is being built.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -20,9 +21,14 @@ from stacks.common import template_validator
 from stacks.common.paths import REPO_ROOT
 
 
-def run_fresh(code: str) -> subprocess.CompletedProcess[str]:
+def run_fresh(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -66,9 +72,9 @@ def test_jsii_calls_made_while_the_engine_builds_each_get_their_own_answer() -> 
         # Node is building the engine (about a second): these calls queue behind it, one at a time.
         answers = [cdk.Duration.seconds(n).to_seconds() for n in range(200)]
         assert answers == list(range(200)), answers[:10]
-        plugin = template_validator.plugin()
+        plugin = template_validator.plugins()[0]
         assert isinstance(plugin, cdk.CloudFormationValidatePlugin), type(plugin)
-        assert template_validator.plugin() is plugin, "one engine per process"
+        assert template_validator.plugins()[0] is plugin, "one engine per process"
         assert _NodeProcess.send is original, "the lock outlived the build"
         print("ok")
         """
@@ -92,7 +98,7 @@ def test_a_failure_to_build_the_engine_reaches_the_caller_and_removes_the_lock()
 
         cdk.CloudFormationValidatePlugin = broken
         try:
-            template_validator.plugin()
+            template_validator.plugins()[0]
         except RuntimeError as error:
             print(error)
         assert _NodeProcess.send is original, "the lock outlived the failed build"
@@ -117,7 +123,7 @@ def test_without_jsiis_private_class_the_engine_is_built_on_the_callers_thread()
         template_validator.start()
         assert threading.active_count() == 2, "a thread was started"  # the main one and jsii's stderr reader
         assert template_validator._plugin is not None and template_validator._plugin.done()
-        print(type(template_validator.plugin()).__name__)
+        print(type(template_validator.plugins()[0]).__name__)
         """
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -144,6 +150,30 @@ def test_the_app_registers_the_one_background_validator() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "CloudFormationValidatePlugin" in result.stdout, result.stdout
+
+
+def test_cdk_validation_false_turns_the_validator_off_as_it_does_aws_cdk_libs() -> None:
+    """CDK_VALIDATION=false is aws-cdk-lib's switch for its built-in validator: the app registers none
+    then (one more is accepted, so none was there), and builds no engine."""
+    result = run_fresh(
+        """
+        import tempfile
+        import app
+        import aws_cdk as cdk
+        from stacks.common import template_validator
+        from stacks.config.stages import config_for
+
+        built, _ = app.build_app(config=config_for("dev"), outdir=tempfile.mkdtemp())
+        assert template_validator._plugin is None, "an engine was built"
+        assert template_validator.plugins() == []
+        cdk.Validations.of(built).add_plugins(cdk.CloudFormationValidatePlugin())
+        built.synth()
+        print("one validator")
+        """,
+        CDK_VALIDATION="false",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "one validator"
 
 
 def test_importing_the_stacks_modules_makes_no_jsii_call() -> None:
