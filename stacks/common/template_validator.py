@@ -4,7 +4,7 @@ aws-cdk-lib validates every template at synth (`CloudFormationValidatePlugin`, d
 its WebAssembly engine takes about 0.9 s of Node's time, and synth would pay it at its very end. An app
 that registers an instance itself gets the same plugin, the same rules and the same report, and aws-cdk-lib
 then leaves its built-in one out. `start()`, called right after `import aws_cdk`, has Node build that
-instance while Python imports the stacks' modules; `plugin()` returns it, once per process.
+instance while Python imports the stacks' modules; `plugins()` returns it, one per process.
 
 jsii's Python side talks to Node over one pipe and is not thread-safe. Until the engine is built, every
 jsii call waits for the one before it to finish (a lock around jsii's send, removed as soon as it is
@@ -67,7 +67,7 @@ def _build(future: Future[cdk.CloudFormationValidatePlugin], restore: Callable[[
         import aws_cdk as cdk
 
         future.set_result(cdk.CloudFormationValidatePlugin())
-    except BaseException as error:  # handed to plugin()'s caller
+    except BaseException as error:  # handed to the caller of plugins()
         future.set_exception(error)
     finally:
         restore()
