@@ -59,7 +59,7 @@ def plugins() -> list[cdk.CloudFormationValidatePlugin]:
     """What to register on an app (`Validations.of(app).add_plugins(*plugins(), ...)`): the validator, or
     nothing when not `wanted()`; raises what building it raised."""
     start()
-    return [] if _plugin is None else [_plugin.result()]
+    return [_plugin.result()] if _plugin is not None and wanted() else []
 
 
 def _build(future: Future[cdk.CloudFormationValidatePlugin], restore: Callable[[], None]) -> None:

@@ -13,6 +13,8 @@ import pytest
 from stacks.common.paths import REPO_ROOT
 from stacks.node_runtime import wheel_node_bin
 
+pytestmark = pytest.mark.slow  # a fresh interpreter each (see pyproject.toml)
+
 SHOW_JSII_NODE = textwrap.dedent(
     """
     import stacks.node_runtime
