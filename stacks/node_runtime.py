@@ -8,6 +8,7 @@ which passes the V8 flag that spares each synth's exit a wait. Import this modul
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -24,16 +25,15 @@ JSII_NODE = Path(__file__).with_name("jsii_node.sh")
 
 
 def use_wheel_node() -> None:
-    # A copy of the repository without the script's execute bit (or a machine without a POSIX shell)
-    # keeps jsii's plain `node`: the flag only saves time.
-    if os.name == "posix" and os.access(JSII_NODE, os.X_OK):
-        os.environ.setdefault("JSII_NODE", str(JSII_NODE))
     node_bin = wheel_node_bin()
-    if node_bin is None:
-        return
     path = os.environ.get("PATH", "")
-    if not path.startswith(f"{node_bin}{os.pathsep}"):
+    if node_bin is not None and not path.startswith(f"{node_bin}{os.pathsep}"):
         os.environ["PATH"] = f"{node_bin}{os.pathsep}{path}"
+    # jsii_node.sh runs the `node` on PATH. Without one (no venv), or in a copy of the repository without
+    # the script's execute bit, or without a POSIX shell, jsii keeps its plain `node` and its own error
+    # for a missing one: the flag only saves time.
+    if os.name == "posix" and os.access(JSII_NODE, os.X_OK) and shutil.which("node"):
+        os.environ.setdefault("JSII_NODE", str(JSII_NODE))
 
 
 use_wheel_node()
