@@ -6,7 +6,6 @@ may be built already, and the point is what happens while it is being built.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -22,14 +21,9 @@ from stacks.common import template_validator
 from stacks.common.paths import REPO_ROOT
 
 
-def run_fresh(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+def run_fresh(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=REPO_ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
     )
 
 
