@@ -46,7 +46,7 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
     import stacks.node_runtime  # noqa: F401, I001  (Node 24 for jsii, before aws_cdk is imported)
     import aws_cdk as cdk
 
-    from stacks.common import template_validator
+    from stacks import template_validator
 
     template_validator.start()  # Node builds it while Python imports the rest
     from stacks.common.nag import skip_checkov_on_cdk_providers

@@ -1,4 +1,4 @@
-"""The template validator built in the background (stacks/common/template_validator.py).
+"""The template validator built in the background (stacks/template_validator.py).
 
 The cases about building it run in a fresh interpreter (marked slow): in the test session the validator
 may be built already, and the point is what happens while it is being built.
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from jsii._kernel.providers.process import _NodeProcess
 
-from stacks.common import template_validator
+from stacks import template_validator
 from stacks.common.paths import REPO_ROOT
 
 
@@ -60,7 +60,7 @@ def test_jsii_calls_made_while_the_engine_builds_each_get_their_own_answer() -> 
         import stacks.node_runtime
         import aws_cdk as cdk
         from jsii._kernel.providers.process import _NodeProcess
-        from stacks.common import template_validator
+        from stacks import template_validator
 
         original = _NodeProcess.send
         template_validator.start()
@@ -86,7 +86,7 @@ def test_a_failure_to_build_the_engine_reaches_the_caller_and_removes_the_lock()
         import stacks.node_runtime
         import aws_cdk as cdk
         from jsii._kernel.providers.process import _NodeProcess
-        from stacks.common import template_validator
+        from stacks import template_validator
 
         original = _NodeProcess.send
 
@@ -116,7 +116,7 @@ def test_without_jsiis_private_class_the_engine_is_built_on_the_callers_thread()
         import jsii._kernel.providers.process as process
 
         del process._NodeProcess  # as if a jsii upgrade had renamed it
-        from stacks.common import template_validator
+        from stacks import template_validator
 
         cdk.CloudFormationValidatePlugin = lambda: threading.current_thread().name  # the engine's stand-in
         template_validator.start()
