@@ -82,7 +82,7 @@ def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
     started = time.monotonic()
     print(f"▶ scenario {scenario.name}: {scenario.description}")
     log_file = log_to_file(reports / f"{scenario.name}.log")
-    if scenario.faults.get("job_outcome", "SUCCEEDED") in ("SUCCEEDED", "FAILED_AFTER_WRITING"):
+    if scenario.runs_spark:
         start_spark_in_background(log_file=log_file)  # up while the stacks come up; the job needs it
     with local_aws():
         try:

@@ -226,8 +226,9 @@ def run_on_fresh_deployment(assembly: Path, name: str, reports: Path, log_file: 
     with local_aws():
         deployment = LocalDeployment.bring_up(assembly)
         # The process's Spark (most scenarios run the transform) starts once an assembly came up:
-        # a broken one is reported without a JVM started for nothing.
-        start_spark_in_background(log_file=log_file)
+        # a broken one is reported without a JVM started for nothing, as is a scenario that runs no Spark.
+        if SCENARIOS[name].runs_spark:
+            start_spark_in_background(log_file=log_file)
         try:
             report = run_scenario(deployment, SCENARIOS[name])
         finally:

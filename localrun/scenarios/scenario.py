@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from stacks import pipeline_contract as contract
+
 if TYPE_CHECKING:
     from localrun.emulator.deployment import LocalDeployment
 
@@ -30,3 +32,16 @@ class Scenario:
     any_number_of_runs: bool = False
     # What must hold of the data and the lease once every run ended: problems found, or none.
     check: Callable[[LocalDeployment, dict[str, Any]], list[str]] | None = None
+
+    @property
+    def runs_spark(self) -> bool:
+        """Whether its run gets to the Glue job and the job runs its Spark code: the CLI starts the local
+        Spark ahead (a JVM, seconds of CPU) only then. Yes when a run is to succeed (a redrive after a fix
+        too); not when no run starts, when the run is to stop before the transform stage, or when the job
+        is to fail or time out without running. A wrong False only costs time: the job starts Spark itself
+        when it needs it."""
+        if "SUCCEEDED" in self.expected_statuses:
+            return True
+        if not self.expected_statuses or self.expected_failed_stage in ("trigger", contract.ADMISSION, contract.CRAWL):
+            return False
+        return self.faults.get("job_outcome", "SUCCEEDED") in ("SUCCEEDED", "FAILED_AFTER_WRITING")

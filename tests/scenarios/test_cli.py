@@ -69,10 +69,21 @@ def test_a_fault_scenario_exits_0_when_it_fails_as_expected(local_assembly: Path
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "✉ SNS: Pipeline FAILED at stage crawl: CrawlerFailed" in result.stdout
+    # the run stops before the job: the demo started no Spark (its banner would be in the log)
+    assert "Setting default log level" not in (tmp_path / "crawl_failed.log").read_text()
     # the demo ends with what `make why` prints: down to the crawl's own log lines
     diagnosis = result.stdout.split("\n✗ run ", 1)[1]
     assert "FAILED at stage crawl: CrawlerFailed" in diagnosis.splitlines()[0]
     assert "] ERROR : Internal Service Exception" in diagnosis and "redrive-execution" in diagnosis
+
+
+def test_spark_is_started_ahead_for_every_scenario_whose_run_uses_it() -> None:
+    """The CLI starts the local Spark ahead only for a scenario that runs it (Scenario.runs_spark)."""
+    for scenario in SCENARIOS.values():
+        if "SUCCEEDED" in scenario.expected_statuses or scenario.faults.get("job_outcome") == "FAILED_AFTER_WRITING":
+            assert scenario.runs_spark, scenario.name
+    for name in ("crawl_failed", "crawl_never_finishes", "malformed_event", "target_unavailable", "job_failed"):
+        assert not SCENARIOS[name].runs_spark, name
 
 
 def _sample_orders() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
@@ -148,8 +159,8 @@ def test_all_hands_out_the_longest_scenarios_first(tmp_path: Path) -> None:
 def test_a_scenario_process_runs_its_scenario_on_a_deployment_of_its_own(
     local_assembly: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What each process of `localrun all` does: bring-up, the scenario, its report, Spark started
-    once the assembly came up (recorded here rather than started: this scenario needs none)."""
+    """What each process of `localrun all` does: bring-up, the scenario, its report; Spark started once
+    the assembly came up, for a scenario that runs it (Scenario.runs_spark): none for this one."""
     from localrun.emulator import glue_standin
 
     sparks: list[Path | None] = []
@@ -165,4 +176,4 @@ def test_a_scenario_process_runs_its_scenario_on_a_deployment_of_its_own(
         "as_expected": True,
     }
     assert line["statuses"] == "FAILED"
-    assert sparks == [tmp_path / "scenarios.log"]
+    assert sparks == []  # its run is rejected at the trigger: no JVM started for it
