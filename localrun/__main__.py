@@ -17,10 +17,11 @@ from typing import Any
 # Nothing here imports moto, the runner or Spark at the top: `list`, a misspelt scenario and a stale
 # assembly are answered in a fraction of a second; run_demo and run_all import what a run needs.
 from localrun.console import configure_logging, log_to_file
-from localrun.emulator.assembly import RESYNTHESIZE, ROOT, AssemblyError, CloudAssembly, newer_sources
+from localrun.emulator.assembly import RESYNTHESIZE, AssemblyError, CloudAssembly, newer_sources
 from localrun.emulator.aws_environment import local_aws_environment
 from localrun.scenarios.catalogue import SCENARIOS
 from stacks import pipeline_contract as contract
+from stacks.common.paths import REPO_ROOT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,12 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m localrun", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run one scenario on the synthesized assembly")
-    demo.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.local")
+    demo.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out.local")
     demo.add_argument("--scenario", default="happy_path")
-    demo.add_argument("--reports", type=Path, default=ROOT / "reports")
+    demo.add_argument("--reports", type=Path, default=REPO_ROOT / "reports")
     every = commands.add_parser("all", help="run every scenario, one fresh deployment each")
-    every.add_argument("--assembly", type=Path, default=ROOT / "cdk.out.local")
-    every.add_argument("--reports", type=Path, default=ROOT / "reports")
+    every.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out.local")
+    every.add_argument("--reports", type=Path, default=REPO_ROOT / "reports")
     every.add_argument(
         "--jobs",
         type=_jobs,
@@ -121,7 +122,7 @@ def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
 
 
 def _shown(path: Path) -> Path:
-    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    return path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
 
 
 def _print_outcome(report: dict[str, Any]) -> None:
@@ -163,7 +164,7 @@ def preflight(assembly: Path, reports: Path) -> str | None:
         return str(error)
     if newer := newer_sources(assembly):
         more = f" and {len(newer) - 1} more source file(s)" if len(newer) > 1 else ""
-        first = newer[0].relative_to(ROOT) if newer[0].is_relative_to(ROOT) else newer[0]
+        first = newer[0].relative_to(REPO_ROOT) if newer[0].is_relative_to(REPO_ROOT) else newer[0]
         return f"cloud assembly {assembly} is older than {first}{more}: {RESYNTHESIZE}"
     try:
         reports.mkdir(parents=True, exist_ok=True)

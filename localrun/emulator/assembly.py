@@ -15,7 +15,6 @@ from typing import Any
 from stacks.common.paths import REPO_ROOT
 
 ACCOUNT_ID = "123456789012"  # moto's default account
-ROOT = REPO_ROOT
 # What an assembly is synthesized from (the Makefile's APP_SOURCES): a newer one makes it stale.
 APP_SOURCES = ("app.py", "cdk.json", "stacks/**/*.py", "lambda/*/*.py", "glue/*.py", "dags/*.py", "dags/*.txt")
 RESYNTHESIZE = "synthesize it again: `make demo` does (cdk synth -c stage=local --output cdk.out.local)"
@@ -82,7 +81,7 @@ class CloudAssembly:
         return found[0]
 
 
-def newer_sources(directory: Path, root: Path = ROOT) -> list[Path]:
+def newer_sources(directory: Path, root: Path = REPO_ROOT) -> list[Path]:
     """App sources changed since the assembly in `directory` was synthesized (its manifest.json), newest first."""
     synthesized = (directory / "manifest.json").stat().st_mtime
     newer = [path for pattern in APP_SOURCES for path in root.glob(pattern) if path.stat().st_mtime > synthesized]

@@ -23,7 +23,7 @@ from localrun.scenarios.actions import (
     thousand_files,
     upload,
 )
-from localrun.scenarios.scenario import STOPPED_IN_ANY_STAGE, Scenario
+from localrun.scenarios.scenario import REJECTED_AT_TRIGGER, STOPPED_IN_ANY_STAGE, Scenario
 from stacks import pipeline_contract as contract
 
 VOLUME_SCENARIOS = (
@@ -181,7 +181,7 @@ SCENARIOS: dict[str, Scenario] = {
             "hand it fails InvalidTriggerEvent and is notified.",
             act=malformed_event,
             expected_statuses=("FAILED",),
-            expected_failed_stage="trigger",
+            expected_failed_stage=REJECTED_AT_TRIGGER,
         ),
         Scenario(
             name="target_unavailable",

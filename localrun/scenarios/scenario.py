@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 # expected_failed_stage of a run whose stage depends on timing: one unsuccessful notice, naming
 # whichever stage the run stopped in (the scenario's check compares it with the run's history).
 STOPPED_IN_ANY_STAGE = "*"
+# expected_failed_stage of a run whose trigger was refused (InvalidTriggerEvent): the stage the failure
+# notice names for it (lambda/failure_notice/handler.py, stage_of).
+REJECTED_AT_TRIGGER = "trigger"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +45,7 @@ class Scenario:
         when it needs it."""
         if "SUCCEEDED" in self.expected_statuses:
             return True
-        if not self.expected_statuses or self.expected_failed_stage in ("trigger", contract.ADMISSION, contract.CRAWL):
+        before_the_job = (REJECTED_AT_TRIGGER, contract.ADMISSION, contract.CRAWL)
+        if not self.expected_statuses or self.expected_failed_stage in before_the_job:
             return False
         return self.faults.get("job_outcome", "SUCCEEDED") in ("SUCCEEDED", "FAILED_AFTER_WRITING")

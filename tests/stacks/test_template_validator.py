@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,10 @@ def test_cdk_validation_false_turns_the_validator_off_as_it_does_aws_cdk_libs(mo
     monkeypatch.setenv("CDK_VALIDATION", "false")
     assert template_validator.plugins() == []
     assert template_validator._plugin is None, "an engine was started"
+    built: Future[Any] = Future()  # one built before the switch was set (tests build several apps)
+    built.set_result("the engine")
+    monkeypatch.setattr(template_validator, "_plugin", built)
+    assert template_validator.plugins() == []
 
 
 @pytest.mark.slow
