@@ -43,12 +43,12 @@ def deployed_stack_ids(config: DeploymentConfig) -> list[str]:
 
 def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[cdk.App, dict[str, cdk.Stack]]:
     """Build the app for one deployment stage; returns the app and its stacks by short name."""
+    from stacks import template_validator
+
+    template_validator.start()  # a helper process builds it while this one builds the stacks
     import stacks.node_runtime  # noqa: F401, I001  (Node 24 for jsii, before aws_cdk is imported)
     import aws_cdk as cdk
 
-    from stacks import template_validator
-
-    template_validator.start()  # Node builds it while Python imports the rest
     from stacks.common.nag import skip_checkov_on_cdk_providers
     from stacks.orchestration.orchestration_stack import OrchestrationStack
     from stacks.pipeline.pipeline_stack import PipelineStack
@@ -60,7 +60,12 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
     if not gc.get_freeze_count():
         gc.freeze()
 
-    app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **CLI_DEFAULTS, "stage": config.stage})
+    # aws-cdk-lib's template validator runs in the helper (template_validator.plugins() below).
+    app = cdk.App(
+        outdir=outdir,
+        context={**FEATURE_FLAGS, **CLI_DEFAULTS, "stage": config.stage},
+        builtin_cloud_formation_validation=False,
+    )
     # Account and region come from the CLI's credentials at deploy time; none are hard-coded.
     ids = stack_ids(config)
     # Stack tags explicitly (@aws-cdk/core:explicitStackTags): CloudFormation puts them on the stack
@@ -96,8 +101,8 @@ def build_app(*, config: DeploymentConfig, outdir: str | None = None) -> tuple[c
     # cdk-nag 3 is a policy-validation plugin: any unacknowledged finding fails synth.
     from cdk_nag import AwsSolutionsChecks, ServerlessChecks  # loading it is a jsii call: after the stacks' imports
 
-    # aws-cdk-lib's own template validator too: the instance built in the background (same rules;
-    # none with CDK_VALIDATION=false, aws-cdk-lib's switch for its built-in one).
+    # aws-cdk-lib's own template validator too, in the helper (same plugin and rules; none with
+    # CDK_VALIDATION=false, aws-cdk-lib's switch for its built-in one).
     cdk.Validations.of(app).add_plugins(*template_validator.plugins(), AwsSolutionsChecks(app), ServerlessChecks(app))
     # checkov (in `make test`) reads the templates: CDK's own handlers carry their skips and reasons.
     skip_checkov_on_cdk_providers((storage, pipeline, orchestration))

@@ -1,4 +1,5 @@
-"""The Node that jsii runs aws-cdk-lib on (stacks/node_runtime.py, stacks/jsii_node.sh), as the process shows it."""
+"""The Node that jsii runs aws-cdk-lib on (stacks/node_runtime.py, stacks/jsii_node_single_threaded.sh), as the
+process shows it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from stacks.node_runtime import wheel_node_bin
 
 SHOW_JSII_NODE = textwrap.dedent(
     """
-    import stacks.node_runtime
+    import sys
+    from stacks import node_runtime
+    if sys.argv[1:] == ["single-threaded"]:
+        node_runtime.use_single_threaded_node()
     import aws_cdk
     from jsii._runtime import kernel
 
@@ -27,9 +31,9 @@ SHOW_JSII_NODE = textwrap.dedent(
 )
 
 
-def jsii_node(env: dict[str, str]) -> tuple[str, str]:
+def jsii_node(env: dict[str, str], *args: str) -> tuple[str, str]:
     result = subprocess.run(
-        [sys.executable, "-c", "import os\n" + SHOW_JSII_NODE],
+        [sys.executable, "-c", "import os\n" + SHOW_JSII_NODE, *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -43,20 +47,22 @@ def jsii_node(env: dict[str, str]) -> tuple[str, str]:
 
 @pytest.mark.slow  # a fresh interpreter (see pyproject.toml)
 @pytest.mark.skipif(not Path("/proc/self/exe").exists(), reason="reads the process from /proc")
-def test_jsii_runs_the_venvs_node_24_with_liftoff_only() -> None:
+def test_jsii_runs_the_venvs_node_24_single_threaded_only_where_asked() -> None:
+    """The app's own Node keeps V8's threads (it builds the stacks); the validator's helper asks for none."""
     env = {key: value for key, value in os.environ.items() if key != "JSII_NODE"}
-    executable, command = jsii_node(env)
-    assert Path(executable) == (wheel_node_bin() or Path("?")) / "node"
-    assert "--liftoff-only" in command.split(), command
+    for args, single_threaded in (((), False), (("single-threaded",), True)):
+        executable, command = jsii_node(env, *args)
+        assert Path(executable) == (wheel_node_bin() or Path("?")) / "node"
+        assert ("--single-threaded" in command.split()) is single_threaded, command
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/exe").exists(), reason="reads the process from /proc")
 def test_a_jsii_node_the_user_set_is_kept() -> None:
     node = str((wheel_node_bin() or Path("?")) / "node")
-    executable, command = jsii_node({**os.environ, "JSII_NODE": node})
+    executable, command = jsii_node({**os.environ, "JSII_NODE": node}, "single-threaded")
     assert executable == node
-    assert "--liftoff-only" not in command.split(), command
+    assert "--single-threaded" not in command.split(), command
 
 
 def test_without_any_node_on_path_jsii_keeps_its_own_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -66,8 +72,9 @@ def test_without_any_node_on_path_jsii_keeps_its_own_error(monkeypatch: pytest.M
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("JSII_NODE", raising=False)
     node_runtime.use_wheel_node()
+    node_runtime.use_single_threaded_node()
     assert "JSII_NODE" not in os.environ
     (tmp_path / "node").write_text("#!/bin/sh\n")
     (tmp_path / "node").chmod(0o755)
-    node_runtime.use_wheel_node()
-    assert os.environ["JSII_NODE"] == str(node_runtime.JSII_NODE)
+    node_runtime.use_single_threaded_node()
+    assert os.environ["JSII_NODE"] == str(node_runtime.SINGLE_THREADED_JSII_NODE)

@@ -1,168 +1,184 @@
-"""The template validator built in the background (stacks/template_validator.py).
+"""aws-cdk-lib's template validator in its helper process (stacks/template_validator.py).
 
-The cases about building it run in a fresh interpreter (marked slow): in the test session the validator
-may be built already, and the point is what happens while it is being built.
+The helper is started once per test process, as in the app; the cases about its process start their own.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
+import aws_cdk as cdk
 import pytest
-from jsii._kernel.providers.process import _NodeProcess
 
 from stacks import template_validator
 from stacks.common.paths import REPO_ROOT
 
-
-def run_fresh(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
-    )
+READS_PROC = pytest.mark.skipif(not Path("/proc/self/exe").exists(), reason="reads the processes from /proc")
 
 
-def test_while_the_lock_is_on_one_jsii_request_at_a_time_is_on_the_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
-    inside, most_inside = 0, 0
-
-    def slow_send(self: Any, request: Any, response_type: Any) -> Any:  # a request Node takes 20 ms to answer
-        nonlocal inside, most_inside
-        inside += 1
-        most_inside = max(most_inside, inside)
-        time.sleep(0.02)
-        inside -= 1
-        return request
-
-    monkeypatch.setattr(_NodeProcess, "send", slow_send)
-    restore = template_validator._serialize_jsii_calls()
-    callers = [
-        threading.Thread(target=lambda: [_NodeProcess.send(None, n, None) for n in range(5)])  # type: ignore[arg-type]
-        for _ in range(3)
-    ]
-    for caller in callers:
-        caller.start()
-    for caller in callers:
-        caller.join()
-    restore()
-    assert most_inside == 1, "two requests on the pipe at once"
-    assert _NodeProcess.send is slow_send, "the lock outlived restore()"
+def app_with_schema_violations(outdir: Path, *, builtin: bool) -> cdk.App:
+    """An app whose one stack breaks three resource schemas (an unknown property, a wrong type, a pattern)."""
+    app = cdk.App(outdir=str(outdir), builtin_cloud_formation_validation=builtin)
+    stack = cdk.Stack(app, "Broken")
+    cdk.CfnResource(stack, "Queue", type="AWS::SQS::Queue", properties={"VisibilityTimeout": "forty", "Bogus": 1})
+    cdk.CfnResource(stack, "Bucket", type="AWS::S3::Bucket", properties={"BucketName": "Not_Valid!!"})
+    return app
 
 
-@pytest.mark.slow
-def test_jsii_calls_made_while_the_engine_builds_each_get_their_own_answer() -> None:
-    result = run_fresh(
-        """
-        import stacks.node_runtime
-        import aws_cdk as cdk
-        from jsii._kernel.providers.process import _NodeProcess
-        from stacks import template_validator
-
-        original = _NodeProcess.send
-        template_validator.start()
-        assert _NodeProcess.send is not original, "no lock around jsii's send while the engine builds"
-        # Node is building the engine (about a second): these calls queue behind it, one at a time.
-        answers = [cdk.Duration.seconds(n).to_seconds() for n in range(200)]
-        assert answers == list(range(200)), answers[:10]
-        plugin = template_validator.plugins()[0]
-        assert isinstance(plugin, cdk.CloudFormationValidatePlugin), type(plugin)
-        assert template_validator.plugins()[0] is plugin, "one engine per process"
-        assert _NodeProcess.send is original, "the lock outlived the build"
-        print("ok")
-        """
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == "ok"
+def validation_report(outdir: Path) -> str:
+    return (outdir / "validation-report.json").read_text().replace(str(outdir), "<outdir>")
 
 
-@pytest.mark.slow
-def test_a_failure_to_build_the_engine_reaches_the_caller_and_removes_the_lock() -> None:
-    result = run_fresh(
-        """
-        import stacks.node_runtime
-        import aws_cdk as cdk
-        from jsii._kernel.providers.process import _NodeProcess
-        from stacks import template_validator
+def test_the_helpers_report_is_aws_cdk_libs_own(tmp_path: Path) -> None:
+    """The same findings, severities, paths and construct paths as aws-cdk-lib's built-in validator gives
+    (its errors downgraded to warnings by the plugin's name in both)."""
+    builtin = app_with_schema_violations(tmp_path / "builtin", builtin=True)
+    builtin.synth()
+    helped = app_with_schema_violations(tmp_path / "helper", builtin=False)
+    cdk.Validations.of(helped).add_plugins(*template_validator.plugins())
+    helped.synth()
 
-        original = _NodeProcess.send
-
-        def broken():
-            raise RuntimeError("engine would not build")
-
-        cdk.CloudFormationValidatePlugin = broken
-        try:
-            template_validator.plugins()[0]
-        except RuntimeError as error:
-            print(error)
-        assert _NodeProcess.send is original, "the lock outlived the failed build"
-        assert cdk.Duration.minutes(2).to_seconds() == 120  # jsii still answers
-        """
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == "engine would not build"
+    expected = validation_report(tmp_path / "builtin")
+    assert all(rule in expected for rule in ("F3002", "F3012", "F3031")), expected  # the case is what it says
+    assert validation_report(tmp_path / "helper") == expected
 
 
-@pytest.mark.slow
-def test_without_jsiis_private_class_the_engine_is_built_on_the_callers_thread() -> None:
-    result = run_fresh(
-        """
-        import threading
-        import stacks.node_runtime
-        import aws_cdk as cdk
-        import jsii._kernel.providers.process as process
-
-        del process._NodeProcess  # as if a jsii upgrade had renamed it
-        from stacks import template_validator
-
-        cdk.CloudFormationValidatePlugin = lambda: threading.current_thread().name  # the engine's stand-in
-        template_validator.start()
-        assert template_validator._plugin is not None and template_validator._plugin.done()
-        print(template_validator.plugins()[0])
-        """
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == "MainThread"
-
-
-def test_the_app_registers_the_one_background_validator(tmp_path: Path) -> None:
-    """aws-cdk-lib refuses a second CloudFormationValidatePlugin on an app: registering the background one
-    again on the app that build_app made fails synth, so build_app registered it (and aws-cdk-lib left
-    out its built-in one)."""
-    import aws_cdk as cdk
-
+def test_build_app_validates_through_the_helper_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every stack goes to the helper, its findings fail the synth (the app opts in to errors, cdk.json), and
+    aws-cdk-lib's built-in validator is off: one report, not two."""
     from app import build_app
     from stacks.config.stages import config_for
 
-    built, _ = build_app(config=config_for("dev"), outdir=str(tmp_path))
-    cdk.Validations.of(built).add_plugins(*template_validator.plugins())
-    with pytest.raises(Exception, match="only one instance of CloudFormationValidatePlugin"):
+    asked: list[list[str]] = []
+    validate = template_validator._Helper.validate
+
+    def recording(self: template_validator._Helper, request: dict[str, object]) -> dict[str, object]:
+        asked.append([stack["stack_construct_path"] for stack in request["stack_templates"]])  # type: ignore[attr-defined]
+        return validate(self, request)
+
+    monkeypatch.setattr(template_validator._Helper, "validate", recording)
+    built, stacks = build_app(config=config_for("dev"), outdir=str(tmp_path))
+    cdk.CfnResource(stacks["storage"], "Broken", type="AWS::S3::Bucket", properties={"BucketName": "Not_Valid!!"})
+    with pytest.raises(RuntimeError, match=r"Not_Valid!!.*\(CloudFormation Validate\)"):
         built.synth()
+
+    assert asked == [[stack.node.path for stack in stacks.values()]]
+    report = validation_report(tmp_path)
+    assert report.count('"pluginName": "CloudFormation Validate"') == 1, report
 
 
 def test_cdk_validation_false_turns_the_validator_off_as_it_does_aws_cdk_libs(monkeypatch: pytest.MonkeyPatch) -> None:
     """CDK_VALIDATION=false is aws-cdk-lib's switch for its built-in validator: then the app registers none
-    (app.py adds `*template_validator.plugins()`), and none is built."""
-    monkeypatch.setattr(template_validator, "_plugin", None)
+    (app.py adds `*template_validator.plugins()`), and no helper is started."""
+    monkeypatch.setattr(template_validator, "_helper", None)
     monkeypatch.setenv("CDK_VALIDATION", "false")
     assert template_validator.plugins() == []
-    assert template_validator._plugin is None, "an engine was started"
-    built: Future[Any] = Future()  # one built before the switch was set (tests build several apps)
-    built.set_result("the engine")
-    monkeypatch.setattr(template_validator, "_plugin", built)
-    assert template_validator.plugins() == []
+    template_validator.start()
+    assert template_validator._helper is None, "a helper was started"
+
+
+def test_an_error_in_the_helper_fails_the_validation_and_the_helper_serves_on(tmp_path: Path) -> None:
+    def request(template: Path) -> dict[str, object]:
+        stack = {"stack_construct_path": "S", "template_path": str(template), "account_id": None, "region": None}
+        return {"stack_templates": [stack], "account_id": None, "region": None}
+
+    template_validator.start()
+    helper = template_validator._helper
+    assert helper is not None
+    with pytest.raises(template_validator.TemplateValidatorError, match="validating failed: .*no such file"):
+        helper.validate(request(tmp_path / "missing.template.json"))
+    (tmp_path / "ok.template.json").write_text('{"Resources": {"Bucket": {"Type": "AWS::S3::Bucket"}}}')
+    assert helper.validate(request(tmp_path / "ok.template.json")) == {"success": True, "violations": []}
+
+
+def test_a_helper_that_ends_fails_with_its_own_last_lines() -> None:
+    helper = template_validator._Helper((sys.executable, "-c", "import sys; sys.exit('no engine here')"))
+    with pytest.raises(template_validator.TemplateValidatorError, match=r"the helper process ended\nno engine here"):
+        helper.built()
+
+
+@READS_PROC
+def test_the_helper_holds_none_of_the_apps_output_open() -> None:
+    """`cdk synth` waits until nothing holds the app's stdout and stderr open: the helper has its own."""
+    template_validator.start()
+    helper = template_validator._helper
+    assert helper is not None
+    pid = helper._process.pid
+    mine = {os.readlink(f"/proc/self/fd/{fd}") for fd in (1, 2)}
+    assert not {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in (1, 2)} & mine
+
+
+def descendants(pid: int) -> list[int]:
+    children = [
+        int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit() and _parent(int(entry.name)) == pid
+    ]
+    return children + [grandchild for child in children for grandchild in descendants(child)]
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields from the third on (state, parent, ...); none once it has ended."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def _parent(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[1]) if fields else None
+
+
+def _running(pid: int) -> bool:
+    return _stat(pid)[:1] not in ([], ["Z"])  # a zombie has ended
+
+
+@pytest.mark.slow  # a fresh interpreter (see pyproject.toml)
+@READS_PROC
+def test_the_helper_yields_to_the_app_and_ends_with_it() -> None:
+    """Niced, on a single-threaded Node (stacks/jsii_node_single_threaded.sh), and gone once the app is."""
+    code = """
+        import sys
+        from stacks import template_validator
+        template_validator.start()
+        template_validator._helper.built()
+        print(template_validator._helper._process.pid, flush=True)
+        sys.stdin.read()
+    """
+    app = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert app.stdout is not None and app.stdin is not None
+    helper = int(app.stdout.readline())
+    nice = int(_stat(helper)[16])
+    commands = [Path(f"/proc/{pid}/cmdline").read_text().split("\0") for pid in descendants(helper)]
+    app.stdin.close()
+    assert app.wait(timeout=60) == 0
+
+    assert nice == 10
+    nodes = [
+        command for command in commands if any(part.endswith(("jsii-runtime.js", "program.js")) for part in command)
+    ]
+    assert nodes and all("--single-threaded" in command for command in nodes), commands
+    deadline = time.monotonic() + 30
+    while _running(helper) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(helper), "the helper outlived the app"
 
 
 @pytest.mark.slow
 def test_importing_the_stacks_modules_makes_no_jsii_call() -> None:
-    """build_app imports the stacks while Node builds the validator: a jsii call made at import time
-    (a module-level Duration, an enum member read) would wait for the engine and stall the imports."""
-    result = run_fresh(
-        """
+    """A jsii call made at import time (a module-level Duration, an enum member read) would be a round trip
+    to Node in every process that imports the stacks, before any stack is built."""
+    code = """
         import importlib, pkgutil, traceback
         import stacks, stacks.node_runtime
         import aws_cdk
@@ -179,7 +195,9 @@ def test_importing_the_stacks_modules_makes_no_jsii_call() -> None:
         for module in pkgutil.walk_packages(stacks.__path__, "stacks."):
             importlib.import_module(module.name)
         print(" ".join(calls))
-        """
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == [], "jsii calls at import time, at stacks/<these lines>"
