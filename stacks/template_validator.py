@@ -205,7 +205,9 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
         import jsii
 
         plugin = cdk.CloudFormationValidatePlugin()
-        app = cdk.App()  # the context's app construct: the interface requires one; this plugin reads none
+        # The context's app construct: the interface requires one, this plugin reads none. Never synthesized
+        # (under `cdk synth` an App would otherwise synthesize itself into the CLI's output folder at exit).
+        app = cdk.App(auto_synth=False)
         answer({"version": plugin.version, "rule_ids": plugin.rule_ids})
     except Exception as error:
         answer({"error": f"could not build aws-cdk-lib's CloudFormationValidatePlugin: {error}"})
@@ -236,7 +238,7 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
         def app_construct(self) -> cdk.App:
             return app
 
-    for line in requests:
+    for line in filter(str.strip, requests):
         try:
             answer({"report": _report_as_json(plugin.validate(Context(json.loads(line))))})
         except Exception as error:  # answered: the app's synth fails with it
