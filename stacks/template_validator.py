@@ -31,7 +31,10 @@ if TYPE_CHECKING:
     import aws_cdk as cdk
 
 PLUGIN_NAME = "CloudFormation Validate"  # aws-cdk-lib's CloudFormationValidatePlugin.PLUGIN_NAME
-_IMPORT_ROOT = Path(__file__).resolve().parents[1]  # where the helper imports `stacks` from
+# The helper runs this module by its name, from the folder its package is in (wherever the app runs from,
+# and whatever a project that copies the package calls it).
+_MODULE = __name__
+_IMPORT_ROOT = Path(__file__).resolve().parents[__name__.count(".")]
 # The report's fields, as aws-cdk-lib's struct constructors name them.
 _REPORT_FIELDS = ("success", "metadata", "plugin_version")
 _VIOLATION_FIELDS = ("rule_name", "description", "fix", "severity", "rule_metadata")
@@ -72,7 +75,7 @@ def plugins() -> list[cdk.IPolicyValidationPlugin]:
 class _Helper:
     """The helper process: a JSON line on its stdin per request, a JSON line on its stdout per answer."""
 
-    def __init__(self, command: tuple[str, ...] = (sys.executable, "-m", "stacks.template_validator")) -> None:
+    def __init__(self, command: tuple[str, ...] = (sys.executable, "-m", _MODULE)) -> None:
         # Its stderr goes to a file, not to the app's: `cdk synth` waits until nothing holds the app's open.
         self._stderr: IO[bytes] = tempfile.TemporaryFile()
         python_path = os.pathsep.join(filter(None, [str(_IMPORT_ROOT), os.environ.get("PYTHONPATH")]))
@@ -200,7 +203,7 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
         answers.flush()
 
     try:
-        import stacks.node_runtime  # noqa: F401, I001  (Node 24 for jsii, before aws_cdk is imported)
+        from . import node_runtime  # noqa: F401, I001  (Node 24 for jsii, before aws_cdk is imported)
         import aws_cdk as cdk
         import jsii
 
@@ -248,7 +251,7 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
 if __name__ == "__main__":
     if hasattr(os, "nice"):
         os.nice(10)  # the app's own process first on a busy machine: this one has until synth validates
-    from stacks import node_runtime
+    from . import node_runtime
 
     node_runtime.use_single_threaded_node()  # before serve() imports aws_cdk
     serve(sys.stdin, sys.stdout)

@@ -6,6 +6,7 @@ The helper is started once per test process, as in the app; the cases about its 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -172,6 +173,27 @@ def test_the_helper_yields_to_the_app_and_ends_with_it() -> None:
     while _running(helper) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _running(helper), "the helper outlived the app"
+
+
+@pytest.mark.slow
+def test_a_copy_of_the_package_under_another_name_runs_its_own_helper(tmp_path: Path) -> None:
+    """A project that copies the package (here as `infra/`) and synthesizes from another folder."""
+    shutil.copytree(REPO_ROOT / "stacks", tmp_path / "project" / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    code = """
+        from infra import template_validator
+        template_validator.start()
+        print(template_validator._helper._process.args[-1], sorted(template_validator._helper.built()))
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path / "project")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["infra.template_validator", "['rule_ids',", "'version']"]
 
 
 @pytest.mark.slow
