@@ -49,6 +49,24 @@ def test_the_helpers_report_is_aws_cdk_libs_own(tmp_path: Path) -> None:
     assert validation_report(tmp_path / "helper") == expected
 
 
+@pytest.mark.parametrize("acknowledged", [False, True])
+def test_an_acknowledgement_silences_the_helpers_finding(tmp_path: Path, acknowledged: bool) -> None:
+    """As it does the built-in one's: findings are acknowledged by `CloudFormation-Validate::<rule>`."""
+    app = cdk.App(
+        outdir=str(tmp_path),
+        builtin_cloud_formation_validation=False,
+        context={"@aws-cdk/core:validateAgainstDefaultRules": True},  # findings are errors, as in cdk.json
+    )
+    bucket = cdk.CfnResource(cdk.Stack(app, "S"), "Bucket", type="AWS::S3::Bucket", properties={"BucketName": "No!"})
+    cdk.Validations.of(app).add_plugins(*template_validator.plugins())
+    if acknowledged:
+        cdk.Validations.of(bucket).acknowledge(cdk.Acknowledgment(id="CloudFormation-Validate::F3031", reason="a test"))
+        app.synth()
+    else:
+        with pytest.raises(RuntimeError, match="CloudFormation-Validate::F3031"):
+            app.synth()
+
+
 def test_build_app_validates_through_the_helper_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every stack goes to the helper, its findings fail the synth (the app opts in to errors, cdk.json), and
     aws-cdk-lib's built-in validator is off: one report, not two."""
