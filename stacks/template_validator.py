@@ -89,13 +89,21 @@ class _Helper:
         )
         self._lock = threading.Lock()  # one request and its answer at a time
         self._built: dict[str, Any] | None = None
+        self._build_failed: TemplateValidatorError | None = None
         atexit.register(self.close)
 
     def built(self) -> dict[str, Any]:
-        """The validator's version and rule ids, once the helper has built it (waits for that)."""
+        """The validator's version and rule ids, once the helper has built it (waits for that); raises the
+        build's failure, every time."""
         with self._lock:
+            if self._build_failed is not None:
+                raise self._build_failed
             if self._built is None:
-                self._built = self._answer()
+                try:
+                    self._built = self._answer()
+                except TemplateValidatorError as error:
+                    self._build_failed = error
+                    raise
             return self._built
 
     def validate(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -118,12 +126,18 @@ class _Helper:
     def _answer(self) -> dict[str, Any]:
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
-        answer: dict[str, Any] = json.loads(line) if line else {"error": "the helper process ended"}
+        answer: dict[str, Any] = json.loads(line) if line else {"error": self._ended()}
         if "error" in answer:
             self._stderr.seek(0)
             tail = self._stderr.read().decode(errors="replace").strip().splitlines()[-20:]
             raise TemplateValidatorError("\n".join([f"template validator: {answer['error']}", *tail]))
         return answer
+
+    def _ended(self) -> str:
+        try:
+            return f"the helper process ended (exit status {self._process.wait(timeout=10)})"
+        except subprocess.TimeoutExpired:
+            return "the helper process closed its output"
 
 
 @functools.cache
