@@ -25,7 +25,7 @@ from stacks.config.mwaa_facts import MWAA_EGRESS
 # What MWAA needs in a VPC without internet access (Amazon MWAA User Guide, "Creating the
 # required VPC service endpoints in an Amazon VPC with private routing"), plus Step Functions. By the
 # service's name on ec2.InterfaceVpcEndpointAwsService, read when the endpoints are made (no jsii call
-# at import: stacks/template_validator.py).
+# at import: tests/stacks/test_imports.py).
 MWAA_INTERFACE_ENDPOINTS: dict[str, str] = {
     "AirflowApi": "AIRFLOW_API",
     "AirflowEnv": "AIRFLOW_ENV",

@@ -216,32 +216,3 @@ def test_a_copy_of_the_package_under_another_name_runs_its_own_helper(tmp_path: 
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["infra.template_validator", "['rule_ids',", "'version']"]
-
-
-@pytest.mark.slow
-def test_importing_the_stacks_modules_makes_no_jsii_call() -> None:
-    """A jsii call made at import time (a module-level Duration, an enum member read) would be a round trip
-    to Node in every process that imports the stacks, before any stack is built."""
-    code = """
-        import importlib, pkgutil, traceback
-        import stacks, stacks.node_runtime
-        import aws_cdk
-        from jsii._kernel.providers.process import _NodeProcess
-
-        original, calls = _NodeProcess.send, []
-
-        def send(self, request, response_type):
-            frames = [f for f in traceback.extract_stack() if "/stacks/" in f.filename]
-            calls.append(f"{frames[-1].filename.rsplit('/stacks/', 1)[1]}:{frames[-1].lineno}" if frames else "?")
-            return original(self, request, response_type)
-
-        _NodeProcess.send = send
-        for module in pkgutil.walk_packages(stacks.__path__, "stacks."):
-            importlib.import_module(module.name)
-        print(" ".join(calls))
-    """
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split() == [], "jsii calls at import time, at stacks/<these lines>"
