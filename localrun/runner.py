@@ -160,26 +160,38 @@ def _follow(
 
     while True:
         running = False
+        # One poll's new events from every execution, printed in the order they happened: a stage
+        # that ends and the pipeline that goes on within one poll would otherwise print the pipeline's
+        # next states before the stage's last ones (executions are read one after another).
+        entered: list[tuple[Any, int, str]] = []
         for label, arn in executions():
             history = deployment.history(arn)
             for event in history[seen.get(arn, 0) :]:
-                if event["type"].endswith("StateEntered"):
-                    on_event(f"{label:>9} ▸ {event['stateEnteredEventDetails']['name']}")
-                elif event["type"] == "TaskFailed":
-                    details = event.get("taskFailedEventDetails", {})
-                    on_event(f"{label:>9}   ✗ {details.get('error')}")
-                elif event["type"] == "ExecutionFailed":
-                    details = event.get("executionFailedEventDetails", {})
-                    on_event(f"{label:>9} ✗ FAILED {details.get('error')}")
-                elif event["type"] == "ExecutionSucceeded":
-                    on_event(f"{label:>9} ✓ SUCCEEDED")
+                line = _event_line(label, event)
+                if line is not None:
+                    entered.append((event["timestamp"], len(entered), line))
             seen[arn] = len(history)
             running |= sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        for _, _, line in sorted(entered):
+            on_event(line)
         if not running:
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"executions still running after {timeout_s:.0f} s: {pipeline_arns}")
         time.sleep(0.25)
+
+
+def _event_line(label: str, event: dict[str, Any]) -> str | None:
+    """One history event as the demo prints it, or None for events it leaves out."""
+    if event["type"].endswith("StateEntered"):
+        return f"{label:>9} ▸ {event['stateEnteredEventDetails']['name']}"
+    if event["type"] == "TaskFailed":
+        return f"{label:>9}   ✗ {event.get('taskFailedEventDetails', {}).get('error')}"
+    if event["type"] == "ExecutionFailed":
+        return f"{label:>9} ✗ FAILED {event.get('executionFailedEventDetails', {}).get('error')}"
+    if event["type"] == "ExecutionSucceeded":
+        return f"{label:>9} ✓ SUCCEEDED"
+    return None
 
 
 def write_report(report: dict[str, Any], directory: Path) -> Path:
