@@ -107,7 +107,7 @@ $(LOCAL_ASSEMBLY)/manifest.json: $(APP_SOURCES) | setup
 	$(CDK) synth -c stage=local --quiet --output $(LOCAL_ASSEMBLY)
 
 demo: setup $(LOCAL_ASSEMBLY)/manifest.json
-	$(BIN)/python -m localrun demo --assembly $(LOCAL_ASSEMBLY) --scenario $(SCENARIO)
+	$(BIN)/python -m localrun demo --assembly $(LOCAL_ASSEMBLY) --scenario $(SCENARIO) $(if $(FILES),--files $(FILES))
 
 scenarios: setup $(LOCAL_ASSEMBLY)/manifest.json
 	$(BIN)/python -m localrun all --assembly $(LOCAL_ASSEMBLY)

@@ -1,4 +1,5 @@
-"""`python -m localrun demo --assembly cdk.out.local --scenario happy_path` (what `make demo` runs)."""
+"""`python -m localrun demo --assembly cdk.out.local --scenario happy_path` (what `make demo` runs);
+`--files a.csv exports/` runs the happy path on your own files (`make demo FILES=...`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,12 @@ from localrun.console import configure_logging, log_to_file
 from localrun.emulator.assembly import RESYNTHESIZE, AssemblyError, CloudAssembly, newer_sources
 from localrun.emulator.aws_environment import local_aws_environment
 from localrun.scenarios.catalogue import SCENARIOS
+from localrun.scenarios.scenario import Scenario
+from localrun.scenarios.your_files import FilesError, YourFiles, upload_names
 from stacks import pipeline_contract as contract
 from stacks.common.paths import REPO_ROOT
+
+Verdict = Callable[[dict[str, Any]], str]  # a run report -> the demo's last words
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in SCENARIOS.values():
             print(f"{scenario.name:<26} {scenario.description}")
         return 0
-    if args.command == "demo" and args.scenario not in SCENARIOS:
-        print(f"error: SCENARIO={args.scenario!r} is not a scenario; one of: {', '.join(SCENARIOS)}", file=sys.stderr)
-        return 2
+    if args.command == "demo":
+        try:
+            scenario, verdict = _demo_scenario(args.scenario, args.files)
+        except ValueError as error:  # a misspelt scenario, FILES that cannot be uploaded (FilesError)
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if problem := preflight(args.assembly, args.reports):
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -41,7 +49,20 @@ def main(argv: list[str] | None = None) -> int:
     with local_aws_environment():
         if args.command == "all":
             return run_all(args.assembly, args.reports, args.jobs)
-        return run_demo(args.assembly, args.scenario, args.reports)
+        return run_demo(args.assembly, scenario, args.reports, verdict=verdict)
+
+
+def _demo_scenario(name: str, files: list[Path] | None) -> tuple[Scenario, Verdict | None]:
+    """The catalogue's scenario, or the happy path on your files (with its own last line); ValueError
+    says what is wrong in one line."""
+    if files is not None:
+        if name != "happy_path":
+            raise FilesError(f"FILES runs the happy path on your files: SCENARIO={name!r} cannot be given with it")
+        yours = YourFiles(upload_names(files))
+        return yours.scenario(), yours.verdict
+    if name not in SCENARIOS:
+        raise ValueError(f"SCENARIO={name!r} is not a scenario; one of: {', '.join(SCENARIOS)}")
+    return SCENARIOS[name], None
 
 
 def _jobs(value: str) -> int:
@@ -58,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out.local")
     demo.add_argument("--scenario", default="happy_path")
     demo.add_argument("--reports", type=Path, default=REPO_ROOT / "reports")
+    demo.add_argument(
+        "--files",
+        type=Path,
+        nargs="*",
+        help="run the happy path on these files and folders (a folder's files keep their paths under incoming/)",
+    )
     every = commands.add_parser("all", help="run every scenario, one fresh deployment each")
     every.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out.local")
     every.add_argument("--reports", type=Path, default=REPO_ROOT / "reports")
@@ -71,15 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
-    """One scenario on a fresh deployment, narrated as it runs, then its outcome and cost."""
+def run_demo(assembly: Path, scenario: Scenario, reports: Path, *, verdict: Verdict | None = None) -> int:
+    """One scenario on a fresh deployment, narrated as it runs, then its outcome and cost (`verdict`:
+    the last line's words, "as expected" or "NOT as expected" without one)."""
     from localrun.emulator import published
     from localrun.emulator.deployment import LocalDeployment, local_aws
     from localrun.emulator.glue_standin import spark_session, start_spark_in_background
     from localrun.runner import run_scenario, write_report
     from ops import why
 
-    scenario = SCENARIOS[scenario_name]
     started = time.monotonic()
     print(f"▶ scenario {scenario.name}: {scenario.description}")
     log_file = log_to_file(reports / f"{scenario.name}.log")
@@ -116,8 +143,10 @@ def run_demo(assembly: Path, scenario_name: str, reports: Path) -> int:
         print(f"\n{diagnosis}")
     for denied in report.get("access_denied", []):  # a missing grant: what AWS would refuse
         print(f"  ✗ AccessDenied: {denied}")
-    verdict = "as expected" if report["as_expected"] else "NOT as expected"
-    print(f"{'✓' if report['as_expected'] else '✗'} {scenario.name}: {verdict}")
+    for problem in report["problems"]:  # what the scenario's check found wrong with the data or the lease
+        print(f"  ✗ {problem}")
+    words = verdict(report) if verdict else ("as expected" if report["as_expected"] else "NOT as expected")
+    print(f"{'✓' if report['as_expected'] else '✗'} {scenario.name}: {words}")
     return 0 if report["as_expected"] else 1
 
 

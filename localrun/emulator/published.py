@@ -3,10 +3,14 @@
 - Published partitions: each partition the transform stage registered in the Data Catalog, its
   row count and a few rows, read from the partition's own `StorageDescriptor.Location` (what
   Athena or Spark through the catalog reads), with the columns in the catalog's order.
+- Admitted files: every file admission let in, by the key it was uploaded under, with its record
+  count, from its admission record (`_admitted/<h>.json` in its run's folder).
 - Quarantined files: every file admission moved to the quarantine prefix, with the reason code
   and text from its `.reason.json` sidecar.
 - Rejected rows: the rows the job set aside, counted by `reject_reason`, from the rejected CSV
   the run's manifest names.
+- Held-back runs: each run the check refused to publish, from its quarantine record (the check's
+  verdict and where the record is: the runbook's replay reads it).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
     from localrun.emulator.deployment import LocalDeployment
 
 SAMPLE_ROWS = 3
+LISTED_FILES = 10  # admitted or quarantined files listed one by one; the rest are counted
 SIDECAR_SUFFIX = ".reason.json"
 
 
@@ -43,6 +48,12 @@ class PublishedPartition:
 
 
 @dataclass(frozen=True)
+class Admitted:
+    key: str  # where it was uploaded
+    records: int
+
+
+@dataclass(frozen=True)
 class Quarantined:
     key: str  # where it was uploaded (the sidecar's original_key); it is kept under a safe name
     code: str
@@ -51,10 +62,19 @@ class Quarantined:
 
 
 @dataclass(frozen=True)
+class HeldBack:
+    run: str
+    reason: str  # the check's verdict
+    record: str  # s3:// URL of the run's quarantine record
+
+
+@dataclass(frozen=True)
 class RunData:
     partitions: list[PublishedPartition] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    held_back: list[HeldBack] = field(default_factory=list)
+    admitted: list[Admitted] = field(default_factory=list)
 
 
 def _split(url: str) -> tuple[str, str]:
@@ -106,6 +126,15 @@ def _read_parquet(
         return frame.count(), tuple(tuple(row) for row in rows)
 
 
+def admitted_files(deployment: LocalDeployment) -> list[Admitted]:
+    s3, found = deployment.clients["s3"], []
+    for key in _keys(s3, deployment.landing_bucket, deployment.landing_prefix):
+        if "/_admitted/" in key and key.endswith(".json"):
+            record = json.loads(s3.get_object(Bucket=deployment.landing_bucket, Key=key)["Body"].read())
+            found.append(Admitted(record["original_key"], int(record["records"])))
+    return sorted(found, key=lambda file: file.key)
+
+
 def quarantined_files(deployment: LocalDeployment) -> list[Quarantined]:
     s3, found = deployment.clients["s3"], []
     for key in _keys(s3, deployment.landing_bucket, deployment.quarantine_prefix):
@@ -118,12 +147,15 @@ def quarantined_files(deployment: LocalDeployment) -> list[Quarantined]:
 
 
 def rejected_rows(deployment: LocalDeployment, report: dict[str, Any]) -> dict[str, int]:
-    """Rejected rows by reason, from the rejected CSV of each run whose manifest a notice names."""
+    """Rejected rows by reason, from the rejected CSV of each run's manifest: the runs a success notice
+    names, and the runs the check held back (their quarantine records name the manifest too)."""
     s3, counts = deployment.clients["s3"], Counter[str]()
-    for note in report["notifications"]:
-        manifest_url = note["message"].get("stages", {}).get(contract.TRANSFORM, {}).get("Output", {}).get("manifest")
-        if not manifest_url:
-            continue
+    manifests = [
+        note["message"].get("stages", {}).get(contract.TRANSFORM, {}).get("Output", {}).get("manifest")
+        for note in report["notifications"]
+    ]
+    manifests += [record.get("check", {}).get("manifest") for record in _quarantine_records(deployment).values()]
+    for manifest_url in dict.fromkeys(url for url in manifests if url):
         manifest = json.loads(s3.get_object(Bucket=_split(manifest_url)[0], Key=_split(manifest_url)[1])["Body"].read())
         bucket, prefix = _split(manifest["rejected_path"])
         for key in _keys(s3, bucket, prefix):
@@ -133,16 +165,39 @@ def rejected_rows(deployment: LocalDeployment, report: dict[str, Any]) -> dict[s
     return dict(counts)
 
 
+def _quarantine_records(deployment: LocalDeployment) -> dict[str, dict[str, Any]]:
+    """s3:// URL -> record, for each run the check held back (stacks/pipeline/stages/transform_stage.py)."""
+    s3, bucket = deployment.clients["s3"], deployment.curated_bucket
+    return {
+        f"s3://{bucket}/{key}": json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        for key in _keys(s3, bucket, contract.QUARANTINE_RECORD_PREFIX)
+    }
+
+
+def held_back_runs(deployment: LocalDeployment) -> list[HeldBack]:
+    return [
+        HeldBack(str(record.get("run", {}).get("name")), str(record.get("check", {}).get("reason")), url)
+        for url, record in _quarantine_records(deployment).items()
+    ]
+
+
 def run_data(deployment: LocalDeployment, report: dict[str, Any], spark: Callable[[], SparkSession]) -> RunData:
     return RunData(
         partitions=published_partitions(deployment, spark),
         quarantined=quarantined_files(deployment),
         rejected_by_reason=rejected_rows(deployment, report),
+        held_back=held_back_runs(deployment),
+        admitted=admitted_files(deployment),
     )
 
 
 def render(data: RunData) -> list[str]:
-    lines = []
+    lines = [f"  admitted: {file.key} ({file.records} records)" for file in data.admitted[:LISTED_FILES]]
+    if len(data.admitted) > LISTED_FILES:
+        rest = data.admitted[LISTED_FILES:]
+        lines.append(f"  … {len(rest)} more admitted files ({sum(f.records for f in rest)} records)")
+    if not data.admitted:
+        lines.append("  admitted files: none")
     for partition in data.partitions:
         values = ", ".join(partition.values)
         lines += [
@@ -154,11 +209,17 @@ def render(data: RunData) -> list[str]:
             lines.append(f"    … {partition.row_count - len(partition.rows)} more")
     if not data.partitions:
         lines.append("  published: nothing (no partition registered in the catalog)")
+    for run in data.held_back:
+        lines.append(f"  held back by the check (not published): run {run.run} — {run.reason} (record {run.record})")
     if data.rejected_by_reason:
         reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(data.rejected_by_reason.items()))
         lines.append(f"  rejected rows: {sum(data.rejected_by_reason.values())} ({reasons})")
-    for file in data.quarantined:
+    for file in data.quarantined[:LISTED_FILES]:
         lines.append(f"  quarantined: {file.key} — {file.code}: {file.reason} (kept as {file.stored_as})")
+    if len(data.quarantined) > LISTED_FILES:
+        by_code = Counter(file.code for file in data.quarantined[LISTED_FILES:])
+        codes = ", ".join(f"{code} {n}" for code, n in sorted(by_code.items()))
+        lines.append(f"  … {sum(by_code.values())} more quarantined files ({codes}; each reason in its .reason.json)")
     if not data.quarantined:
         lines.append("  quarantined files: none")
     return lines

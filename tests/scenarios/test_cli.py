@@ -109,6 +109,7 @@ def test_demo_ends_with_the_published_rows_read_back_through_the_catalog(
     valid, invalid = _sample_orders()
     lines = result.stdout.splitlines()
     [at] = [i for i, line in enumerate(lines) if line.startswith("  published: ")]
+    assert lines[at - 1] == "  admitted: incoming/orders/2026-11-24/orders.csv (40 records)"  # as uploaded
     published = re.fullmatch(
         r"  published: (\S+)\.orders partition \((\S+)\), (\d+) rows at s3://(\S+)/staging/orders/run=\2/", lines[at]
     )

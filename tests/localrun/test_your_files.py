@@ -1,0 +1,76 @@
+"""`make demo FILES=...` before anything runs: which name each file lands under, and one line per bad entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from localrun.__main__ import main
+from localrun.scenarios.your_files import FilesError, YourFiles, upload_names
+
+
+def test_a_file_keeps_its_name_and_a_folder_its_files_paths_inside_it(tmp_path: Path) -> None:
+    (tmp_path / "drop" / "2026" / "12").mkdir(parents=True)
+    (tmp_path / "drop" / ".hidden").mkdir()
+    for name in ("drop/a.csv", "drop/2026/12/b.csv", "drop/.hidden/c.csv", "drop/.DS_Store", "single.csv"):
+        (tmp_path / name).write_text("x\n")
+    names = upload_names([tmp_path / "drop", tmp_path / "single.csv", tmp_path / "drop" / "a.csv"])
+    # hidden files and folders stay out, as `ls` leaves them out; the same file given twice counts once
+    assert names == {
+        "2026/12/b.csv": tmp_path / "drop/2026/12/b.csv",
+        "a.csv": tmp_path / "drop/a.csv",
+        "single.csv": tmp_path / "single.csv",
+    }
+
+
+def test_two_files_that_would_land_under_one_name_are_refused(tmp_path: Path) -> None:
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "orders.csv").write_text("x\n")
+    with pytest.raises(FilesError, match=r"would both land as incoming/orders\.csv: rename one$"):
+        upload_names([tmp_path / "one" / "orders.csv", tmp_path / "two"])
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        ("absent.csv", "FILES: '{tmp}/absent.csv': no such file or folder"),
+        ("empty-folder", "FILES: '{tmp}/empty-folder' is a folder with no files in it"),
+    ],
+)
+def test_an_entry_that_cannot_be_uploaded_is_one_line(tmp_path: Path, entry: str, said: str) -> None:
+    (tmp_path / "empty-folder").mkdir()
+    with pytest.raises(FilesError) as raised:
+        upload_names([tmp_path / entry])
+    assert str(raised.value) == said.format(tmp=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--files"], "error: FILES is empty: give one or more files or folders, e.g. FILES=samples/orders.csv\n"),
+        (["--files", "nope.csv"], "error: FILES: 'nope.csv': no such file or folder\n"),
+        (
+            ["--scenario", "crawl_failed", "--files", "samples/orders.csv"],
+            "error: FILES runs the happy path on your files: SCENARIO='crawl_failed' cannot be given with it\n",
+        ),
+    ],
+)
+def test_the_cli_answers_bad_files_in_one_line_before_anything_starts(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    assert main(["demo", *argv]) == 2
+    assert capsys.readouterr().err == said
+
+
+def test_the_last_line_says_how_the_runs_ended_and_what_s3_refused() -> None:
+    yours = YourFiles({"a.csv": Path("a.csv"), "b.csv": Path("b.csv")}, refused={"b.csv": "KeyTooLongError"})
+    succeeded = {"statuses": ["SUCCEEDED", "SUCCEEDED"], "as_expected": True, "problems": []}
+    assert yours.verdict(succeeded) == (
+        "every run SUCCEEDED (SUCCEEDED, SUCCEEDED); each upload admitted or quarantined with a reason; "
+        "1 upload(s) refused by S3 (above)"
+    )
+    failed = {"statuses": ["FAILED"], "as_expected": False, "problems": ["1 file(s) left under incoming/: [...]"]}
+    assert YourFiles({}).verdict(failed) == "NOT every run succeeded (FAILED); 1 problem(s) above"
