@@ -172,8 +172,14 @@ def scan_utf8(
     return "".join(kept), total_chars == kept_chars, None
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def _not_utf8(error: UnicodeDecodeError, at: int, line: int, first_bytes: bytes) -> Rejection:
     byte = error.object[error.start]
+    if first_bytes == GZIP_MAGIC:  # a .csv.gz renamed .csv, or a client that compresses on upload
+        where = f"byte 0x{byte:02x} at offset {at:,} (line {line}): the file is gzip-compressed"
+        return Rejection("not_utf8", f"not UTF-8: {where}; upload the CSV uncompressed")
     if error.reason == "unexpected end of data":
         where = f"a character cut short at offset {at:,} (line {line}): the file looks truncated"
     else:

@@ -3,6 +3,7 @@ the files a new user drops, each quarantined with its reason; and the pure check
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 import pytest
@@ -122,6 +123,12 @@ aws_credentials, env, adm, s3 = support.aws_credentials, support.env, support.ad
             GOOD.encode("utf-16"),
             "not_utf8",
             "not UTF-8: byte 0xff at offset 0 (line 1; UTF-16?); save the file as UTF-8",
+        ),
+        (
+            "compressed.csv",
+            gzip.compress(GOOD.encode()),
+            "not_utf8",
+            "not UTF-8: byte 0x8b at offset 1 (line 1): the file is gzip-compressed; upload the CSV uncompressed",
         ),
         (
             "cut_short.csv",
