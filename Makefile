@@ -24,7 +24,7 @@ EMAILS ?=
 CONTEXT = -c stage=$(STAGE)$(if $(EMAILS), -c notification_emails=$(EMAILS))
 SCENARIO ?= happy_path
 LOCAL_ASSEMBLY := cdk.out.local
-APP_SOURCES := app.py $(wildcard stacks/*.py stacks/*/*.py stacks/*/*/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt dags/.airflowignore)
+APP_SOURCES := app.py cdk.json $(wildcard stacks/*.py stacks/*/*.py stacks/*/*/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt dags/.airflowignore)
 
 .PHONY: setup synth demo scenarios test bench lint diff bootstrap preflight deploy destroy clean graphs why constraints test-fast cost dashboard-picture
 

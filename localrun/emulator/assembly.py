@@ -15,8 +15,18 @@ from typing import Any
 from stacks.common.paths import REPO_ROOT
 
 ACCOUNT_ID = "123456789012"  # moto's default account
-# What an assembly is synthesized from (the Makefile's APP_SOURCES): a newer one makes it stale.
-APP_SOURCES = ("app.py", "cdk.json", "stacks/**/*.py", "lambda/*/*.py", "glue/*.py", "dags/*.py", "dags/*.txt")
+# What an assembly is synthesized from: a newer one makes it stale. The Makefile's APP_SOURCES (what
+# `make demo` resynthesizes for) names the same files (tests/localrun/test_assembly_sources.py).
+APP_SOURCES = (
+    "app.py",
+    "cdk.json",
+    "stacks/**/*.py",
+    "lambda/*/*.py",
+    "glue/*.py",
+    "dags/*.py",
+    "dags/*.txt",
+    "dags/.airflowignore",
+)
 RESYNTHESIZE = "synthesize it again: `make demo` does (cdk synth -c stage=local --output cdk.out.local)"
 REGION = "us-east-1"
 PARTITION = "aws"
