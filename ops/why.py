@@ -434,7 +434,32 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)  # see localrun/console.py
-    return _local(args) if args.local else _aws(args)
+    if args.local:
+        return _local(args)
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    try:
+        return _aws(args)
+    except NoCredentialsError as error:
+        problem = f"no usable AWS credentials ({error}): configure a profile (PROFILE=...) or credentials"
+    except ClientError as error:
+        problem = aws_refusal(error, stage=args.stage, region=args.region)
+    except BotoCoreError as error:
+        problem = f"AWS could not be asked ({error})"
+    except LookupError as error:
+        problem = str(error).strip("'\"")
+    print(f"error: {problem}", file=sys.stderr)
+    return 2
+
+
+def aws_refusal(error: Any, *, stage: str, region: str | None) -> str:
+    """One line for what AWS refused: a stage that is not deployed there says so and how to deploy it."""
+    details = error.response.get("Error", {})
+    code, message = details.get("Code", "?"), details.get("Message", "")
+    if code == "ValidationError" and "does not exist" in message:
+        where = f" in {region}" if region else ""
+        return f"{message}: stage {stage} is not deployed{where} (make deploy STAGE={stage}; REGION=... if elsewhere)"
+    return f"{error.operation_name}: {code}: {message}"
 
 
 if __name__ == "__main__":
