@@ -9,6 +9,7 @@ files: each one admitted or quarantined with a reason, nothing left waiting, the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,22 @@ if TYPE_CHECKING:
     from localrun.emulator.deployment import LocalDeployment
 
 NAME = "files"  # the report's name: reports/files.json, reports/files.log
+
+
+class Progress:
+    """A line every few seconds while a long loop runs (thousands of files), none for a short one."""
+
+    EVERY_S = 5.0
+
+    def __init__(self, what: str, total: int) -> None:
+        self.what, self.total, self.done = what, total, 0
+        self.last = time.monotonic()
+
+    def step(self, detail: str = "") -> None:
+        self.done, now = self.done + 1, time.monotonic()
+        if now - self.last >= self.EVERY_S and self.done < self.total:
+            self.last = now
+            print(f"  … {self.done:,}/{self.total:,} {self.what}{f' ({detail})' if detail else ''}", flush=True)
 
 
 class FilesError(ValueError):
@@ -81,7 +98,7 @@ class YourFiles:
         print(
             f"  landing {len(self.names)} file(s) under s3://{deployment.landing_bucket}/{deployment.incoming_prefix}"
         )
-        events = []
+        events, landing = [], Progress("files landed", len(self.names))
         for name, path in self.names.items():
             try:
                 events.append(deployment.land_object(f"{deployment.incoming_prefix}{name}", path.read_bytes()))
@@ -89,7 +106,11 @@ class YourFiles:
                 self.refused[name] = error.response["Error"]["Code"]
                 shown = name if len(name) <= 80 else f"{name[:40]}…{name[-39:]}"
                 print(f"  ✗ upload refused by S3: {shown} ({error.response['Error']['Message'][:100]})")
-        started = [arn for event in events for arn in deployment.deliver(event)]
+            landing.step()
+        started, delivering = [], Progress("upload events through the front door", len(events))
+        for event in events:  # each one runs the front door (an EXPRESS execution) before the next arrives
+            started += deployment.deliver(event)
+            delivering.step(f"{len(started)} pipeline execution(s) started")
         if events and not started:
             print("  no upload matched the S3 rule (a non-empty .csv): the schedule fires once instead")
             return deployment.schedule_tick()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from localrun.__main__ import main
-from localrun.scenarios.your_files import FilesError, YourFiles, upload_names
+from localrun.scenarios.your_files import FilesError, Progress, YourFiles, upload_names
 
 
 def test_a_file_keeps_its_name_and_a_folder_its_files_paths_inside_it(tmp_path: Path) -> None:
@@ -74,3 +74,15 @@ def test_the_last_line_says_how_the_runs_ended_and_what_s3_refused() -> None:
     )
     failed = {"statuses": ["FAILED"], "as_expected": False, "problems": ["1 file(s) left under incoming/: [...]"]}
     assert YourFiles({}).verdict(failed) == "NOT every run succeeded (FAILED); 1 problem(s) above"
+
+
+def test_progress_is_a_line_every_few_seconds_and_none_for_a_short_loop(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = iter([0.0, 1.0, 6.0, 7.0, 12.5, 13.0])  # the start, then one reading per step
+    monkeypatch.setattr("localrun.scenarios.your_files.time.monotonic", lambda: next(clock))
+    progress = Progress("files landed", 5)
+    for _ in range(5):
+        progress.step("2 runs")
+    # at 6.0 s and 12.5 s; the last step (5/5) prints nothing: the loop is over
+    assert capsys.readouterr().out == "  … 2/5 files landed (2 runs)\n  … 4/5 files landed (2 runs)\n"
