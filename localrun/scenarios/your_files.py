@@ -9,6 +9,7 @@ files: each one admitted or quarantined with a reason, nothing left waiting, the
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,8 @@ def upload_names(paths: Sequence[Path]) -> dict[str, Path]:
         else:
             raise FilesError(f"FILES: {str(path)!r} is neither a file nor a folder")
         for name, file in pairs:
+            if not os.access(file, os.R_OK):
+                raise FilesError(f"FILES: {str(file)!r} cannot be read (permission denied)")
             known = names.setdefault(name, file)
             if known.resolve() != file.resolve():
                 raise FilesError(

@@ -86,3 +86,11 @@ def test_progress_is_a_line_every_few_seconds_and_none_for_a_short_loop(
         progress.step("2 runs")
     # at 6.0 s and 12.5 s; the last step (5/5) prints nothing: the loop is over
     assert capsys.readouterr().out == "  … 2/5 files landed (2 runs)\n  … 4/5 files landed (2 runs)\n"
+
+
+def test_a_file_that_cannot_be_read_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "locked.csv").write_text("x\n")
+    monkeypatch.setattr("localrun.scenarios.your_files.os.access", lambda path, mode: Path(path).name != "locked.csv")
+    with pytest.raises(FilesError) as raised:
+        upload_names([tmp_path])
+    assert str(raised.value) == f"FILES: '{tmp_path}/locked.csv' cannot be read (permission denied)"
