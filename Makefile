@@ -26,7 +26,7 @@ SCENARIO ?= happy_path
 LOCAL_ASSEMBLY := cdk.out.local
 APP_SOURCES := app.py cdk.json $(wildcard stacks/*.py stacks/*/*.py stacks/*/*/*.py) $(wildcard lambda/*/*.py) $(wildcard glue/*.py) $(wildcard dags/*.py dags/*.txt dags/.airflowignore)
 
-.PHONY: setup synth demo scenarios test bench lint diff bootstrap preflight deploy destroy clean graphs why constraints test-fast cost dashboard-picture
+.PHONY: setup synth demo demo-dag scenarios test bench lint diff bootstrap preflight deploy destroy clean graphs why constraints test-fast cost dashboard-picture
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -108,6 +108,10 @@ $(LOCAL_ASSEMBLY)/manifest.json: $(APP_SOURCES) | setup
 
 demo: setup $(LOCAL_ASSEMBLY)/manifest.json
 	$(BIN)/python -m localrun demo --assembly $(LOCAL_ASSEMBLY) --scenario $(SCENARIO) $(if $(FILES),--files $(FILES))
+
+# The MWAA outer loop locally: the DAG run once (dag.test()) against the local stage machines on a moto server.
+demo-dag: setup $(LOCAL_ASSEMBLY)/manifest.json
+	$(BIN)/python -m localrun dag --assembly $(LOCAL_ASSEMBLY) $(if $(FILES),--files $(FILES))
 
 scenarios: setup $(LOCAL_ASSEMBLY)/manifest.json
 	$(BIN)/python -m localrun all --assembly $(LOCAL_ASSEMBLY)

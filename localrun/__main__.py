@@ -26,6 +26,8 @@ from localrun.scenarios.your_files import FilesError, YourFiles, upload_names
 from stacks import pipeline_contract as contract
 from stacks.common.paths import REPO_ROOT
 
+SAMPLE = REPO_ROOT / "samples" / "orders.csv"
+
 Verdict = Callable[[dict[str, Any]], str]  # a run report -> the demo's last words
 
 
@@ -42,6 +44,15 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:  # a misspelt scenario, FILES that cannot be uploaded (FilesError)
             print(f"error: {error}", file=sys.stderr)
             return 2
+    if args.command == "dag":
+        try:
+            files = upload_names(args.files if args.files is not None else [SAMPLE])
+        except FilesError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        if not any(name.endswith(".csv") for name in files):  # the DAG's sensor waits for incoming/*.csv
+            print("error: FILES has no .csv: the DAG's sensor waits for one under incoming/ (6 hours)", file=sys.stderr)
+            return 2
     if problem := preflight(args.assembly, args.reports):
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -49,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     with local_aws_environment():
         if args.command == "all":
             return run_all(args.assembly, args.reports, args.jobs)
+        if args.command == "dag":
+            from localrun import outer_loop
+
+            print(f"▶ the DAG {outer_loop.DAG_ID} on the local stage machines (moto server), {len(files)} file(s)")
+            return outer_loop.demo(args.assembly, files, log_to_file(args.reports / "dag.log"))
         return run_demo(args.assembly, scenario, args.reports, verdict=verdict)
 
 
@@ -93,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_jobs,
         default=min(2, os.cpu_count() or 1),
         help="scenarios at a time (default 2; 1 on a one-core machine)",
+    )
+    dag = commands.add_parser("dag", help="the MWAA outer loop: the DAG run once against the local stage machines")
+    dag.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out.local")
+    dag.add_argument("--reports", type=Path, default=REPO_ROOT / "reports")
+    dag.add_argument(
+        "--files", type=Path, nargs="*", help="these files and folders under incoming/ (default: the sample)"
     )
     commands.add_parser("list", help="list the scenarios")
     return parser

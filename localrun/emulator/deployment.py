@@ -75,6 +75,7 @@ class LocalDeployment:
     notification_queue_url: str
     faults: GlueFaults
     eventbridge: LocalEventBridge = field(init=False)  # the rules, delivering what happens here
+    resolver: Resolver = field(init=False)  # the assembly's references, resolved to this deployment's names
     # Glue failure alarms (text lines EventBridge publishes to the same topic), read by notifications().
     alarms: list[dict[str, Any]] = field(default_factory=list)
 
@@ -129,6 +130,7 @@ class LocalDeployment:
             faults=glue.faults,
         )
         deployment.eventbridge = eventbridge
+        deployment.resolver = resolver
         # Step Functions sends every execution's status change to EventBridge: the rules route it.
         moto_redrive.on_status_change(eventbridge.route_status_change)
         # So does Glue, each crawl's end ("Glue Crawler State Change"): the Glue stand-in sends it.

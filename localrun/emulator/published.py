@@ -148,12 +148,16 @@ def quarantined_files(deployment: LocalDeployment) -> list[Quarantined]:
 
 def rejected_rows(deployment: LocalDeployment, report: dict[str, Any]) -> dict[str, int]:
     """Rejected rows by reason, from the rejected CSV of each run's manifest: the runs a success notice
-    names, and the runs the check held back (their quarantine records name the manifest too)."""
-    s3, counts = deployment.clients["s3"], Counter[str]()
+    or a transform execution's output names, and the runs the check held back (their quarantine
+    records name the manifest too)."""
+    s3, sfn, counts = deployment.clients["s3"], deployment.clients["stepfunctions"], Counter[str]()
     manifests = [
         note["message"].get("stages", {}).get(contract.TRANSFORM, {}).get("Output", {}).get("manifest")
         for note in report["notifications"]
     ]
+    for execution in deployment.executions(contract.TRANSFORM):  # the DAG's runs send no success notice
+        output = sfn.describe_execution(executionArn=execution["executionArn"]).get("output")
+        manifests.append(json.loads(output).get("manifest") if output else None)
     manifests += [record.get("check", {}).get("manifest") for record in _quarantine_records(deployment).values()]
     for manifest_url in dict.fromkeys(url for url in manifests if url):
         manifest = json.loads(s3.get_object(Bucket=_split(manifest_url)[0], Key=_split(manifest_url)[1])["Body"].read())

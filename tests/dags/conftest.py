@@ -17,12 +17,10 @@ from typing import Any
 
 import pytest
 
+from localrun.outer_loop import airflow_environment, parse_dag
 from tests.isolated_python import isolated_python
 
 REPO = Path(__file__).resolve().parents[2]
-DAGS_FOLDER = REPO / "dags"
-DAG_FILE = DAGS_FOLDER / "glue_pipeline.py"
-DAG_ID = "glue_pipeline"
 # Every pipeline.* option the Orchestration stack sets, with dev's parse-time values.
 STACK_OPTION_NAMES = (
     "schedule",
@@ -46,36 +44,16 @@ def option_variable(key: str) -> str:
 
 
 def parse_dag_file(options: dict[str, str] | None = None) -> tuple[Any, dict[str, str]]:
-    """(the DAG or None, import errors): dags/glue_pipeline.py parsed as the DAG processor does.
-
-    BundleDagBag, as Airflow 3's DAG processor and task runner use it: the DAG folder goes on
-    sys.path, so the DAG file imports glue_pipeline_support from beside it. `options`: exactly
-    these pipeline.* options (by key) while parsing; None: the environment as it is.
+    """(the DAG or None, import errors): dags/glue_pipeline.py parsed as the DAG processor does
+    (localrun.outer_loop.parse_dag). `options`: exactly these pipeline.* options (by key) while
+    parsing; None: the environment as it is.
     """
-    from airflow.dag_processing.dagbag import BundleDagBag
-
     with pytest.MonkeyPatch.context() as patch:
         for key in STACK_OPTION_NAMES if options is not None else ():
             patch.delenv(option_variable(key), raising=False)
         for key, value in (options or {}).items():
             patch.setenv(option_variable(key), value)
-        bag = BundleDagBag(dag_folder=str(DAG_FILE), bundle_path=DAGS_FOLDER)
-    return bag.dags.get(DAG_ID), {Path(file).name: error for file, error in bag.import_errors.items()}
-
-
-def airflow_environment(home: Path) -> dict[str, str]:
-    """What every Airflow process of these tests needs: its own home and database, our DAGs only."""
-    return {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-        # No AWS credentials or config from the machine running the tests.
-        "AWS_CONFIG_FILE": str(home / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
+        return parse_dag()
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from localrun.outer_loop import DAG_ID
 from tests.conftest import Synthesized
-from tests.dags.conftest import DAG_ID, parse_folder_in_fresh_interpreter
+from tests.dags.conftest import parse_folder_in_fresh_interpreter
 from tests.helpers import one_resource
 
 STAGES = ("dev", "prod", "local")

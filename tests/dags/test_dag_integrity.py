@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from localrun.outer_loop import DAG_ID, DAGS_FOLDER
 from stacks.config.settings import MwaaConfig
-from tests.dags.conftest import DAG_ID, DAGS_FOLDER, REPO, parse_dag_file, parse_folder_in_fresh_interpreter
+from tests.dags.conftest import REPO, parse_dag_file, parse_folder_in_fresh_interpreter
 
 STAGE_NAMES = ["admission", "crawl", "transform"]  # PipelineStack.stages, in order
 TIMEOUTS = {"admission": 1800, "crawl": 3600, "transform": 7200}  # as the Orchestration stack sets them for dev

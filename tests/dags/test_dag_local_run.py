@@ -14,53 +14,30 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from localrun.emulator import moto as moto_patches
-from localrun.emulator import permissions
+from localrun import outer_loop
 from localrun.emulator.deployment import LocalDeployment
+from localrun.outer_loop import DAG_ID, DagRunResult, MotoServer, run_dag
 from tests.conftest import Synthesized
-from tests.dags.conftest import DAG_ID, REPO, parse_dag_file
-from tests.helpers import exported_value, one_resource
+from tests.dags.conftest import REPO, parse_dag_file
 
 STAGES = ["admission", "crawl", "transform"]
 TASKS = ["wait_for_data", "admission", "proceed_after_admission", "crawl", "transform"]
 SAMPLE = REPO / "samples" / "orders.csv"
-MWAA_ACCESS_KEY = "mwaa-execution-role"  # the access key id Airflow signs with: the MWAA role's
 
 pytestmark = pytest.mark.slow  # Airflow DAG runs (see pyproject.toml)
 
 
-@dataclass
-class MotoServer:
-    url: str
-    port: int
-
-
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[MotoServer]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    # Before any state machine exists: moto keeps executing and non-executing machines apart.
-    requests.post(
-        f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
-    ).raise_for_status()
-    try:
-        with moto_patches.applied():  # the server runs in this process: moto as local runs bend it
-            yield MotoServer(url=url, port=port)
-    finally:
-        server.stop()
+    with outer_loop.moto_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -68,59 +45,12 @@ def local_stage(synth: Callable[[str], Synthesized]) -> Synthesized:
     return synth("local")
 
 
-def environment_options(synthesized: Synthesized, deployment: LocalDeployment) -> dict[str, str]:
-    """The MWAA environment's configuration options, resolved for the local deployment.
-
-    MWAA hands `section.key` options to Airflow as AIRFLOW__SECTION__KEY; so does this.
-    """
-    templates = synthesized.templates
-    options = one_resource(templates["orchestration"], "AWS::MWAA::Environment")[1]["Properties"][
-        "AirflowConfigurationOptions"
-    ]
-    machine = "AWS::StepFunctions::StateMachine"
-    local = {
-        one_resource(templates["pipeline"], machine, f"{stage.capitalize()}StageWorkflow")[
-            0
-        ]: deployment.state_machines[stage]
-        for stage in STAGES
-    }
-    local[one_resource(templates["storage"], "AWS::S3::Bucket", "LandingBucket")[0]] = deployment.landing_bucket
-    local[one_resource(templates["storage"], "AWS::SNS::Topic")[0]] = deployment.topic_arn
-    variables = {}
-    for option, value in options.items():
-        if isinstance(value, dict):
-            value = local[exported_value(templates.values(), value)["Ref"]]
-        section, key = option.split(".", 1)
-        variables[f"AIRFLOW__{section.upper()}__{key.upper()}"] = str(value)
-    return variables
-
-
 @pytest.fixture(scope="module")
 def local_env(airflow_db: Path, moto_server: MotoServer) -> Iterator[pytest.MonkeyPatch]:
-    """Credentials and endpoint for everything in this process (the Lambda handler too)."""
+    """Credentials and endpoint for this process (the Lambda handler too), as `make demo-dag` sets them."""
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": moto_server.url,
-            "MOTO_PORT": str(moto_server.port),
-        }.items():
+        for name, value in outer_loop.endpoint_environment(moto_server.url, moto_server.port).items():
             patch.setenv(name, value)
-        patch.setenv(
-            "AIRFLOW_CONN_AWS_DEFAULT",
-            json.dumps(
-                {
-                    "conn_type": "aws",
-                    # Airflow's calls are the MWAA execution role's (registered per deployment below).
-                    "login": MWAA_ACCESS_KEY,
-                    "password": "testing",
-                    "extra": {"region_name": "us-east-1", "endpoint_url": moto_server.url},
-                }
-            ),
-        )
-        # Poll the stages every 0.2 s instead of every minute (read when the DAG is parsed).
-        patch.setenv("AIRFLOW__PIPELINE__WAITER_DELAY_SECONDS", "0.2")
         yield patch
 
 
@@ -131,11 +61,9 @@ def empty_deployment(
     """A fresh local deployment with nothing under the incoming prefix, and the options that point at it."""
     requests.post(f"{moto_server.url}/moto-api/reset", timeout=10).raise_for_status()
     deployment = LocalDeployment.bring_up(local_stage.outdir, endpoint_url=moto_server.url)
-    store = permissions.policies()
-    assert store is not None
-    permissions.assume_by_access_key(MWAA_ACCESS_KEY, permissions.Principal(store.role("MwaaExecutionRole")))
+    outer_loop.sign_as_mwaa_role()
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in environment_options(local_stage, deployment).items():
+        for name, value in outer_loop.airflow_options(deployment).items():
             patch.setenv(name, value)
         try:
             yield deployment
@@ -167,22 +95,6 @@ def parse_dag() -> Any:
     dag, errors = parse_dag_file()
     assert errors == {}
     return dag
-
-
-@dataclass
-class DagRunResult:
-    state: str
-    run_id: str
-    tasks: dict[str, tuple[str | None, int]]  # task_id -> (state, try_number)
-    seconds: float
-
-
-def run_dag(dag: Any) -> DagRunResult:
-    started = time.monotonic()
-    dag_run = dag.test()
-    seconds = time.monotonic() - started
-    tasks = {ti.task_id: (ti.state and str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
-    return DagRunResult(state=str(dag_run.state), run_id=dag_run.run_id, tasks=tasks, seconds=seconds)
 
 
 def executions(deployment: LocalDeployment, stage: str) -> list[dict[str, Any]]:

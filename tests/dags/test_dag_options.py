@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.dags.conftest import DAG_ID, parse_dag_file
+from localrun.outer_loop import DAG_ID
+from tests.dags.conftest import parse_dag_file
 
 OPTIONS = {
     "schedule": "0 2 * * *",

@@ -94,3 +94,12 @@ def test_a_file_that_cannot_be_read_is_one_line(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(FilesError) as raised:
         upload_names([tmp_path])
     assert str(raised.value) == f"FILES: '{tmp_path}/locked.csv' cannot be read (permission denied)"
+
+
+def test_the_dag_demo_refuses_files_without_a_csv_its_sensor_would_wait_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "orders.json").write_text("{}")
+    assert main(["dag", "--files", str(tmp_path / "orders.json")]) == 2
+    said = "error: FILES has no .csv: the DAG's sensor waits for one under incoming/ (6 hours)\n"
+    assert capsys.readouterr().err == said
