@@ -173,10 +173,46 @@ def output_to(log_file: Path) -> Iterator[Callable[[str], None]]:
             terminal.close()
 
 
+def run_and_show(
+    deployment: LocalDeployment, files: Mapping[str, Path], say: Callable[[str], None], spark: Callable[[], Any]
+) -> DagRunResult:
+    """`files` under incoming/ (data only: the DAG's sensor finds them, no upload event starts anything),
+    the DAG parsed with the options now in the environment and run once; then, for `say`, each task's
+    state, the stage executions the run started and what it published (`spark` reads it back)."""
+    from localrun.emulator import published
+
+    s3 = deployment.clients["s3"]
+    for name, path in files.items():
+        s3.put_object(
+            Bucket=deployment.landing_bucket, Key=f"{deployment.incoming_prefix}{name}", Body=path.read_bytes()
+        )
+    say(f"  {len(files)} file(s) under s3://{deployment.landing_bucket}/{deployment.incoming_prefix}")
+    dag, errors = parse_dag()
+    if dag is None:
+        raise RuntimeError(f"{DAG_FILE.name} did not parse: {errors}")
+    order = [task.task_id for task in dag.topological_sort()]
+    say(f"  dag.test() of {DAG_ID}: {', '.join(order)}")
+    result = run_dag(dag)
+    say(f"  DAG run {result.run_id}: {result.state} in {result.seconds:.1f} s")
+    for task in order:
+        state, tries = result.tasks.get(task, (None, 0))
+        say(f"    {task:<24} {state or 'not run':<16} try {tries}")
+    sfn = deployment.clients["stepfunctions"]
+    for stage in contract.STAGES:
+        for execution in deployment.executions(stage):
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            say(f"    {stage:<9} execution {described['name']}: {described['status']}")
+    notifications = deployment.notifications()
+    for note in notifications:
+        say(f"  ✉ SNS: {note['subject']}")
+    for line in published.render(published.run_data(deployment, {"notifications": notifications}, spark)):
+        say(line)
+    return result
+
+
 def demo(assembly: Path, files: Mapping[str, Path], log_file: Path) -> int:
-    """`python -m localrun dag`: the DAG run once on a fresh local deployment, with `files` under incoming/
-    (uploads without events: the DAG's sensor finds them); its task states, stage executions and data.
-    Airflow's, Spark's and moto's output goes to `log_file`."""
+    """`python -m localrun dag`: the DAG run once on a fresh local deployment, with `files` under incoming/,
+    shown as run_and_show shows it. Airflow's, Spark's and moto's output goes to `log_file`."""
     home = Path(tempfile.mkdtemp(prefix="airflow-home-"))
     os.environ.update(airflow_environment(home))  # before Airflow is imported: it fixes its home then
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
@@ -185,7 +221,6 @@ def demo(assembly: Path, files: Mapping[str, Path], log_file: Path) -> int:
     with output_to(log_file) as say:
         from airflow.utils.db import initdb
 
-        from localrun.emulator import published
         from localrun.emulator.deployment import LocalDeployment
         from localrun.emulator.glue_standin import spark_session, start_spark_in_background
 
@@ -198,35 +233,9 @@ def demo(assembly: Path, files: Mapping[str, Path], log_file: Path) -> int:
             try:
                 sign_as_mwaa_role()
                 os.environ.update(airflow_options(deployment))
-                s3 = deployment.clients["s3"]
-                for name, path in files.items():  # data only: the DAG's sensor finds it, no event starts anything
-                    key = f"{deployment.incoming_prefix}{name}"
-                    s3.put_object(Bucket=deployment.landing_bucket, Key=key, Body=path.read_bytes())
-                say(f"  {len(files)} file(s) under s3://{deployment.landing_bucket}/{deployment.incoming_prefix}")
-                dag, errors = parse_dag()
-                if dag is None:
-                    say(f"error: {DAG_FILE.name} did not parse: {errors}")
-                    return 1
-                order = [task.task_id for task in dag.topological_sort()]
-                say(f"  dag.test() of {DAG_ID}: {', '.join(order)}")
-                result = run_dag(dag)
+                result = run_and_show(deployment, files, say, spark_session)
             finally:
                 deployment.stop_running()
-            say(f"  DAG run {result.run_id}: {result.state} in {result.seconds:.1f} s")
-            for task in order:
-                state, tries = result.tasks.get(task, (None, 0))
-                say(f"    {task:<24} {state or 'not run':<16} try {tries}")
-            sfn = deployment.clients["stepfunctions"]
-            for stage in contract.STAGES:
-                for execution in deployment.executions(stage):
-                    described = sfn.describe_execution(executionArn=execution["executionArn"])
-                    say(f"    {stage:<9} execution {described['name']}: {described['status']}")
-            notifications = deployment.notifications()
-            for note in notifications:
-                say(f"  ✉ SNS: {note['subject']}")
-            data = published.run_data(deployment, {"notifications": notifications}, lambda: spark_session())
-            for line in published.render(data):
-                say(line)
         succeeded = result.state == "success"
         say(f"  Airflow's, Spark's and moto's output: {log_file}; wall time {time.monotonic() - started:.1f} s")
         say(f"{'✓' if succeeded else '✗'} DAG {DAG_ID}: {result.state}")

@@ -23,6 +23,7 @@ import requests
 
 from localrun import outer_loop
 from localrun.emulator.deployment import LocalDeployment
+from localrun.emulator.glue_standin import spark_session
 from localrun.outer_loop import DAG_ID, DagRunResult, MotoServer, run_dag
 from tests.conftest import Synthesized
 from tests.dags.conftest import REPO, parse_dag_file
@@ -102,13 +103,25 @@ def executions(deployment: LocalDeployment, stage: str) -> list[dict[str, Any]]:
     return [sfn.describe_execution(executionArn=e["executionArn"]) for e in deployment.executions(stage)]
 
 
-def test_all_stages_succeed_so_the_dag_run_succeeds(deployment: LocalDeployment, capsys: Any) -> None:
-    dag = parse_dag()
-    result = run_dag(dag)
+def test_all_stages_succeed_so_the_dag_run_succeeds(empty_deployment: LocalDeployment, capsys: Any) -> None:
+    """As `make demo-dag` runs it (outer_loop.run_and_show), and what it prints."""
+    deployment = empty_deployment
+    said: list[str] = []
+    result = outer_loop.run_and_show(deployment, {"orders.csv": SAMPLE}, said.append, spark_session)
     with capsys.disabled():
         print(f"\n[local DAG run] all stages succeed: {result.seconds:.1f} s")
     assert result.state == "success", result.tasks
     assert result.tasks == {task: ("success", 1) for task in TASKS}
+    tasks = [line.split()[:2] for line in said if line.startswith("    ") and " try " in line]
+    assert tasks == [[task, "success"] for task in TASKS]  # in the DAG's order
+    assert [
+        line.split()[0] for line in said if " execution manual__" in line and line.endswith(": SUCCEEDED")
+    ] == STAGES
+    assert "  admitted: incoming/orders.csv (40 records)" in said
+    [published] = [line for line in said if line.startswith("  published: ")]
+    assert ", 38 rows at s3://" in published
+    assert "  rejected rows: 2 (amount: negative 1, order_date: not yyyy-MM-dd 1)" in said
+    dag = parse_dag()
     name = dag.user_defined_macros["stage_execution_name"]
     # One run for the whole DAG run, as the pipeline state machine's round gives every stage its own.
     run = dag.user_defined_macros["pipeline_run"](DAG_ID, result.run_id)
