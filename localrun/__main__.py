@@ -20,13 +20,12 @@ from typing import Any
 from localrun.console import configure_logging, log_to_file
 from localrun.emulator.assembly import RESYNTHESIZE, AssemblyError, CloudAssembly, newer_sources
 from localrun.emulator.aws_environment import local_aws_environment
+from localrun.scenarios.actions import SAMPLES
 from localrun.scenarios.catalogue import SCENARIOS
 from localrun.scenarios.scenario import Scenario
 from localrun.scenarios.your_files import FilesError, YourFiles, upload_names
 from stacks import pipeline_contract as contract
 from stacks.common.paths import REPO_ROOT
-
-SAMPLE = REPO_ROOT / "samples" / "orders.csv"
 
 Verdict = Callable[[dict[str, Any]], str]  # a run report -> the demo's last words
 
@@ -46,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.command == "dag":
         try:
-            files = upload_names(args.files if args.files is not None else [SAMPLE])
+            files = upload_names(args.files if args.files is not None else [SAMPLES / "orders.csv"])
         except FilesError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -149,7 +148,7 @@ def run_demo(assembly: Path, scenario: Scenario, reports: Path, *, verdict: Verd
             deployment.stop_running()
         # what `make why` prints on AWS for this failure, from the same history and log groups
         diagnosis = why.for_deployment(deployment) if "FAILED" in report["statuses"] else ""
-        data = published.run_data(deployment, report, lambda: spark_session(log_file=log_file))
+        data = published.run_data(deployment, lambda: spark_session(log_file=log_file))
     _print_outcome(report)
     print("\n".join(published.render(data)))
     path = write_report(report, reports)

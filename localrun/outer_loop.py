@@ -205,7 +205,7 @@ def run_and_show(
     notifications = deployment.notifications()
     for note in notifications:
         say(f"  ✉ SNS: {note['subject']}")
-    for line in published.render(published.run_data(deployment, {"notifications": notifications}, spark)):
+    for line in published.render(published.run_data(deployment, spark)):
         say(line)
     return result
 
@@ -215,8 +215,6 @@ def demo(assembly: Path, files: Mapping[str, Path], log_file: Path) -> int:
     shown as run_and_show shows it. Airflow's, Spark's and moto's output goes to `log_file`."""
     home = Path(tempfile.mkdtemp(prefix="airflow-home-"))
     os.environ.update(airflow_environment(home))  # before Airflow is imported: it fixes its home then
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
-        os.environ.pop(name, None)
     started = time.monotonic()
     with output_to(log_file) as say:
         from airflow.utils.db import initdb

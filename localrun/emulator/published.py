@@ -146,19 +146,15 @@ def quarantined_files(deployment: LocalDeployment) -> list[Quarantined]:
     return found
 
 
-def rejected_rows(deployment: LocalDeployment, report: dict[str, Any]) -> dict[str, int]:
-    """Rejected rows by reason, from the rejected CSV of each run's manifest: the runs a success notice
-    or a transform execution's output names, and the runs the check held back (their quarantine
-    records name the manifest too)."""
+def rejected_rows(deployment: LocalDeployment, records: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Rejected rows by reason, from the rejected CSV of each run's manifest: the runs whose transform
+    execution succeeded (its output, the check's, names the manifest) and the runs the check held back
+    (their quarantine `records` name it)."""
     s3, sfn, counts = deployment.clients["s3"], deployment.clients["stepfunctions"], Counter[str]()
-    manifests = [
-        note["message"].get("stages", {}).get(contract.TRANSFORM, {}).get("Output", {}).get("manifest")
-        for note in report["notifications"]
-    ]
-    for execution in deployment.executions(contract.TRANSFORM):  # the DAG's runs send no success notice
+    manifests = [record.get("check", {}).get("manifest") for record in records.values()]
+    for execution in deployment.executions(contract.TRANSFORM):
         output = sfn.describe_execution(executionArn=execution["executionArn"]).get("output")
         manifests.append(json.loads(output).get("manifest") if output else None)
-    manifests += [record.get("check", {}).get("manifest") for record in _quarantine_records(deployment).values()]
     for manifest_url in dict.fromkeys(url for url in manifests if url):
         manifest = json.loads(s3.get_object(Bucket=_split(manifest_url)[0], Key=_split(manifest_url)[1])["Body"].read())
         bucket, prefix = _split(manifest["rejected_path"])
@@ -169,7 +165,7 @@ def rejected_rows(deployment: LocalDeployment, report: dict[str, Any]) -> dict[s
     return dict(counts)
 
 
-def _quarantine_records(deployment: LocalDeployment) -> dict[str, dict[str, Any]]:
+def quarantine_records(deployment: LocalDeployment) -> dict[str, dict[str, Any]]:
     """s3:// URL -> record, for each run the check held back (stacks/pipeline/stages/transform_stage.py)."""
     s3, bucket = deployment.clients["s3"], deployment.curated_bucket
     return {
@@ -178,19 +174,20 @@ def _quarantine_records(deployment: LocalDeployment) -> dict[str, dict[str, Any]
     }
 
 
-def held_back_runs(deployment: LocalDeployment) -> list[HeldBack]:
+def held_back_runs(records: dict[str, dict[str, Any]]) -> list[HeldBack]:
     return [
         HeldBack(str(record.get("run", {}).get("name")), str(record.get("check", {}).get("reason")), url)
-        for url, record in _quarantine_records(deployment).items()
+        for url, record in records.items()
     ]
 
 
-def run_data(deployment: LocalDeployment, report: dict[str, Any], spark: Callable[[], SparkSession]) -> RunData:
+def run_data(deployment: LocalDeployment, spark: Callable[[], SparkSession]) -> RunData:
+    records = quarantine_records(deployment)
     return RunData(
         partitions=published_partitions(deployment, spark),
         quarantined=quarantined_files(deployment),
-        rejected_by_reason=rejected_rows(deployment, report),
-        held_back=held_back_runs(deployment),
+        rejected_by_reason=rejected_rows(deployment, records),
+        held_back=held_back_runs(records),
         admitted=admitted_files(deployment),
     )
 

@@ -185,14 +185,26 @@ def _transformed_rows(report: dict[str, Any]) -> int:
     return sum(o["Output"]["input_rows"] for o in outputs if o)
 
 
-def _drained(deployment: LocalDeployment, files: int, *, max_rounds: int | None = None) -> list[str]:
-    """Problems, if any: files left under incoming/, a lease still held, files admitted twice or lost."""
+def left_waiting(deployment: LocalDeployment, *, lease_released: bool = True) -> list[str]:
+    """Problems, if any, once every run ended: files left under incoming/, and (when the runs were to
+    release it) a lease still held."""
     problems = []
     if left := deployment.keys_under(deployment.incoming_prefix):
         problems.append(f"{len(left)} file(s) left under {deployment.incoming_prefix}: {left[:3]}")
-    if deployment.clients["dynamodb"].scan(TableName=deployment.lease_table)["Items"]:
+    if lease_released and deployment.clients["dynamodb"].scan(TableName=deployment.lease_table)["Items"]:
         problems.append("the lease is still held after every run ended")
-    admitted = [k for k in deployment.keys_under(deployment.landing_prefix) if k.endswith(".csv")]
+    return problems
+
+
+def admitted_copies(deployment: LocalDeployment) -> list[str]:
+    """The admitted copies in the runs' folders (<landing prefix>run=<run>/<hash>.csv)."""
+    return [k for k in deployment.keys_under(deployment.landing_prefix) if k.endswith(".csv")]
+
+
+def _drained(deployment: LocalDeployment, files: int, *, max_rounds: int | None = None) -> list[str]:
+    """Problems, if any: files left under incoming/, a lease still held, files admitted twice or lost."""
+    problems = left_waiting(deployment)
+    admitted = admitted_copies(deployment)
     if len(admitted) != files:
         problems.append(f"{len(admitted)} file(s) admitted, expected {files}")
     return problems

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from localrun.scenarios.actions import admitted_copies, left_waiting
 from localrun.scenarios.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -138,12 +139,8 @@ class YourFiles:
 def every_file_accounted_for(deployment: LocalDeployment, uploaded: int, *, lease_released: bool) -> list[str]:
     """Problems, if any: files left waiting, a lease still held when it should not be, admitted +
     quarantined not the uploads."""
-    problems = []
-    if left := deployment.keys_under(deployment.incoming_prefix):
-        problems.append(f"{len(left)} file(s) left under {deployment.incoming_prefix}: {left[:3]}")
-    if lease_released and deployment.clients["dynamodb"].scan(TableName=deployment.lease_table)["Items"]:
-        problems.append("the lease is still held after every run ended")
-    admitted = [k for k in deployment.keys_under(deployment.landing_prefix) if k.endswith(".csv")]  # <hash>.csv
+    problems = left_waiting(deployment, lease_released=lease_released)
+    admitted = admitted_copies(deployment)
     quarantined = [k for k in deployment.keys_under(deployment.quarantine_prefix) if k.endswith(".reason.json")]
     if len(admitted) + len(quarantined) != uploaded:
         problems.append(
